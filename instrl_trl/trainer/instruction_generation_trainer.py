@@ -1,0 +1,494 @@
+import json
+import os
+from collections import defaultdict
+from copy import deepcopy
+from pathlib import Path
+
+import torch
+from accelerate.logging import get_logger
+from datasets import Dataset
+from torch.distributions import Categorical
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+from ..backends.accounting import QueryAccounting
+from ..backends.base import Reviewer, Rewriter
+from ..backends.rules import RulesReviewer, RulesRewriter
+from ..environment import STOP_ACTION, InstructionEnv, StepResult
+from ..operations import OperationLibrary, build_operation_library
+from ..policy import (
+    add_value_head,
+    build_policy,
+    check_policy_labels,
+    load_value_head,
+    save_value_head,
+    tokenize_states,
+)
+from ..embeddings import SentenceEmbedder
+from ..rewards import NoveltyReward, get_reward_funcs
+from ._trl import RepeatSampler, _BaseTrainer, disable_dropout_in_model, identity
+from .instruction_generation_config import InstructionGenerationConfig
+from .ppo_loss import ppo_loss
+from .rollout import RolloutBatch, collect_rollouts
+
+
+logger = get_logger(__name__)
+
+EXTRA_STATE_FILE = "instruction_generation_state_rank{rank}.pt"
+QUERIES_FILE = "queries.json"
+
+
+class EpochSeededRepeatSampler(RepeatSampler):
+    """
+    TRL's `RepeatSampler`, reseeded with `seed + epoch` at each epoch. `RepeatSampler` seeds its generator once, so a
+    run resumed in a later epoch would replay epoch 0's order; the Trainer calls `set_epoch` before each epoch.
+    """
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.seed is not None:
+            self.generator.manual_seed(self.seed + epoch)
+
+
+class QueryBudgetCallback(TrainerCallback):
+    """Stops training at the end of the optimizer step during which the query budget was spent."""
+
+    def __init__(self, trainer: "InstructionGenerationTrainer"):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        budget = self.trainer.args.query_budget
+        if budget is not None and self.trainer.total_queries >= budget:
+            logger.info(f"Query budget spent ({self.trainer.total_queries} >= {budget}): stopping training.")
+            control.should_training_stop = True
+        return control
+
+
+class InstructionGenerationTrainer(_BaseTrainer):
+    r"""
+    Trainer for the TeaMs-RL method: PPO learns which sequence of textual operations (add constraints, deepening,
+    concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Generate Better
+    Instruction Datasets via Reinforcement Learning](https://huggingface.co/papers/2403.08694).
+
+    Example:
+
+    ```python
+    from datasets import load_dataset
+    from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
+
+    seeds = load_dataset("json", data_files="instrl_trl/data/quickstart_seeds.jsonl", split="train")
+    trainer = InstructionGenerationTrainer(
+        model="sentence-transformers/all-MiniLM-L6-v2",
+        args=InstructionGenerationConfig(output_dir="policy"),
+        train_dataset=seeds,
+    )
+    trainer.train()
+    ```
+
+    Args:
+        model (`str` or [`~transformers.PreTrainedModel`]):
+            The operation policy: a model id or path (loaded as a sequence classifier over the operations and
+            `stop`), or a sequence-classification model whose `config.id2label` already lists them.
+        args ([`InstructionGenerationConfig`], *optional*):
+            Configuration; a default one is built when `None`.
+        train_dataset ([`~datasets.Dataset`]):
+            Seed instructions, in the column `args.instruction_column`. Empty and non-string rows are skipped.
+        reward_funcs (`list[str | Callable]`, *optional*):
+            Reward functions (names from `instrl_trl.rewards.REWARD_FUNCS` or callables with the signature
+            `fn(instructions, new_instructions, **episode_fields) -> list[float]`). Defaults to `args.reward_funcs`.
+        processing_class ([`~transformers.PreTrainedTokenizerBase`], *optional*):
+            Tokenizer of the policy; loaded from the model when `None`.
+        rewriter ([`Rewriter`], *optional*):
+            Applies operations; the offline rules engine by default.
+        reviewer ([`Reviewer`], *optional*):
+            Judges information gain; the offline rules reviewer by default.
+        operations ([`OperationLibrary`], *optional*):
+            The operations; built from `args.operations` and `args.operations_file` when `None`.
+        callbacks (`list[TrainerCallback]`, *optional*), optimizers (`tuple`, *optional*):
+            As in [`~transformers.Trainer`].
+    """
+
+    _tag_names = ["trl", "instrl-trl", "teams-rl", "ppo"]
+    _name = "InstructionGeneration"
+    _paper = {
+        "title": "TeaMs-RL: Teaching LLMs to Generate Better Instruction Datasets via Reinforcement Learning",
+        "id": "2403.08694",
+        "citation": """\
+@article{gu2024teamsrl,
+    title        = {{TeaMs-RL: Teaching LLMs to Generate Better Instruction Datasets via Reinforcement Learning}},
+    author       = {Shangding Gu and Alois Knoll and Ming Jin},
+    year         = 2024,
+    eprint       = {arXiv:2403.08694}
+}""",
+    }
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        args: InstructionGenerationConfig | None = None,
+        train_dataset: Dataset | None = None,
+        reward_funcs: list | None = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        rewriter: Rewriter | None = None,
+        reviewer: Reviewer | None = None,
+        operations: OperationLibrary | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers=(None, None),
+    ):
+        if args is None:
+            model_name = model if isinstance(model, str) else model.config._name_or_path
+            args = InstructionGenerationConfig(f"{Path(model_name).name}-InstructionGeneration")
+
+        # Operations, environment and rewards come first: every bad input fails here, before any query is spent
+        self.operations = operations or build_operation_library(args.operations, args.operations_file)
+        self.action_names = [*self.operations.names, STOP_ACTION]
+        self.accounting = QueryAccounting()
+        self.env = InstructionEnv(
+            self.operations,
+            rewriter if rewriter is not None else RulesRewriter(),
+            reviewer if reviewer is not None else RulesReviewer(),
+            max_operations=args.max_operations,
+            accounting=self.accounting,
+            seed=args.seed,
+        )
+        self.reward_funcs = self._build_reward_funcs(reward_funcs if reward_funcs is not None else args.reward_funcs, args)
+        self.reward_func_names = [getattr(func, "__name__", type(func).__name__) for func in self.reward_funcs]
+        if args.reward_weights is not None and len(args.reward_weights) != len(self.reward_funcs):
+            raise ValueError(
+                f"`reward_weights` has {len(args.reward_weights)} values for {len(self.reward_funcs)} reward "
+                f"functions ({self.reward_func_names}); give one weight per function."
+            )
+        weights = args.reward_weights if args.reward_weights is not None else [1.0] * len(self.reward_funcs)
+        self.reward_weights = torch.tensor(weights, dtype=torch.float32)
+        train_dataset = self._prepare_seeds(train_dataset, args)
+
+        # Policy model and processing class
+        if isinstance(model, str):
+            model = build_policy(model, self.action_names, **(args.model_init_kwargs or {}))
+        else:
+            check_policy_labels(model, self.action_names)
+            add_value_head(model)
+        if processing_class is None:
+            processing_class = AutoTokenizer.from_pretrained(model.config._name_or_path)
+        # Dropout would make the first PPO ratio differ from 1 (1.03 measured): off, as TRL does for its RL trainers
+        disable_dropout_in_model(model)
+        self.ref_model = None
+        if args.beta > 0:
+            self.ref_model = deepcopy(model).eval().requires_grad_(False)
+
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=identity,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+        )
+        self.add_callback(QueryBudgetCallback(self))
+        # `compute_loss` returns a minibatch mean; the Trainer divides by the accumulation steps itself
+        self.loss_is_scaled_for_ga = False
+        if self.ref_model is not None:
+            self.ref_model = self.ref_model.to(self.accelerator.device)
+
+        self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._step = 0
+        self._buffer: dict | None = None
+        self._buffered_inputs: list[dict] | None = None
+        self.cost_multiplier = 0.0
+        self.total_queries = 0
+        self.last_rollout: RolloutBatch | None = None
+        # Each rank samples its own actions; the seed + rank keeps a run reproducible
+        self._rollout_generator = torch.Generator().manual_seed(args.seed + self.accelerator.process_index)
+
+    @staticmethod
+    def _build_reward_funcs(reward_funcs: list, args: InstructionGenerationConfig) -> list:
+        names = [func for func in reward_funcs if isinstance(func, str)]
+        built = iter(get_reward_funcs(names))
+        funcs = [next(built) if isinstance(func, str) else func for func in reward_funcs]
+        if args.embedding_model is not None:
+            embedder = SentenceEmbedder(args.embedding_model)
+            funcs = [NoveltyReward(embedder) if isinstance(func, NoveltyReward) else func for func in funcs]
+        return funcs
+
+    # Seeds: validated up front
+    def _prepare_seeds(self, dataset: Dataset | None, args: InstructionGenerationConfig) -> Dataset:
+        if dataset is None:
+            raise ValueError("`train_dataset` is required: pass a `datasets.Dataset` of seed instructions.")
+        column = args.instruction_column
+        if column not in dataset.column_names:
+            raise ValueError(
+                f"The seed dataset has no column `{column}` (set by `instruction_column`); its columns are "
+                f"{dataset.column_names}. Set `instruction_column` to the column holding the instructions."
+            )
+        kept = [i for i, value in enumerate(dataset[column]) if isinstance(value, str) and value.strip()]
+        num_skipped = len(dataset) - len(kept)
+        if not kept:
+            raise ValueError(
+                f"The seed dataset has no usable instruction in column `{column}` ({len(dataset)} rows, all empty "
+                "or not strings). Pass a dataset with at least one non-empty string instruction."
+            )
+        if num_skipped:
+            logger.warning(f"Skipped {num_skipped} seed rows whose `{column}` is empty or not a string.")
+            dataset = dataset.select(kept)
+        if len(dataset) < args.generation_batch_size:
+            raise ValueError(
+                f"The seed dataset has {len(dataset)} usable rows, fewer than `generation_batch_size` "
+                f"({args.generation_batch_size}); training would run 0 steps. Lower `per_device_train_batch_size` or "
+                "`steps_per_generation`, or add seeds."
+            )
+        return dataset
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = [self.args.instruction_column]
+
+    # Batching: each dataloader batch is a whole *generation* batch of seeds, repeated for every micro-step that
+    # trains on its rollout. With per_device_train_batch_size=2, steps_per_generation=2, num_iterations=2, one
+    # process (values are seed indices):
+    #
+    #   step   batch given to _prepare_inputs   what _prepare_inputs does
+    #    0      [3, 7, 1, 5]                     roll out seeds 3,7,1,5; buffer all transitions; return chunk 0
+    #    1      [3, 7, 1, 5]                     return chunk 1
+    #    2      [3, 7, 1, 5]                     reshuffle the buffer (2nd PPO epoch); return chunk 0
+    #    3      [3, 7, 1, 5]                     return chunk 1
+    #    4      [0, 6, 2, 4]                     roll out the next seeds ...
+    #
+    # Episodes have ragged lengths, so chunks split the *transitions* with `tensor_split`: every rank then does the
+    # same number of micro-steps, which DDP needs.
+    def get_train_dataloader(self):
+        return self._get_dataloader(
+            dataset=self.train_dataset,
+            description="Training",
+            batch_size=self._train_batch_size * self.args.steps_per_generation,
+            sampler_fn=self._get_train_sampler,
+            is_training=True,
+        )
+
+    def _get_train_sampler(self, dataset: Dataset | None = None):
+        return EpochSeededRepeatSampler(
+            data_source=dataset if dataset is not None else self.train_dataset,
+            mini_repeat_count=1,
+            batch_size=self.args.generation_batch_size,
+            repeat_count=self.args.num_iterations * self.args.steps_per_generation,
+            shuffle=True,
+            seed=self.args.seed,
+        )
+
+    def _prepare_inputs(self, generation_batch: list[dict]) -> dict:
+        steps_per_generation = self.args.steps_per_generation
+        position = self._step % (steps_per_generation * self.args.num_iterations)
+        if position == 0 or self._buffer is None:
+            seeds = [row[self.args.instruction_column] for row in generation_batch]
+            rollout = self.collect_rollout(seeds)
+            self._buffer = rollout.to_dict(self.args.gamma, self.args.gae_lambda, self.args.normalize_advantage)
+            self._log_rollout(rollout)
+        if self._step % steps_per_generation == 0 or self._buffered_inputs is None:
+            # A new PPO epoch over the same rollout: reshuffle its transitions into minibatches, as CleanRL does
+            order = torch.randperm(len(self._buffer["states"]), generator=self._rollout_generator)
+            self._buffered_inputs = [
+                self._select(self._buffer, indices) for indices in torch.tensor_split(order, steps_per_generation)
+            ]
+        return self._buffered_inputs[self._step % steps_per_generation]
+
+    @staticmethod
+    def _select(buffer: dict, indices: torch.Tensor) -> dict:
+        return {
+            key: [value[i] for i in indices.tolist()] if isinstance(value, list) else value[indices]
+            for key, value in buffer.items()
+        }
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        output = super().training_step(model, inputs, num_items_in_batch)
+        self._step += 1
+        return output
+
+    def collect_rollout(self, seeds: list[str], greedy: bool = False) -> RolloutBatch:
+        """Plays one episode per seed with the current policy and scores every step."""
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+
+        @torch.no_grad()
+        def act(states):
+            outputs = model(**tokenize_states(self.processing_class, states, self.args.max_state_length, model.device))
+            logits = outputs.logits.float().cpu() / self.args.rollout_temperature
+            logprobs_all = torch.log_softmax(logits, dim=-1)
+            if greedy:
+                actions = logits.argmax(-1)
+            else:
+                actions = torch.multinomial(logprobs_all.exp(), 1, generator=self._rollout_generator).squeeze(-1)
+            return actions, logprobs_all.gather(-1, actions[:, None]).squeeze(-1), outputs.state_values.float().cpu()
+
+        try:
+            rollout = collect_rollouts(self.env, act, seeds, self.score_step)
+        finally:
+            model.train(was_training)
+        self.last_rollout = rollout
+        return rollout
+
+    def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""
+        kwargs = result.reward_kwargs()
+        components = {}
+        for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True):
+            values = func(result.instructions, result.new_instructions, **kwargs)
+            components[name] = torch.tensor([float("nan") if v is None else v for v in values], dtype=torch.float32)
+        stacked = torch.stack(list(components.values()), dim=-1)
+        rewards = (torch.nan_to_num(stacked) * self.reward_weights).sum(-1)
+        rewards = rewards - self.cost_multiplier * torch.tensor(result.queries, dtype=torch.float32)
+        return rewards, components
+
+    def _log_rollout(self, rollout: RolloutBatch) -> None:
+        summary = rollout.summary()
+        # One all-reduce of a fixed-size vector, in the same order on every rank
+        operation_counts = [rollout.operations.count(name) for name in self.action_names]
+        local = torch.tensor(
+            [summary["num_episodes"], summary["num_transitions"], summary["episode_reward"] * summary["num_episodes"],
+             summary["num_accepted"], summary["num_queries"], sum(op != STOP_ACTION for op in rollout.operations),
+             *operation_counts],
+            dtype=torch.float64,
+            device=self.accelerator.device,
+        )
+        totals = self.accelerator.reduce(local, reduction="sum").cpu()
+        num_episodes, num_transitions, reward_sum, num_accepted, num_queries, num_rewrites = totals[:6].tolist()
+        self.total_queries += int(num_queries)
+        queries_per_accepted = num_queries / num_accepted if num_accepted else float("nan")
+        if self.args.cost_target is not None and num_accepted:
+            # Dual ascent on the Lagrange multiplier of "queries per accepted instruction <= cost_target"
+            violation = queries_per_accepted - self.args.cost_target
+            self.cost_multiplier = max(0.0, self.cost_multiplier + self.args.cost_multiplier_lr * violation)
+
+        rewards = torch.cat(rollout.rewards)
+        metrics = self._metrics["train"]
+        metrics["reward"].append(rewards.mean().item())
+        metrics["reward_std"].append(rewards.std().item() if len(rewards) > 1 else 0.0)
+        for name, values in rollout.reward_components.items():
+            metrics[f"rewards/{name}/mean"].append(torch.nanmean(torch.cat(values)).item())
+        metrics["episode/reward"].append(reward_sum / num_episodes)
+        metrics["episode/length"].append(num_transitions / num_episodes)
+        metrics["accepted_rate"].append(num_accepted / num_rewrites if num_rewrites else 0.0)
+        metrics["queries/total"].append(float(self.total_queries))
+        metrics["queries/per_accepted"].append(queries_per_accepted)
+        metrics["cost/multiplier"].append(self.cost_multiplier)
+        for name, count in zip(self.action_names, totals[6:].tolist(), strict=True):
+            metrics[f"operations/{name}/frequency"].append(count / num_transitions)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if return_outputs:
+            raise ValueError("The InstructionGenerationTrainer does not support returning outputs")
+        encoded = tokenize_states(self.processing_class, inputs["states"], self.args.max_state_length, model.device)
+        outputs = model(**encoded)
+        distribution = Categorical(logits=outputs.logits.float())
+        actions = inputs["actions"].to(model.device)
+        new_logprobs = distribution.log_prob(actions)
+        ref_logprobs = None
+        if self.ref_model is not None:
+            with torch.no_grad():
+                ref_logits = self.ref_model(**encoded).logits.float()
+            ref_logprobs = torch.log_softmax(ref_logits, -1).gather(-1, actions[:, None]).squeeze(-1)
+        loss, stats = ppo_loss(
+            new_logprobs,
+            inputs["old_logprobs"].to(model.device),
+            inputs["advantages"].to(model.device),
+            outputs.state_values.float(),
+            inputs["old_values"].to(model.device),
+            inputs["returns"].to(model.device),
+            distribution.entropy(),
+            epsilon=self.args.epsilon,
+            epsilon_high=self.args.epsilon_high,
+            vf_coef=self.args.vf_coef,
+            entropy_coef=self.args.entropy_coef,
+            value_clip=self.args.value_clip,
+            ref_logprobs=ref_logprobs,
+            beta=self.args.beta,
+        )
+        mode = "train" if self.model.training else "eval"
+        stats_vector = self.accelerator.reduce(torch.stack(list(stats.values())).detach(), reduction="mean")
+        stats = dict(zip(stats.keys(), stats_vector.tolist(), strict=True))
+        metrics = self._metrics[mode]
+        metrics["policy/loss"].append(stats["policy_loss"])
+        metrics["policy/approx_kl"].append(stats["approx_kl"])
+        metrics["policy/clip_fraction"].append(stats["clip_fraction"])
+        metrics["value/loss"].append(stats["value_loss"])
+        metrics["entropy"].append(stats["entropy"])
+        metrics["kl"].append(stats["kl"])
+        returns = inputs["returns"]
+        if len(returns) > 1 and returns.var() > 0:
+            residual_var = (returns - outputs.state_values.detach().float().cpu()).var()
+            metrics["value/explained_variance"].append((1 - residual_var / returns.var()).item())
+        if self.args.target_kl is not None and stats["approx_kl"] > self.args.target_kl:
+            # Early stop of the PPO epochs: drop the rollout, the next micro-step collects a fresh one
+            self._buffer = None
+            self._buffered_inputs = None
+        return loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        metrics = {}
+        for key, values in self._metrics[mode].items():
+            valid = [v for v in values if v == v]  # drop NaN
+            metrics[key] = sum(valid) / len(valid) if valid else None
+        if mode == "eval":
+            metrics = {f"eval_{key}": value for key, value in metrics.items()}
+        logs.update(metrics)
+        super().log(logs, start_time)
+        self._metrics[mode].clear()
+
+    # Saving: the value head in its own file, the extra training state per rank
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        model = self.accelerator.unwrap_model(self.model)
+        if state_dict is None:
+            state_dict = model.state_dict()
+        state_dict = {key: value for key, value in state_dict.items() if not key.startswith("v_head.")}
+        super()._save(output_dir, state_dict=state_dict)
+        if self.args.should_save:
+            save_value_head(model, output_dir)
+            with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
+                json.dump({"total": self.total_queries, "per_role_rank0": self.accounting.as_dict()}, f, indent=2)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_value_head(self.accelerator.unwrap_model(model if model is not None else self.model), resume_from_checkpoint)
+
+    def _extra_state(self) -> dict:
+        novelty_states = {
+            name: func.state_dict()
+            for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True)
+            if hasattr(func, "state_dict")
+        }
+        return {
+            "step": self._step,
+            "buffer": self._buffer,
+            "buffered_inputs": self._buffered_inputs,
+            "cost_multiplier": self.cost_multiplier,
+            "total_queries": self.total_queries,
+            "accounting": self.accounting.state_dict(),
+            "rollout_generator": self._rollout_generator.get_state(),
+            "reward_states": novelty_states,
+        }
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        checkpoint_dir = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
+        rank = self.accelerator.process_index
+        torch.save(self._extra_state(), os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank)))
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        path = os.path.join(checkpoint, EXTRA_STATE_FILE.format(rank=self.accelerator.process_index))
+        if not os.path.isfile(path):
+            logger.warning(f"No {os.path.basename(path)} in {checkpoint}: query counts and rollout state start anew.")
+            return
+        state = torch.load(path, weights_only=False)
+        self._step = state["step"]
+        self._buffer = state["buffer"]
+        self._buffered_inputs = state["buffered_inputs"]
+        self.cost_multiplier = state["cost_multiplier"]
+        self.total_queries = state["total_queries"]
+        self.accounting.load_state_dict(state["accounting"])
+        self._rollout_generator.set_state(state["rollout_generator"])
+        for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True):
+            if name in state["reward_states"]:
+                func.load_state_dict(state["reward_states"][name])
