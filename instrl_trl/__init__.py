@@ -3,7 +3,7 @@
 __version__ = "0.1.0.dev0"
 
 from .backends.accounting import QueryAccounting
-from .backends.base import Expert, Review, Reviewer, Rewrite, RewriteRequest, Rewriter
+from .backends.base import Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest
 from .backends.rules import RulesExpert, RulesReviewer, RulesRewriter
 from .constraints import Constraint
 from .environment import STOP_ACTION, InstructionEnv, format_state

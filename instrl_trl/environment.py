@@ -214,9 +214,13 @@ class InstructionEnv:
 
         # Eliminated rewrites are dropped by rule; only the others cost a reviewer query
         to_review = [k for k in to_rewrite if result.elimination[k] is None]
-        reviews = self.reviewer.review(
-            [result.instructions[k] for k in to_review], [result.new_instructions[k] for k in to_review]
-        ) if to_review else []
+        reviews = (
+            self.reviewer.review(
+                [result.instructions[k] for k in to_review], [result.new_instructions[k] for k in to_review]
+            )
+            if to_review
+            else []
+        )
         self.accounting.record("reviewer", len(to_review))
         for k, review in zip(to_review, reviews, strict=True):
             result.queries[k] += 1

@@ -58,7 +58,7 @@ def _classifier_head(model: PreTrainedModel) -> nn.Module:
 def _head_in_features(head: nn.Module) -> int:
     linear = head if isinstance(head, nn.Linear) else getattr(head, "dense", None) or getattr(head, "out_proj", None)
     if not isinstance(linear, nn.Linear):
-        raise ValueError(f"Cannot read the input size of the classification head {type(head).__name__}.")
+        raise TypeError(f"Cannot read the input size of the classification head {type(head).__name__}.")
     return linear.in_features
 
 

@@ -3,6 +3,7 @@ import random
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,10 @@ def test_punkt_tab_offline(tmp_path):
         "print(instructions_util.count_sentences('Dr. Smith went home. He slept. Then he woke up.'))\n"
     )
     env = {"INSTRL_TRL_NLTK_DATA": str(tmp_path / "nltk_data"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    repo_root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=repo_root, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["2", "3"]
     assert "Downloaded" not in result.stdout + result.stderr

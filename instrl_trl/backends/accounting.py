@@ -23,7 +23,7 @@ class QueryAccounting:
     """
 
     def __init__(self):
-        self._queries = Counter({role: 0 for role in ROLES})
+        self._queries = Counter(dict.fromkeys(ROLES, 0))
 
     def record(self, role: str, num_queries: int) -> None:
         if role not in ROLES:

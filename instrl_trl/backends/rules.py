@@ -31,6 +31,33 @@ DEPTH_CLAUSES = (
     "Point out common misconceptions and the evidence that corrects them.",
     "Consider the limitations, edge cases and exceptions that a careful expert would mention.",
 )
+# Evol-Instruct deepens only "inquiries about certain issues": questions and requests to describe or explain.
+INQUIRY_CUES = (
+    "what",
+    "how",
+    "why",
+    "which",
+    "describe",
+    "explain",
+    "discuss",
+    "summarize",
+    "summarise",
+    "outline",
+    "compare",
+    "analyze",
+    "analyse",
+    "tell me",
+    "guide",
+    "tips",
+    "advice",
+    "history",
+    "profile",
+    "benefits",
+    "causes",
+    "features",
+    "rules",
+    "difference",
+)
 REASONING_CUES = (
     "calculate",
     "compute",
@@ -90,7 +117,7 @@ GENERAL_TERMS = {
     "a program": ("a Python 3 command-line program", "a small Rust utility for the terminal"),
     "something": ("a handmade wooden chess set", "a second-hand acoustic guitar"),
     "a product": ("a solar-powered camping lantern", "a subscription meal-kit service"),
-    "a country": ("Uruguay", "landlocked Mongolia", "coastal Ghana"),
+    "a country": ("Uruguay in South America", "landlocked Mongolia", "coastal Ghana"),
     "a book": ("Mary Shelley's Frankenstein", "Orwell's Nineteen Eighty-Four"),
     "food": ("fermented Korean kimchi", "Ethiopian injera with lentil stew"),
     "a person": ("a retired marine biologist", "a newly hired hospital pharmacist"),
@@ -119,7 +146,7 @@ GENERAL_TERMS = {
     "an event": ("a charity marathon in Copenhagen", "a regional science fair for teenagers"),
     "a job": ("an offshore wind-turbine technician role", "a hospital night porter position"),
     "an organization": ("a small wildlife-rescue charity", "a municipal water utility"),
-    "a language": ("Icelandic", "Brazilian Portuguese"),
+    "a language": ("Icelandic as spoken in Reykjavik", "Brazilian Portuguese"),
     "a school": ("a rural primary school in Peru", "a vocational welding academy"),
     "children": ("seven-year-old twins learning to swim", "preschoolers in a bilingual kindergarten"),
     "the environment": ("mangrove wetlands in Bangladesh", "alpine meadows in the Swiss Alps"),
@@ -288,6 +315,14 @@ def is_reasoning_instruction(text: str) -> bool:
     return any(re.search(rf"\b{re.escape(cue)}\b", lowered) for cue in REASONING_CUES)
 
 
+def is_inquiry_instruction(text: str) -> bool:
+    """Returns whether `text` asks about an issue (a question, or a request to describe, explain, compare, ...)."""
+    lowered = text.lower()
+    # only the first sentence counts as the question: appended constraints may quote one ("Any other questions?")
+    first_sentence = re.split(r"(?<=[.?!])\s", lowered.strip(), maxsplit=1)[0]
+    return first_sentence.endswith("?") or any(re.search(rf"\b{re.escape(cue)}\b", lowered) for cue in INQUIRY_CUES)
+
+
 def find_general_term(text: str) -> re.Match | None:
     """Returns the first general term of [`GENERAL_TERMS`] in `text` (case-insensitive, on word boundaries)."""
     return _GENERAL_PATTERN.search(text)
@@ -330,8 +365,8 @@ def add_constraints(request: RewriteRequest, rng: random.Random) -> Rewrite:
 
 
 def deepening(request: RewriteRequest, rng: random.Random) -> Rewrite:
-    """Appends a depth clause, once per episode."""
-    if request.operation.name in request.history:
+    """Appends a depth clause, once per episode and only on an inquiry (see [`is_inquiry_instruction`])."""
+    if request.operation.name in request.history or not is_inquiry_instruction(request.instruction):
         return _unchanged(request)
     return Rewrite(_append(request, rng.choice(DEPTH_CLAUSES)), request.constraints)
 

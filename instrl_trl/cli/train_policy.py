@@ -67,7 +67,10 @@ def main(script_args: PolicyScriptArguments, training_args) -> str:
     if checkpoint is None and os.path.isdir(training_args.output_dir):
         checkpoint = get_last_checkpoint(training_args.output_dir)
         if checkpoint is not None:
-            logger.info(f"Resuming from the last checkpoint in {training_args.output_dir}: {checkpoint}", main_process_only=True)
+            logger.info(
+                f"Resuming from the last checkpoint in {training_args.output_dir}: {checkpoint}",
+                main_process_only=True,
+            )
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(training_args.output_dir)
     if training_args.push_to_hub:

@@ -8,4 +8,4 @@ from trl.trainer.base_trainer import _BaseTrainer
 from trl.trainer.utils import RepeatSampler, disable_dropout_in_model, identity
 
 
-__all__ = ["_BaseConfig", "_BaseTrainer", "RepeatSampler", "disable_dropout_in_model", "identity"]
+__all__ = ["RepeatSampler", "_BaseConfig", "_BaseTrainer", "disable_dropout_in_model", "identity"]

@@ -207,7 +207,9 @@ class InstructionGenerationConfig(_BaseConfig):
     )
     embedding_model: str | None = field(
         default=None,
-        metadata={"help": "Sentence-embedding model of the novelty reward. Defaults to the packaged all-MiniLM-L6-v2."},
+        metadata={
+            "help": "Sentence-embedding model of the novelty reward. Defaults to the packaged all-MiniLM-L6-v2."
+        },
     )
     query_budget: int | None = field(
         default=None,
@@ -265,7 +267,11 @@ class InstructionGenerationConfig(_BaseConfig):
             ("query_budget", self.query_budget is None or self.query_budget > 0, "a positive number of queries"),
             ("cost_target", self.cost_target is None or self.cost_target > 0, "positive (or unset)"),
             ("cost_multiplier_lr", self.cost_multiplier_lr > 0, "positive"),
-            ("steps_per_generation", self.steps_per_generation is None or self.steps_per_generation >= 1, "at least 1"),
+            (
+                "steps_per_generation",
+                self.steps_per_generation is None or self.steps_per_generation >= 1,
+                "at least 1",
+            ),
         ]
         for name, ok, expected in checks:
             if not ok:

@@ -1,8 +1,10 @@
 import json
+import math
 import os
 from collections import defaultdict
 from copy import deepcopy
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from accelerate.logging import get_logger
@@ -13,6 +15,7 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.rules import RulesReviewer, RulesRewriter
+from ..embeddings import SentenceEmbedder
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
@@ -23,12 +26,11 @@ from ..policy import (
     save_value_head,
     tokenize_states,
 )
-from ..embeddings import SentenceEmbedder
 from ..rewards import NoveltyReward, get_reward_funcs
 from ._trl import RepeatSampler, _BaseTrainer, disable_dropout_in_model, identity
 from .instruction_generation_config import InstructionGenerationConfig
 from .ppo_loss import ppo_loss
-from .rollout import RolloutBatch, collect_rollouts
+from .rollout import QueryEfficiency, RolloutBatch, collect_rollouts, measure_query_efficiency, uniform_act_fn
 
 
 logger = get_logger(__name__)
@@ -106,9 +108,9 @@ class InstructionGenerationTrainer(_BaseTrainer):
             As in [`~transformers.Trainer`].
     """
 
-    _tag_names = ["trl", "instrl-trl", "teams-rl", "ppo"]
+    _tag_names: ClassVar[list[str]] = ["trl", "instrl-trl", "teams-rl", "ppo"]
     _name = "InstructionGeneration"
-    _paper = {
+    _paper: ClassVar[dict[str, str]] = {
         "title": "TeaMs-RL: Teaching LLMs to Generate Better Instruction Datasets via Reinforcement Learning",
         "id": "2403.08694",
         "citation": """\
@@ -149,7 +151,9 @@ class InstructionGenerationTrainer(_BaseTrainer):
             accounting=self.accounting,
             seed=args.seed,
         )
-        self.reward_funcs = self._build_reward_funcs(reward_funcs if reward_funcs is not None else args.reward_funcs, args)
+        self.reward_funcs = self._build_reward_funcs(
+            reward_funcs if reward_funcs is not None else args.reward_funcs, args
+        )
         self.reward_func_names = [getattr(func, "__name__", type(func).__name__) for func in self.reward_funcs]
         if args.reward_weights is not None and len(args.reward_weights) != len(self.reward_funcs):
             raise ValueError(
@@ -301,15 +305,14 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self._step += 1
         return output
 
-    def collect_rollout(self, seeds: list[str], greedy: bool = False) -> RolloutBatch:
-        """Plays one episode per seed with the current policy and scores every step."""
+    def policy_act_fn(self, greedy: bool = False):
+        """The current policy as an `act_fn(states) -> (actions, logprobs, values)` for the rollout functions."""
         model = self.accelerator.unwrap_model(self.model)
-        was_training = model.training
-        model.eval()
 
         @torch.no_grad()
-        def act(states):
-            outputs = model(**tokenize_states(self.processing_class, states, self.args.max_state_length, model.device))
+        def act(states: list[str]):
+            encoded = tokenize_states(self.processing_class, states, self.args.max_state_length, model.device)
+            outputs = model(**encoded)
             logits = outputs.logits.float().cpu() / self.args.rollout_temperature
             logprobs_all = torch.log_softmax(logits, dim=-1)
             if greedy:
@@ -318,12 +321,48 @@ class InstructionGenerationTrainer(_BaseTrainer):
                 actions = torch.multinomial(logprobs_all.exp(), 1, generator=self._rollout_generator).squeeze(-1)
             return actions, logprobs_all.gather(-1, actions[:, None]).squeeze(-1), outputs.state_values.float().cpu()
 
+        return act
+
+    def collect_rollout(self, seeds: list[str]) -> RolloutBatch:
+        """Plays one episode per seed with the current policy (sampling) and scores every step."""
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
         try:
-            rollout = collect_rollouts(self.env, act, seeds, self.score_step)
+            rollout = collect_rollouts(self.env, self.policy_act_fn(), seeds, self.score_step)
         finally:
             model.train(was_training)
         self.last_rollout = rollout
         return rollout
+
+    def evaluate_query_efficiency(
+        self, seeds: list[str], query_budget: int, policy: str = "trained", greedy: bool = True, batch_size: int = 32
+    ) -> QueryEfficiency:
+        """
+        Spends `query_budget` queries on `seeds` with the trained policy (`policy="trained"`) or with Evol-Instruct's
+        uniform-random operation choice (`policy="uniform"`), on a separate environment with its own query count,
+        and reports queries per accepted instruction. Training state (query counts, novelty memory) is untouched.
+        """
+        if policy not in ("trained", "uniform"):
+            raise ValueError(f"`policy` must be 'trained' or 'uniform', got {policy!r}.")
+        env = InstructionEnv(
+            self.operations, self.env.rewriter, self.env.reviewer, self.args.max_operations, seed=self.args.seed
+        )
+        if policy == "uniform":
+            act_fn = uniform_act_fn(len(self.action_names), torch.Generator().manual_seed(self.args.seed))
+        else:
+            act_fn = self.policy_act_fn(greedy=greedy)
+        reward_states = [func.state_dict() if hasattr(func, "state_dict") else None for func in self.reward_funcs]
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        try:
+            return measure_query_efficiency(env, act_fn, seeds, self.score_step, query_budget, batch_size)
+        finally:
+            model.train(was_training)
+            for func, state in zip(self.reward_funcs, reward_states, strict=True):
+                if state is not None:
+                    func.load_state_dict(state)
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""
@@ -342,9 +381,15 @@ class InstructionGenerationTrainer(_BaseTrainer):
         # One all-reduce of a fixed-size vector, in the same order on every rank
         operation_counts = [rollout.operations.count(name) for name in self.action_names]
         local = torch.tensor(
-            [summary["num_episodes"], summary["num_transitions"], summary["episode_reward"] * summary["num_episodes"],
-             summary["num_accepted"], summary["num_queries"], sum(op != STOP_ACTION for op in rollout.operations),
-             *operation_counts],
+            [
+                summary["num_episodes"],
+                summary["num_transitions"],
+                summary["episode_reward"] * summary["num_episodes"],
+                summary["num_accepted"],
+                summary["num_queries"],
+                sum(op != STOP_ACTION for op in rollout.operations),
+                *operation_counts,
+            ],
             dtype=torch.float64,
             device=self.accelerator.device,
         )
@@ -425,7 +470,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
         mode = "train" if self.model.training else "eval"
         metrics = {}
         for key, values in self._metrics[mode].items():
-            valid = [v for v in values if v == v]  # drop NaN
+            valid = [v for v in values if not math.isnan(v)]
             metrics[key] = sum(valid) / len(valid) if valid else None
         if mode == "eval":
             metrics = {f"eval_{key}": value for key, value in metrics.items()}
@@ -448,7 +493,9 @@ class InstructionGenerationTrainer(_BaseTrainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
-        load_value_head(self.accelerator.unwrap_model(model if model is not None else self.model), resume_from_checkpoint)
+        load_value_head(
+            self.accelerator.unwrap_model(model if model is not None else self.model), resume_from_checkpoint
+        )
 
     def _extra_state(self) -> dict:
         novelty_states = {

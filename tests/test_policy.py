@@ -1,0 +1,152 @@
+import os
+
+import pytest
+import torch
+import transformers
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from instrl_trl.environment import STOP_ACTION, format_state
+from instrl_trl.operations import DEFAULT_OPERATION_NAMES
+from instrl_trl.policy import (
+    VALUE_HEAD_FILE,
+    PolicyOutput,
+    act,
+    add_value_head,
+    build_policy,
+    check_policy_labels,
+    save_value_head,
+)
+
+
+ACTIONS = [*DEFAULT_OPERATION_NAMES, STOP_ACTION]
+STATES = [
+    format_state("Write a poem about the ocean.", []),
+    format_state("Plan a trip to a city.", ["concretizing"]),
+    format_state("Calculate the total cost of five apples.", ["deepening", "add_constraints"]),
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_backbone):
+    return AutoTokenizer.from_pretrained(tiny_backbone)
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_backbone):
+    torch.manual_seed(0)
+    return build_policy(tiny_backbone, ACTIONS).eval()
+
+
+@pytest.fixture(scope="module")
+def saved_policy(policy, tokenizer, tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("policy"))
+    with torch.no_grad():  # a value head that differs from a fresh one, so that restoring it is visible
+        policy.v_head.bias.fill_(0.25)
+    # as the trainer's `_save` does: the value head goes to its own file, not into the classifier's weights
+    state_dict = {key: value for key, value in policy.state_dict().items() if not key.startswith("v_head.")}
+    policy.save_pretrained(folder, state_dict=state_dict)
+    save_value_head(policy, folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def encode(tokenizer, states=STATES):
+    return tokenizer(states, padding=True, return_tensors="pt")
+
+
+def test_build_policy_labels_are_the_action_names(policy):
+    assert policy.config.id2label == dict(enumerate(ACTIONS))
+    assert policy.config.label2id == {name: i for i, name in enumerate(ACTIONS)}
+    assert policy.config.num_labels == len(ACTIONS)
+    assert isinstance(policy.v_head, torch.nn.Linear)
+    assert policy.v_head.out_features == 1
+    check_policy_labels(policy, ACTIONS)
+
+
+def test_forward_returns_logits_and_state_values(policy, tokenizer):
+    with torch.no_grad():
+        outputs = policy(**encode(tokenizer))
+    assert isinstance(outputs, PolicyOutput)
+    assert outputs.logits.shape == (len(STATES), len(ACTIONS))
+    assert outputs.state_values.shape == (len(STATES),)
+    assert torch.isfinite(outputs.state_values).all()
+
+
+def test_value_gradient_reaches_the_head_and_the_backbone(tiny_backbone, tokenizer):
+    model = build_policy(tiny_backbone, ACTIONS)
+    model(**encode(tokenizer)).state_values.sum().backward()
+    assert model.v_head.weight.grad is not None and model.v_head.weight.grad.abs().sum() > 0
+    embeddings = model.get_input_embeddings().weight
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0
+
+
+def test_add_value_head_twice_is_harmless(tiny_backbone, tokenizer):
+    model = build_policy(tiny_backbone, ACTIONS).eval()
+    v_head = model.v_head
+    assert add_value_head(model) is model
+    assert model.v_head is v_head
+    with torch.no_grad():
+        assert model(**encode(tokenizer)).state_values.shape == (len(STATES),)
+
+
+def test_act_greedy_is_deterministic(policy, tokenizer):
+    actions, logprobs, values = act(policy, tokenizer, STATES, greedy=True)
+    again = act(policy, tokenizer, STATES, greedy=True)
+    assert all(torch.equal(a, b) for a, b in zip((actions, logprobs, values), again, strict=True))
+    assert actions.shape == logprobs.shape == values.shape == (len(STATES),)
+    with torch.no_grad():
+        outputs = policy(**encode(tokenizer))
+    assert torch.equal(actions, outputs.logits.argmax(-1))
+    torch.testing.assert_close(logprobs, torch.log_softmax(outputs.logits, -1).max(-1).values)
+    torch.testing.assert_close(values, outputs.state_values)
+
+
+def test_act_sampling_is_reproducible_with_a_seeded_generator(policy, tokenizer):
+    states = STATES * 8
+
+    def sample(seed):
+        return act(policy, tokenizer, states, generator=torch.Generator().manual_seed(seed))
+
+    first, second = sample(7), sample(7)
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    actions, logprobs, _ = first
+    assert ((0 <= actions) & (actions < len(ACTIONS))).all()
+    assert (logprobs <= 0).all()
+    # an untrained head is close to uniform, so other seeds draw other actions
+    assert any(not torch.equal(sample(seed)[0], actions) for seed in range(8, 12))
+
+
+def test_saved_policy_restores_logits_values_and_value_head(policy, saved_policy, tokenizer):
+    assert os.path.isfile(os.path.join(saved_policy, VALUE_HEAD_FILE))
+    restored = build_policy(saved_policy, ACTIONS).eval()
+    for key, value in policy.v_head.state_dict().items():
+        assert torch.equal(restored.v_head.state_dict()[key], value)
+    with torch.no_grad():
+        expected, actual = policy(**encode(tokenizer)), restored(**encode(tokenizer))
+    torch.testing.assert_close(actual.logits, expected.logits)
+    torch.testing.assert_close(actual.state_values, expected.state_values)
+
+
+def test_saved_policy_loads_as_a_plain_classifier(saved_policy):
+    model, loading_info = AutoModelForSequenceClassification.from_pretrained(saved_policy, output_loading_info=True)
+    assert model.config.id2label == dict(enumerate(ACTIONS))
+    assert not loading_info["missing_keys"] and not loading_info["unexpected_keys"]
+    assert not hasattr(model, "v_head")
+    classifier = transformers.pipeline("text-classification", model=saved_policy, device="cpu")
+    predictions = classifier(STATES)
+    assert len(predictions) == len(STATES)
+    assert all(prediction["label"] in ACTIONS for prediction in predictions)
+
+
+def test_saved_policy_with_other_operations_raises(saved_policy):
+    other = [name for name in ACTIONS if name != "breadth"]
+    with pytest.raises(ValueError, match="trained over the operations.*breadth"):
+        build_policy(saved_policy, other)
+    reordered = [ACTIONS[1], ACTIONS[0], *ACTIONS[2:]]
+    with pytest.raises(ValueError, match="operations"):
+        build_policy(saved_policy, reordered)
+
+
+def test_check_policy_labels_raises_on_other_labels(policy):
+    with pytest.raises(ValueError, match="id2label.*operations are \\['deepening', 'stop'\\]"):
+        check_policy_labels(policy, ["deepening", STOP_ACTION])
