@@ -122,6 +122,9 @@ class InstructionEnv:
             Where queries are counted; a new one by default.
         seed (`int`, *optional*, defaults to `0`):
             Run seed mixed into every rewrite's seed, so that the same seeds and run seed give the same episodes.
+        end_on_elimination (`bool`, *optional*, defaults to `True`):
+            Whether an eliminated rewrite ends its episode. `False` reproduces Evol-Instruct's procedure, where a
+            failed evolution is dropped and the instruction goes back to the pool for the next round.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class InstructionEnv:
         max_operations: int = 6,
         accounting: QueryAccounting | None = None,
         seed: int = 0,
+        end_on_elimination: bool = True,
     ):
         if max_operations < 1:
             raise ValueError(f"`max_operations` must be at least 1, got {max_operations}.")
@@ -144,6 +148,7 @@ class InstructionEnv:
         self.max_operations = max_operations
         self.accounting = accounting if accounting is not None else QueryAccounting()
         self.seed = seed
+        self.end_on_elimination = end_on_elimination
         self.action_names = [*operations.names, STOP_ACTION]
         self.episodes: list[Episode] = []
 
@@ -234,7 +239,8 @@ class InstructionEnv:
             else:
                 episode.history.append(names[k])
                 if result.elimination[k] is not None:
-                    episode.done, episode.end_reason = True, f"elimination:{result.elimination[k]}"
+                    if self.end_on_elimination:
+                        episode.done, episode.end_reason = True, f"elimination:{result.elimination[k]}"
                 elif result.accepted[k]:
                     episode.instruction = result.new_instructions[k]
                     episode.constraints = rewrites_by_position[k].constraints

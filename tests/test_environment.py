@@ -135,6 +135,22 @@ def test_elimination_ends_the_episode_and_costs_only_the_rewrite():
     assert env.accounting.as_dict() == {"rewriter": 4, "reviewer": 3, "expert": 0}
 
 
+def test_elimination_can_leave_the_episode_running():
+    env = InstructionEnv(DEFAULT_OPERATIONS, RulesRewriter(), RulesReviewer(), end_on_elimination=False)
+    env.reset([CITY])
+    env.step(["concretizing"])
+    before = env.episodes[0].instruction
+    result = env.step(["breadth"])
+    assert result.elimination == ["template_copy"]
+    assert result.queries == [1]
+    assert result.accepted == [False] and result.done == [False]
+    episode = env.episodes[0]
+    assert not episode.done and episode.end_reason is None
+    assert episode.instruction == before
+    assert episode.history == ["concretizing", "breadth"]
+    assert env.step(["add_constraints"]).accepted == [True]  # the episode goes on from the last instruction
+
+
 def test_breadth_as_first_operation_is_not_eliminated():
     env = make_env()
     env.reset([POEM])

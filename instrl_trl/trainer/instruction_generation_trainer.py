@@ -9,6 +9,7 @@ from typing import ClassVar
 import torch
 from accelerate.logging import get_logger
 from datasets import Dataset
+from huggingface_hub import ModelCardData
 from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
@@ -16,7 +17,8 @@ from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.rules import RulesReviewer, RulesRewriter
 from ..embeddings import SentenceEmbedder
-from ..environment import STOP_ACTION, InstructionEnv, StepResult
+from ..environment import STOP_ACTION, InstructionEnv, StepResult, format_state
+from ..hub.cards import render_model_card
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
     add_value_head,
@@ -200,6 +202,9 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.cost_multiplier = 0.0
         self.total_queries = 0
         self.last_rollout: RolloutBatch | None = None
+        # Totals over the whole run (all ranks), for the model card
+        self.run_stats = {"num_episodes": 0, "reward_sum": 0.0, "num_accepted": 0, "num_rewrites": 0}
+        self.operation_counts = dict.fromkeys(self.action_names, 0)
         # Each rank samples its own actions; the seed + rank keeps a run reproducible
         self._rollout_generator = torch.Generator().manual_seed(args.seed + self.accelerator.process_index)
 
@@ -336,17 +341,31 @@ class InstructionGenerationTrainer(_BaseTrainer):
         return rollout
 
     def evaluate_query_efficiency(
-        self, seeds: list[str], query_budget: int, policy: str = "trained", greedy: bool = True, batch_size: int = 32
+        self,
+        seeds: list[str],
+        query_budget: int,
+        policy: str = "trained",
+        greedy: bool = True,
+        batch_size: int = 32,
+        end_on_elimination: bool | None = None,
     ) -> QueryEfficiency:
         """
-        Spends `query_budget` queries on `seeds` with the trained policy (`policy="trained"`) or with Evol-Instruct's
-        uniform-random operation choice (`policy="uniform"`), on a separate environment with its own query count,
-        and reports queries per accepted instruction. Training state (query counts, novelty memory) is untouched.
+        Spends `query_budget` queries on `seeds` with the trained policy (`policy="trained"`) or with the Evol-Instruct
+        baseline (`policy="uniform"`: `max_operations` rounds of uniformly random operations, where a failed
+        evolution is dropped and the instruction stays in the pool), on a separate environment with its own query
+        count, and reports queries per accepted instruction. Training state (query counts, novelty memory) is
+        untouched. `end_on_elimination` overrides the environment's rule (by default: the trained policy's episodes
+        end on elimination, as in training; the baseline's do not, as in Evol-Instruct).
         """
         if policy not in ("trained", "uniform"):
             raise ValueError(f"`policy` must be 'trained' or 'uniform', got {policy!r}.")
         env = InstructionEnv(
-            self.operations, self.env.rewriter, self.env.reviewer, self.args.max_operations, seed=self.args.seed
+            self.operations,
+            self.env.rewriter,
+            self.env.reviewer,
+            self.args.max_operations,
+            seed=self.args.seed,
+            end_on_elimination=policy == "trained" if end_on_elimination is None else end_on_elimination,
         )
         if policy == "uniform":
             act_fn = uniform_act_fn(len(self.action_names), torch.Generator().manual_seed(self.args.seed))
@@ -396,6 +415,12 @@ class InstructionGenerationTrainer(_BaseTrainer):
         totals = self.accelerator.reduce(local, reduction="sum").cpu()
         num_episodes, num_transitions, reward_sum, num_accepted, num_queries, num_rewrites = totals[:6].tolist()
         self.total_queries += int(num_queries)
+        self.run_stats["num_episodes"] += int(num_episodes)
+        self.run_stats["reward_sum"] += reward_sum
+        self.run_stats["num_accepted"] += int(num_accepted)
+        self.run_stats["num_rewrites"] += int(num_rewrites)
+        for name, count in zip(self.action_names, totals[6:].tolist(), strict=True):
+            self.operation_counts[name] += int(count)
         queries_per_accepted = num_queries / num_accepted if num_accepted else float("nan")
         if self.args.cost_target is not None and num_accepted:
             # Dual ascent on the Lagrange multiplier of "queries per accepted instruction <= cost_target"
@@ -490,6 +515,54 @@ class InstructionGenerationTrainer(_BaseTrainer):
             save_value_head(model, output_dir)
             with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
                 json.dump({"total": self.total_queries, "per_role_rank0": self.accounting.as_dict()}, f, indent=2)
+            self._build_model_card().save(os.path.join(output_dir, "README.md"))
+
+    def _build_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+        model = self.accelerator.unwrap_model(self.model)
+        name_or_path = model.config._name_or_path
+        base_model = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
+        if model_name is None:
+            model_name = (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1]
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        card_data = ModelCardData(
+            base_model=base_model,
+            library_name="transformers",
+            pipeline_tag="text-classification",
+            datasets=[dataset_name] if dataset_name else None,
+            tags=sorted({*self._tag_names, *tags}),
+        )
+        stats, num_transitions = self.run_stats, sum(self.operation_counts.values())
+        operations = [
+            {
+                "name": name,
+                "description": self.operations[name].description if name != STOP_ACTION else "End the episode.",
+                "frequency": self.operation_counts[name] / num_transitions if num_transitions else None,
+            }
+            for name in self.action_names
+        ]
+        return render_model_card(
+            "policy_card.md",
+            card_data,
+            model_name=model_name,
+            hub_model_id=self.args.hub_model_id,
+            base_model=base_model,
+            dataset_name=dataset_name,
+            operations=operations,
+            reward_weights=dict(zip(self.reward_func_names, self.reward_weights.tolist(), strict=True)),
+            num_episodes=stats["num_episodes"] or None,
+            mean_reward=stats["reward_sum"] / stats["num_episodes"] if stats["num_episodes"] else None,
+            accepted_rate=stats["num_accepted"] / stats["num_rewrites"] if stats["num_rewrites"] else None,
+            queries_total=self.total_queries,
+            queries_per_accepted=self.total_queries / stats["num_accepted"] if stats["num_accepted"] else None,
+            example_state=format_state("Describe a city you would like to visit.", []),
+        )
+
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+        """Renders the policy card from `model_cards/policy_card.md` into `output_dir/README.md`."""
+        if not self.is_world_process_zero():
+            return
+        card = self._build_model_card(model_name, dataset_name, tags)
+        card.save(os.path.join(self.args.output_dir, "README.md"))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -512,6 +585,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
             "accounting": self.accounting.state_dict(),
             "rollout_generator": self._rollout_generator.get_state(),
             "reward_states": novelty_states,
+            "run_stats": self.run_stats,
+            "operation_counts": self.operation_counts,
         }
 
     def _save_checkpoint(self, model, trial):
@@ -536,6 +611,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.total_queries = state["total_queries"]
         self.accounting.load_state_dict(state["accounting"])
         self._rollout_generator.set_state(state["rollout_generator"])
+        self.run_stats = state["run_stats"]
+        self.operation_counts = state["operation_counts"]
         for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True):
             if name in state["reward_states"]:
                 func.load_state_dict(state["reward_states"][name])

@@ -1,0 +1,237 @@
+import json
+import os
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification, TrainerCallback
+
+from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
+from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
+from instrl_trl.trainer.instruction_generation_trainer import EXTRA_STATE_FILE
+
+
+# Shrunken on purpose so that a test trains in seconds on 2 CPU cores: 8 seeds per micro-step, 2 micro-steps per
+# rollout, 2 PPO epochs. The novelty reward is left out (it loads MiniLM; it has its own tests).
+def make_config(tmp_path, **overrides) -> InstructionGenerationConfig:
+    kwargs = dict(
+        output_dir=str(tmp_path / "policy"),
+        per_device_train_batch_size=8,
+        steps_per_generation=2,
+        num_iterations=2,
+        max_steps=4,
+        learning_rate=5e-3,
+        logging_steps=2,
+        save_strategy="no",
+        report_to="none",
+        reward_funcs=["information_gain", "elimination", "query_cost"],
+        reward_weights=[1.0, 1.0, 0.25],
+        max_state_length=64,
+        disable_tqdm=True,
+        seed=7,
+    )
+    kwargs.update(overrides)
+    return InstructionGenerationConfig(**kwargs)
+
+
+def test_train(tiny_backbone, quickstart_seeds, tmp_path):
+    trainer = InstructionGenerationTrainer(model=tiny_backbone, args=make_config(tmp_path), train_dataset=quickstart_seeds)
+    previous = {name: param.detach().clone() for name, param in trainer.model.named_parameters()}
+
+    trainer.train()
+
+    # Rollout metrics are logged with the step that collected the rollout, PPO metrics with every step
+    logged = {key: value for log in trainer.state.log_history[:-1] for key, value in log.items()}
+    for key in (
+        "loss",
+        "reward",
+        "reward_std",
+        "rewards/information_gain_reward/mean",
+        "episode/reward",
+        "episode/length",
+        "accepted_rate",
+        "queries/total",
+        "queries/per_accepted",
+        "operations/add_constraints/frequency",
+        "operations/stop/frequency",
+        "policy/approx_kl",
+        "policy/clip_fraction",
+        "value/loss",
+        "entropy",
+        "kl",
+    ):
+        assert key in logged, key
+    assert logged["queries/total"] > 0
+    assert 0.0 <= logged["accepted_rate"] <= 1.0
+    first_rollout_log = trainer.state.log_history[0]
+    frequencies = [value for key, value in first_rollout_log.items() if key.startswith("operations/")]
+    assert sum(frequencies) == pytest.approx(1.0)
+    # Every parameter of the policy changed, the value head included
+    for name, param in trainer.model.named_parameters():
+        assert not torch.equal(param, previous[name]), f"{name} did not change"
+
+
+def test_save_model_writes_policy_value_head_card_and_queries(tiny_backbone, quickstart_seeds, tmp_path):
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, max_steps=2), train_dataset=quickstart_seeds
+    )
+    trainer.train()
+    output_dir = tmp_path / "saved"
+    trainer.save_model(str(output_dir))
+
+    for filename in ("config.json", "model.safetensors", VALUE_HEAD_FILE, "README.md", "queries.json"):
+        assert (output_dir / filename).is_file(), filename
+    queries = json.loads((output_dir / "queries.json").read_text())
+    assert queries["total"] == trainer.total_queries > 0
+    card = (output_dir / "README.md").read_text()
+    assert "add_constraints" in card and "instrl-trl" in card and "{{" not in card.split("```bibtex")[0]
+    assert str(tmp_path) not in card
+
+    # The export is a clean sequence classifier: no value-head keys, operation names as labels
+    exported = AutoModelForSequenceClassification.from_pretrained(str(output_dir))
+    assert list(exported.config.id2label.values()) == trainer.action_names
+    assert not any(key.startswith("v_head") for key in exported.state_dict())
+
+    # build_policy restores the value head too: same logits and values
+    reloaded = build_policy(str(output_dir), trainer.action_names).eval()
+    model = trainer.model.eval()
+    encoded = trainer.processing_class(["operations: none | words: 3 | Name three rivers."], return_tensors="pt")
+    with torch.no_grad():
+        expected, actual = model(**encoded), reloaded(**encoded)
+    torch.testing.assert_close(actual.logits, expected.logits)
+    torch.testing.assert_close(actual.state_values, expected.state_values)
+
+
+def test_resume_from_checkpoint_is_exact(tiny_backbone, quickstart_seeds, tmp_path):
+    # steps_per_generation=2, num_iterations=2: the checkpoint at step 3 sits in the middle of a rollout's PPO epochs
+    config = dict(max_steps=6, save_strategy="steps", save_steps=3)
+    full = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path / "full", **config), train_dataset=quickstart_seeds
+    )
+    full.train()
+
+    resumed = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path / "resumed", **config), train_dataset=quickstart_seeds
+    )
+    checkpoint = tmp_path / "full" / "policy" / "checkpoint-3"
+    assert (checkpoint / EXTRA_STATE_FILE.format(rank=0)).is_file()
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+
+    assert resumed.total_queries == full.total_queries
+    assert resumed.accounting.as_dict() == full.accounting.as_dict()
+    for (name, expected), (_, actual) in zip(
+        full.model.named_parameters(), resumed.model.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"{name} differs after resume")
+
+
+def test_query_budget_stops_training(tiny_backbone, quickstart_seeds, tmp_path):
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, max_steps=50, query_budget=40), train_dataset=quickstart_seeds
+    )
+    trainer.train()
+    assert trainer.total_queries >= 40
+    assert trainer.state.global_step < 50
+
+
+def test_cost_target_raises_the_lagrange_multiplier(tiny_backbone, quickstart_seeds, tmp_path):
+    # No policy reaches 1 query per accepted instruction (a rewrite and a review are 2), so the multiplier must rise
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone,
+        args=make_config(tmp_path, max_steps=4, cost_target=1.0, cost_multiplier_lr=0.1),
+        train_dataset=quickstart_seeds,
+    )
+    trainer.train()
+    assert trainer.cost_multiplier > 0
+    multipliers = [log["cost/multiplier"] for log in trainer.state.log_history if "cost/multiplier" in log]
+    assert multipliers[-1] > 0
+
+
+def test_callbacks_see_the_logs(tiny_backbone, quickstart_seeds, tmp_path):
+    class Recorder(TrainerCallback):
+        def __init__(self):
+            self.logs = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self.logs.append(logs)
+
+    recorder = Recorder()
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path), train_dataset=quickstart_seeds, callbacks=[recorder]
+    )
+    trainer.train()
+    assert any("queries/per_accepted" in logs for logs in recorder.logs)
+
+
+def test_skips_empty_and_non_string_seeds(tiny_backbone, tmp_path, caplog):
+    rows = [f"Describe a city number {i} you would like to visit." for i in range(16)] + ["", "   ", None]
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path), train_dataset=Dataset.from_dict({"instruction": rows})
+    )
+    assert len(trainer.train_dataset) == 16
+
+
+@pytest.mark.parametrize(
+    ("dataset", "overrides", "match"),
+    [
+        (Dataset.from_dict({"instruction": []}), {}, "no usable instruction"),
+        (Dataset.from_dict({"instruction": ["", None]}), {}, "no usable instruction"),
+        (Dataset.from_dict({"prompt": ["Name a river."] * 16}), {}, "instruction_column"),
+        (Dataset.from_dict({"instruction": ["Name a river."] * 4}), {}, "generation_batch_size"),
+        (Dataset.from_dict({"instruction": ["Name a river."] * 16}), {"operations": ["teleport"]}, "teleport"),
+        (Dataset.from_dict({"instruction": ["Name a river."] * 16}), {"reward_funcs": ["luck"]}, "luck"),
+    ],
+)
+def test_bad_input_fails_before_any_query(tiny_backbone, tmp_path, dataset, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        trainer = InstructionGenerationTrainer(
+            model=tiny_backbone, args=make_config(tmp_path, **overrides), train_dataset=dataset
+        )
+        assert trainer.total_queries == 0
+
+
+def test_custom_column_and_user_operation(tiny_backbone, tmp_path):
+    operations_file = tmp_path / "ops.yaml"
+    operations_file.write_text(
+        "- name: add_audience\n"
+        "  description: Name the audience of the answer.\n"
+        "  prompt_template: 'Rewrite the prompt for a named audience.\\n#Given Prompt#:\\n{instruction}'\n"
+        "  rule: append_clause\n"
+        "  rule_texts: ['Write it for retired engineers who volunteer at a science museum.']\n"
+    )
+    dataset = Dataset.from_dict({"prompt": [f"Explain how tide number {i} forms." for i in range(16)]})
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone,
+        args=make_config(tmp_path, instruction_column="prompt", operations_file=str(operations_file), max_steps=2),
+        train_dataset=dataset,
+    )
+    assert trainer.action_names[-2:] == ["add_audience", "stop"]
+    assert trainer.model.config.id2label[len(trainer.action_names) - 2] == "add_audience"
+    trainer.train()
+    assert trainer.total_queries > 0
+
+
+def test_same_seed_same_policy(tiny_backbone, quickstart_seeds, tmp_path):
+    results = []
+    for run in ("a", "b"):
+        trainer = InstructionGenerationTrainer(
+            model=tiny_backbone, args=make_config(tmp_path / run, max_steps=2), train_dataset=quickstart_seeds
+        )
+        trainer.train()
+        results.append((trainer.total_queries, [p.detach().clone() for p in trainer.model.parameters()]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_push_to_hub_token_never_in_card(tiny_backbone, quickstart_seeds, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, max_steps=1), train_dataset=quickstart_seeds
+    )
+    trainer.train()
+    trainer.save_model()
+    for root, _, files in os.walk(trainer.args.output_dir):
+        for filename in files:
+            if filename.endswith((".md", ".json")):
+                assert "hf_xxxx" not in open(os.path.join(root, filename)).read()
