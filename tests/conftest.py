@@ -23,7 +23,7 @@ from tests.tiny_models import build_tiny_policy_backbone  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory) -> str:
-    """A tiny BERT with a WordPiece tokenizer trained here on the quickstart seeds; returns its folder."""
+    """A tiny BERT with a word-level tokenizer trained here on the quickstart seeds; returns its folder."""
     return build_tiny_policy_backbone(str(tmp_path_factory.mktemp("tiny-bert")))
 
 

@@ -25,6 +25,11 @@ def load_seeds(dataset_name: str | None, dataset_config: str | None = None, spli
                 f"{', '.join(_FILE_BUILDERS)}."
             )
         return load_dataset(_FILE_BUILDERS[extension], data_files=dataset_name, split="train")
+    if os.path.splitext(dataset_name)[1].lower() in _FILE_BUILDERS:
+        raise FileNotFoundError(
+            f"`dataset_name` {dataset_name!r} looks like a file but does not exist (relative paths are read from "
+            f"{os.getcwd()}). Pass an existing file, a Hub dataset id, or leave it unset for the quickstart seeds."
+        )
     if os.path.isdir(dataset_name) and os.path.isfile(os.path.join(dataset_name, "dataset_info.json")):
         return load_from_disk(dataset_name)
     return load_dataset(dataset_name, dataset_config, split=split)
