@@ -181,6 +181,12 @@ class InstructionEnv:
         running = self.running
         if len(actions) != len(running):
             raise ValueError(f"`actions` has {len(actions)} entries but {len(running)} episodes are running.")
+        out_of_range = [a for a in actions if isinstance(a, int) and not 0 <= a < len(self.action_names)]
+        if out_of_range:
+            raise ValueError(
+                f"Action ids {out_of_range} are out of range: there are {len(self.action_names)} actions "
+                f"({', '.join(self.action_names)})."
+            )
         names = [self.action_names[a] if isinstance(a, int) else a for a in actions]
         unknown = [name for name in names if name not in self.action_names]
         if unknown:

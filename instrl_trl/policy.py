@@ -74,6 +74,8 @@ def add_value_head(model: PreTrainedModel) -> PreTrainedModel:
     nn.init.normal_(model.v_head.weight, std=0.01)
     nn.init.zeros_(model.v_head.bias)
     model.v_head.to(device=model.device, dtype=next(head.parameters()).dtype)
+    # `save_pretrained` leaves the head out of model.safetensors (it has its own file), so exports load cleanly
+    model._keys_to_ignore_on_save = {*(model._keys_to_ignore_on_save or ()), "v_head.weight", "v_head.bias"}
     features = {}
 
     def keep_features(module, args):
@@ -164,13 +166,14 @@ def act(
     max_length: int = 128,
     greedy: bool = False,
     generator: torch.Generator | None = None,
+    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     Picks one action per state. Returns `(actions, logprobs, values)`, each of shape `(len(states),)`, on CPU.
     Sampling draws from `generator`, so that a seeded run picks the same actions.
     """
     outputs = model(**tokenize_states(processing_class, states, max_length, model.device))
-    logits = outputs.logits.float().cpu()
+    logits = outputs.logits.float().cpu() / temperature
     logprobs_all = torch.log_softmax(logits, dim=-1)
     if greedy:
         actions = logits.argmax(dim=-1)

@@ -3,13 +3,13 @@ import math
 import os
 from collections import defaultdict
 from copy import deepcopy
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 from accelerate.logging import get_logger
 from datasets import Dataset
-from huggingface_hub import ModelCardData
 from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
@@ -17,10 +17,10 @@ from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.rules import RulesReviewer, RulesRewriter
 from ..embeddings import SentenceEmbedder
-from ..environment import STOP_ACTION, InstructionEnv, StepResult, format_state
-from ..hub.cards import render_model_card
+from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
+    act,
     add_value_head,
     build_policy,
     check_policy_labels,
@@ -29,41 +29,22 @@ from ..policy import (
     tokenize_states,
 )
 from ..rewards import NoveltyReward, get_reward_funcs
-from ._trl import RepeatSampler, _BaseTrainer, disable_dropout_in_model, identity
+from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .instruction_generation_config import InstructionGenerationConfig
+from .policy_card import build_policy_card
 from .ppo_loss import ppo_loss
+from .query_budget import QueryBudgetCallback
 from .rollout import QueryEfficiency, RolloutBatch, collect_rollouts, measure_query_efficiency, uniform_act_fn
+from .run_statistics import RolloutTotals, RunStatistics
+from .sampling import EpochSeededRepeatSampler
+from .seeds import prepare_seed_dataset
 
 
 logger = get_logger(__name__)
 
 EXTRA_STATE_FILE = "instruction_generation_state_rank{rank}.pt"
 QUERIES_FILE = "queries.json"
-
-
-class EpochSeededRepeatSampler(RepeatSampler):
-    """
-    TRL's `RepeatSampler`, reseeded with `seed + epoch` at each epoch. `RepeatSampler` seeds its generator once, so a
-    run resumed in a later epoch would replay epoch 0's order; the Trainer calls `set_epoch` before each epoch.
-    """
-
-    def set_epoch(self, epoch: int) -> None:
-        if self.seed is not None:
-            self.generator.manual_seed(self.seed + epoch)
-
-
-class QueryBudgetCallback(TrainerCallback):
-    """Stops training at the end of the optimizer step during which the query budget was spent."""
-
-    def __init__(self, trainer: "InstructionGenerationTrainer"):
-        self.trainer = trainer
-
-    def on_step_end(self, args, state, control, **kwargs):
-        budget = self.trainer.args.query_budget
-        if budget is not None and self.trainer.total_queries >= budget:
-            logger.info(f"Query budget spent ({self.trainer.total_queries} >= {budget}): stopping training.")
-            control.should_training_stop = True
-        return control
+_RUNNING_TOTALS = {"queries/total", "cost/multiplier"}
 
 
 class InstructionGenerationTrainer(_BaseTrainer):
@@ -164,7 +145,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
             )
         weights = args.reward_weights if args.reward_weights is not None else [1.0] * len(self.reward_funcs)
         self.reward_weights = torch.tensor(weights, dtype=torch.float32)
-        train_dataset = self._prepare_seeds(train_dataset, args)
+        train_dataset = prepare_seed_dataset(train_dataset, args.instruction_column, args.generation_batch_size)
 
         # Policy model and processing class
         if isinstance(model, str):
@@ -200,11 +181,9 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self._buffer: dict | None = None
         self._buffered_inputs: list[dict] | None = None
         self.cost_multiplier = 0.0
-        self.total_queries = 0
         self.last_rollout: RolloutBatch | None = None
-        # Totals over the whole run (all ranks), for the model card
-        self.run_stats = {"num_episodes": 0, "reward_sum": 0.0, "num_accepted": 0, "num_rewrites": 0}
-        self.operation_counts = dict.fromkeys(self.action_names, 0)
+        # Totals over the whole run and all ranks: the query budget, the logs and the card read them
+        self.statistics = RunStatistics(self.action_names)
         # Each rank samples its own actions; the seed + rank keeps a run reproducible
         self._rollout_generator = torch.Generator().manual_seed(args.seed + self.accelerator.process_index)
 
@@ -218,33 +197,10 @@ class InstructionGenerationTrainer(_BaseTrainer):
             funcs = [NoveltyReward(embedder) if isinstance(func, NoveltyReward) else func for func in funcs]
         return funcs
 
-    # Seeds: validated up front
-    def _prepare_seeds(self, dataset: Dataset | None, args: InstructionGenerationConfig) -> Dataset:
-        if dataset is None:
-            raise ValueError("`train_dataset` is required: pass a `datasets.Dataset` of seed instructions.")
-        column = args.instruction_column
-        if column not in dataset.column_names:
-            raise ValueError(
-                f"The seed dataset has no column `{column}` (set by `instruction_column`); its columns are "
-                f"{dataset.column_names}. Set `instruction_column` to the column holding the instructions."
-            )
-        kept = [i for i, value in enumerate(dataset[column]) if isinstance(value, str) and value.strip()]
-        num_skipped = len(dataset) - len(kept)
-        if not kept:
-            raise ValueError(
-                f"The seed dataset has no usable instruction in column `{column}` ({len(dataset)} rows, all empty "
-                "or not strings). Pass a dataset with at least one non-empty string instruction."
-            )
-        if num_skipped:
-            logger.warning(f"Skipped {num_skipped} seed rows whose `{column}` is empty or not a string.")
-            dataset = dataset.select(kept)
-        if len(dataset) < args.generation_batch_size:
-            raise ValueError(
-                f"The seed dataset has {len(dataset)} usable rows, fewer than `generation_batch_size` "
-                f"({args.generation_batch_size}); training would run 0 steps. Lower `per_device_train_batch_size` or "
-                "`steps_per_generation`, or add seeds."
-            )
-        return dataset
+    @property
+    def total_queries(self) -> int:
+        """LLM queries spent in training so far, over all processes."""
+        return self.statistics.num_queries
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
@@ -313,20 +269,15 @@ class InstructionGenerationTrainer(_BaseTrainer):
     def policy_act_fn(self, greedy: bool = False):
         """The current policy as an `act_fn(states) -> (actions, logprobs, values)` for the rollout functions."""
         model = self.accelerator.unwrap_model(self.model)
-
-        @torch.no_grad()
-        def act(states: list[str]):
-            encoded = tokenize_states(self.processing_class, states, self.args.max_state_length, model.device)
-            outputs = model(**encoded)
-            logits = outputs.logits.float().cpu() / self.args.rollout_temperature
-            logprobs_all = torch.log_softmax(logits, dim=-1)
-            if greedy:
-                actions = logits.argmax(-1)
-            else:
-                actions = torch.multinomial(logprobs_all.exp(), 1, generator=self._rollout_generator).squeeze(-1)
-            return actions, logprobs_all.gather(-1, actions[:, None]).squeeze(-1), outputs.state_values.float().cpu()
-
-        return act
+        return partial(
+            act,
+            model,
+            self.processing_class,
+            max_length=self.args.max_state_length,
+            greedy=greedy,
+            generator=self._rollout_generator,
+            temperature=self.args.rollout_temperature,
+        )
 
     def collect_rollout(self, seeds: list[str]) -> RolloutBatch:
         """Plays one episode per seed with the current policy (sampling) and scores every step."""
@@ -396,35 +347,13 @@ class InstructionGenerationTrainer(_BaseTrainer):
         return rewards, components
 
     def _log_rollout(self, rollout: RolloutBatch) -> None:
-        summary = rollout.summary()
         # One all-reduce of a fixed-size vector, in the same order on every rank
-        operation_counts = [rollout.operations.count(name) for name in self.action_names]
-        local = torch.tensor(
-            [
-                summary["num_episodes"],
-                summary["num_transitions"],
-                summary["episode_reward"] * summary["num_episodes"],
-                summary["num_accepted"],
-                summary["num_queries"],
-                sum(op != STOP_ACTION for op in rollout.operations),
-                *operation_counts,
-            ],
-            dtype=torch.float64,
-            device=self.accelerator.device,
-        )
-        totals = self.accelerator.reduce(local, reduction="sum").cpu()
-        num_episodes, num_transitions, reward_sum, num_accepted, num_queries, num_rewrites = totals[:6].tolist()
-        self.total_queries += int(num_queries)
-        self.run_stats["num_episodes"] += int(num_episodes)
-        self.run_stats["reward_sum"] += reward_sum
-        self.run_stats["num_accepted"] += int(num_accepted)
-        self.run_stats["num_rewrites"] += int(num_rewrites)
-        for name, count in zip(self.action_names, totals[6:].tolist(), strict=True):
-            self.operation_counts[name] += int(count)
-        queries_per_accepted = num_queries / num_accepted if num_accepted else float("nan")
-        if self.args.cost_target is not None and num_accepted:
+        local = RolloutTotals.local_vector(rollout, self.action_names).to(self.accelerator.device)
+        totals = RolloutTotals.from_vector(self.accelerator.reduce(local, reduction="sum").cpu(), self.action_names)
+        self.statistics.add(totals)
+        if self.args.cost_target is not None and totals.num_accepted:
             # Dual ascent on the Lagrange multiplier of "queries per accepted instruction <= cost_target"
-            violation = queries_per_accepted - self.args.cost_target
+            violation = totals.queries_per_accepted - self.args.cost_target
             self.cost_multiplier = max(0.0, self.cost_multiplier + self.args.cost_multiplier_lr * violation)
 
         rewards = torch.cat(rollout.rewards)
@@ -433,14 +362,14 @@ class InstructionGenerationTrainer(_BaseTrainer):
         metrics["reward_std"].append(rewards.std().item() if len(rewards) > 1 else 0.0)
         for name, values in rollout.reward_components.items():
             metrics[f"rewards/{name}/mean"].append(torch.nanmean(torch.cat(values)).item())
-        metrics["episode/reward"].append(reward_sum / num_episodes)
-        metrics["episode/length"].append(num_transitions / num_episodes)
-        metrics["accepted_rate"].append(num_accepted / num_rewrites if num_rewrites else 0.0)
-        metrics["queries/total"].append(float(self.total_queries))
-        metrics["queries/per_accepted"].append(queries_per_accepted)
+        metrics["episode/reward"].append(totals.reward_sum / totals.num_episodes)
+        metrics["episode/length"].append(totals.num_transitions / totals.num_episodes)
+        metrics["accepted_rate"].append(totals.accepted_rate)
+        metrics["queries/total"].append(float(self.statistics.num_queries))
+        metrics["queries/per_accepted"].append(totals.queries_per_accepted)
         metrics["cost/multiplier"].append(self.cost_multiplier)
-        for name, count in zip(self.action_names, totals[6:].tolist(), strict=True):
-            metrics[f"operations/{name}/frequency"].append(count / num_transitions)
+        for name, count in totals.operation_counts.items():
+            metrics[f"operations/{name}/frequency"].append(count / totals.num_transitions)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
@@ -496,7 +425,10 @@ class InstructionGenerationTrainer(_BaseTrainer):
         metrics = {}
         for key, values in self._metrics[mode].items():
             valid = [v for v in values if not math.isnan(v)]
-            metrics[key] = sum(valid) / len(valid) if valid else None
+            if key in _RUNNING_TOTALS:  # a count since the start of training: its latest value, not a mean
+                metrics[key] = valid[-1] if valid else None
+            else:
+                metrics[key] = sum(valid) / len(valid) if valid else None
         if mode == "eval":
             metrics = {f"eval_{key}": value for key, value in metrics.items()}
         logs.update(metrics)
@@ -518,43 +450,17 @@ class InstructionGenerationTrainer(_BaseTrainer):
             self._build_model_card().save(os.path.join(output_dir, "README.md"))
 
     def _build_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
-        model = self.accelerator.unwrap_model(self.model)
-        name_or_path = model.config._name_or_path
-        base_model = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
-        if model_name is None:
-            model_name = (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1]
+        name_or_path = self.accelerator.unwrap_model(self.model).config._name_or_path
         tags = [tags] if isinstance(tags, str) else list(tags or [])
-        card_data = ModelCardData(
-            base_model=base_model,
-            library_name="transformers",
-            pipeline_tag="text-classification",
-            datasets=[dataset_name] if dataset_name else None,
-            tags=sorted({*self._tag_names, *tags}),
-        )
-        stats, num_transitions = self.run_stats, sum(self.operation_counts.values())
-        operations = [
-            {
-                "name": name,
-                "description": self.operations[name].description if name != STOP_ACTION else "End the episode.",
-                "frequency": self.operation_counts[name] / num_transitions if num_transitions else None,
-            }
-            for name in self.action_names
-        ]
-        return render_model_card(
-            "policy_card.md",
-            card_data,
-            model_name=model_name,
-            hub_model_id=self.args.hub_model_id,
-            base_model=base_model,
-            dataset_name=dataset_name,
-            operations=operations,
+        return build_policy_card(
+            model_name=model_name or (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1],
+            operations=self.operations,
+            statistics=self.statistics,
             reward_weights=dict(zip(self.reward_func_names, self.reward_weights.tolist(), strict=True)),
-            num_episodes=stats["num_episodes"] or None,
-            mean_reward=stats["reward_sum"] / stats["num_episodes"] if stats["num_episodes"] else None,
-            accepted_rate=stats["num_accepted"] / stats["num_rewrites"] if stats["num_rewrites"] else None,
-            queries_total=self.total_queries,
-            queries_per_accepted=self.total_queries / stats["num_accepted"] if stats["num_accepted"] else None,
-            example_state=format_state("Describe a city you would like to visit.", []),
+            tags=sorted({*self._tag_names, *tags}),
+            base_model=name_or_path if name_or_path and not os.path.isdir(name_or_path) else None,
+            hub_model_id=self.args.hub_model_id,
+            dataset_name=dataset_name,
         )
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
@@ -581,12 +487,10 @@ class InstructionGenerationTrainer(_BaseTrainer):
             "buffer": self._buffer,
             "buffered_inputs": self._buffered_inputs,
             "cost_multiplier": self.cost_multiplier,
-            "total_queries": self.total_queries,
             "accounting": self.accounting.state_dict(),
             "rollout_generator": self._rollout_generator.get_state(),
             "reward_states": novelty_states,
-            "run_stats": self.run_stats,
-            "operation_counts": self.operation_counts,
+            "statistics": self.statistics.state_dict(),
         }
 
     def _save_checkpoint(self, model, trial):
@@ -608,11 +512,9 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self._buffer = state["buffer"]
         self._buffered_inputs = state["buffered_inputs"]
         self.cost_multiplier = state["cost_multiplier"]
-        self.total_queries = state["total_queries"]
         self.accounting.load_state_dict(state["accounting"])
         self._rollout_generator.set_state(state["rollout_generator"])
-        self.run_stats = state["run_stats"]
-        self.operation_counts = state["operation_counts"]
+        self.statistics.load_state_dict(state["statistics"])
         for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True):
             if name in state["reward_states"]:
                 func.load_state_dict(state["reward_states"][name])

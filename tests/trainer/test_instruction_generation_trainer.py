@@ -14,28 +14,30 @@ from instrl_trl.trainer.instruction_generation_trainer import EXTRA_STATE_FILE
 # Shrunken on purpose so that a test trains in seconds on 2 CPU cores: 8 seeds per micro-step, 2 micro-steps per
 # rollout, 2 PPO epochs. The novelty reward is left out (it loads MiniLM; it has its own tests).
 def make_config(tmp_path, **overrides) -> InstructionGenerationConfig:
-    kwargs = dict(
-        output_dir=str(tmp_path / "policy"),
-        per_device_train_batch_size=8,
-        steps_per_generation=2,
-        num_iterations=2,
-        max_steps=4,
-        learning_rate=5e-3,
-        logging_steps=2,
-        save_strategy="no",
-        report_to="none",
-        reward_funcs=["information_gain", "elimination", "query_cost"],
-        reward_weights=[1.0, 1.0, 0.25],
-        max_state_length=64,
-        disable_tqdm=True,
-        seed=7,
-    )
+    kwargs = {
+        "output_dir": str(tmp_path / "policy"),
+        "per_device_train_batch_size": 8,
+        "steps_per_generation": 2,
+        "num_iterations": 2,
+        "max_steps": 4,
+        "learning_rate": 5e-3,
+        "logging_steps": 2,
+        "save_strategy": "no",
+        "report_to": "none",
+        "reward_funcs": ["information_gain", "elimination", "query_cost"],
+        "reward_weights": [1.0, 1.0, 0.25],
+        "max_state_length": 64,
+        "disable_tqdm": True,
+        "seed": 7,
+    }
     kwargs.update(overrides)
     return InstructionGenerationConfig(**kwargs)
 
 
 def test_train(tiny_backbone, quickstart_seeds, tmp_path):
-    trainer = InstructionGenerationTrainer(model=tiny_backbone, args=make_config(tmp_path), train_dataset=quickstart_seeds)
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path), train_dataset=quickstart_seeds
+    )
     previous = {name: param.detach().clone() for name, param in trainer.model.named_parameters()}
 
     trainer.train()
@@ -104,7 +106,7 @@ def test_save_model_writes_policy_value_head_card_and_queries(tiny_backbone, qui
 
 def test_resume_from_checkpoint_is_exact(tiny_backbone, quickstart_seeds, tmp_path):
     # steps_per_generation=2, num_iterations=2: the checkpoint at step 3 sits in the middle of a rollout's PPO epochs
-    config = dict(max_steps=6, save_strategy="steps", save_steps=3)
+    config = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3}
     full = InstructionGenerationTrainer(
         model=tiny_backbone, args=make_config(tmp_path / "full", **config), train_dataset=quickstart_seeds
     )
@@ -234,4 +236,5 @@ def test_push_to_hub_token_never_in_card(tiny_backbone, quickstart_seeds, tmp_pa
     for root, _, files in os.walk(trainer.args.output_dir):
         for filename in files:
             if filename.endswith((".md", ".json")):
-                assert "hf_xxxx" not in open(os.path.join(root, filename)).read()
+                with open(os.path.join(root, filename)) as f:
+                    assert "hf_xxxx" not in f.read()

@@ -1,0 +1,52 @@
+"""The operation policy's model card, rendered from `model_cards/policy_card.md`."""
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from ..environment import STOP_ACTION, format_state
+from ..hub.cards import render_model_card
+from ..operations import OperationLibrary
+from .run_statistics import RunStatistics
+
+
+def build_policy_card(
+    *,
+    model_name: str,
+    operations: OperationLibrary,
+    statistics: RunStatistics,
+    reward_weights: dict[str, float],
+    tags: list[str],
+    base_model: str | None = None,
+    hub_model_id: str | None = None,
+    dataset_name: str | None = None,
+) -> ModelCard:
+    """Renders the card: what the policy does, its operations and their frequency, rewards and query totals."""
+    card_data = ModelCardData(
+        base_model=base_model,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        datasets=[dataset_name] if dataset_name else None,
+        tags=tags,
+    )
+    rows = [
+        {"name": name, "description": operation.description, "frequency": statistics.frequency(name)}
+        for name, operation in operations.items()
+    ]
+    rows.append(
+        {"name": STOP_ACTION, "description": "End the episode.", "frequency": statistics.frequency(STOP_ACTION)}
+    )
+    return render_model_card(
+        "policy_card.md",
+        card_data,
+        model_name=model_name,
+        hub_model_id=hub_model_id,
+        base_model=base_model,
+        dataset_name=dataset_name,
+        operations=rows,
+        reward_weights=reward_weights,
+        num_episodes=statistics.num_episodes or None,
+        mean_reward=statistics.mean_episode_reward,
+        accepted_rate=statistics.accepted_rate,
+        queries_total=statistics.num_queries,
+        queries_per_accepted=statistics.queries_per_accepted,
+        example_state=format_state("Describe a city you would like to visit.", []),
+    )

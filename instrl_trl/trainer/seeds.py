@@ -1,0 +1,38 @@
+"""Checking a seed dataset before any query is spent."""
+
+from accelerate.logging import get_logger
+from datasets import Dataset
+
+
+logger = get_logger(__name__)
+
+
+def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1) -> Dataset:
+    """
+    Returns `dataset` without the rows whose `column` is empty or not a string (their count is logged). Raises a
+    `ValueError` naming the fix when the dataset is missing, lacks `column`, has no usable row, or has fewer than
+    `min_rows` (one generation batch: with fewer, training would run 0 steps).
+    """
+    if dataset is None:
+        raise ValueError("`train_dataset` is required: pass a `datasets.Dataset` of seed instructions.")
+    if column not in dataset.column_names:
+        raise ValueError(
+            f"The seed dataset has no column `{column}` (set by `instruction_column`); its columns are "
+            f"{dataset.column_names}. Set `instruction_column` to the column holding the instructions."
+        )
+    kept = [i for i, value in enumerate(dataset[column]) if isinstance(value, str) and value.strip()]
+    if not kept:
+        raise ValueError(
+            f"The seed dataset has no usable instruction in column `{column}` ({len(dataset)} rows, all empty or not "
+            "strings). Pass a dataset with at least one non-empty string instruction."
+        )
+    num_skipped = len(dataset) - len(kept)
+    if num_skipped:
+        logger.warning(f"Skipped {num_skipped} seed rows whose `{column}` is empty or not a string.")
+        dataset = dataset.select(kept)
+    if len(dataset) < min_rows:
+        raise ValueError(
+            f"The seed dataset has {len(dataset)} usable rows, fewer than `generation_batch_size` ({min_rows}); "
+            "training would run 0 steps. Lower `per_device_train_batch_size` or `steps_per_generation`, or add seeds."
+        )
+    return dataset
