@@ -49,14 +49,12 @@ def main(script_args: PolicyScriptArguments, training_args) -> str:
     """Trains, saves and optionally pushes the policy; returns the folder it was saved to."""
     import os
 
-    from accelerate.logging import get_logger
     from transformers.trainer_utils import get_last_checkpoint
 
     from ..policy import default_policy_model
     from ..trainer import InstructionGenerationTrainer
     from .seeds import load_seeds
 
-    logger = get_logger(__name__)
     seeds = load_seeds(script_args.dataset_name, script_args.dataset_config, script_args.dataset_split)
     trainer = InstructionGenerationTrainer(
         model=script_args.model_name_or_path or default_policy_model(),
@@ -66,11 +64,8 @@ def main(script_args: PolicyScriptArguments, training_args) -> str:
     checkpoint = training_args.resume_from_checkpoint
     if checkpoint is None and os.path.isdir(training_args.output_dir):
         checkpoint = get_last_checkpoint(training_args.output_dir)
-        if checkpoint is not None:
-            logger.info(
-                f"Resuming from the last checkpoint in {training_args.output_dir}: {checkpoint}",
-                main_process_only=True,
-            )
+        if checkpoint is not None and trainer.accelerator.is_main_process:
+            print(f"Resuming from the last checkpoint in {training_args.output_dir}: {checkpoint}")  # noqa: T201
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(training_args.output_dir)
     if training_args.push_to_hub:

@@ -103,7 +103,8 @@ class InstructionGenerationConfig(_BaseConfig):
     >   it (1.68 s -> 2.11 s an update measured on 2 cores);
     > - `bf16`: `True` on a bf16-capable GPU, else `False` (fp32 on CPU, exact and reproducible);
     > - `remove_unused_columns`: `False` (the seed column must reach the trainer);
-    > - `dataloader_pin_memory`: `False` (nothing to pin on CPU; rollouts are text).
+    > - `dataloader_pin_memory`: `False` (nothing to pin on CPU; rollouts are text);
+    > - `ddp_find_unused_parameters`: `False` (the value head is computed inside the forward).
     """
 
     _VALID_DICT_FIELDS = _BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs"]
@@ -119,6 +120,13 @@ class InstructionGenerationConfig(_BaseConfig):
     remove_unused_columns: bool = field(
         default=False,
         metadata={"help": "Keep False: the trainer reads the seed column itself."},
+    )
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={
+            "help": "Passed to DDP. False by default: the value head runs inside the policy's forward, so every "
+            "parameter is used, and True costs an extra traversal of the graph every step."
+        },
     )
     dataloader_pin_memory: bool = field(
         default=False, metadata={"help": "Whether to pin memory in data loaders. Rollouts are text: off."}

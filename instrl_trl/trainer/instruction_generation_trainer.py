@@ -16,7 +16,6 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.rules import RulesReviewer, RulesRewriter
-from ..embeddings import SentenceEmbedder
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
@@ -28,7 +27,7 @@ from ..policy import (
     save_value_head,
     tokenize_states,
 )
-from ..rewards import NoveltyReward, get_reward_funcs
+from ..rewards import get_reward_funcs
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import build_policy_card
@@ -189,13 +188,10 @@ class InstructionGenerationTrainer(_BaseTrainer):
 
     @staticmethod
     def _build_reward_funcs(reward_funcs: list, args: InstructionGenerationConfig) -> list:
+        # Names are built (stateful ones fresh, the novelty reward on `embedding_model`); callables are kept
         names = [func for func in reward_funcs if isinstance(func, str)]
-        built = iter(get_reward_funcs(names))
-        funcs = [next(built) if isinstance(func, str) else func for func in reward_funcs]
-        if args.embedding_model is not None:
-            embedder = SentenceEmbedder(args.embedding_model)
-            funcs = [NoveltyReward(embedder) if isinstance(func, NoveltyReward) else func for func in funcs]
-        return funcs
+        built = iter(get_reward_funcs(names, embedding_model=args.embedding_model))
+        return [next(built) if isinstance(func, str) else func for func in reward_funcs]
 
     @property
     def total_queries(self) -> int:
