@@ -217,7 +217,7 @@ class InstructionEnv:
             for k in to_rewrite
         ]
         rewrites = self.rewriter.rewrite(requests) if requests else []
-        self.accounting.record("rewriter", len(requests))
+        self.accounting.record("rewriter", len(requests), [rewrite.usage for rewrite in rewrites])
         for k, rewrite in zip(to_rewrite, rewrites, strict=True):
             result.new_instructions[k] = rewrite.instruction
             result.queries[k] += 1
@@ -232,7 +232,7 @@ class InstructionEnv:
             if to_review
             else []
         )
-        self.accounting.record("reviewer", len(to_review))
+        self.accounting.record("reviewer", len(to_review), [review.usage for review in reviews])
         for k, review in zip(to_review, reviews, strict=True):
             result.queries[k] += 1
             result.information_gain[k] = review.information_gain

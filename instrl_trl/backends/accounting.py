@@ -1,16 +1,44 @@
 """Query accounting: every LLM call of every role is counted here, in one place."""
 
-from collections import Counter
+from dataclasses import asdict, dataclass
+
+from .base import Usage
 
 
 ROLES = ("rewriter", "reviewer", "expert")
 
 
+@dataclass
+class RoleUsage:
+    r"""
+    Totals for one role.
+
+    Parameters:
+        queries (`int`): queries asked for (cache hits included); what budgets and the cost reward count.
+        cache_hits (`int`): queries answered by the response cache.
+        failures (`int`): queries that failed or whose answer could not be parsed.
+        prompt_tokens (`int`), completion_tokens (`int`): tokens reported by the backend.
+        seconds (`float`): wall time spent in the backend.
+    """
+
+    queries: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def paid_queries(self) -> int:
+        """Queries that reached a backend (not answered by the cache)."""
+        return self.queries - self.cache_hits
+
+
 class QueryAccounting:
     r"""
-    Counts the queries spent per role. One query is one item sent to a role's backend (one rewrite, one review, one
-    answer), whatever the backend; the rules engine is counted like an LLM so that budgets and ratios mean the same
-    offline and online.
+    Counts the queries spent per role. One query is one item sent to a role (one rewrite, one review, one answer),
+    whatever the backend; the rules engine is counted like an LLM so that budgets and ratios mean the same offline
+    and online. LLM backends also report cache hits, failures, tokens and time through [`Usage`].
 
     Example:
     ```python
@@ -19,29 +47,58 @@ class QueryAccounting:
     >>> accounting.record("reviewer", 2)
     >>> accounting.total, accounting.as_dict()
     (5, {'rewriter': 3, 'reviewer': 2, 'expert': 0})
+
     ```
     """
 
     def __init__(self):
-        self._queries = Counter(dict.fromkeys(ROLES, 0))
+        self._usage = {role: RoleUsage() for role in ROLES}
 
-    def record(self, role: str, num_queries: int) -> None:
+    def record(self, role: str, num_queries: int, usages: list[Usage | None] | None = None) -> None:
+        """Adds `num_queries` queries of `role`, and what their `usages` (if any) report."""
         if role not in ROLES:
             raise ValueError(f"Unknown role {role!r}. Valid roles: {', '.join(ROLES)}.")
-        self._queries[role] += num_queries
+        totals = self._usage[role]
+        totals.queries += num_queries
+        for usage in usages or ():
+            if usage is None:
+                continue
+            totals.cache_hits += int(usage.cached)
+            totals.failures += int(usage.failed)
+            totals.prompt_tokens += usage.prompt_tokens
+            totals.completion_tokens += usage.completion_tokens
+            totals.seconds += usage.seconds
 
     def __getitem__(self, role: str) -> int:
-        return self._queries[role]
+        return self._usage[role].queries
+
+    def usage(self, role: str) -> RoleUsage:
+        return self._usage[role]
 
     @property
     def total(self) -> int:
-        return sum(self._queries.values())
+        return sum(usage.queries for usage in self._usage.values())
+
+    @property
+    def total_paid(self) -> int:
+        return sum(usage.paid_queries for usage in self._usage.values())
 
     def as_dict(self) -> dict[str, int]:
-        return {role: self._queries[role] for role in ROLES}
+        """Queries per role."""
+        return {role: usage.queries for role, usage in self._usage.items()}
 
-    def state_dict(self) -> dict[str, int]:
-        return self.as_dict()
+    def details(self) -> dict[str, dict[str, float]]:
+        """Everything counted, per role (what `queries.json` holds)."""
+        return {role: {**asdict(usage), "paid_queries": usage.paid_queries} for role, usage in self._usage.items()}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self._queries = Counter({role: int(state.get(role, 0)) for role in ROLES})
+    def state_dict(self) -> dict[str, dict]:
+        return {role: asdict(usage) for role, usage in self._usage.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        # Older checkpoints stored one count per role
+        self._usage = {
+            role: RoleUsage(**state[role])
+            if isinstance(state.get(role), dict)
+            else RoleUsage(queries=int(state.get(role, 0)))
+            for role in ROLES
+        }

@@ -14,6 +14,63 @@ from ..operations.operation import Operation
 
 
 @dataclass(frozen=True)
+class Usage:
+    r"""
+    What one query cost, as reported by an LLM backend (the rules engine reports none).
+
+    Parameters:
+        cached (`bool`, *optional*, defaults to `False`):
+            The answer came from the response cache: no new query was paid for.
+        failed (`bool`, *optional*, defaults to `False`):
+            The query failed (after retries) or its answer could not be parsed.
+        prompt_tokens (`int`, *optional*, defaults to `0`), completion_tokens (`int`, *optional*, defaults to `0`):
+            Token counts reported by the backend.
+        seconds (`float`, *optional*, defaults to `0.0`):
+            Wall time spent on the query (its share of a batch for batched backends).
+    """
+
+    cached: bool = False
+    failed: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Generation:
+    r"""
+    One completion from a [`TextGenerator`].
+
+    Parameters:
+        text (`str` or `None`):
+            The completion, `None` when the query failed.
+        usage ([`Usage`]):
+            What it cost.
+    """
+
+    text: str | None
+    usage: Usage = field(default_factory=Usage)
+
+
+class TextGenerator(ABC):
+    """
+    A text-generation backend: chat prompts in, completions out, in one batched call. The LLM roles
+    ([`LLMRewriter`], [`LLMReviewer`], [`LLMExpert`]) build prompts and parse answers on top of it.
+    """
+
+    backend: str = "unknown"
+    model_name: str = "unknown"
+
+    def cache_identity(self) -> dict:
+        """What makes two generators answer the same prompt alike (part of the response-cache key)."""
+        return {"backend": self.backend, "model": self.model_name}
+
+    @abstractmethod
+    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
+        """One [`Generation`] per prompt, in order. Failures are `Generation(None, Usage(failed=True))`."""
+
+
+@dataclass(frozen=True)
 class RewriteRequest:
     r"""
     One rewrite to perform.
@@ -48,10 +105,13 @@ class Rewrite:
             The new instruction (unchanged text when the operation could not add anything).
         constraints (`tuple[Constraint, ...]`):
             All verifiable constraints the new instruction carries (the request's plus any added).
+        usage ([`Usage`] or `None`):
+            What the query cost (`None` for the rules engine).
     """
 
     instruction: str
     constraints: tuple[Constraint, ...] = field(default_factory=tuple)
+    usage: Usage | None = None
 
 
 @dataclass(frozen=True)
@@ -64,10 +124,29 @@ class Review:
             `True` when the new instruction adds information over the old one ("Not Equal" in the paper).
         verdict (`str`):
             The raw verdict text, kept for logs.
+        usage ([`Usage`] or `None`):
+            What the query cost (`None` for the rules engine); `usage.failed` when the verdict could not be parsed.
     """
 
     information_gain: bool
     verdict: str
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    r"""
+    An expert's answer to one instruction.
+
+    Parameters:
+        text (`str`):
+            The answer (empty when the query failed).
+        usage ([`Usage`] or `None`):
+            What the query cost (`None` for the rules engine).
+    """
+
+    text: str
+    usage: Usage | None = None
 
 
 class Rewriter(ABC):
@@ -94,4 +173,4 @@ class Expert(ABC):
     model_name: str = "unknown"
 
     @abstractmethod
-    def respond(self, instructions: list[str]) -> list[str]: ...
+    def respond(self, instructions: list[str]) -> list[Answer]: ...

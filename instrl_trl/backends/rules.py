@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ..constraints import sample_constraint
 from ..elimination import content_words
 from ..operations.operation import Operation
-from .base import Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest
+from .base import Answer, Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest
 
 
 MAX_CONSTRAINTS = 2
@@ -508,7 +508,7 @@ class RulesExpert(Expert):
 
     model_name = "rules"
 
-    def respond(self, instructions: list[str]) -> list[str]:
+    def respond(self, instructions: list[str]) -> list[Answer]:
         responses = []
         for instruction in instructions:
             topic = main_topic(instruction)
@@ -516,4 +516,4 @@ class RulesExpert(Expert):
                 f"Here is a short answer about {topic}. The main point is to start from what is known about {topic} "
                 f"and build on it carefully. A good next step is to check the details against a reliable source."
             )
-        return responses
+        return [Answer(text) for text in responses]

@@ -277,7 +277,7 @@ def test_expert_is_deterministic():
     instructions = ["Write a poem about the ocean.", "Describe the water cycle."]
     first = RulesExpert().respond(instructions)
     assert first == RulesExpert().respond(instructions)
-    assert len(first) == 2 and "ocean" in first[0]
+    assert len(first) == 2 and "ocean" in first[0].text and first[0].usage is None
 
 
 def uniform_policy(instruction, history, constraints, step, rng):
