@@ -2,6 +2,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..backends.roles import parse_role_spec
 from ._trl import _BaseConfig
 
 
@@ -39,6 +40,18 @@ class InstructionGenerationConfig(_BaseConfig):
             replace those with the same name.
         max_operations (`int`, *optional*, defaults to `6`):
             Number of operations applied to each seed instruction in one episode, as in the paper.
+
+        > Parameters that control the rewriter and the reviewer
+
+        rewriter (`dict` or `str`, *optional*):
+            Backend of the rewriter: a mapping with `backend` (`"rules"`, `"transformers"` or `"endpoint"`), `model`
+            and the backend's settings (e.g. `base_url`, `token_env`, `max_concurrency`, `generation_kwargs`). The
+            offline rules engine when unset. Tokens never go here: name an environment variable with `token_env`.
+        reviewer (`dict` or `str`, *optional*):
+            Backend of the reviewer, in the same form as `rewriter`.
+        response_cache (`str`, *optional*):
+            Path of the sqlite file that caches LLM answers, so that a rerun or a resumed run never pays twice for the
+            same query. Defaults to `<output_dir>/response_cache.sqlite` when a role uses an LLM.
 
         > Parameters that control the rollouts
 
@@ -107,7 +120,7 @@ class InstructionGenerationConfig(_BaseConfig):
     > - `ddp_find_unused_parameters`: `False` (the value head is computed inside the forward).
     """
 
-    _VALID_DICT_FIELDS = _BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs"]
+    _VALID_DICT_FIELDS = _BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs", "rewriter", "reviewer"]
 
     # Parameters whose default values are overridden from TrainingArguments
     gradient_checkpointing: bool | None = field(
@@ -156,6 +169,25 @@ class InstructionGenerationConfig(_BaseConfig):
     )
     max_operations: int = field(
         default=6, metadata={"help": "Number of operations applied to each seed instruction in one episode."}
+    )
+
+    # Parameters that control the rewriter and the reviewer
+    rewriter: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Backend of the rewriter: a mapping with `backend` (rules, transformers or endpoint), `model` and "
+            "its settings. Rules engine when unset. Never a token: name an environment variable with `token_env`."
+        },
+    )
+    reviewer: dict | str | None = field(
+        default=None, metadata={"help": "Backend of the reviewer, in the same form as `rewriter`."}
+    )
+    response_cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "sqlite file caching LLM answers (a rerun never pays twice). Defaults to "
+            "<output_dir>/response_cache.sqlite when a role uses an LLM."
+        },
     )
 
     # Parameters that control the rollouts
@@ -284,6 +316,8 @@ class InstructionGenerationConfig(_BaseConfig):
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
+        for role in ("rewriter", "reviewer"):
+            setattr(self, role, parse_role_spec(role, getattr(self, role)))
         if not self.reward_funcs:
             raise ValueError("`reward_funcs` is empty; name at least one reward function, e.g. 'information_gain'.")
         if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):

@@ -13,9 +13,9 @@ from datasets import Dataset
 from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from ..backends.accounting import QueryAccounting
+from ..backends.accounting import ROLES, QueryAccounting
 from ..backends.base import Reviewer, Rewriter
-from ..backends.rules import RulesReviewer, RulesRewriter
+from ..backends.roles import build_role
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
@@ -43,7 +43,12 @@ logger = get_logger(__name__)
 
 EXTRA_STATE_FILE = "instruction_generation_state_rank{rank}.pt"
 QUERIES_FILE = "queries.json"
-_RUNNING_TOTALS = {"queries/total", "cost/multiplier"}
+_USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
+
+
+def _is_running_total(key: str) -> bool:
+    """Counts since the start of training are logged at their latest value, not averaged over the window."""
+    return key == "cost/multiplier" or (key.startswith("queries/") and key != "queries/per_accepted")
 
 
 class InstructionGenerationTrainer(_BaseTrainer):
@@ -127,8 +132,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.accounting = QueryAccounting()
         self.env = InstructionEnv(
             self.operations,
-            rewriter if rewriter is not None else RulesRewriter(),
-            reviewer if reviewer is not None else RulesReviewer(),
+            rewriter if rewriter is not None else build_role("rewriter", args.rewriter, self._cache_path(args)),
+            reviewer if reviewer is not None else build_role("reviewer", args.reviewer, self._cache_path(args)),
             max_operations=args.max_operations,
             accounting=self.accounting,
             seed=args.seed,
@@ -183,8 +188,15 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.last_rollout: RolloutBatch | None = None
         # Totals over the whole run and all ranks: the query budget, the logs and the card read them
         self.statistics = RunStatistics(self.action_names)
+        self.usage_totals = self.accounting.details()
         # Each rank samples its own actions; the seed + rank keeps a run reproducible
         self._rollout_generator = torch.Generator().manual_seed(args.seed + self.accelerator.process_index)
+
+    @staticmethod
+    def _cache_path(args: InstructionGenerationConfig) -> str | None:
+        if args.response_cache is not None:
+            return args.response_cache
+        return os.path.join(args.output_dir, "response_cache.sqlite")
 
     @staticmethod
     def _build_reward_funcs(reward_funcs: list, args: InstructionGenerationConfig) -> list:
@@ -364,8 +376,29 @@ class InstructionGenerationTrainer(_BaseTrainer):
         metrics["queries/total"].append(float(self.statistics.num_queries))
         metrics["queries/per_accepted"].append(totals.queries_per_accepted)
         metrics["cost/multiplier"].append(self.cost_multiplier)
+        self.usage_totals = self._reduce_usage()
+        for role, usage in self.usage_totals.items():
+            if usage["queries"]:
+                metrics[f"queries/{role}"].append(usage["queries"])
+                metrics[f"queries/{role}/cache_hits"].append(usage["cache_hits"])
+                metrics[f"queries/{role}/failures"].append(usage["failures"])
+        metrics["queries/paid"].append(
+            sum(usage["queries"] - usage["cache_hits"] for usage in self.usage_totals.values())
+        )
         for name, count in totals.operation_counts.items():
             metrics[f"operations/{name}/frequency"].append(count / totals.num_transitions)
+
+    def _reduce_usage(self) -> dict[str, dict[str, float]]:
+        """Per-role usage (queries, cache hits, failures, tokens, seconds) summed over all processes."""
+        local = torch.tensor(
+            [[getattr(self.accounting.usage(role), name) for name in _USAGE_FIELDS] for role in ROLES],
+            dtype=torch.float64,
+            device=self.accelerator.device,
+        )
+        totals = self.accelerator.reduce(local, reduction="sum").cpu().tolist()
+        return {
+            role: dict(zip(_USAGE_FIELDS, values, strict=True)) for role, values in zip(ROLES, totals, strict=True)
+        }
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
@@ -421,7 +454,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
         metrics = {}
         for key, values in self._metrics[mode].items():
             valid = [v for v in values if not math.isnan(v)]
-            if key in _RUNNING_TOTALS:  # a count since the start of training: its latest value, not a mean
+            if _is_running_total(key):
                 metrics[key] = valid[-1] if valid else None
             else:
                 metrics[key] = sum(valid) / len(valid) if valid else None
@@ -442,7 +475,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
         if self.args.should_save:
             save_value_head(model, output_dir)
             with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
-                json.dump({"total": self.total_queries, "per_role_rank0": self.accounting.as_dict()}, f, indent=2)
+                json.dump({"total": self.total_queries, "per_role": self.usage_totals}, f, indent=2)
             self._build_model_card().save(os.path.join(output_dir, "README.md"))
 
     def _build_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
@@ -487,6 +520,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
             "rollout_generator": self._rollout_generator.get_state(),
             "reward_states": novelty_states,
             "statistics": self.statistics.state_dict(),
+            "usage_totals": self.usage_totals,
         }
 
     def _save_checkpoint(self, model, trial):
@@ -511,6 +545,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.accounting.load_state_dict(state["accounting"])
         self._rollout_generator.set_state(state["rollout_generator"])
         self.statistics.load_state_dict(state["statistics"])
+        self.usage_totals = state["usage_totals"]
         for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True):
             if name in state["reward_states"]:
                 func.load_state_dict(state["reward_states"][name])

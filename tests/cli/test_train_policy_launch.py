@@ -78,5 +78,5 @@ def test_ddp_two_cpu_processes(tiny_backbone, tmp_path):
         assert (checkpoint / f"instruction_generation_state_rank{rank}.pt").is_file()
     # Each rank rolled out its own 16 seeds (8 per micro-step, 2 micro-steps); the statistics are all-reduced
     state = torch.load(checkpoint / "instruction_generation_state_rank0.pt", weights_only=False)
-    assert state["accounting"]["rewriter"] < json.loads((output_dir / "queries.json").read_text())["total"]
+    assert state["accounting"]["rewriter"]["queries"] < json.loads((output_dir / "queries.json").read_text())["total"]
     assert state["statistics"]["num_episodes"] == 32

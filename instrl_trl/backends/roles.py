@@ -1,0 +1,107 @@
+"""
+Building the three roles from recipe mappings, e.g.
+
+```yaml
+rewriter:
+  backend: endpoint            # rules (default), transformers or endpoint
+  model: Qwen/Qwen2.5-7B-Instruct
+  base_url: http://localhost:8000/v1
+  token_env: MY_ENDPOINT_TOKEN # the name of an environment variable, never the token itself
+  generation_kwargs: {temperature: 0.7, max_tokens: 512}
+```
+
+A missing role uses the offline rules engine. LLM roles answer through a persistent response cache, so a rerun or a
+resumed run never pays twice for the same query.
+"""
+
+import inspect
+import json
+from typing import Any
+
+from .base import Expert, Reviewer, Rewriter, TextGenerator
+
+
+BACKENDS = ("rules", "transformers", "endpoint")
+_SECRET_KEYS = ("token", "api_key", "hf_token", "password")
+
+
+def parse_role_spec(role: str, spec: dict | str | None) -> dict:
+    """Checks a role's mapping (a JSON string from the command line is parsed) and returns it with its `backend`."""
+    if spec is None:
+        return {"backend": "rules"}
+    if isinstance(spec, str):  # from the command line: --rewriter '{"backend": "endpoint", ...}'
+        try:
+            spec = json.loads(spec) if spec.strip().startswith("{") else {"backend": spec}
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"`{role}` is not valid JSON ({error}); pass a mapping such as "
+                '\'{"backend": "endpoint", "model": "..."}\'.'
+            ) from None
+    if not isinstance(spec, dict):
+        raise TypeError(f"`{role}` must be a mapping with a `backend` key, got {type(spec).__name__}.")
+    spec = dict(spec)
+    secrets = [key for key in spec if key.lower() in _SECRET_KEYS]
+    if secrets:
+        raise ValueError(
+            f"`{role}.{secrets[0]}`: tokens never go in a recipe. Put the token in an environment variable and name "
+            f"it with `{role}.token_env`, or log in with `hf auth login`."
+        )
+    backend = spec.setdefault("backend", "rules")
+    if backend not in BACKENDS:
+        raise ValueError(f"`{role}.backend` is {backend!r}; valid backends: {', '.join(BACKENDS)}.")
+    return spec
+
+
+def _construct(role: str, cls: type, kwargs: dict[str, Any]):
+    parameters = inspect.signature(cls.__init__).parameters
+    unknown = [key for key in kwargs if key not in parameters]
+    if unknown:
+        valid = [name for name in parameters if name not in ("self", "model", "tokenizer")]
+        raise ValueError(
+            f"`{role}.{unknown[0]}` is not a setting of the {cls.backend} backend; valid settings: "
+            f"{', '.join(['backend', *valid])}."
+        )
+    return cls(**kwargs)
+
+
+def build_generator(role: str, spec: dict) -> TextGenerator:
+    """A [`TextGenerator`] from a role's mapping (without its `backend` key checked already)."""
+    kwargs = {key: value for key, value in spec.items() if key != "backend"}
+    if "model" not in kwargs:
+        raise ValueError(f"`{role}.model` is required for the {spec['backend']} backend (a model id, path or name).")
+    if spec["backend"] == "transformers":
+        from .transformers import TransformersGenerator
+
+        kwargs["model_name_or_path"] = kwargs.pop("model")
+        return _construct(role, TransformersGenerator, kwargs)
+    from .endpoint import EndpointGenerator
+
+    return _construct(role, EndpointGenerator, kwargs)
+
+
+def build_role(role: str, spec: dict | str | None, cache_path: str | None = None) -> Rewriter | Reviewer | Expert:
+    """
+    The `role` ("rewriter", "reviewer" or "expert") described by `spec`; LLM roles answer through a
+    [`ResponseCache`] at `cache_path` when given. Bad settings raise here, before any query.
+    """
+    spec = dict(parse_role_spec(role, spec))
+    if spec["backend"] == "rules":
+        from .rules import RulesExpert, RulesReviewer, RulesRewriter
+
+        extra = [key for key in spec if key != "backend"]
+        if extra:
+            raise ValueError(f"`{role}.{extra[0]}`: the rules backend takes no settings.")
+        return {"rewriter": RulesRewriter, "reviewer": RulesReviewer, "expert": RulesExpert}[role]()
+
+    from .cache import CachedGenerator, ResponseCache
+    from .llm import LLMExpert, LLMReviewer, LLMRewriter
+
+    role_kwargs = {"generation_kwargs": spec.pop("generation_kwargs", None)}
+    if role == "reviewer" and "prompt_template" in spec:
+        role_kwargs["prompt_template"] = spec.pop("prompt_template")
+    if role == "expert" and "system_prompt" in spec:
+        role_kwargs["system_prompt"] = spec.pop("system_prompt")
+    generator = build_generator(role, spec)
+    if cache_path is not None:
+        generator = CachedGenerator(generator, ResponseCache(cache_path))
+    return {"rewriter": LLMRewriter, "reviewer": LLMReviewer, "expert": LLMExpert}[role](generator, **role_kwargs)
