@@ -22,6 +22,23 @@ from .operations.operation import OperationLibrary
 STOP_ACTION = "stop"
 
 
+@dataclass(frozen=True)
+class Evolution:
+    r"""
+    One accepted evolved instruction, with how it was made.
+
+    Parameters:
+        instruction (`str`): the evolved instruction.
+        operations (`tuple[str, ...]`): every operation applied to the seed up to this one (including those that
+            added nothing).
+        constraints (`tuple[Constraint, ...]`): the verifiable constraints it carries.
+    """
+
+    instruction: str
+    operations: tuple[str, ...]
+    constraints: tuple[Constraint, ...] = ()
+
+
 @dataclass
 class Episode:
     r"""
@@ -36,7 +53,7 @@ class Episode:
             Operation names applied so far, oldest first (including those that added nothing).
         constraints (`tuple[Constraint, ...]`):
             Verifiable constraints carried by the current instruction.
-        accepted (`list[str]`):
+        accepted (`list[Evolution]`):
             Every evolved instruction the episode produced that passed the reviewer and the elimination rules.
         done (`bool`):
             Whether the episode has ended.
@@ -48,7 +65,7 @@ class Episode:
     instruction: str
     history: list[str] = field(default_factory=list)
     constraints: tuple[Constraint, ...] = ()
-    accepted: list[str] = field(default_factory=list)
+    accepted: list[Evolution] = field(default_factory=list)
     done: bool = False
     end_reason: str | None = None
 
@@ -250,7 +267,7 @@ class InstructionEnv:
                 elif result.accepted[k]:
                     episode.instruction = result.new_instructions[k]
                     episode.constraints = rewrites_by_position[k].constraints
-                    episode.accepted.append(episode.instruction)
+                    episode.accepted.append(Evolution(episode.instruction, tuple(episode.history), episode.constraints))
                 if not episode.done and len(episode.history) >= self.max_operations:
                     episode.done, episode.end_reason = True, "max_operations"
             result.done[k] = episode.done

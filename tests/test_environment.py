@@ -61,7 +61,7 @@ def test_useful_operations_change_the_instruction_and_are_accepted():
     for k, episode in enumerate(env.episodes):
         assert episode.instruction == result.new_instructions[k] != SEEDS[k]
         assert episode.history == [actions[k]]
-        assert episode.accepted == [episode.instruction]
+        assert [evolution.instruction for evolution in episode.accepted] == [episode.instruction]
         assert not episode.done and episode.end_reason is None
     assert "a city" not in env.episodes[0].instruction
     assert env.episodes[3].instruction.startswith(POEM)
@@ -91,8 +91,8 @@ def test_operation_without_gain_keeps_the_instruction_but_records_the_operation(
     assert plain.history == ["concretizing", "deepening"]
     assert reasoning.history == ["complicate_input", "complicate_input"]
     assert reasoning.instruction == after_input
-    assert reasoning.accepted == [after_input]
-    assert plain.accepted == [plain.instruction]
+    assert [evolution.instruction for evolution in reasoning.accepted] == [after_input]
+    assert [evolution.instruction for evolution in plain.accepted] == [plain.instruction]
     assert env.states()[1] == format_state(after_input, ["complicate_input", "complicate_input"])
 
 

@@ -28,6 +28,7 @@ from ..policy import (
     tokenize_states,
 )
 from ..rewards import get_reward_funcs
+from ..rewards.scoring import reward_func_name, weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import build_policy_card
@@ -141,7 +142,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.reward_funcs = self._build_reward_funcs(
             reward_funcs if reward_funcs is not None else args.reward_funcs, args
         )
-        self.reward_func_names = [getattr(func, "__name__", type(func).__name__) for func in self.reward_funcs]
+        self.reward_func_names = [reward_func_name(func) for func in self.reward_funcs]
         if args.reward_weights is not None and len(args.reward_weights) != len(self.reward_funcs):
             raise ValueError(
                 f"`reward_weights` has {len(args.reward_weights)} values for {len(self.reward_funcs)} reward "
@@ -344,13 +345,13 @@ class InstructionGenerationTrainer(_BaseTrainer):
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""
-        kwargs = result.reward_kwargs()
-        components = {}
-        for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True):
-            values = func(result.instructions, result.new_instructions, **kwargs)
-            components[name] = torch.tensor([float("nan") if v is None else v for v in values], dtype=torch.float32)
-        stacked = torch.stack(list(components.values()), dim=-1)
-        rewards = (torch.nan_to_num(stacked) * self.reward_weights).sum(-1)
+        rewards, components = weighted_rewards(
+            self.reward_funcs,
+            self.reward_weights,
+            result.instructions,
+            result.new_instructions,
+            **result.reward_kwargs(),
+        )
         rewards = rewards - self.cost_multiplier * torch.tensor(result.queries, dtype=torch.float32)
         return rewards, components
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..environment import STOP_ACTION, InstructionEnv, StepResult
+from ..environment import STOP_ACTION, Evolution, InstructionEnv, StepResult
 from .advantages import compute_episode_gae
 
 
@@ -33,7 +33,7 @@ class RolloutBatch:
         actions, logprobs, values, rewards (`torch.Tensor`): per transition.
         reward_components (`dict[str, torch.Tensor]`): unweighted output of each reward function, per transition.
         operations (`list[str]`), accepted (`list[bool]`), queries (`list[int]`): from the environment.
-        accepted_instructions (`list[list[str]]`): per episode, the instructions that passed review and elimination.
+        evolutions (`list[list[Evolution]]`): per episode, the instructions that passed review and elimination.
     """
 
     num_episodes: int
@@ -48,7 +48,7 @@ class RolloutBatch:
     operations: list[str] = field(default_factory=list)
     accepted: list[bool] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
-    accepted_instructions: list[list[str]] = field(default_factory=list)
+    evolutions: list[list[Evolution]] = field(default_factory=list)
 
     def add(self, states, step, result: StepResult, actions, logprobs, values, rewards, components) -> None:
         self.states.extend(states)
@@ -132,7 +132,7 @@ def collect_rollouts(env: InstructionEnv, act_fn: ActFn, seeds: list[str], rewar
         batch.add(states, step, result, actions, logprobs, values, rewards, components)
         states = env.states()
         step += 1
-    batch.accepted_instructions = [list(episode.accepted) for episode in env.episodes]
+    batch.evolutions = [list(episode.accepted) for episode in env.episodes]
     return batch
 
 

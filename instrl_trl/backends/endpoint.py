@@ -1,0 +1,317 @@
+"""
+Text generation through an HTTP endpoint with [`~huggingface_hub.InferenceClient`]: a TGI or vLLM server, any
+OpenAI-compatible `base_url`, or Hugging Face Inference Providers by model id.
+"""
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from huggingface_hub import InferenceClient, get_token
+from huggingface_hub.errors import HfHubHTTPError, HTTPError
+
+from .base import Generation, TextGenerator, Usage
+
+
+# The standard library logger, not accelerate's: a backend also runs outside any accelerate state (generation stage,
+# CLI), where accelerate's logger raises, and every process must report the retries of its own queries.
+logger = logging.getLogger(__name__)
+
+DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
+# Statuses worth asking again: rate limits, timeouts and server-side failures. Other 4xx answers will not change.
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+class _MalformedResponse(ValueError):
+    """The server answered `200` with something that is not a chat completion."""
+
+
+class EndpointGenerator(TextGenerator):
+    r"""
+    A [`TextGenerator`] that sends each prompt as one user message to a chat-completions endpoint through
+    [`~huggingface_hub.InferenceClient.chat_completion`]: a TGI or vLLM server, any OpenAI-compatible server, or
+    Hugging Face [Inference Providers](https://huggingface.co/docs/inference-providers).
+
+    The prompts of one [`~EndpointGenerator.generate`] call are sent concurrently, at most `max_concurrency` at a
+    time, and come back in input order. A request that is rate limited (`429`), fails on the server (`5xx`), times
+    out, loses its connection or gets a malformed answer is retried with exponential backoff and full jitter; after
+    `max_retries` retries its item is `Generation(None, Usage(failed=True))`, which the caller counts as a failed
+    query. Authentication errors (`401`, `403`) and an unknown model or URL (`404`) raise at once, with no retry.
+    The token is never logged, never part of an error message and never part of the generator's `repr`.
+
+    Args:
+        model (`str`):
+            Model id on the Hub (Inference Providers), or the name the server serves it under (TGI, vLLM).
+        base_url (`str`, *optional*):
+            URL of a TGI, vLLM or OpenAI-compatible server, e.g. `"http://localhost:8000/v1"`; `/v1/chat/completions`
+            (or `/chat/completions` after a trailing `/v1`) is appended. When unset, `model` goes to Inference
+            Providers.
+        provider (`str`, *optional*):
+            Inference Provider to route to, e.g. `"together"`; defaults to the Hub's automatic routing. Only without
+            `base_url`.
+        token_env (`str`, *optional*):
+            Name of the environment variable that holds the token, read once here. When unset, `huggingface_hub`
+            finds the token itself (`HF_TOKEN`, or the one saved by `hf auth login`). Recipes never hold the token.
+
+        > Parameters that control concurrency and retries
+
+        max_concurrency (`int`, *optional*, defaults to `8`):
+            Largest number of requests in flight at once.
+        timeout (`float`, *optional*, defaults to `60.0`):
+            Seconds a request may take before it is abandoned and retried.
+        max_retries (`int`, *optional*, defaults to `5`):
+            Retries of a failed request after its first attempt; `0` disables retries.
+        backoff_base (`float`, *optional*, defaults to `1.0`), backoff_max (`float`, *optional*, defaults to `30.0`):
+            Before retry `n`, wait a uniformly random time in `[0, min(backoff_max, backoff_base * 2 ** (n - 1))]`
+            seconds ("full jitter"), or the server's `Retry-After` when it asks for longer (capped at
+            `backoff_max`).
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the jitter, so that the waits of a run are reproducible.
+        sleep (`Callable[[float], None]`, *optional*, defaults to `time.sleep`):
+            How to wait between attempts; tests pass a function that records the waits instead.
+
+        > Parameters that control generation
+
+        generation_kwargs (`dict`, *optional*):
+            Defaults for [`~huggingface_hub.InferenceClient.chat_completion`] (`max_tokens`, `temperature`, `top_p`,
+            `stop`, `seed`, ...), merged over `{"max_tokens": 512, "temperature": 0.0}`; the keyword arguments of a
+            [`~EndpointGenerator.generate`] call override them.
+
+    Example:
+    ```python
+    >>> generator = EndpointGenerator("Qwen/Qwen2.5-7B-Instruct", base_url="http://localhost:8000/v1")
+    >>> generator.generate(["Name a prime number."], max_tokens=8)  # doctest: +SKIP
+    [Generation(text='2', usage=Usage(cached=False, failed=False, prompt_tokens=14, completion_tokens=1, ...))]
+
+    ```
+    """
+
+    backend = "endpoint"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        provider: str | None = None,
+        token_env: str | None = None,
+        max_concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        seed: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+        generation_kwargs: dict | None = None,
+    ):
+        if not model:
+            raise ValueError("`model` is required: a model id on the Hub, or the name the server serves it under.")
+        if base_url is not None and provider is not None:
+            raise ValueError(
+                f"`base_url` ({base_url!r}) and `provider` ({provider!r}) were both given, but `provider` only routes "
+                "requests to Inference Providers. Unset `provider` to query your server, or `base_url` to use "
+                "Inference Providers."
+            )
+        if base_url is not None and not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"`base_url` must be an http(s) URL, got {base_url!r}.")
+        if max_concurrency < 1:
+            raise ValueError(f"`max_concurrency` must be at least 1, got {max_concurrency}.")
+        if max_retries < 0:
+            raise ValueError(f"`max_retries` must be 0 or more, got {max_retries}.")
+        if timeout <= 0 or backoff_base < 0 or backoff_max < 0:
+            raise ValueError(
+                f"`timeout` must be positive and `backoff_base`, `backoff_max` non-negative; got timeout={timeout}, "
+                f"backoff_base={backoff_base}, backoff_max={backoff_max}."
+            )
+        token = None
+        if token_env is not None:
+            token = os.environ.get(token_env)
+            if not token:
+                raise ValueError(
+                    f"`token_env` names the environment variable {token_env!r}, which is not set. Set it to the "
+                    f"token of {base_url or 'Inference Providers'} (`export {token_env}=...`), or remove `token_env` "
+                    "to use the token of `hf auth login` / `HF_TOKEN`."
+                )
+
+        self.model_name = model
+        self.base_url = base_url
+        self.provider = provider
+        self.token_env = token_env
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.seed = seed
+        self.generation_kwargs = {**DEFAULT_GENERATION_KWARGS, **(generation_kwargs or {})}
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        # The token lives only in the client (whose repr omits it): never in an attribute of this object.
+        self._client = InferenceClient(base_url=base_url, provider=provider, token=token, timeout=timeout)
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for logs and error messages: `base_url`, or the provider and model."""
+        if self.base_url is not None:
+            return self.base_url
+        return f"Inference Providers ({self.provider or 'auto'}), model {self.model_name!r}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model_name!r}, endpoint={self.endpoint!r}, "
+            f"token_env={self.token_env!r}, max_concurrency={self.max_concurrency}, timeout={self.timeout}, "
+            f"max_retries={self.max_retries})"
+        )
+
+    def cache_identity(self) -> dict:
+        """The backend, the model, where it is served and the default generation settings; never the token."""
+        where = {"base_url": self.base_url} if self.base_url is not None else {"provider": self.provider or "auto"}
+        return {
+            "backend": self.backend,
+            "model": self.model_name,
+            **where,
+            "generation_kwargs": dict(sorted(self.generation_kwargs.items())),
+        }
+
+    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
+        """
+        One [`Generation`] per prompt, in order; `Generation(None, Usage(failed=True))` for a prompt whose requests
+        all failed. Raises `PermissionError` on `401`/`403` and `ValueError` on `404`, without retrying.
+        """
+        if not prompts:
+            return []
+        kwargs = {**self.generation_kwargs, **generation_kwargs}
+        # One seed per call, drawn here, and one generator per item: the waits do not depend on thread scheduling.
+        call_seed = self._rng.getrandbits(64)
+        abort = threading.Event()
+        num_workers = min(self.max_concurrency, len(prompts))
+        with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="endpoint") as executor:
+            futures = [
+                executor.submit(self._generate_one, prompt, kwargs, random.Random(call_seed + index), abort)
+                for index, prompt in enumerate(prompts)
+            ]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                # An auth or config error: the other prompts would fail alike, so stop them rather than retry them.
+                abort.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _generate_one(self, prompt: str, kwargs: dict, rng: random.Random, abort: threading.Event) -> Generation:
+        start = time.perf_counter()
+        num_attempts = self.max_retries + 1
+        for attempt in range(1, num_attempts + 1):
+            if abort.is_set():
+                break
+            retry_after = None
+            try:
+                output = self._client.chat_completion(
+                    messages=[{"role": "user", "content": prompt}], model=self.model_name, **kwargs
+                )
+                text, prompt_tokens, completion_tokens = _parse(output)
+                usage = Usage(
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    seconds=time.perf_counter() - start,
+                )
+                return Generation(text, usage)
+            except HfHubHTTPError as error:
+                status = error.response.status_code if error.response is not None else None
+                self._raise_if_fatal(status, error)
+                if status is not None and status not in RETRYABLE_STATUSES and status < 500:
+                    logger.warning(
+                        "Request to %s failed with status %s, which a retry cannot fix; the query counts as failed. "
+                        "Server message: %s",
+                        self.endpoint,
+                        status,
+                        self._redact(error.server_message or "")[:300],
+                    )
+                    break
+                reason = f"status {status}"
+                retry_after = _retry_after_seconds(error)
+            # httpx(2)'s `HTTPError` (what `huggingface_hub.errors` re-exports) covers connection errors, dropped
+            # connections and timeouts; `InferenceTimeoutError` is also a `TimeoutError`.
+            except (HTTPError, TimeoutError, ConnectionError) as error:
+                reason = type(error).__name__
+            except (json.JSONDecodeError, UnicodeDecodeError, _MalformedResponse) as error:
+                reason = f"malformed response ({type(error).__name__})"
+
+            if abort.is_set():
+                break
+            if attempt == num_attempts:
+                logger.warning(
+                    "Request to %s failed (%s) on attempt %d/%d; giving up, the query counts as failed.",
+                    self.endpoint,
+                    reason,
+                    attempt,
+                    num_attempts,
+                )
+                break
+            wait = rng.uniform(0.0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+            if retry_after is not None:
+                wait = max(wait, min(retry_after, self.backoff_max))
+            logger.warning(
+                "Request to %s failed (%s) on attempt %d/%d; retrying in %.2f s.",
+                self.endpoint,
+                reason,
+                attempt,
+                num_attempts,
+                wait,
+            )
+            self._sleep(wait)
+        return Generation(None, Usage(failed=True, seconds=time.perf_counter() - start))
+
+    def _raise_if_fatal(self, status: int | None, error: HfHubHTTPError) -> None:
+        # `from None`: the chained error would carry the server's own text, which we do not control.
+        if status in (401, 403):
+            how = (
+                f"set the environment variable {self.token_env!r} to a valid token"
+                if self.token_env is not None
+                else "run `hf auth login`, set `HF_TOKEN`, or name the variable holding the token with `token_env`"
+            )
+            raise PermissionError(
+                f"The endpoint {self.endpoint} refused the request for model {self.model_name!r} with status {status} "
+                f"({'unauthorized' if status == 401 else 'forbidden'}): the token is missing, invalid or lacks "
+                f"permission. To fix it, {how}."
+            ) from None
+        if status == 404:
+            server_message = self._redact(error.server_message or "")[:300]
+            raise ValueError(
+                f"The endpoint {self.endpoint} answered 404 (not found) for model {self.model_name!r}"
+                f"{': ' + server_message if server_message else ''}. Check `base_url` (the server's address, "
+                "e.g. `http://localhost:8000/v1`) and `model` (the id or the name the server serves it under)."
+            ) from None
+
+    def _redact(self, text: str) -> str:
+        """`text` without the token, in case a server echoes it back."""
+        token = self._client.token or (get_token() if self.token_env is None else None)
+        return text.replace(token, "***") if token else text
+
+
+def _parse(output) -> tuple[str, int, int]:
+    """The text and token counts of a [`~huggingface_hub.ChatCompletionOutput`]; raises `_MalformedResponse`."""
+    try:
+        text = output.choices[0].message.content
+    except (AttributeError, IndexError, KeyError, TypeError) as error:
+        raise _MalformedResponse(f"No `choices[0].message.content` in the answer ({error}).") from None
+    if not isinstance(text, str):
+        raise _MalformedResponse(f"`choices[0].message.content` is {type(text).__name__}, not text.")
+    usage = getattr(output, "usage", None)
+    prompt_tokens = getattr(usage, "prompt_tokens", None) or 0
+    completion_tokens = getattr(usage, "completion_tokens", None) or 0
+    return text, int(prompt_tokens), int(completion_tokens)
+
+
+def _retry_after_seconds(error: HfHubHTTPError) -> float | None:
+    """The server's `Retry-After` in seconds, when it gives one as a number."""
+    value = error.response.headers.get("Retry-After") if error.response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

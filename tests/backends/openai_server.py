@@ -1,0 +1,264 @@
+"""
+A small OpenAI-compatible chat-completions server on 127.0.0.1, for testing [`EndpointGenerator`] without a network.
+
+It answers `POST /v1/chat/completions` (and `/chat/completions`) deterministically, and can be told to misbehave:
+a scripted queue of faults is consumed one per request, then every request is answered normally. It records every
+request and the largest number of requests it had in flight at once.
+
+```python
+with OpenAIServer(faults=["429", "drop"], latency=0.1) as server:
+    generator = EndpointGenerator("test-model", base_url=server.base_url)
+    ...
+    assert server.max_in_flight <= 4
+```
+"""
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+
+FAULTS = ("ok", "slow:<seconds>", "malformed", "drop", "<status>")
+CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+
+
+def _checked(faults: Iterable[str]) -> list[str]:
+    faults = list(faults)
+    for fault in faults:
+        valid = fault in ("ok", "malformed", "drop") or (fault.isdigit() and len(fault) == 3)
+        if fault.startswith("slow:"):
+            try:
+                valid = float(fault.split(":", 1)[1]) >= 0
+            except ValueError:
+                valid = False
+        if not valid:
+            raise ValueError(f"Unknown fault {fault!r}. Valid faults: {', '.join(FAULTS)}.")
+    return faults
+
+
+def echo(messages: list[dict]) -> str:
+    """The default answer: `"ECHO: "` and the last user message."""
+    user_messages = [message["content"] for message in messages if message.get("role") == "user"]
+    return "ECHO: " + (user_messages[-1] if user_messages else "")
+
+
+@dataclass
+class RecordedRequest:
+    r"""
+    One request the server received.
+
+    Parameters:
+        path (`str`): the request path.
+        headers (`dict[str, str]`): its headers, names lower-cased.
+        body (`dict` or `None`): its JSON body (`None` when it was not JSON).
+        fault (`str`): how the server answered it (`"ok"` or the fault that was injected).
+    """
+
+    path: str
+    headers: dict[str, str]
+    body: dict | None
+    fault: str
+
+
+@dataclass
+class _State:
+    faults: deque
+    responder: Callable[[list[dict]], str]
+    latency: float
+    requests: list = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as TGI and vLLM serve
+    # Headers and body go out in two writes: with Nagle's algorithm the body waits for the client's delayed ACK
+    # (40 ms on Linux), which would swamp the latency the benchmark sets.
+    disable_nagle_algorithm = True
+    server: "_Server"
+
+    def log_message(self, format, *args):
+        pass  # keep pytest's output clean
+
+    def do_POST(self):
+        state = self.server.state
+        with state.lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            fault = state.faults.popleft() if state.faults else "ok"
+        try:
+            self._answer(state, fault)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def _answer(self, state: _State, fault: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        with state.lock:
+            state.requests.append(
+                RecordedRequest(self.path, {key.lower(): value for key, value in self.headers.items()}, body, fault)
+            )
+        if state.latency:
+            time.sleep(state.latency)
+
+        if self.path.split("?")[0] not in CHAT_PATHS:
+            return self._send_json(404, {"error": f"Not found: {self.path}"})
+        if fault.startswith("slow:"):
+            time.sleep(float(fault.split(":", 1)[1]))
+            fault = "ok"
+        if fault == "drop":
+            # Close the socket without a status line: the client sees a protocol error.
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault == "malformed":
+            return self._send_bytes(200, b'{"choices": [{"message": ', "application/json")
+        if fault.isdigit() and len(fault) == 3:
+            return self._send_json(int(fault), {"error": f"injected {fault}"})
+        if fault != "ok":
+            raise ValueError(f"Unknown fault {fault!r}. Valid faults: {', '.join(FAULTS)}.")
+        if body is None or not isinstance(body.get("messages"), list):
+            return self._send_json(400, {"error": "The body must be JSON with a `messages` list."})
+
+        messages = body["messages"]
+        text = state.responder(messages)
+        prompt_tokens = sum(len(str(message.get("content", "")).split()) for message in messages)
+        self._send_json(
+            200,
+            {
+                "id": f"chatcmpl-{len(state.requests)}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model") or "test-model",
+                "system_fingerprint": "test",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": prompt_tokens + len(text.split()),
+                },
+            },
+        )
+
+    def _send_json(self, status: int, payload: dict) -> None:
+        self._send_bytes(status, json.dumps(payload).encode(), "application/json")
+
+    def _send_bytes(self, status: int, content: bytes, content_type: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing to answer
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a handler still sleeping on a "slow" fault must not block shutdown
+    state: _State
+
+    def handle_error(self, request, client_address):
+        pass  # a client that timed out leaves a broken socket behind; that is the point of the test
+
+
+class OpenAIServer:
+    r"""
+    An OpenAI-compatible chat-completions server on `127.0.0.1`, running in a daemon thread.
+
+    Parameters:
+        faults (`Iterable[str]`, *optional*):
+            How to answer the next requests, one fault per request, in order: `"ok"`, `"slow:<seconds>"` (answer
+            after that delay), an HTTP status such as `"429"`, `"500"`, `"503"`, `"401"` or `"404"` (answered with
+            that status and a JSON error), `"malformed"` (a `200` whose body is not JSON), `"drop"` (close the
+            connection without answering). Once the queue is
+            empty, every request is answered normally. More can be queued with [`~OpenAIServer.add_faults`].
+        responder (`Callable[[list[dict]], str]`, *optional*, defaults to [`echo`]):
+            The answer to a list of chat messages.
+        latency (`float`, *optional*, defaults to `0.0`):
+            Seconds every request waits before it is answered.
+        port (`int`, *optional*, defaults to `0`):
+            Port to listen on; `0` takes a free one.
+    """
+
+    def __init__(
+        self,
+        faults: Iterable[str] = (),
+        responder: Callable[[list[dict]], str] = echo,
+        latency: float = 0.0,
+        port: int = 0,
+    ):
+        self.state = _State(faults=deque(_checked(faults)), responder=responder, latency=latency)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port = port
+
+    def start(self) -> Self:
+        self._server = _Server(("127.0.0.1", self._port), _Handler)
+        self._server.state = self.state
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:<port>`, what an OpenAI-compatible client takes as `base_url`."""
+        if self._server is None:
+            raise RuntimeError("The server is not running: use `with OpenAIServer() as server:` or call `start()`.")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def add_faults(self, faults: Iterable[str]) -> None:
+        """Queues more faults, answered after those already queued."""
+        with self.state.lock:
+            self.state.faults.extend(_checked(faults))
+
+    def reset(self, latency: float | None = None) -> None:
+        """Forgets the recorded requests, the queued faults and the in-flight maximum."""
+        with self.state.lock:
+            self.state.faults.clear()
+            self.state.requests.clear()
+            self.state.max_in_flight = self.state.in_flight
+            if latency is not None:
+                self.state.latency = latency
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order."""
+        with self.state.lock:
+            return list(self.state.requests)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The largest number of requests the server was handling at once."""
+        return self.state.max_in_flight

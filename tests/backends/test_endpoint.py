@@ -1,0 +1,241 @@
+import logging
+import traceback
+
+import pytest
+
+from instrl_trl.backends.base import Generation
+from instrl_trl.backends.endpoint import EndpointGenerator
+from tests.backends.openai_fixtures import openai_server  # noqa: F401 - a fixture
+from tests.backends.openai_server import OpenAIServer
+
+
+FAKE_TOKEN = "hf_testtoken" + "Zq7xK2mP9w" * 3  # recognizable, so that any leak is found
+TOKEN_ENV = "INSTRL_TRL_TEST_ENDPOINT_TOKEN"
+
+
+@pytest.fixture
+def token_env(monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, FAKE_TOKEN)
+    return TOKEN_ENV
+
+
+def make_generator(server: OpenAIServer, waits: list | None = None, **kwargs) -> EndpointGenerator:
+    """A generator on `server` whose waits between attempts are recorded in `waits` instead of slept."""
+    kwargs.setdefault("timeout", 5.0)
+    return EndpointGenerator(
+        "test-model", base_url=server.base_url, sleep=(waits if waits is not None else []).append, **kwargs
+    )
+
+
+def assert_no_token(*texts: str) -> None:
+    for text in texts:
+        assert FAKE_TOKEN not in text
+        assert FAKE_TOKEN[:20] not in text
+
+
+def test_generate_returns_answers_in_order_with_usage(openai_server):  # noqa: F811
+    generator = make_generator(openai_server, generation_kwargs={"temperature": 0.7, "top_p": 0.9})
+    prompts = [f"prompt number {index}" for index in range(6)]
+    generations = generator.generate(prompts, max_tokens=16)
+
+    assert [generation.text for generation in generations] == [f"ECHO: {prompt}" for prompt in prompts]
+    for generation in generations:
+        assert not generation.usage.failed and not generation.usage.cached
+        assert generation.usage.prompt_tokens == 3  # the server counts words
+        assert generation.usage.completion_tokens == 4
+        assert generation.usage.seconds > 0
+    bodies = [request.body for request in openai_server.requests]
+    assert len(bodies) == 6
+    assert {request.path for request in openai_server.requests} == {"/v1/chat/completions"}
+    for body in bodies:
+        assert body["model"] == "test-model"
+        assert body["max_tokens"] == 16  # the call's kwargs win over the defaults
+        assert body["temperature"] == 0.7 and body["top_p"] == 0.9
+        assert body["messages"][0]["role"] == "user"
+    assert generator.generate([]) == []
+
+
+def test_generate_accepts_base_url_ending_in_v1():
+    with OpenAIServer(responder=lambda messages: "fixed") as server:
+        generator = EndpointGenerator("test-model", base_url=server.base_url + "/v1", timeout=5.0)
+        assert generator.generate(["a"])[0].text == "fixed"
+        assert server.requests[0].path == "/v1/chat/completions"
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "503", "malformed", "drop"])
+def test_retryable_fault_is_retried(openai_server, fault, caplog):  # noqa: F811
+    openai_server.add_faults([fault, fault])
+    waits = []
+    generator = make_generator(openai_server, waits)
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
+        [generation] = generator.generate(["hello"])
+
+    assert generation.text == "ECHO: hello" and not generation.usage.failed
+    assert [request.fault for request in openai_server.requests] == [fault, fault, "ok"]
+    assert len(waits) == 2
+    retries = [record.getMessage() for record in caplog.records]
+    assert len(retries) == 2
+    assert all(openai_server.base_url in message and "/6" in message for message in retries)
+
+
+def test_backoff_is_exponential_with_full_jitter(openai_server):  # noqa: F811
+    openai_server.add_faults(["500"] * 6)
+    waits = []
+    generator = make_generator(openai_server, waits, max_retries=6, backoff_base=0.5, backoff_max=8.0, seed=3)
+    assert generator.generate(["x"])[0].text == "ECHO: x"
+
+    caps = [min(8.0, 0.5 * 2**attempt) for attempt in range(6)]  # 0.5, 1, 2, 4, 8, 8
+    assert len(waits) == 6
+    assert all(0.0 <= wait <= cap for wait, cap in zip(waits, caps, strict=True))
+    assert len(set(waits)) == 6 and not any(wait == cap for wait, cap in zip(waits, caps, strict=True))  # jittered
+    assert sum(waits[3:]) > sum(waits[:3])  # later waits are drawn from much wider ranges
+
+    # The same seed gives the same waits; another seed, others.
+    for seed, same in [(3, True), (4, False)]:
+        openai_server.reset()
+        openai_server.add_faults(["500"] * 6)
+        other_waits = []
+        other = make_generator(openai_server, other_waits, max_retries=6, backoff_base=0.5, backoff_max=8.0, seed=seed)
+        other.generate(["x"])
+        assert (other_waits == waits) is same
+
+
+def test_gives_up_after_max_retries(openai_server, token_env, caplog):  # noqa: F811
+    openai_server.add_faults(["503"] * 3)
+    waits = []
+    generator = make_generator(openai_server, waits, token_env=token_env, max_retries=2)
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
+        [generation] = generator.generate(["doomed"])
+
+    assert generation.text is None
+    assert generation.usage.failed and generation.usage.seconds > 0
+    assert generation.usage.prompt_tokens == 0 and generation.usage.completion_tokens == 0
+    assert len(openai_server.requests) == 3
+    assert len(waits) == 2
+    messages = [record.getMessage() for record in caplog.records]
+    assert ["retrying" in message for message in messages] == [True, True, False]
+    assert "attempt 1/3" in messages[0] and "attempt 3/3" in messages[2] and "giving up" in messages[2]
+    assert all(openai_server.base_url in message and "503" in message for message in messages)
+    assert openai_server.requests[0].headers["authorization"] == f"Bearer {FAKE_TOKEN}"
+    assert_no_token(caplog.text)
+    # Later prompts are served normally once the server recovers.
+    assert generator.generate(["fine"])[0].text == "ECHO: fine"
+
+
+def test_slow_response_times_out_and_is_retried(openai_server, caplog):  # noqa: F811
+    openai_server.add_faults(["slow:2"])
+    generator = make_generator(openai_server, timeout=0.3)
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
+        [generation] = generator.generate(["patience"])
+
+    assert generation.text == "ECHO: patience"
+    assert len(openai_server.requests) == 2
+    assert "Timeout" in caplog.records[0].getMessage()
+
+
+def test_client_error_other_than_auth_fails_the_item_without_retry(openai_server, caplog):  # noqa: F811
+    openai_server.add_faults(["400"])
+    generator = make_generator(openai_server)
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
+        generations = generator.generate(["too long"])
+
+    assert generations[0].text is None and generations[0].usage.failed
+    assert len(openai_server.requests) == 1
+    assert "400" in caplog.text
+
+
+def test_concurrency_is_bounded():
+    with OpenAIServer(latency=0.2) as server:
+        generator = make_generator(server, max_concurrency=4)
+        prompts = [f"p{index}" for index in range(20)]
+        generations = generator.generate(prompts)
+
+        assert [generation.text for generation in generations] == [f"ECHO: {prompt}" for prompt in prompts]
+        assert len(server.requests) == 20
+        assert 3 <= server.max_in_flight <= 4
+
+
+@pytest.mark.parametrize("status", ["401", "403"])
+def test_auth_error_raises_at_once_without_the_token(openai_server, token_env, status, caplog):  # noqa: F811
+    openai_server.add_faults([status])
+    generator = make_generator(openai_server, token_env=token_env)
+    with caplog.at_level(logging.DEBUG), pytest.raises(PermissionError, match=TOKEN_ENV) as excinfo:
+        generator.generate(["secret?"])
+
+    assert len(openai_server.requests) == 1
+    assert openai_server.requests[0].headers["authorization"] == f"Bearer {FAKE_TOKEN}"
+    message = str(excinfo.value)
+    assert openai_server.base_url in message and status in message
+    assert_no_token(message, "".join(traceback.format_exception(excinfo.value)), caplog.text)
+
+
+def test_auth_error_stops_the_other_prompts(openai_server):  # noqa: F811
+    openai_server.add_faults(["401"])
+    with pytest.raises(PermissionError):
+        make_generator(openai_server, max_concurrency=2).generate([f"p{index}" for index in range(20)])
+    assert len(openai_server.requests) < 20
+
+
+def test_auth_error_without_token_env_says_how_to_log_in(openai_server, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    openai_server.add_faults(["401"])
+    with pytest.raises(PermissionError, match="hf auth login"):
+        make_generator(openai_server).generate(["a"])
+    assert "authorization" not in openai_server.requests[0].headers
+
+
+def test_not_found_raises_at_once_naming_the_endpoint(openai_server, token_env, caplog):  # noqa: F811
+    openai_server.add_faults(["404"])
+    generator = make_generator(openai_server, token_env=token_env)
+    with caplog.at_level(logging.DEBUG), pytest.raises(ValueError, match="404") as excinfo:
+        generator.generate(["where?"])
+
+    assert len(openai_server.requests) == 1
+    message = str(excinfo.value)
+    assert openai_server.base_url in message and "test-model" in message
+    assert_no_token(message, "".join(traceback.format_exception(excinfo.value)), caplog.text)
+
+
+def test_token_is_not_in_repr_or_attributes(token_env):
+    generator = EndpointGenerator("test-model", base_url="http://127.0.0.1:1", token_env=token_env)
+    assert_no_token(repr(generator), str(vars(generator)), str(generator.cache_identity()))
+    assert "test-model" in repr(generator) and TOKEN_ENV in repr(generator)
+
+
+def test_unset_token_env_fails_at_construction(monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with pytest.raises(ValueError, match=TOKEN_ENV):
+        EndpointGenerator("test-model", base_url="http://127.0.0.1:1", token_env=TOKEN_ENV)
+
+
+def test_cache_identity():
+    served = EndpointGenerator("test-model", base_url="http://127.0.0.1:1", generation_kwargs={"temperature": 0.5})
+    assert served.cache_identity() == {
+        "backend": "endpoint",
+        "model": "test-model",
+        "base_url": "http://127.0.0.1:1",
+        "generation_kwargs": {"max_tokens": 512, "temperature": 0.5},
+    }
+    routed = EndpointGenerator("org/model", provider="together")
+    assert routed.cache_identity()["provider"] == "together" and "base_url" not in routed.cache_identity()
+    assert EndpointGenerator("org/model").cache_identity()["provider"] == "auto"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"provider": "together"}, "provider"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
+def test_invalid_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        EndpointGenerator("test-model", base_url="http://127.0.0.1:1", **kwargs)
+
+
+def test_generation_dataclass_on_failure_is_what_the_caller_counts(openai_server):  # noqa: F811
+    openai_server.add_faults(["500"])
+    [generation] = make_generator(openai_server, max_retries=0).generate(["once"])
+    assert isinstance(generation, Generation) and generation.usage.failed
