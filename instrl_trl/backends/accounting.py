@@ -17,7 +17,7 @@ class RoleUsage:
         queries (`int`): queries asked for (cache hits included); what budgets and the cost reward count.
         cache_hits (`int`): queries answered by the response cache.
         failures (`int`): queries that failed or whose answer could not be parsed.
-        prompt_tokens (`int`), completion_tokens (`int`): tokens reported by the backend.
+        prompt_tokens (`int`), completion_tokens (`int`): tokens of the paid queries (cache hits cost none).
         seconds (`float`): wall time spent in the backend.
     """
 
@@ -65,9 +65,10 @@ class QueryAccounting:
                 continue
             totals.cache_hits += int(usage.cached)
             totals.failures += int(usage.failed)
-            totals.prompt_tokens += usage.prompt_tokens
-            totals.completion_tokens += usage.completion_tokens
             totals.seconds += usage.seconds
+            if not usage.cached:
+                totals.prompt_tokens += usage.prompt_tokens
+                totals.completion_tokens += usage.completion_tokens
 
     def __getitem__(self, role: str) -> int:
         return self._usage[role].queries

@@ -1,0 +1,351 @@
+"""
+The response cache: LLM answers stored on disk by a hash of everything that determines them, so that a rerun, a
+resume or a second stage asking the same prompt pays nothing. It plays the role of datatrove's
+`pipeline/inference/checkpointing.py` for our queries.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Self
+
+from .base import Generation, TextGenerator, Usage
+
+
+# Plain `logging`, not `accelerate.logging.get_logger`: the latter raises unless an accelerate state exists, and the
+# cache is also used outside any launcher (generation stage, notebooks).
+logger = logging.getLogger(__name__)
+
+# sqlite's default limit on `?` parameters per statement is 999 on older builds
+_MAX_KEYS_PER_QUERY = 500
+# Primary result codes (the extended ones carry them in the low byte) that mean the file itself is damaged. Other
+# errors ("database is locked", "unable to open database file") must not move a healthy cache aside.
+_CORRUPTION_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+_SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+
+class _CorruptCacheError(Exception):
+    """`PRAGMA quick_check` reported damage without sqlite raising."""
+
+
+def _is_corruption(error: Exception) -> bool:
+    if isinstance(error, _CorruptCacheError):
+        return True
+    code = getattr(error, "sqlite_errorcode", None) or 0
+    return isinstance(error, sqlite3.DatabaseError) and code & 0xFF in _CORRUPTION_CODES
+
+
+def cache_key(identity: dict, prompt: str, generation_kwargs: dict) -> str:
+    r"""
+    Returns the cache key of one query: the sha256 of a canonical JSON (sorted keys, no spaces) of the backend
+    identity (backend and model, see [`TextGenerator.cache_identity`]), the prompt and the generation parameters.
+
+    Args:
+        identity (`dict`):
+            What makes two generators answer alike, from [`TextGenerator.cache_identity`].
+        prompt (`str`):
+            The prompt sent.
+        generation_kwargs (`dict`):
+            The generation parameters sent with it. Values must be JSON-serializable; `0` and `0.0` give different
+            keys, so pass a parameter the same way in every run.
+
+    Returns:
+        `str`: 64 hexadecimal characters.
+
+    Example:
+    ```python
+    >>> key = cache_key({"backend": "endpoint", "model": "m"}, "Name a river.", {"temperature": 0.7})
+    >>> key == cache_key({"model": "m", "backend": "endpoint"}, "Name a river.", {"temperature": 0.7})
+    True
+    >>> key == cache_key({"backend": "endpoint", "model": "m"}, "Name a river.", {"temperature": 0.8})
+    False
+
+    ```
+    """
+    payload = {"identity": identity, "prompt": prompt, "generation_kwargs": generation_kwargs}
+    try:
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    except TypeError as error:
+        # repr() would embed memory addresses, and a key that changes every run silently disables the cache
+        raise TypeError(
+            "The response cache needs JSON-serializable `identity` and `generation_kwargs`, got "
+            f"identity={identity!r} and generation_kwargs={generation_kwargs!r} ({error}). Pass plain numbers, "
+            "strings, lists and dicts."
+        ) from error
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    r"""
+    A persistent key -> answer store in one sqlite3 file.
+
+    The file uses sqlite's WAL journal, so any number of readers (threads or processes, e.g. one per rank) work while
+    one writer appends. Each thread gets its own connection, opened on first use; all of them are closed by
+    [`~ResponseCache.close`]. Writes from threads of this process also take a lock, so they queue here instead of
+    polling sqlite's busy handler.
+
+    A damaged file (garbage bytes, a truncated page) is detected when the cache opens: it is moved aside to
+    `<path>.corrupt-<timestamp>` (with its `-wal`/`-shm` files, if any), a warning names the new location, and an
+    empty cache is created in its place. The run goes on; only the cached answers are lost, and they are paid again.
+
+    Args:
+        path (`str` or `os.PathLike`):
+            The sqlite file; it and its parent folders are created if missing.
+
+    Example:
+    ```python
+    >>> import tempfile
+    >>> from instrl_trl.backends.base import Generation, Usage
+    >>> with ResponseCache(f"{tempfile.mkdtemp()}/responses.sqlite") as cache:
+    ...     cache.put_many({"k": Generation("Equal", Usage(prompt_tokens=40, completion_tokens=1))})
+    ...     found = cache.get_many(["k", "missing"])
+    >>> list(found), found["k"].text, found["k"].usage.cached, found["k"].usage.prompt_tokens
+    (['k'], 'Equal', True, 40)
+
+    ```
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closed = False
+        self._register(self._open_checked())
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False only so that `close()` may close the other threads' connections; each connection
+        # is otherwise used by the thread that opened it. Connecting reads nothing: a damaged file raises at the
+        # first statement.
+        connection = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
+        return connection
+
+    def _open_checked(self) -> sqlite3.Connection:
+        try:
+            connection = self._connect()
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                connection.close()
+                raise _CorruptCacheError("; ".join(problems[:3]))
+        except (sqlite3.DatabaseError, _CorruptCacheError) as error:
+            if not _is_corruption(error):
+                raise
+            moved_to = self._move_aside()
+            logger.warning(
+                "The response cache %s is corrupted (%s); it was moved to %s and an empty cache was created. The run "
+                "goes on, and answers that were cached will be queried again.",
+                self.path,
+                error,
+                moved_to,
+            )
+            connection = self._connect()
+        connection.execute(_SCHEMA)
+        return connection
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target, attempt = Path(f"{self.path}.corrupt-{stamp}"), 0
+        while target.exists():  # never overwrite an earlier copy
+            attempt += 1
+            target = Path(f"{self.path}.corrupt-{stamp}-{attempt}")
+        os.replace(self.path, target)
+        # a stale WAL next to a fresh file would be replayed into it
+        for suffix in _SIDECAR_SUFFIXES:
+            sidecar = Path(f"{self.path}{suffix}")
+            if sidecar.exists():
+                os.replace(sidecar, Path(f"{target}{suffix}"))
+        return target
+
+    def _register(self, connection: sqlite3.Connection) -> None:
+        self._local.connection = connection
+        with self._connections_lock:
+            self._connections.append(connection)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError(f"The response cache {self.path} is closed; open a new `ResponseCache` to use it.")
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._register(connection)
+        return connection
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Generation]:
+        r"""
+        Looks up `keys` and returns the stored answers as `{key: Generation}`, keys not found left out. Each
+        [`Generation`] reports `Usage(cached=True, seconds=0.0)` with the token counts stored with it.
+        """
+        keys = list(dict.fromkeys(keys))
+        connection = self._connection()
+        found = {}
+        for start in range(0, len(keys), _MAX_KEYS_PER_QUERY):
+            chunk = keys[start : start + _MAX_KEYS_PER_QUERY]
+            rows = connection.execute(
+                "SELECT key, text, prompt_tokens, completion_tokens FROM responses "
+                f"WHERE key IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for key, text, prompt_tokens, completion_tokens in rows:
+                usage = Usage(cached=True, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+                found[key] = Generation(text, usage)
+        return found
+
+    def put_many(self, items: Mapping[str, Generation] | Iterable[tuple[str, Generation]]) -> None:
+        r"""
+        Stores answers, in one transaction.
+
+        Args:
+            items (`Mapping[str, Generation]` or `Iterable[tuple[str, Generation]]`):
+                Key -> successful [`Generation`]. A key already stored keeps its first answer, so that what a run
+                has read never changes under it. A failed generation (`text=None`) raises a `ValueError`: failures
+                must be asked again, not replayed.
+        """
+        if isinstance(items, Mapping):
+            items = items.items()
+        created = time.time()
+        rows = []
+        for key, generation in items:
+            if generation.text is None:
+                raise ValueError(
+                    f"Cannot cache key {key!r}: its generation failed (`text` is None). Store successful answers only."
+                )
+            usage = generation.usage
+            rows.append((key, generation.text, usage.prompt_tokens, usage.completion_tokens, created))
+        if not rows:
+            return
+        connection = self._connection()
+        with self._write_lock, connection:  # the connection context commits, or rolls back on error
+            connection.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+
+    def __len__(self) -> int:
+        return self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        """Closes every connection this cache opened (in any thread). Calling it again does nothing."""
+        with self._connections_lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ResponseCache({str(self.path)!r})"
+
+
+class CachedGenerator(TextGenerator):
+    r"""
+    Wraps a [`TextGenerator`] with a [`ResponseCache`]. It answers as the wrapped generator would (same `backend`,
+    `model_name` and `cache_identity()`), but pays only for prompts the cache does not hold.
+
+    In one [`~CachedGenerator.generate`] call, hits are read from the cache (`Usage(cached=True, seconds=0.0)`, token
+    counts as stored), and the misses, each distinct prompt once and in order of first appearance, go to the wrapped
+    generator in a single batch. Its successful answers are stored; failures are not, so they are asked again next
+    time. A prompt repeated within the batch is answered from the first occurrence and reported as cached.
+
+    Args:
+        generator ([`TextGenerator`]):
+            The generator to wrap.
+        cache ([`ResponseCache`], `str` or `os.PathLike`):
+            The cache, or the path of its file (then this object owns it and [`~CachedGenerator.close`] closes it).
+    """
+
+    def __init__(self, generator: TextGenerator, cache: ResponseCache | str | os.PathLike):
+        self.generator = generator
+        self._owns_cache = not isinstance(cache, ResponseCache)
+        self.cache = ResponseCache(cache) if self._owns_cache else cache
+
+    @property
+    def backend(self) -> str:
+        return self.generator.backend
+
+    @property
+    def model_name(self) -> str:
+        return self.generator.model_name
+
+    def cache_identity(self) -> dict:
+        return self.generator.cache_identity()
+
+    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
+        identity = self.generator.cache_identity()
+        keys = [cache_key(identity, prompt, generation_kwargs) for prompt in prompts]
+        found = self.cache.get_many(keys)
+        to_ask: dict[str, str] = {}  # key -> prompt, each missing key once, in order of first appearance
+        for key, prompt in zip(keys, prompts, strict=True):
+            if key not in found:
+                to_ask.setdefault(key, prompt)
+
+        fresh: dict[str, Generation] = {}
+        if to_ask:
+            generations = self.generator.generate(list(to_ask.values()), **generation_kwargs)
+            if len(generations) != len(to_ask):
+                raise RuntimeError(
+                    f"The {self.backend!r} generator returned {len(generations)} generations for {len(to_ask)} "
+                    "prompts; a `TextGenerator` must return one per prompt, in order."
+                )
+            fresh = dict(zip(to_ask, generations, strict=True))
+            self.cache.put_many((key, generation) for key, generation in fresh.items() if generation.text is not None)
+
+        results, answered = [], set()
+        for key in keys:
+            if key in found:
+                results.append(found[key])
+            elif key not in answered:
+                results.append(fresh[key])
+                answered.add(key)
+            else:
+                results.append(_repeat(fresh[key]))
+        return results
+
+    def close(self) -> None:
+        """Closes the cache if this object opened it from a path."""
+        if self._owns_cache:
+            self.cache.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _repeat(generation: Generation) -> Generation:
+    # a repeat within one batch was not paid for: it counts as a cache hit, and a failure stays a failure
+    usage = generation.usage
+    return Generation(
+        generation.text,
+        Usage(
+            cached=True,
+            failed=generation.text is None or usage.failed,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        ),
+    )

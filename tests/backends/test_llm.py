@@ -1,0 +1,238 @@
+import logging
+
+import pytest
+
+from instrl_trl.backends.accounting import QueryAccounting
+from instrl_trl.backends.base import Generation, RewriteRequest, TextGenerator, Usage
+from instrl_trl.backends.cache import CachedGenerator, ResponseCache
+from instrl_trl.backends.llm import LLMExpert, LLMReviewer, LLMRewriter, load_reviewer_template, parse_verdict
+from instrl_trl.constraints import Constraint
+from instrl_trl.environment import InstructionEnv
+from instrl_trl.operations import DEFAULT_OPERATIONS
+
+
+USAGE = Usage(prompt_tokens=10, completion_tokens=2, seconds=0.25)
+CONSTRAINT = Constraint("punctuation:no_comma")
+
+
+class ScriptedGenerator(TextGenerator):
+    """Returns the scripted answers in order (`None` is a failed query) and records every call."""
+
+    backend = "scripted"
+    model_name = "scripted-model"
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def generate(self, prompts, **generation_kwargs):
+        self.calls.append((list(prompts), generation_kwargs))
+        answers, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
+        return [Generation(None, Usage(failed=True)) if a is None else Generation(a, USAGE) for a in answers]
+
+
+def request(instruction="Describe the water cycle.", operation="deepening", constraints=()):
+    return RewriteRequest(instruction, DEFAULT_OPERATIONS[operation], constraints=constraints)
+
+
+# LLMRewriter
+
+
+def test_rewriter_sends_each_operation_prompt_in_one_batch():
+    generator = ScriptedGenerator(["  Explain why the water cycle matters for climate.\n", "Describe rivers."])
+    rewriter = LLMRewriter(generator, generation_kwargs={"temperature": 0.7})
+    rewrites = rewriter.rewrite([request(constraints=(CONSTRAINT,)), request("Name a river.", "breadth")])
+
+    ((prompts, kwargs),) = generator.calls
+    assert kwargs == {"temperature": 0.7}
+    assert prompts == [
+        DEFAULT_OPERATIONS["deepening"].render_prompt("Describe the water cycle."),
+        DEFAULT_OPERATIONS["breadth"].render_prompt("Name a river."),
+    ]
+    template_text = DEFAULT_OPERATIONS["deepening"].prompt_template.split("{instruction}")[0]
+    assert template_text.strip() and template_text in prompts[0]
+    assert "Describe the water cycle." in prompts[0]
+    assert rewrites[0].instruction == "Explain why the water cycle matters for climate."
+    assert rewrites[0].constraints == (CONSTRAINT,)
+    assert rewrites[0].usage == USAGE
+    assert rewriter.model_name == "scripted-model"
+
+
+def test_failed_rewrite_is_empty_and_keeps_constraints():
+    (rewrite,) = LLMRewriter(ScriptedGenerator([None])).rewrite([request(constraints=(CONSTRAINT,))])
+    assert rewrite.instruction == ""
+    assert rewrite.constraints == (CONSTRAINT,)
+    assert rewrite.usage.failed
+
+
+def test_roles_do_not_call_the_generator_for_an_empty_batch():
+    generator = ScriptedGenerator([])
+    assert LLMRewriter(generator).rewrite([]) == []
+    assert LLMReviewer(generator).review([], []) == []
+    assert LLMExpert(generator).respond([]) == []
+    assert generator.calls == []
+
+
+def test_wrong_number_of_generations_raises():
+    with pytest.raises(RuntimeError, match="one per prompt"):
+        LLMRewriter(ScriptedGenerator(["only one"])).rewrite([request(), request()])
+
+
+# LLMReviewer
+
+
+@pytest.mark.parametrize(
+    "answer, information_gain",
+    [
+        ("Equal", False),
+        ("Not Equal", True),
+        (" not equal. ", True),
+        ("**Not Equal**", True),
+        ('"Equal"', False),
+        ("`equal`", False),
+        ('"Not Equal".', True),
+        ("NOT EQUAL\n", True),
+    ],
+)
+def test_reviewer_parses_the_two_verdicts(answer, information_gain, caplog):
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        (review,) = LLMReviewer(ScriptedGenerator([answer])).review(["Name a river."], ["Name a long river in Peru."])
+    assert review.information_gain is information_gain
+    assert review.verdict == answer
+    assert review.usage == USAGE
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "answer", ["Equal, but the second prompt is longer.", "Yes", "", None, "Not Equal. The second adds a country."]
+)
+def test_reviewer_counts_anything_else_as_a_failed_query(answer, caplog):
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        (review,) = LLMReviewer(ScriptedGenerator([answer])).review(["Name a river."], ["Name a long river in Peru."])
+    assert review.information_gain is False
+    assert review.verdict == (answer or "")
+    assert review.usage.failed
+    assert len(caplog.records) == 1 and caplog.records[0].levelno == logging.WARNING
+    if answer:
+        assert repr(answer[:80]) in caplog.text
+
+
+def test_reviewer_warning_shows_only_the_first_80_characters(caplog):
+    answer = "Equal" + "x" * 200
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        LLMReviewer(ScriptedGenerator([answer])).review(["a"], ["b"])
+    assert repr(answer[:80]) in caplog.text and answer[:81] not in caplog.text
+
+
+def test_parse_verdict():
+    assert parse_verdict("Equal") is False
+    assert parse_verdict("not   equal") is True
+    assert parse_verdict("Equal..") is None  # one trailing period only
+    assert parse_verdict("Unequal") is None
+    assert parse_verdict(None) is None
+
+
+def test_reviewer_prompt_and_default_temperature():
+    generator = ScriptedGenerator(["Equal", "Not Equal"])
+    reviewer = LLMReviewer(generator)
+    reviews = reviewer.review(["Name a river.", "Name a lake."], ["Name a long river.", "Name a deep lake in Asia."])
+    assert [review.information_gain for review in reviews] == [False, True]
+    ((prompts, kwargs),) = generator.calls
+    assert kwargs == {"temperature": 0.0}
+    assert prompts[1] == load_reviewer_template().replace("{original}", "Name a lake.").replace(
+        "{rewritten}", "Name a deep lake in Asia."
+    )
+    assert "Equal" in prompts[1] and "Not Equal" in prompts[1]
+    assert reviewer.model_name == "scripted-model"
+
+
+def test_reviewer_generation_kwargs_override_the_default():
+    generator = ScriptedGenerator(["Equal"])
+    LLMReviewer(generator, generation_kwargs={"temperature": 0.2, "max_new_tokens": 4}).review(["a"], ["b"])
+    assert generator.calls[0][1] == {"temperature": 0.2, "max_new_tokens": 4}
+
+
+def test_reviewer_custom_template_is_filled_in_one_pass():
+    generator = ScriptedGenerator(["Equal"])
+    reviewer = LLMReviewer(generator, prompt_template='A: {original}\nB: {rewritten}\nJSON: {"k": 1}')
+    reviewer.review(["say {rewritten}"], ["say more"])
+    assert generator.calls[0][0] == ['A: say {rewritten}\nB: say more\nJSON: {"k": 1}']
+
+
+def test_reviewer_template_without_placeholders_raises():
+    with pytest.raises(ValueError, match=r"`prompt_template` lacks the placeholders \{rewritten\}"):
+        LLMReviewer(ScriptedGenerator([]), prompt_template="Compare {original} with the other one.")
+
+
+def test_reviewer_needs_one_rewrite_per_original():
+    with pytest.raises(ValueError, match="one per item"):
+        LLMReviewer(ScriptedGenerator([])).review(["a", "b"], ["c"])
+
+
+# LLMExpert
+
+
+def test_expert_answers_and_failed_queries_are_empty():
+    generator = ScriptedGenerator(["  The water cycle is driven by the sun.\n", None])
+    expert = LLMExpert(generator, generation_kwargs={"max_new_tokens": 64})
+    answers = expert.respond(["Describe the water cycle.", "Name a river."])
+    assert generator.calls == [(["Describe the water cycle.", "Name a river."], {"max_new_tokens": 64})]
+    assert answers[0].text == "The water cycle is driven by the sun."
+    assert answers[0].usage == USAGE
+    assert answers[1].text == "" and answers[1].usage.failed
+    assert expert.model_name == "scripted-model"
+
+
+def test_expert_system_prompt_comes_before_each_instruction():
+    generator = ScriptedGenerator(["ok"])
+    LLMExpert(generator, system_prompt="You are a careful assistant.").respond(["Name a river."])
+    assert generator.calls[0][0] == ["You are a careful assistant.\n\nName a river."]
+
+
+# End to end: the environment over cached LLM roles
+
+
+class EchoLLM(TextGenerator):
+    """Judges every comparison "Not Equal" and rewrites every instruction by adding a distinct detail."""
+
+    backend = "echo"
+    model_name = "echo-model"
+
+    def __init__(self):
+        self.num_prompts_asked = 0
+
+    def generate(self, prompts, **generation_kwargs):
+        self.num_prompts_asked += len(prompts)
+        return [
+            Generation(
+                "Not Equal" if "#Second Prompt#" in prompt else f"Explain case {len(prompt)} with concrete examples.",
+                Usage(prompt_tokens=len(prompt.split()), completion_tokens=5, seconds=0.01),
+            )
+            for prompt in prompts
+        ]
+
+
+def test_environment_step_with_cached_llm_roles(tmp_path):
+    seeds = ["Describe the water cycle.", "Name a river.", "Plan a trip to a city."]
+    actions = ["deepening", "breadth", "concretizing"]
+    accounting, llm, results = QueryAccounting(), EchoLLM(), []
+    for _ in range(2):  # the second run opens the cache file again, as a resumed or repeated run would
+        with ResponseCache(tmp_path / "responses.sqlite") as cache:
+            rewriter = LLMRewriter(CachedGenerator(llm, cache), generation_kwargs={"temperature": 0.7})
+            reviewer = LLMReviewer(CachedGenerator(llm, cache))
+            env = InstructionEnv(DEFAULT_OPERATIONS, rewriter, reviewer, accounting=accounting)
+            env.reset(seeds)
+            results.append(env.step(actions))
+
+    first, second = results
+    assert first.accepted == [True, True, True]
+    assert first.queries == [2, 2, 2]
+    assert second == first
+    assert llm.num_prompts_asked == 6  # 3 rewrites + 3 reviews, all in the first run
+    # queries asked count both runs; the second run's are all cache hits
+    assert accounting["rewriter"] == accounting["reviewer"] == 6
+    rewriter_usage, reviewer_usage = accounting.usage("rewriter"), accounting.usage("reviewer")
+    assert rewriter_usage.cache_hits == reviewer_usage.cache_hits == 3
+    assert rewriter_usage.paid_queries == reviewer_usage.paid_queries == 3
+    assert rewriter_usage.failures == reviewer_usage.failures == 0
+    assert rewriter_usage.seconds == pytest.approx(0.03)  # hits take no time
