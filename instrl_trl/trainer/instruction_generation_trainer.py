@@ -11,7 +11,7 @@ import torch
 from accelerate.logging import get_logger
 from datasets import Dataset
 from torch.distributions import Categorical
-from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
 
 from ..backends.accounting import ROLES, QueryAccounting
 from ..backends.base import Reviewer, Rewriter
@@ -152,7 +152,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.reward_weights = torch.tensor(weights, dtype=torch.float32)
         train_dataset = prepare_seed_dataset(train_dataset, args.instruction_column, args.generation_batch_size)
 
-        # Policy model and processing class
+        # Policy model and processing class. Seeded first: a new classification head is initialized at random
+        set_seed(args.seed)
         if isinstance(model, str):
             model = build_policy(model, self.action_names, **(args.model_init_kwargs or {}))
         else:

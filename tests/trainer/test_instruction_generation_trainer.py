@@ -238,3 +238,44 @@ def test_push_to_hub_token_never_in_card(tiny_backbone, quickstart_seeds, tmp_pa
             if filename.endswith((".md", ".json")):
                 with open(os.path.join(root, filename)) as f:
                     assert "hf_xxxx" not in f.read()
+
+
+def _scripted_llm(messages: list[dict]) -> str:
+    """Reviewer prompts get a verdict; rewriter prompts get the given prompt with one more requirement."""
+    prompt = messages[-1]["content"]
+    if "#Second Prompt#" in prompt:
+        return "Not Equal"
+    given = prompt.split("#Given Prompt#:", 1)[1].split("#Rewritten Prompt#", 1)[0].strip()
+    return f"{given} Support each point with a concrete example from practice."
+
+
+def test_llm_roles_through_an_endpoint_are_counted_and_cached(tiny_backbone, quickstart_seeds, tmp_path):
+    from tests.backends.openai_server import OpenAIServer
+
+    with OpenAIServer(responder=_scripted_llm) as server:
+        role = {"backend": "endpoint", "model": "served", "base_url": server.base_url, "max_retries": 0}
+        overrides = {"max_steps": 2, "rewriter": role, "reviewer": role, "response_cache": str(tmp_path / "c.sqlite")}
+        first = InstructionGenerationTrainer(
+            model=tiny_backbone, args=make_config(tmp_path / "a", **overrides), train_dataset=quickstart_seeds
+        )
+        first.train()
+        first.save_model()
+        paid = len(server.requests)
+        assert paid > 0
+        queries = json.loads((tmp_path / "a" / "policy" / "queries.json").read_text())
+        assert queries["per_role"]["rewriter"]["queries"] > 0
+        assert queries["per_role"]["reviewer"]["queries"] > 0
+        assert queries["per_role"]["rewriter"]["cache_hits"] == 0
+        assert queries["per_role"]["rewriter"]["completion_tokens"] > 0
+
+        # The same run again: every answer comes from the cache, no new request reaches the server
+        second = InstructionGenerationTrainer(
+            model=tiny_backbone, args=make_config(tmp_path / "b", **overrides), train_dataset=quickstart_seeds
+        )
+        second.train()
+        assert len(server.requests) == paid
+        assert second.total_queries == first.total_queries
+        usage = second.usage_totals["rewriter"]
+        assert usage["cache_hits"] == usage["queries"] > 0
+        logged = {key for log in second.state.log_history for key in log}
+        assert {"queries/rewriter/cache_hits", "queries/paid"} <= logged

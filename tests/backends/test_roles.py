@@ -1,0 +1,58 @@
+import pytest
+
+from instrl_trl.backends.cache import CachedGenerator
+from instrl_trl.backends.llm import LLMExpert, LLMReviewer, LLMRewriter
+from instrl_trl.backends.roles import build_role, parse_role_spec
+from instrl_trl.backends.rules import RulesExpert, RulesReviewer, RulesRewriter
+from tests.backends.openai_server import OpenAIServer
+
+
+@pytest.mark.parametrize(
+    ("role", "cls"), [("rewriter", RulesRewriter), ("reviewer", RulesReviewer), ("expert", RulesExpert)]
+)
+def test_missing_spec_is_the_rules_engine(role, cls):
+    assert isinstance(build_role(role, None), cls)
+    assert isinstance(build_role(role, "rules"), cls)
+    assert isinstance(build_role(role, {"backend": "rules"}), cls)
+
+
+def test_json_string_from_the_command_line():
+    assert parse_role_spec("rewriter", '{"backend": "endpoint", "model": "m"}') == {
+        "backend": "endpoint",
+        "model": "m",
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ({"backend": "openai"}, r"`rewriter.backend` is 'openai'; valid backends: rules, transformers, endpoint"),
+        ({"backend": "endpoint", "model": "m", "token": "hf_x"}, r"`rewriter.token`: tokens never go in a recipe"),
+        ({"backend": "endpoint", "model": "m", "api_key": "x"}, r"`rewriter.api_key`"),
+        ({"backend": "endpoint", "base_url": "http://127.0.0.1:9"}, r"`rewriter.model` is required"),
+        ({"backend": "endpoint", "model": "m", "concurrency": 4}, r"`rewriter.concurrency` is not a setting"),
+        ({"backend": "rules", "model": "m"}, r"`rewriter.model`: the rules backend takes no settings"),
+        ('{"backend": ', r"`rewriter` is not valid JSON"),
+    ],
+)
+def test_bad_specs_fail_with_the_field_named(spec, match):
+    with pytest.raises(ValueError, match=match):
+        build_role("rewriter", spec)
+
+
+def test_token_env_must_be_set(monkeypatch):
+    monkeypatch.delenv("INSTRL_TEST_MISSING_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="INSTRL_TEST_MISSING_TOKEN"):
+        build_role("reviewer", {"backend": "endpoint", "model": "m", "token_env": "INSTRL_TEST_MISSING_TOKEN"})
+
+
+@pytest.mark.parametrize(
+    ("role", "cls"), [("rewriter", LLMRewriter), ("reviewer", LLMReviewer), ("expert", LLMExpert)]
+)
+def test_endpoint_roles_answer_through_the_cache(tmp_path, role, cls):
+    with OpenAIServer() as server:
+        spec = {"backend": "endpoint", "model": "served", "base_url": server.base_url, "max_retries": 0}
+        built = build_role(role, spec, cache_path=str(tmp_path / "cache.sqlite"))
+        assert isinstance(built, cls)
+        assert isinstance(built.generator, CachedGenerator)
+        assert (tmp_path / "cache.sqlite").exists()
