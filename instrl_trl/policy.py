@@ -180,5 +180,7 @@ def act(
     else:
         actions = torch.multinomial(logprobs_all.exp(), 1, generator=generator).squeeze(-1)
     logprobs = logprobs_all.gather(-1, actions[:, None]).squeeze(-1)
-    values = outputs.state_values.float().cpu() if outputs.state_values is not None else torch.zeros(len(states))
+    # A policy loaded for generation has no value head; its values are not needed there
+    state_values = getattr(outputs, "state_values", None)
+    values = state_values.float().cpu() if state_values is not None else torch.zeros(len(states))
     return actions, logprobs, values

@@ -1,0 +1,236 @@
+"""A local causal LM as a [`TextGenerator`]: batched, left-padded `generate` with any `from_pretrained` model."""
+
+import time
+from typing import Any
+
+import torch
+from accelerate import PartialState
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, set_seed
+
+from .base import Generation, TextGenerator, Usage
+
+
+class TransformersGenerator(TextGenerator):
+    r"""
+    Generates with a local causal language model through [`~transformers.GenerationMixin.generate`].
+
+    Each prompt is sent as one user message: the tokenizer's chat template is applied when it has one, otherwise the
+    prompt is used as is. Prompts are generated in batches of `batch_size`, left-padded (sorted by length first, so
+    that a batch holds prompts of similar lengths), and each completion stops at the first end-of-sequence token or
+    after `max_new_tokens` tokens.
+
+    The model and tokenizer are loaded when the generator is built, so that a wrong path or revision fails before
+    any query is spent.
+
+    Args:
+        model_name_or_path (`str` or `None`, *optional*, defaults to `None`):
+            Hub model id or local folder, loaded with [`~transformers.AutoModelForCausalLM.from_pretrained`] and
+            [`~transformers.AutoTokenizer.from_pretrained`]. Required unless `model` and `tokenizer` are given.
+        model ([`~transformers.PreTrainedModel`] or `None`, *optional*, defaults to `None`):
+            An already-built causal LM, used instead of loading `model_name_or_path`. It is put in eval mode, and
+            moved to `device` only when `device` is given.
+        tokenizer ([`~transformers.PreTrainedTokenizerBase`] or `None`, *optional*, defaults to `None`):
+            Tokenizer for `model`. It is modified in place: left padding, and the EOS token as pad token when it has
+            none.
+        dtype (`str`, `torch.dtype` or `None`, *optional*, defaults to `None`):
+            Dtype to load the model in, such as `"bfloat16"` or `"auto"` (the checkpoint's dtype). `None` loads in
+            float32 (transformers' default).
+        revision (`str` or `None`, *optional*, defaults to `None`):
+            Branch, tag or commit of the Hub repository (the default branch when `None`).
+        device (`str`, `torch.device` or `None`, *optional*, defaults to `None`):
+            Where to run the model. `None` uses this process's device (`PartialState().device`, from accelerate) for
+            a loaded model, and leaves a given `model` where it is.
+        batch_size (`int`, *optional*, defaults to `16`):
+            Prompts per `generate` call.
+        max_new_tokens (`int`, *optional*, defaults to `256`):
+            Most tokens generated per prompt (a call's `max_new_tokens` keyword overrides it).
+        generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
+            Default keyword arguments for `generate`, such as `temperature`, `top_p` or `do_sample`, updated by the
+            keywords of each [`~TransformersGenerator.generate`] call. Decoding is greedy (`do_sample=False`) unless
+            they say otherwise.
+        seed (`int` or `None`, *optional*, defaults to `None`):
+            When sampling: `generate` takes no random generator, so samples follow torch's global random state. With a
+            seed, [`~transformers.set_seed`] is called at the start of every `generate` call, so that the same
+            prompts give the same samples. Greedy decoding is deterministic either way.
+
+    Example:
+    ```python
+    >>> from instrl_trl.backends.transformers import TransformersGenerator
+
+    >>> generator = TransformersGenerator("Qwen/Qwen2.5-0.5B-Instruct", max_new_tokens=64)  # doctest: +SKIP
+    >>> generations = generator.generate(["Name a prime number.", "Say hello."])  # doctest: +SKIP
+    >>> [generation.text for generation in generations]  # doctest: +SKIP
+    ```
+    """
+
+    backend = "transformers"
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        *,
+        model: PreTrainedModel | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        dtype: str | torch.dtype | None = None,
+        revision: str | None = None,
+        device: str | torch.device | None = None,
+        batch_size: int = 16,
+        max_new_tokens: int = 256,
+        generation_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be at least 1, got {batch_size}.")
+        if max_new_tokens < 1:
+            raise ValueError(f"`max_new_tokens` must be at least 1, got {max_new_tokens}.")
+        if (model is None) != (tokenizer is None):
+            raise ValueError("Pass both `model` and `tokenizer`, or neither (and `model_name_or_path`).")
+        if model is None and model_name_or_path is None:
+            raise ValueError("Pass `model_name_or_path`, or an already-built `model` and `tokenizer`.")
+
+        if model is None:
+            device = device if device is not None else PartialState().device
+            model, tokenizer = _load(model_name_or_path, _resolve_dtype(dtype), revision)
+            model.to(device)
+        elif device is not None:
+            model.to(device)
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.model_name = model_name_or_path or getattr(model, "name_or_path", None) or "unknown"
+        self.revision = revision
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.generation_kwargs = dict(generation_kwargs or {})
+        self.seed = seed
+
+        # Left padding: generated tokens follow the last prompt token in every row of a batch
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def cache_identity(self) -> dict:
+        """Backend, model, revision and dtype, and the default decoding settings, which change answers too."""
+        return {
+            "backend": self.backend,
+            "model": self.model_name,
+            "revision": self.revision,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "max_new_tokens": self.max_new_tokens,
+            "generation_kwargs": dict(sorted(self.generation_kwargs.items())),
+            "seed": self.seed,
+        }
+
+    def format_prompts(self, prompts: list[str]) -> list[str]:
+        """The text the model sees for each prompt: one user message in the chat template, if the tokenizer has one."""
+        if self.tokenizer.chat_template is None:
+            return list(prompts)
+        return [
+            self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+            )
+            for prompt in prompts
+        ]
+
+    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
+        """
+        One [`Generation`] per prompt, in order.
+
+        Args:
+            prompts (`list[str]`):
+                User messages.
+            **generation_kwargs:
+                Keyword arguments for [`~transformers.GenerationMixin.generate`] (`max_new_tokens`, `temperature`,
+                `min_new_tokens`, `eos_token_id`, ...), over the generator's defaults.
+
+        Returns:
+            `list[Generation]`: the completions, without the prompt and special tokens. Their usage counts the prompt's
+            tokens (padding excluded), the generated tokens up to and including the first end-of-sequence token, and
+            an even share of the batch's wall time. Errors (out of memory, a prompt longer than the model's context)
+            are raised, not returned as failed generations: retrying a local model would fail the same way.
+        """
+        if not prompts:
+            return []
+        kwargs = {"do_sample": False, "max_new_tokens": self.max_new_tokens, **self.generation_kwargs}
+        kwargs.update(generation_kwargs)
+        if kwargs.get("temperature") == 0:  # the OpenAI convention for greedy (the reviewer's default)
+            kwargs.pop("temperature")
+            kwargs["do_sample"] = False
+        eos_token_ids = self._eos_token_ids(kwargs.pop("eos_token_id", None))
+        kwargs.setdefault("pad_token_id", self.tokenizer.pad_token_id)
+        if self.seed is not None:
+            set_seed(self.seed)
+
+        texts = self.format_prompts(prompts)
+        # A chat template writes its own special tokens (BOS included); a raw prompt gets the tokenizer's
+        add_special_tokens = self.tokenizer.chat_template is None
+        encodings = self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
+        order = sorted(range(len(prompts)), key=lambda i: len(encodings[i]))
+        generations: list[Generation | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            indices = order[start : start + self.batch_size]
+            batch = self._generate_batch([encodings[i] for i in indices], eos_token_ids, kwargs)
+            for i, generation in zip(indices, batch, strict=True):
+                generations[i] = generation
+        return generations
+
+    def _generate_batch(
+        self, input_ids: list[list[int]], eos_token_ids: list[int], kwargs: dict[str, Any]
+    ) -> list[Generation]:
+        start = time.perf_counter()
+        inputs = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt").to(self.model.device)
+        with torch.inference_mode():
+            outputs = self.model.generate(**inputs, eos_token_id=eos_token_ids, **kwargs)
+        # (batch, padded prompt + new tokens): with left padding every row's completion starts at the same column
+        completions = outputs[:, inputs["input_ids"].shape[1] :].tolist()
+        seconds = (time.perf_counter() - start) / len(input_ids)
+        generations = []
+        for prompt_ids, completion in zip(input_ids, completions, strict=True):
+            # Rows that stopped early are padded up to the longest: cut at the first EOS, which is counted
+            end = next((i for i, token in enumerate(completion) if token in eos_token_ids), None)
+            num_tokens = len(completion) if end is None else end + 1
+            text = self.tokenizer.decode(completion[:end], skip_special_tokens=True)
+            usage = Usage(prompt_tokens=len(prompt_ids), completion_tokens=num_tokens, seconds=seconds)
+            generations.append(Generation(text, usage))
+        return generations
+
+    def _eos_token_ids(self, eos_token_id: int | list[int] | None) -> list[int]:
+        """The tokens that end a completion: the call's, else the model's generation config's, else the tokenizer's."""
+        for candidate in (eos_token_id, self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id):
+            if candidate is not None:
+                return [candidate] if isinstance(candidate, int) else list(candidate)
+        raise ValueError(
+            f"No end-of-sequence token for {self.model_name!r}: neither its generation config nor its tokenizer sets "
+            "one. Pass `eos_token_id` in `generation_kwargs`."
+        )
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None) -> str | torch.dtype | None:
+    if dtype is None or dtype == "auto" or isinstance(dtype, torch.dtype):
+        return dtype
+    if not isinstance(dtype, str):
+        raise TypeError(f"`dtype` must be a string, a `torch.dtype` or `None`, got {type(dtype).__name__}.")
+    dtypes = {
+        name: value
+        for name, value in vars(torch).items()
+        if isinstance(value, torch.dtype) and value.is_floating_point
+    }
+    if dtype not in dtypes:
+        valid = ", ".join(repr(name) for name in sorted(dtypes))
+        raise ValueError(f"Unknown `dtype` {dtype!r}. Valid values: 'auto', {valid}.")
+    return dtypes[dtype]
+
+
+def _load(
+    model_name_or_path: str, dtype: str | torch.dtype | None, revision: str | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    hub_kwargs = {} if revision is None else {"revision": revision}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **hub_kwargs)
+        model = AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype, **hub_kwargs)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"Could not load the causal LM {model_name_or_path!r}"
+            + (f" at revision {revision!r}" if revision else "")
+            + f": {error}\nPass a local folder saved with `save_pretrained` or the id of a Hub model repository."
+        ) from error
+    return model, tokenizer

@@ -1,0 +1,177 @@
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from instrl_trl.backends.base import Generation, TextGenerator
+from instrl_trl.backends.transformers import TransformersGenerator
+from tests.backends.tiny_causal_lm import training_corpus
+
+
+@pytest.fixture(scope="module")
+def prompts() -> list[str]:
+    """Six prompts of very different lengths (about 5 to 100 tokens once in the chat template)."""
+    seeds = training_corpus()
+    return ["Hi.", seeds[0], " ".join(seeds[1:3]), " ".join(seeds[3:7]), seeds[10], " ".join(seeds[20:30])]
+
+
+def test_is_text_generator(tiny_causal_lm):
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=4)
+    assert isinstance(generator, TextGenerator)
+    assert generator.backend == "transformers"
+    assert generator.model_name == tiny_causal_lm
+    generations = generator.generate(["Write a poem."])
+    assert len(generations) == 1 and isinstance(generations[0], Generation) and isinstance(generations[0].text, str)
+    assert generator.generate([]) == []
+
+
+def test_batched_equals_sequential(tiny_causal_lm, prompts):
+    # Batches of 4 over 6 prompts sorted by length: one batch mixes 5- and 50-token prompts, so left padding matters
+    generator = TransformersGenerator(tiny_causal_lm, batch_size=4, max_new_tokens=12)
+    batched = generator.generate(prompts)
+    sequential = [generator.generate([prompt])[0] for prompt in prompts]
+    assert [generation.text for generation in batched] == [generation.text for generation in sequential]
+    for one, other in zip(batched, sequential, strict=True):
+        assert (one.usage.prompt_tokens, one.usage.completion_tokens) == (
+            other.usage.prompt_tokens,
+            other.usage.completion_tokens,
+        )
+    # Greedy decoding: the same answers again
+    assert [generation.text for generation in generator.generate(prompts)] == [g.text for g in batched]
+
+
+def test_chat_template_applied(tiny_causal_lm):
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=4)
+    (text,) = generator.format_prompts(["Write a poem."])
+    assert text.startswith("<|user|>Write a poem.") and text.endswith("<|assistant|>")
+    input_ids = generator.tokenizer(text, add_special_tokens=False)["input_ids"]
+    user_id, assistant_id = generator.tokenizer.convert_tokens_to_ids(["<|user|>", "<|assistant|>"])
+    assert input_ids[0] == user_id and input_ids[-1] == assistant_id
+    (generation,) = generator.generate(["Write a poem."])
+    assert generation.usage.prompt_tokens == len(input_ids)
+
+
+def test_raw_prompt_without_chat_template(tiny_causal_lm):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm)
+    tokenizer.chat_template = None
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal_lm)
+    generator = TransformersGenerator(model=model, tokenizer=tokenizer, max_new_tokens=4)
+    assert generator.model_name == tiny_causal_lm  # from the model's `name_or_path`
+    assert generator.format_prompts(["Write a poem."]) == ["Write a poem."]
+    (generation,) = generator.generate(["Write a poem."])
+    assert generation.usage.prompt_tokens == len(tokenizer("Write a poem.")["input_ids"]) == 4
+
+
+def test_pad_token_defaults_to_eos(tiny_causal_lm, prompts):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm)
+    tokenizer.pad_token = None
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal_lm)
+    generator = TransformersGenerator(model=model, tokenizer=tokenizer, max_new_tokens=6)
+    assert tokenizer.pad_token == tokenizer.eos_token and tokenizer.padding_side == "left"
+    reference = TransformersGenerator(tiny_causal_lm, max_new_tokens=6)
+    assert [g.text for g in generator.generate(prompts)] == [g.text for g in reference.generate(prompts)]
+
+
+def test_stops_at_eos(tiny_causal_lm, prompts):
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=12)
+    (full,) = generator.generate([prompts[1]])
+    assert full.usage.completion_tokens == 12  # the random model never says `<|end|>` on this prompt
+    # Make the 4th generated token the end of sequence: the completion must stop there, that token counted, not shown
+    full_ids = generator.tokenizer(full.text, add_special_tokens=False)["input_ids"]
+    stop = next(i for i in range(3, len(full_ids)) if full_ids[i] not in full_ids[:i])
+    (stopped,) = generator.generate([prompts[1]], eos_token_id=full_ids[stop])
+    assert stopped.usage.completion_tokens == stop + 1
+    assert stopped.text == generator.tokenizer.decode(full_ids[:stop])
+    # In a batch, rows that stop early are padded: the padding is neither decoded nor counted
+    batch = generator.generate(prompts, eos_token_id=full_ids[stop])
+    assert batch[1] == Generation(stopped.text, batch[1].usage)
+    assert batch[1].usage.completion_tokens == stop + 1
+    assert max(g.usage.completion_tokens for g in batch) <= 12
+
+
+def test_max_new_tokens(tiny_causal_lm, prompts):
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=5)
+    assert all(g.usage.completion_tokens <= 5 for g in generator.generate(prompts))
+    # `min_new_tokens` forbids EOS before it: exactly that many tokens
+    for generation in generator.generate(prompts, max_new_tokens=3, min_new_tokens=3):
+        assert generation.usage.completion_tokens == 3
+        assert len(generation.text.split()) <= 3
+
+
+def test_usage(tiny_causal_lm, prompts):
+    generator = TransformersGenerator(tiny_causal_lm, batch_size=4, max_new_tokens=6)
+    generations = generator.generate(prompts)
+    encoded = [
+        generator.tokenizer(text, add_special_tokens=False)["input_ids"] for text in generator.format_prompts(prompts)
+    ]
+    assert [g.usage.prompt_tokens for g in generations] == [len(ids) for ids in encoded]  # padding not counted
+    assert all(0 < g.usage.completion_tokens <= 6 for g in generations)
+    assert all(g.usage.seconds > 0 and not g.usage.cached and not g.usage.failed for g in generations)
+    # Wall time is shared evenly within a batch: two batches (4 + 2 prompts), so two distinct shares
+    assert len({g.usage.seconds for g in generations}) == 2
+
+
+def test_cache_identity(tiny_causal_lm):
+    generator = TransformersGenerator(
+        tiny_causal_lm, dtype="bfloat16", max_new_tokens=8, generation_kwargs={"top_p": 0.9, "do_sample": True}
+    )
+    assert generator.model.dtype == torch.bfloat16
+    assert generator.cache_identity() == {
+        "backend": "transformers",
+        "model": tiny_causal_lm,
+        "revision": None,
+        "dtype": "bfloat16",
+        "max_new_tokens": 8,
+        "generation_kwargs": {"do_sample": True, "top_p": 0.9},
+        "seed": None,
+    }
+    assert TransformersGenerator(tiny_causal_lm, dtype="auto").cache_identity()["dtype"] == "float32"
+
+
+def test_sampling_with_seed(tiny_causal_lm, prompts):
+    sampling = {"do_sample": True, "temperature": 1.0}
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=8, generation_kwargs=sampling, seed=1)
+    first = [g.text for g in generator.generate(prompts)]
+    assert [g.text for g in generator.generate(prompts)] == first
+    other = TransformersGenerator(tiny_causal_lm, max_new_tokens=8, generation_kwargs=sampling, seed=2)
+    assert [g.text for g in other.generate(prompts)] != first
+
+
+def test_bad_model_path(tmp_path):
+    missing = str(tmp_path / "no-such-model")
+    with pytest.raises(ValueError, match="no-such-model") as error:
+        TransformersGenerator(missing)
+    assert isinstance(error.value.__cause__, (OSError, ValueError))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"dtype": "float33"}, "dtype"),
+        ({"dtype": "tensor"}, "dtype"),
+    ],
+)
+def test_invalid_arguments(tiny_causal_lm, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TransformersGenerator(tiny_causal_lm, **kwargs)
+
+
+def test_model_needs_tokenizer(tiny_causal_lm):
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal_lm)
+    with pytest.raises(ValueError, match="tokenizer"):
+        TransformersGenerator(model=model)
+    with pytest.raises(TypeError, match="dtype"):
+        TransformersGenerator(tiny_causal_lm, dtype=16)
+    with pytest.raises(ValueError, match="model_name_or_path"):
+        TransformersGenerator()
+
+
+def test_temperature_zero_means_greedy_even_when_sampling_is_configured(tiny_causal_lm):
+    # The reviewer asks for temperature 0 (the OpenAI convention); transformers would reject it when sampling
+    from instrl_trl.backends.transformers import TransformersGenerator
+
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=4, generation_kwargs={"do_sample": True})
+    greedy = TransformersGenerator(tiny_causal_lm, max_new_tokens=4)
+    prompt = ["Describe a city you would like to visit."]
+    assert generator.generate(prompt, temperature=0.0)[0].text == greedy.generate(prompt)[0].text
