@@ -6,10 +6,17 @@ no test may reach the network, and nothing may write to the user's cache.
 import os
 import tempfile
 
+from tests.hub_server import HubServer, reserve_port  # stdlib only: safe before any HF import
+
 
 _HF_HOME = tempfile.mkdtemp(prefix="instrl-trl-hf-home-")
 os.environ["HF_HOME"] = _HF_HOME
-os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")  # no Hub server by default: any call fails fast
+# The local test Hub (tests/hub_server.py): its port is fixed now, as the clients read HF_ENDPOINT at import; the
+# `hub_server` fixture starts it there. Until then nothing listens on it, so a stray Hub call fails fast.
+_HUB_PORT = reserve_port()
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{_HUB_PORT}"
+os.environ["HF_TOKEN"] = "hf_dummy_token_for_the_local_test_hub"  # `whoami` and pushes refuse to run without one
+os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -32,3 +39,17 @@ def quickstart_seeds():
     from instrl_trl.data import load_quickstart_seeds
 
     return load_quickstart_seeds()
+
+
+@pytest.fixture(scope="session")
+def hub_server():
+    """The local test Hub, on the port `HF_ENDPOINT` names, for the whole session."""
+    with HubServer().start(_HUB_PORT) as server:
+        yield server
+
+
+@pytest.fixture
+def hub(hub_server):
+    """The session's Hub, emptied: no repo, no logged request, no pending fault."""
+    hub_server.reset()
+    return hub_server

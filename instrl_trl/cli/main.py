@@ -7,6 +7,7 @@ import sys
 # stage name -> module exposing `make_parser(prog)` and `main(*dataclasses)`
 STAGES = {
     "train-policy": "instrl_trl.cli.train_policy",
+    "generate": "instrl_trl.cli.generate",
 }
 
 

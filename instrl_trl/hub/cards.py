@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,14 @@ def _is_local_path(value: Any) -> bool:
     return isinstance(value, str) and bool(value) and (os.path.isabs(value) or os.path.isdir(value))
 
 
-def render_model_card(template_name: str, card_data: ModelCardData, **values: Any) -> ModelCard:
+def render_dataset_card(template_name: str, card_data: DatasetCardData, **values: Any) -> DatasetCard:
+    """Like [`render_model_card`], for a [`~huggingface_hub.DatasetCard`]."""
+    return render_model_card(template_name, card_data, card_class=DatasetCard, **values)
+
+
+def render_model_card(
+    template_name: str, card_data: ModelCardData, card_class: type[ModelCard] = ModelCard, **values: Any
+) -> ModelCard:
     """
     Renders the template `template_name` from `model_cards/` into a [`~huggingface_hub.ModelCard`].
 
@@ -110,7 +117,7 @@ def render_model_card(template_name: str, card_data: ModelCardData, **values: An
         logger.info("`card_data.base_model` is a local path; leaving it out of the card.")
         card_data = copy.deepcopy(card_data)  # the caller's object stays as it was
         card_data.base_model = None
-    card = ModelCard.from_template(card_data, template_path=str(template_path(template_name)), **values)
+    card = card_class.from_template(card_data, template_path=str(template_path(template_name)), **values)
     if _HF_TOKEN_PATTERN.search(card.content):
         raise ValueError(
             f"The rendered card {template_name!r} contains what looks like a Hugging Face token; remove it from the "

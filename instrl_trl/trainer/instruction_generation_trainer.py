@@ -55,8 +55,8 @@ def _is_running_total(key: str) -> bool:
 class InstructionGenerationTrainer(_BaseTrainer):
     r"""
     Trainer for the TeaMs-RL method: PPO learns which sequence of textual operations (add constraints, deepening,
-    concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Generate Better
-    Instruction Datasets via Reinforcement Learning](https://huggingface.co/papers/2403.08694).
+    concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Teach Themselves
+    Better Instructions via Reinforcement Learning](https://huggingface.co/papers/2403.08694).
 
     Example:
 
@@ -99,11 +99,11 @@ class InstructionGenerationTrainer(_BaseTrainer):
     _tag_names: ClassVar[list[str]] = ["trl", "instrl-trl", "teams-rl", "ppo"]
     _name = "InstructionGeneration"
     _paper: ClassVar[dict[str, str]] = {
-        "title": "TeaMs-RL: Teaching LLMs to Generate Better Instruction Datasets via Reinforcement Learning",
+        "title": "TeaMs-RL: Teaching LLMs to Teach Themselves Better Instructions via Reinforcement Learning",
         "id": "2403.08694",
         "citation": """\
 @article{gu2024teamsrl,
-    title        = {{TeaMs-RL: Teaching LLMs to Generate Better Instruction Datasets via Reinforcement Learning}},
+    title        = {{TeaMs-RL: Teaching LLMs to Teach Themselves Better Instructions via Reinforcement Learning}},
     author       = {Shangding Gu and Alois Knoll and Ming Jin},
     year         = 2024,
     eprint       = {arXiv:2403.08694}

@@ -1,0 +1,123 @@
+"""The dataset card and its plot, computed from the shards on disk."""
+
+import json
+import os
+from collections import Counter
+
+import pyarrow.parquet as pq
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from ..hub.cards import render_dataset_card
+from .shards import list_shards
+
+
+PLOT_FILE = "operation_mix.png"
+COLUMNS = {
+    "instruction": "the evolved instruction",
+    "response": "the expert's answer",
+    "messages": "the pair in chat format (`user`, `assistant`), for TRL's `SFTTrainer`",
+    "seed": "the seed instruction it was evolved from",
+    "seed_index": "the seed's row in the seed dataset",
+    "operations": "the operations applied to the seed, in order",
+    "depth": "the number of operations applied",
+    "reward": "the weighted reward of the episode up to this instruction",
+    "constraints": "its verifiable constraints: lm-eval IFEval `instruction_id` and JSON `kwargs`",
+    "verified": "whether the response passes every constraint (null when there are none)",
+    "attempts": "how many answers the expert was asked for",
+}
+
+
+def dataset_statistics(output_dir: str) -> dict:
+    """Rows, seeds, operation shares, depths and verification rate, read column by column from every shard."""
+    operations, depths, verified, seeds = Counter(), Counter(), Counter(), set()
+    num_rows = 0
+    for shard in list_shards(output_dir):
+        table = pq.read_table(shard, columns=["operations", "depth", "verified", "seed_index"])
+        num_rows += table.num_rows
+        for sequence in table["operations"].to_pylist():
+            operations.update(sequence)
+        depths.update(table["depth"].to_pylist())
+        verified.update(table["verified"].to_pylist())
+        seeds.update(table["seed_index"].to_pylist())
+    num_operations = sum(operations.values())
+    with_constraints = verified[True] + verified[False]
+    return {
+        "num_rows": num_rows,
+        "num_seeds_with_rows": len(seeds),
+        "operation_frequency": [
+            {"name": name, "share": count / num_operations} for name, count in operations.most_common()
+        ],
+        "depth_histogram": [{"depth": depth, "count": depths[depth]} for depth in sorted(depths)],
+        "verification": {
+            "with_constraints": with_constraints,
+            "rate": verified[True] / with_constraints if with_constraints else 0.0,
+        },
+    }
+
+
+def plot_operation_mix(statistics: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = statistics["operation_frequency"]
+    figure, axis = plt.subplots(figsize=(6, 3))
+    axis.barh([row["name"] for row in rows][::-1], [100 * row["share"] for row in rows][::-1], color="#4c72b0")
+    axis.set_xlabel("share of applied operations (%)")
+    axis.set_title("Operation mix")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _queries(output_dir: str) -> dict[str, int]:
+    totals = Counter()
+    for name in sorted(os.listdir(output_dir)):
+        if name.startswith("queries-rank") and name.endswith(".json"):
+            with open(os.path.join(output_dir, name)) as f:
+                for role, usage in json.load(f).items():
+                    totals[role] += int(usage.get("queries", 0))
+    return {role: count for role, count in totals.items() if count}
+
+
+def write_dataset_card(
+    output_dir: str,
+    *,
+    num_seeds: int,
+    roles: dict[str, str],
+    seeds_source: str | None,
+    seeds_license: str | None,
+    policy: str | None,
+    dataset_id: str | None = None,
+) -> DatasetCard:
+    """Renders `model_cards/dataset_card.md` from the shards into `output_dir/README.md`, with the plot beside it."""
+    statistics = dataset_statistics(output_dir)
+    if statistics["operation_frequency"]:
+        plot_operation_mix(statistics, os.path.join(output_dir, PLOT_FILE))
+    num_rows = statistics["num_rows"]
+    size = "n<1K" if num_rows < 1000 else "1K<n<10K" if num_rows < 10_000 else "10K<n<100K"
+    card_data = DatasetCardData(
+        license=seeds_license,
+        task_categories=["text-generation"],
+        tags=["instrl-trl", "teams-rl", "synthetic", "instruction-tuning"],
+        size_categories=[size],
+        pretty_name=(dataset_id or os.path.basename(os.path.abspath(output_dir))).split("/")[-1],
+    )
+    card = render_dataset_card(
+        "dataset_card.md",
+        card_data,
+        pretty_name=card_data.pretty_name,
+        dataset_id=dataset_id,
+        seeds_source=seeds_source,
+        seeds_license=seeds_license,
+        policy=policy,
+        roles=roles,
+        num_seeds=num_seeds,
+        queries=_queries(output_dir),
+        plot_file=PLOT_FILE if statistics["operation_frequency"] else None,
+        columns=COLUMNS,
+        **statistics,
+    )
+    card.save(os.path.join(output_dir, "README.md"))
+    return card

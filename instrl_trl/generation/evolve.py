@@ -1,0 +1,82 @@
+"""Evolving seeds with a trained policy: one episode per seed, keeping the accepted instructions."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..constraints import Constraint
+from ..environment import InstructionEnv
+
+
+@dataclass(frozen=True)
+class Candidate:
+    r"""
+    An evolved instruction before filtering and answering.
+
+    Parameters:
+        instruction (`str`): the evolved instruction.
+        seed (`str`), seed_index (`int`): the seed it came from and its index in the seed dataset.
+        operations (`tuple[str, ...]`): the operations applied to the seed to reach it.
+        reward (`float`): weighted reward of its episode up to and including the step that produced it.
+        constraints (`tuple[Constraint, ...]`): verifiable constraints it carries.
+    """
+
+    instruction: str
+    seed: str
+    seed_index: int
+    operations: tuple[str, ...]
+    reward: float
+    constraints: tuple[Constraint, ...]
+
+    @property
+    def depth(self) -> int:
+        """Number of operations applied to the seed."""
+        return len(self.operations)
+
+
+def evolve_seeds(
+    env: InstructionEnv,
+    act_fn: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    seeds: list[str],
+    seed_indices: list[int],
+    score_fn: Callable,
+    keep_intermediate: bool = False,
+) -> list[Candidate]:
+    """
+    Plays one episode per seed and returns its accepted instructions (all of them with `keep_intermediate`, else
+    the last one), in seed order. `score_fn(step_result) -> rewards` gives each step's reward.
+
+    Input columns: `seeds` (instructions). Output: [`Candidate`]s (`instruction`, `seed`, `seed_index`,
+    `operations`, `depth`, `reward`, `constraints`).
+    """
+    states = env.reset(seeds)
+    returns = [0.0] * len(seeds)
+    rewards_at_acceptance: list[list[float]] = [[] for _ in seeds]
+    while states:
+        actions, _, _ = act_fn(states)
+        result = env.step(actions.tolist())
+        rewards = score_fn(result).tolist()
+        for position, episode_index in enumerate(result.episode_indices):
+            returns[episode_index] += rewards[position]
+            if result.accepted[position]:
+                rewards_at_acceptance[episode_index].append(returns[episode_index])
+        states = env.states()
+
+    candidates = []
+    for episode_index, episode in enumerate(env.episodes):
+        evolutions = list(zip(episode.accepted, rewards_at_acceptance[episode_index], strict=True))
+        if not keep_intermediate:
+            evolutions = evolutions[-1:]
+        candidates.extend(
+            Candidate(
+                instruction=evolution.instruction,
+                seed=episode.seed,
+                seed_index=seed_indices[episode_index],
+                operations=evolution.operations,
+                reward=reward,
+                constraints=evolution.constraints,
+            )
+            for evolution, reward in evolutions
+        )
+    return candidates

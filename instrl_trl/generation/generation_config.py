@@ -1,0 +1,179 @@
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DatasetGenerationConfig:
+    r"""
+    Configuration of the `generate` stage: a trained operation policy evolves seed instructions, an expert answers
+    them, and the rows are written as parquet shards (see [`generate_dataset`]).
+
+    Parameters:
+        > Parameters that control the inputs
+
+        policy (`str`):
+            The trained operation policy: a local folder or a Hub id (loaded with `from_pretrained`).
+        dataset_name (`str`, *optional*):
+            Seeds: a Hub dataset id, a local file or a `save_to_disk` folder. Defaults to the quickstart seeds.
+        dataset_config (`str`, *optional*):
+            Configuration name of the Hub dataset.
+        dataset_split (`str`, *optional*, defaults to `"train"`):
+            Split of the seed dataset.
+        instruction_column (`str`, *optional*, defaults to `"instruction"`):
+            Column of the seed dataset that holds the instructions.
+        max_seeds (`int`, *optional*):
+            Use only the first `max_seeds` seeds.
+        seeds_license (`str`, *optional*):
+            Licence of the seeds, written into the dataset card. Defaults to `apache-2.0` for the quickstart seeds,
+            `other` otherwise.
+        operations_file (`str`, *optional*):
+            User operations (YAML or `module:attribute`) the policy was trained with.
+
+        > Parameters that control the evolution
+
+        max_operations (`int`, *optional*, defaults to `6`):
+            Operations per seed, as in training.
+        greedy (`bool`, *optional*, defaults to `True`):
+            Take the policy's most likely operation at each step; `False` samples (seeded, reproducible).
+        temperature (`float`, *optional*, defaults to `1.0`):
+            Softmax temperature when sampling.
+        keep_intermediate (`bool`, *optional*, defaults to `False`):
+            Keep every accepted instruction of an episode, not only its last one (the paper kept them all).
+        dedup_threshold (`float`, *optional*, defaults to `0.95`):
+            Cosine similarity of sentence embeddings above which an instruction is a near-duplicate of one already
+            kept and is dropped. `1.0` keeps near-duplicates (exact duplicates are always dropped).
+        embedding_model (`str`, *optional*):
+            Sentence-embedding model for near-duplicates. Defaults to the packaged all-MiniLM-L6-v2.
+        reward_funcs (`list[str]`, *optional*, defaults to `["information_gain", "elimination", "query_cost"]`):
+            Reward functions whose weighted sum over an instruction's episode so far is stored as its `reward`.
+        reward_weights (`list[float]`, *optional*):
+            Their weights; all `1.0` by default.
+
+        > Parameters that control the roles
+
+        rewriter (`dict` or `str`, *optional*):
+            Backend of the rewriter (as in [`InstructionGenerationConfig`]); the rules engine when unset.
+        reviewer (`dict` or `str`, *optional*):
+            Backend of the reviewer; the rules engine when unset.
+        expert (`dict` or `str`, *optional*):
+            Backend of the expert that answers the evolved instructions; the rules engine when unset.
+        response_cache (`str`, *optional*):
+            sqlite file caching LLM answers. Defaults to `<output_dir>/response_cache.sqlite`.
+
+        > Parameters that control verification
+
+        verification_retries (`int`, *optional*, defaults to `1`):
+            When an answer fails one of its instruction's verifiable constraints, ask the expert again up to this
+            many times.
+        keep_unverified (`bool`, *optional*, defaults to `False`):
+            Keep rows whose answer still fails a constraint after the retries (with `verified=False`); drop them
+            otherwise.
+
+        > Parameters that control the output
+
+        output_dir (`str`):
+            Where the shards (`data/`), the progress markers, the card and the plot are written.
+        batch_size (`int`, *optional*, defaults to `32`):
+            Seeds evolved and answered together.
+        shard_size (`int`, *optional*, defaults to `1000`):
+            Rows per parquet shard; a shard is written (atomically) when full and at the end.
+        seed (`int`, *optional*, defaults to `42`):
+            Seed of the rewrites and of sampled operations.
+        push_to_hub (`bool`, *optional*, defaults to `False`):
+            Push the dataset (and the policy, if `hub_policy_id` is set) once generation is complete.
+        hub_dataset_id (`str`, *optional*):
+            Hub repository of the dataset; required with `push_to_hub`.
+        hub_policy_id (`str`, *optional*):
+            Hub repository to push the policy to, with its card, next to the dataset.
+        hub_private (`bool`, *optional*, defaults to `False`):
+            Create the Hub repositories as private.
+    """
+
+    # Parameters that control the inputs
+    policy: str = field(default=None, metadata={"help": "The trained operation policy: a local folder or a Hub id."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Seeds: a Hub id, a local file or a saved folder. Defaults to the quickstart."}
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
+    dataset_split: str = field(default="train", metadata={"help": "Split of the seed dataset."})
+    instruction_column: str = field(
+        default="instruction", metadata={"help": "Column of the seed dataset that holds the instructions."}
+    )
+    max_seeds: int | None = field(default=None, metadata={"help": "Use only the first `max_seeds` seeds."})
+    seeds_license: str | None = field(default=None, metadata={"help": "Licence of the seeds, for the dataset card."})
+    operations_file: str | None = field(
+        default=None, metadata={"help": "User operations (YAML or `module:attribute`) the policy was trained with."}
+    )
+
+    # Parameters that control the evolution
+    max_operations: int = field(default=6, metadata={"help": "Operations per seed, as in training."})
+    greedy: bool = field(default=True, metadata={"help": "Take the most likely operation; False samples (seeded)."})
+    temperature: float = field(default=1.0, metadata={"help": "Softmax temperature when sampling."})
+    keep_intermediate: bool = field(
+        default=False, metadata={"help": "Keep every accepted instruction of an episode, not only its last one."}
+    )
+    dedup_threshold: float = field(
+        default=0.95, metadata={"help": "Cosine similarity above which an instruction is a near-duplicate."}
+    )
+    embedding_model: str | None = field(
+        default=None, metadata={"help": "Sentence-embedding model for near-duplicates (default: packaged MiniLM)."}
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["information_gain", "elimination", "query_cost"],
+        metadata={"help": "Reward functions whose weighted sum over the episode is stored as `reward`."},
+    )
+    reward_weights: list[float] | None = field(default=None, metadata={"help": "Their weights; all 1.0 by default."})
+
+    # Parameters that control the roles
+    rewriter: dict | str | None = field(default=None, metadata={"help": "Backend of the rewriter (rules if unset)."})
+    reviewer: dict | str | None = field(default=None, metadata={"help": "Backend of the reviewer (rules if unset)."})
+    expert: dict | str | None = field(default=None, metadata={"help": "Backend of the expert (rules if unset)."})
+    response_cache: str | None = field(
+        default=None,
+        metadata={"help": "sqlite file caching LLM answers (default: <output_dir>/response_cache.sqlite)."},
+    )
+
+    # Parameters that control verification
+    verification_retries: int = field(
+        default=1, metadata={"help": "Times to ask the expert again when an answer fails a constraint."}
+    )
+    keep_unverified: bool = field(
+        default=False,
+        metadata={"help": "Keep rows that still fail a constraint (verified=False) instead of dropping."},
+    )
+
+    # Parameters that control the output
+    output_dir: str = field(default=None, metadata={"help": "Where shards, progress markers, card and plot go."})
+    batch_size: int = field(default=32, metadata={"help": "Seeds evolved and answered together."})
+    shard_size: int = field(default=1000, metadata={"help": "Rows per parquet shard."})
+    seed: int = field(default=42, metadata={"help": "Seed of the rewrites and of sampled operations."})
+    push_to_hub: bool = field(default=False, metadata={"help": "Push the dataset (and policy) when complete."})
+    hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub repository of the dataset."})
+    hub_policy_id: str | None = field(default=None, metadata={"help": "Hub repository to push the policy to."})
+    hub_private: bool = field(default=False, metadata={"help": "Create the Hub repositories as private."})
+
+    def __post_init__(self):
+        from ..backends.roles import parse_role_spec
+
+        for name in ("policy", "output_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"`{name}` is required: set it in the recipe or with `--{name}`.")
+        checks = [
+            ("max_operations", self.max_operations >= 1, "at least 1"),
+            ("temperature", self.temperature > 0, "positive"),
+            ("dedup_threshold", 0.0 < self.dedup_threshold <= 1.0, "in (0, 1]"),
+            ("verification_retries", self.verification_retries >= 0, "non-negative"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("shard_size", self.shard_size >= 1, "at least 1"),
+            ("max_seeds", self.max_seeds is None or self.max_seeds >= 1, "at least 1 (or unset)"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
+            raise ValueError(
+                f"`reward_weights` has {len(self.reward_weights)} values for {len(self.reward_funcs)} `reward_funcs`."
+            )
+        if self.push_to_hub and not self.hub_dataset_id:
+            raise ValueError("`push_to_hub` needs `hub_dataset_id` (e.g. `your-name/my-instructions`).")
+        for role in ("rewriter", "reviewer", "expert"):
+            setattr(self, role, parse_role_spec(role, getattr(self, role)))

@@ -1,0 +1,105 @@
+"""
+Append-only parquet shards with progress markers, so that a killed run resumes without losing or repeating a row.
+
+Layout under `output_dir`:
+
+```
+data/rank-00000-shard-00000.parquet   rows, written to a temporary name, then renamed (a shard on disk is complete)
+progress/rank-00000.jsonl             one line per committed shard: the seed indices it finished
+```
+
+A seed is *done* once the shard holding its rows (possibly none) is renamed into place and its progress line is
+written. On resume, the done seeds are those named by progress lines or found in the shards (the process may die
+between the rename and the progress line); the rest are processed again, and the response cache answers their
+queries without paying twice.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+DATA_DIR = "data"
+PROGRESS_DIR = "progress"
+
+
+def shard_name(rank: int, index: int) -> str:
+    return f"rank-{rank:05d}-shard-{index:05d}.parquet"
+
+
+def list_shards(output_dir: str | os.PathLike, rank: int | None = None) -> list[Path]:
+    """Complete shards, in writing order (all ranks when `rank` is None)."""
+    pattern = "rank-*-shard-*.parquet" if rank is None else f"rank-{rank:05d}-shard-*.parquet"
+    return sorted((Path(output_dir) / DATA_DIR).glob(pattern))
+
+
+class ShardWriter:
+    r"""
+    Buffers rows and writes them as parquet shards of at most `shard_size` rows.
+
+    Args:
+        output_dir (`str`):
+            The generation's output folder.
+        rank (`int`, *optional*, defaults to `0`):
+            Process index; each rank writes its own shards and progress file.
+        shard_size (`int`, *optional*, defaults to `1000`):
+            Rows per shard.
+        schema (`pyarrow.Schema`, *optional*):
+            Fixed schema of the rows, so that every shard reads back as one dataset.
+    """
+
+    def __init__(self, output_dir: str, rank: int = 0, shard_size: int = 1000, schema: pa.Schema | None = None):
+        self.output_dir = Path(output_dir)
+        self.rank = rank
+        self.shard_size = shard_size
+        self.schema = schema
+        (self.output_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
+        (self.output_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
+        for leftover in (self.output_dir / DATA_DIR).glob(f".rank-{rank:05d}-*.tmp"):
+            leftover.unlink()  # a shard that was being written when the process died: its seeds are not done
+        self.progress_path = self.output_dir / PROGRESS_DIR / f"rank-{rank:05d}.jsonl"
+        self.next_index = len(list_shards(output_dir, rank))
+        self._rows: list[dict] = []
+        self._finished_seeds: list[int] = []
+
+    def done_seed_indices(self) -> set[int]:
+        """Seed indices already finished by this rank in earlier runs."""
+        done = set()
+        if self.progress_path.exists():
+            for line in self.progress_path.read_text().splitlines():
+                try:
+                    done.update(json.loads(line)["seed_indices"])
+                except (json.JSONDecodeError, KeyError):
+                    break  # a line cut short by a kill: the shards below still tell what is done
+        for shard in list_shards(self.output_dir, self.rank):
+            done.update(pq.read_table(shard, columns=["seed_index"]).column("seed_index").to_pylist())
+        return done
+
+    def add(self, rows: list[dict], finished_seed_indices: list[int]) -> None:
+        """
+        Adds all the rows of some finished seeds. A shard is written once `shard_size` rows are buffered; it never
+        splits a seed's rows, so a seed found in a shard is complete (a shard may pass `shard_size` by one batch).
+        """
+        self._rows.extend(rows)
+        self._finished_seeds.extend(finished_seed_indices)
+        if len(self._rows) >= self.shard_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes what is buffered, and the progress of its seeds (also those that produced no row)."""
+        if not self._rows and not self._finished_seeds:
+            return
+        if self._rows:
+            final = self.output_dir / DATA_DIR / shard_name(self.rank, self.next_index)
+            temporary = final.with_name(f".{final.stem}.tmp")
+            pq.write_table(pa.Table.from_pylist(self._rows, schema=self.schema), temporary)
+            os.replace(temporary, final)  # atomic: a shard on disk is always complete
+            self.next_index += 1
+        with open(self.progress_path, "a") as f:
+            f.write(json.dumps({"seed_indices": self._finished_seeds}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._rows, self._finished_seeds = [], []
