@@ -267,7 +267,9 @@ class InstructionEnv:
                 elif result.accepted[k]:
                     episode.instruction = result.new_instructions[k]
                     episode.constraints = rewrites_by_position[k].constraints
-                    episode.accepted.append(Evolution(episode.instruction, tuple(episode.history), episode.constraints))
+                    episode.accepted.append(
+                        Evolution(episode.instruction, tuple(episode.history), episode.constraints)
+                    )
                 if not episode.done and len(episode.history) >= self.max_operations:
                     episode.done, episode.end_reason = True, "max_operations"
             result.done[k] = episode.done

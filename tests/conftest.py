@@ -53,3 +53,18 @@ def hub(hub_server):
     """The session's Hub, emptied: no repo, no logged request, no pending fault."""
     hub_server.reset()
     return hub_server
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tiny_backbone, tmp_path_factory) -> str:
+    """An (untrained) operation policy over the default operations, saved like a trained one; returns its folder."""
+    from transformers import AutoTokenizer
+
+    from instrl_trl.environment import STOP_ACTION
+    from instrl_trl.operations import build_operation_library
+    from instrl_trl.policy import build_policy
+
+    folder = str(tmp_path_factory.mktemp("tiny-policy"))
+    build_policy(tiny_backbone, [*build_operation_library().names, STOP_ACTION]).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_backbone).save_pretrained(folder)
+    return folder

@@ -14,7 +14,7 @@ from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
 
 from ..backends.accounting import ROLES, QueryAccounting
-from ..backends.base import Reviewer, Rewriter
+from ..backends.base import Expert, Reviewer, Rewriter
 from ..backends.roles import build_role
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
@@ -343,6 +343,40 @@ class InstructionGenerationTrainer(_BaseTrainer):
             for func, state in zip(self.reward_funcs, reward_states, strict=True):
                 if state is not None:
                     func.load_state_dict(state)
+
+    def generate_dataset(self, seeds: Dataset, output_dir: str, expert: Expert | None = None, **config_kwargs):
+        """
+        Builds the instruction dataset from `seeds` with the policy as trained so far, this trainer's operations,
+        rewriter and reviewer, and `expert` (the rules expert by default); `config_kwargs` go to
+        [`~instrl_trl.generation.DatasetGenerationConfig`]. Returns its [`~instrl_trl.generation.GenerationSummary`].
+        """
+        # The generation stage sits above the trainer in the layers, so it is imported here, on use only
+        from ..generation import DatasetGenerationConfig, generate_dataset
+
+        config = DatasetGenerationConfig(
+            policy=self.args.hub_model_id or self.args.output_dir,
+            output_dir=output_dir,
+            instruction_column=self.args.instruction_column,
+            max_operations=self.args.max_operations,
+            seed=self.args.seed,
+            **config_kwargs,
+        )
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        try:
+            return generate_dataset(
+                config,
+                seeds,
+                policy=model,
+                processing_class=self.processing_class,
+                operations=self.operations,
+                rewriter=self.env.rewriter,
+                reviewer=self.env.reviewer,
+                expert=expert,
+            )
+        finally:
+            model.train(was_training)
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""

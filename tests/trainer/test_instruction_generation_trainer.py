@@ -279,3 +279,19 @@ def test_llm_roles_through_an_endpoint_are_counted_and_cached(tiny_backbone, qui
         assert usage["cache_hits"] == usage["queries"] > 0
         logged = {key for log in second.state.log_history for key in log}
         assert {"queries/rewriter/cache_hits", "queries/paid"} <= logged
+
+
+def test_generate_dataset_from_the_trainer(tiny_backbone, quickstart_seeds, tmp_path):
+    from datasets import load_dataset
+
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, max_steps=2), train_dataset=quickstart_seeds
+    )
+    trainer.train()
+    summary = trainer.generate_dataset(
+        quickstart_seeds.select(range(16)), str(tmp_path / "dataset"), keep_unverified=True, dedup_threshold=1.0
+    )
+    rows = load_dataset("parquet", data_files=str(tmp_path / "dataset" / "data" / "*.parquet"), split="train")
+    assert summary.num_rows == len(rows) > 0
+    assert set(rows["seed_index"]) <= set(range(16))
+    assert trainer.model.training  # back to training mode

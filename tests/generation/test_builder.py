@@ -1,0 +1,173 @@
+"""The generation stage end to end: rows, resume, bad input, push and load back."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from datasets import Dataset, load_dataset
+
+from instrl_trl.generation import DatasetGenerationConfig, ExpertUnavailableError, generate_dataset
+from instrl_trl.generation.shards import list_shards
+
+
+def make_config(tmp_path, policy, **overrides) -> DatasetGenerationConfig:
+    kwargs = {
+        "policy": policy,
+        "output_dir": str(tmp_path / "dataset"),
+        "batch_size": 8,
+        "shard_size": 10,
+        "keep_intermediate": True,
+        "keep_unverified": True,
+        "dedup_threshold": 1.0,  # exact duplicates only: no embedding model to load in these tests
+        "max_seeds": 24,
+    }
+    kwargs.update(overrides)
+    return DatasetGenerationConfig(**kwargs)
+
+
+def read_rows(output_dir) -> list[dict]:
+    files = [str(path) for path in list_shards(output_dir)]
+    return load_dataset("parquet", data_files=files, split="train").to_list() if files else []
+
+
+def test_rows_have_the_documented_columns(tiny_policy, quickstart_seeds, tmp_path):
+    config = make_config(tmp_path, tiny_policy)
+    summary = generate_dataset(config, quickstart_seeds)
+    rows = read_rows(config.output_dir)
+    assert summary.num_rows == len(rows) > 0
+    assert summary.num_seeds == 24
+    for row in rows:
+        assert row["messages"] == [
+            {"role": "user", "content": row["instruction"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
+        assert row["depth"] == len(row["operations"]) >= 1
+        assert row["seed"] == quickstart_seeds[row["seed_index"]]["instruction"]
+        assert row["seed_index"] < 24
+        if row["constraints"]:
+            assert row["verified"] in (True, False)
+            assert all(json.loads(c["kwargs"]) is not None for c in row["constraints"])
+        else:
+            assert row["verified"] is None
+    # exact duplicates are dropped
+    assert len({row["instruction"].lower() for row in rows}) == len(rows)
+    queries = json.loads((Path(config.output_dir) / "queries-rank00000.json").read_text())
+    assert queries["rewriter"]["queries"] > 0 and queries["expert"]["queries"] >= len(rows)
+
+
+def test_second_run_resumes_and_adds_nothing(tiny_policy, quickstart_seeds, tmp_path):
+    config = make_config(tmp_path, tiny_policy)
+    generate_dataset(config, quickstart_seeds)
+    before = read_rows(config.output_dir)
+    again = generate_dataset(config, quickstart_seeds)
+    assert again.num_seeds == 0 and again.num_skipped_seeds == 24 and again.num_rows == 0
+    assert read_rows(config.output_dir) == before
+
+
+def test_same_inputs_same_dataset(tiny_policy, quickstart_seeds, tmp_path):
+    first = make_config(tmp_path / "a", tiny_policy, greedy=False)
+    second = make_config(tmp_path / "b", tiny_policy, greedy=False)
+    generate_dataset(first, quickstart_seeds)
+    generate_dataset(second, quickstart_seeds)
+    assert read_rows(first.output_dir) == read_rows(second.output_dir)
+
+
+@pytest.mark.parametrize(
+    ("seeds", "match"),
+    [
+        (Dataset.from_dict({"prompt": ["Name a river."]}), "instruction_column"),
+        (Dataset.from_dict({"instruction": []}), "no usable instruction"),
+    ],
+)
+def test_bad_seeds_fail_before_any_query(tiny_policy, tmp_path, seeds, match):
+    with pytest.raises(ValueError, match=match):
+        generate_dataset(make_config(tmp_path, tiny_policy), seeds)
+    assert not list_shards(tmp_path / "dataset")
+
+
+def test_policy_with_unknown_operations(tiny_backbone, quickstart_seeds, tmp_path):
+    from transformers import AutoTokenizer
+
+    from instrl_trl.policy import build_policy
+
+    folder = str(tmp_path / "odd-policy")
+    build_policy(tiny_backbone, ["deepening", "teleport", "stop"]).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_backbone).save_pretrained(folder)
+    with pytest.raises(ValueError, match=r"chooses operations \['teleport'\] that are not defined"):
+        generate_dataset(make_config(tmp_path, folder), quickstart_seeds)
+
+
+def test_unreachable_expert_keeps_the_rows_already_written(tiny_policy, quickstart_seeds, tmp_path):
+    config = make_config(tmp_path, tiny_policy, max_seeds=16)
+    generate_dataset(config, quickstart_seeds)
+    written = read_rows(config.output_dir)
+    assert written
+
+    # More seeds, and an expert endpoint where nothing listens
+    from tests.hub_server import reserve_port
+
+    expert = {"backend": "endpoint", "model": "m", "base_url": f"http://127.0.0.1:{reserve_port()}/v1",
+              "max_retries": 0, "timeout": 2}  # fmt: skip
+    broken = make_config(tmp_path, tiny_policy, max_seeds=32, expert=expert)
+    with pytest.raises(RuntimeError, match="stay there; run the same command again to resume") as info:
+        generate_dataset(broken, quickstart_seeds)
+    assert isinstance(info.value.__cause__, ExpertUnavailableError)
+    assert read_rows(config.output_dir) == written
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_rows(tiny_policy, tmp_path):
+    # The CLI in a subprocess, killed with SIGKILL once some shards are on disk, then rerun to the end; its rows
+    # must equal an uninterrupted run's: none lost, none repeated
+    def command(output_dir):
+        return [
+            sys.executable, "-m", "instrl_trl.cli", "generate", "--policy", tiny_policy, "--output_dir",
+            str(output_dir), "--batch_size", "4", "--shard_size", "4", "--keep_intermediate", "true",
+            "--keep_unverified", "true", "--max_seeds", "120",
+        ]  # fmt: skip
+
+    reference = tmp_path / "reference"
+    subprocess.run(command(reference), check=True, capture_output=True, timeout=600)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(list_shards(killed)) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed; give it more seeds"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = len(read_rows(killed))
+    assert 0 < partial < len(read_rows(reference))
+
+    subprocess.run(command(killed), check=True, capture_output=True, timeout=600)
+    key = lambda row: (row["seed_index"], row["instruction"])  # noqa: E731
+    assert sorted(read_rows(killed), key=key) == sorted(read_rows(reference), key=key)
+
+
+def test_push_dataset_and_policy_round_trip(hub, tiny_policy, tmp_path):
+    from huggingface_hub import DatasetCard
+    from transformers import AutoModelForSequenceClassification
+
+    from instrl_trl.cli.generate import main
+
+    config = make_config(tmp_path, tiny_policy, max_seeds=8, push_to_hub=True, hub_dataset_id="user/instructions",
+                         hub_policy_id="user/operation-policy")  # fmt: skip
+    main(config)
+    local = read_rows(config.output_dir)
+    pushed = load_dataset("user/instructions", split="train").to_list()
+    key = lambda row: (row["seed_index"], row["instruction"])  # noqa: E731
+    assert sorted(pushed, key=key) == sorted(local, key=key)
+    card = DatasetCard.load("user/instructions", repo_type="dataset")
+    assert "Rows: " in card.content and card.data.license == "apache-2.0"
+
+    policy = AutoModelForSequenceClassification.from_pretrained("user/operation-policy")
+    expected = AutoModelForSequenceClassification.from_pretrained(tiny_policy)
+    assert policy.config.id2label == expected.config.id2label
+    for (name, a), (_, b) in zip(policy.state_dict().items(), expected.state_dict().items(), strict=True):
+        assert a.equal(b), name
