@@ -3,7 +3,6 @@ import math
 import os
 from collections import defaultdict
 from copy import deepcopy
-from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,12 +13,11 @@ from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
 
 from ..backends.accounting import ROLES, QueryAccounting
-from ..backends.base import Expert, Reviewer, Rewriter
+from ..backends.base import Reviewer, Rewriter
 from ..backends.roles import build_role
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
-    act,
     add_value_head,
     build_policy,
     check_policy_labels,
@@ -32,9 +30,10 @@ from ..rewards.scoring import reward_func_name, weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import build_policy_card
+from .policy_usage import PolicyUsageMixin
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
-from .rollout import QueryEfficiency, RolloutBatch, collect_rollouts, measure_query_efficiency, uniform_act_fn
+from .rollout import RolloutBatch, collect_rollouts
 from .run_statistics import RolloutTotals, RunStatistics
 from .sampling import EpochSeededRepeatSampler
 from .seeds import prepare_seed_dataset
@@ -52,7 +51,7 @@ def _is_running_total(key: str) -> bool:
     return key == "cost/multiplier" or (key.startswith("queries/") and key != "queries/per_accepted")
 
 
-class InstructionGenerationTrainer(_BaseTrainer):
+class InstructionGenerationTrainer(PolicyUsageMixin, _BaseTrainer):
     r"""
     Trainer for the TeaMs-RL method: PPO learns which sequence of textual operations (add constraints, deepening,
     concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Teach Themselves
@@ -276,19 +275,6 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self._step += 1
         return output
 
-    def policy_act_fn(self, greedy: bool = False):
-        """The current policy as an `act_fn(states) -> (actions, logprobs, values)` for the rollout functions."""
-        model = self.accelerator.unwrap_model(self.model)
-        return partial(
-            act,
-            model,
-            self.processing_class,
-            max_length=self.args.max_state_length,
-            greedy=greedy,
-            generator=self._rollout_generator,
-            temperature=self.args.rollout_temperature,
-        )
-
     def collect_rollout(self, seeds: list[str]) -> RolloutBatch:
         """Plays one episode per seed with the current policy (sampling) and scores every step."""
         model = self.accelerator.unwrap_model(self.model)
@@ -300,83 +286,6 @@ class InstructionGenerationTrainer(_BaseTrainer):
             model.train(was_training)
         self.last_rollout = rollout
         return rollout
-
-    def evaluate_query_efficiency(
-        self,
-        seeds: list[str],
-        query_budget: int,
-        policy: str = "trained",
-        greedy: bool = True,
-        batch_size: int = 32,
-        end_on_elimination: bool | None = None,
-    ) -> QueryEfficiency:
-        """
-        Spends `query_budget` queries on `seeds` with the trained policy (`policy="trained"`) or with the Evol-Instruct
-        baseline (`policy="uniform"`: `max_operations` rounds of uniformly random operations, where a failed
-        evolution is dropped and the instruction stays in the pool), on a separate environment with its own query
-        count, and reports queries per accepted instruction. Training state (query counts, novelty memory) is
-        untouched. `end_on_elimination` overrides the environment's rule (by default: the trained policy's episodes
-        end on elimination, as in training; the baseline's do not, as in Evol-Instruct).
-        """
-        if policy not in ("trained", "uniform"):
-            raise ValueError(f"`policy` must be 'trained' or 'uniform', got {policy!r}.")
-        env = InstructionEnv(
-            self.operations,
-            self.env.rewriter,
-            self.env.reviewer,
-            self.args.max_operations,
-            seed=self.args.seed,
-            end_on_elimination=policy == "trained" if end_on_elimination is None else end_on_elimination,
-        )
-        if policy == "uniform":
-            act_fn = uniform_act_fn(len(self.action_names), torch.Generator().manual_seed(self.args.seed))
-        else:
-            act_fn = self.policy_act_fn(greedy=greedy)
-        reward_states = [func.state_dict() if hasattr(func, "state_dict") else None for func in self.reward_funcs]
-        model = self.accelerator.unwrap_model(self.model)
-        was_training = model.training
-        model.eval()
-        try:
-            return measure_query_efficiency(env, act_fn, seeds, self.score_step, query_budget, batch_size)
-        finally:
-            model.train(was_training)
-            for func, state in zip(self.reward_funcs, reward_states, strict=True):
-                if state is not None:
-                    func.load_state_dict(state)
-
-    def generate_dataset(self, seeds: Dataset, output_dir: str, expert: Expert | None = None, **config_kwargs):
-        """
-        Builds the instruction dataset from `seeds` with the policy as trained so far, this trainer's operations,
-        rewriter and reviewer, and `expert` (the rules expert by default); `config_kwargs` go to
-        [`~instrl_trl.generation.DatasetGenerationConfig`]. Returns its [`~instrl_trl.generation.GenerationSummary`].
-        """
-        # The generation stage sits above the trainer in the layers, so it is imported here, on use only
-        from ..generation import DatasetGenerationConfig, generate_dataset
-
-        config = DatasetGenerationConfig(
-            policy=self.args.hub_model_id or self.args.output_dir,
-            output_dir=output_dir,
-            instruction_column=self.args.instruction_column,
-            max_operations=self.args.max_operations,
-            seed=self.args.seed,
-            **config_kwargs,
-        )
-        model = self.accelerator.unwrap_model(self.model)
-        was_training = model.training
-        model.eval()
-        try:
-            return generate_dataset(
-                config,
-                seeds,
-                policy=model,
-                processing_class=self.processing_class,
-                operations=self.operations,
-                rewriter=self.env.rewriter,
-                reviewer=self.env.reviewer,
-                expert=expert,
-            )
-        finally:
-            model.train(was_training)
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""
