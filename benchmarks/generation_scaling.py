@@ -3,7 +3,7 @@ Memory of the generation stage as the dataset grows: peak RSS of a run that writ
 ~10x more, same settings (rules backend, near-duplicate filter on, a tiny policy). Rows stream to parquet shards,
 so the ratio should stay close to 1 (target <= 1.3). Each size runs in its own process, so peaks do not mix.
 
-    python benchmarks/generation_scaling.py [--seeds_small 400]
+    python benchmarks/generation_scaling.py [--seeds_small 900]
 """
 
 import argparse
@@ -60,7 +60,7 @@ def _run_one(num_seeds: int, workdir: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--seeds_small", type=int, default=400, help="Seeds of the small run (~1k rows).")
+    parser.add_argument("--seeds_small", type=int, default=900, help="Seeds of the small run (~1k rows).")
     parser.add_argument("--factor", type=int, default=10, help="How many times more seeds the large run has.")
     parser.add_argument("--_child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_workdir", default=None, help=argparse.SUPPRESS)

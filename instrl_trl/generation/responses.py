@@ -1,6 +1,6 @@
 """Expert answers, checked against each instruction's verifiable constraints."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..backends.accounting import QueryAccounting
 from ..backends.base import Expert
@@ -54,9 +54,12 @@ def answer_and_verify(
     if not candidates:
         return []
     answered: dict[int, AnsweredCandidate] = {}
+    asked = [0] * len(candidates)
     pending = list(range(len(candidates)))
     num_failed = 0
     for attempt in range(1, verification_retries + 2):
+        for i in pending:
+            asked[i] += 1
         answers = expert.respond([candidates[i].instruction for i in pending])
         accounting.record("expert", len(pending), [answer.usage for answer in answers])
         retry = []
@@ -65,7 +68,7 @@ def answer_and_verify(
                 num_failed += 1
                 continue
             verified = _verified(candidates[i], answer.text)
-            answered[i] = AnsweredCandidate(candidates[i], answer.text, verified, attempt)
+            answered[i] = AnsweredCandidate(candidates[i], answer.text, verified, asked[i])
             if verified is False:
                 retry.append(i)
         if attempt == 1 and num_failed == len(candidates):
@@ -76,5 +79,6 @@ def answer_and_verify(
         pending = retry
         if not pending:
             break
-    kept = [answered[i] for i in sorted(answered)]
+    # `attempts` counts every answer asked for, an empty retry included
+    kept = [replace(answered[i], attempts=asked[i]) for i in sorted(answered)]
     return [row for row in kept if row.verified is not False or keep_unverified]

@@ -1,0 +1,159 @@
+import json
+import re
+
+import pytest
+from huggingface_hub import DatasetCard
+
+from instrl_trl.constraints import Constraint
+from instrl_trl.generation.builder import ROW_SCHEMA, to_row
+from instrl_trl.generation.card import PLOT_FILE, dataset_statistics, write_dataset_card
+from instrl_trl.generation.evolve import Candidate
+from instrl_trl.generation.responses import AnsweredCandidate
+from instrl_trl.generation.shards import ShardWriter
+
+
+NO_COMMA = Constraint("punctuation:no_comma", {})
+ROLES = {"rewriter": "rules", "reviewer": "rules", "expert": "endpoint (Qwen/Qwen2.5-7B-Instruct)"}
+# (seed_index, operations, verified): 8 operations (deepening 4, add_constraints 2, concretizing 2), depths 1, 2, 2, 3,
+# 3 rows with constraints of which 2 verified
+ROWS = [
+    (0, ("add_constraints",), True),
+    (1, ("add_constraints", "deepening"), True),
+    (2, ("concretizing", "deepening"), False),
+    (2, ("deepening", "deepening", "concretizing"), None),
+]
+
+
+def write_rows(output_dir):
+    """Writes `ROWS` as shards of two ranks, and each rank's query totals."""
+    writers = [ShardWriter(str(output_dir), rank=rank, shard_size=1, schema=ROW_SCHEMA) for rank in (0, 1)]
+    for position, (seed_index, operations, verified) in enumerate(ROWS):
+        candidate = Candidate(
+            f"Instruction {position}.",
+            f"Seed {seed_index}.",
+            seed_index,
+            operations,
+            0.5,
+            (NO_COMMA,) if verified is not None else (),
+        )
+        row = to_row(AnsweredCandidate(candidate, f"Answer {position}.", verified, 1))
+        writers[position % 2].add([row], [seed_index])
+    for rank, queries in ((0, {"rewriter": 6, "reviewer": 5, "expert": 2}), (1, {"rewriter": 4, "expert": 3})):
+        totals = {role: {"queries": count, "cache_hits": 0} for role, count in queries.items()}
+        (output_dir / f"queries-rank{rank:05d}.json").write_text(json.dumps(totals))
+
+
+def jinja_left_over(text):
+    outside_bibtex = re.sub(r"```bibtex\n.*?```", "", text, flags=re.DOTALL)
+    return [marker for marker in ("{{", "}}", "{%", "%}", "{#") if marker in outside_bibtex]
+
+
+@pytest.fixture
+def output_dir(tmp_path):
+    folder = tmp_path / "teams-rl-run"
+    write_rows(folder)
+    return folder
+
+
+def test_dataset_statistics_reads_every_shard(output_dir):
+    statistics = dataset_statistics(str(output_dir))
+    assert statistics["num_rows"] == 4
+    assert statistics["num_seeds_with_rows"] == 3
+    assert statistics["operation_frequency"] == [
+        {"name": "deepening", "share": 0.5},
+        {"name": "add_constraints", "share": 0.25},
+        {"name": "concretizing", "share": 0.25},
+    ]
+    assert statistics["depth_histogram"] == [
+        {"depth": 1, "count": 1},
+        {"depth": 2, "count": 2},
+        {"depth": 3, "count": 1},
+    ]
+    assert statistics["verification"]["with_constraints"] == 3
+    assert statistics["verification"]["rate"] == pytest.approx(2 / 3)
+
+
+def test_write_dataset_card(output_dir, tmp_path):
+    card = write_dataset_card(
+        str(output_dir),
+        num_seeds=5,
+        roles=ROLES,
+        seeds_source="the instrl-trl quickstart seeds",
+        seeds_license="apache-2.0",
+        policy="someone/teams-rl-policy",
+        dataset_id="someone/teams-rl-instructions",
+    )
+    readme = output_dir / "README.md"
+    assert readme.is_file()
+    text = readme.read_text()
+    assert text == str(card)
+
+    loaded = DatasetCard.load(readme)
+    assert loaded.data.license == "apache-2.0"
+    assert loaded.data.pretty_name == "teams-rl-instructions"
+    assert loaded.data.size_categories == ["n<1K"]
+    assert loaded.data.task_categories == ["text-generation"]
+    assert "instrl-trl" in loaded.data.tags
+
+    # statistics
+    assert "- Rows: 4\n" in text
+    assert "- Seeds used: 5\n" in text
+    assert "Rows with verifiable constraints: 3, of which 66.7% have an answer that passes" in text
+    assert "- LLM queries: rewriter 10, reviewer 5, expert 5\n" in text
+    assert "| `deepening` | 50.0% |" in text
+    assert "| `add_constraints` | 25.0% |" in text
+    assert "| `concretizing` | 25.0% |" in text
+    assert text.index("`deepening`") < text.index("`add_constraints`")  # most frequent first
+    assert "| 1 | 1 |\n| 2 | 2 |\n| 3 | 1 |" in text
+    # sources and usage
+    assert "- Seed instructions: the instrl-trl quickstart seeds (licence: `apache-2.0`)" in text
+    assert "[someone/teams-rl-policy](https://huggingface.co/someone/teams-rl-policy)" in text
+    assert "- Expert: endpoint (Qwen/Qwen2.5-7B-Instruct)" in text
+    assert 'load_dataset("someone/teams-rl-instructions", split="train")' in text
+    assert "- `messages`:" in text
+
+    # the plot, linked relatively
+    plot = output_dir / PLOT_FILE
+    assert plot.is_file()
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert f"![Operation mix]({PLOT_FILE})" in text
+
+    assert jinja_left_over(text) == []
+    assert "@article{gu2024teamsrl" in text
+    assert str(tmp_path) not in text
+
+
+def test_card_of_a_local_run_carries_no_local_path(output_dir, tmp_path):
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    write_dataset_card(
+        str(output_dir),
+        num_seeds=4,
+        roles=ROLES,
+        seeds_source=None,
+        seeds_license=None,
+        policy=str(policy),
+    )
+    text = (output_dir / "README.md").read_text()
+    assert str(tmp_path) not in text
+    assert "- Operation policy: a local policy" in text
+    assert "- Seed instructions: not recorded\n" in text
+    assert 'load_dataset("path/to/this/dataset", split="train")' in text
+    assert DatasetCard.load(output_dir / "README.md").data.pretty_name == "teams-rl-run"
+    assert jinja_left_over(text) == []
+
+
+def test_card_without_rows_has_no_plot(tmp_path):
+    output_dir = tmp_path / "empty"
+    ShardWriter(str(output_dir)).flush()
+    write_dataset_card(
+        str(output_dir), num_seeds=3, roles=ROLES, seeds_source=None, seeds_license="other", policy=None
+    )
+    text = (output_dir / "README.md").read_text()
+    assert "- Rows: 0\n" in text
+    assert "Rows with verifiable constraints" not in text
+    assert "LLM queries" not in text
+    assert "![Operation mix]" not in text
+    assert not (output_dir / PLOT_FILE).exists()
+    assert DatasetCard.load(output_dir / "README.md").data.license == "other"
+    assert jinja_left_over(text) == []
