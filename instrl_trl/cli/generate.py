@@ -56,6 +56,6 @@ def main(config) -> str:
         print(f"Dataset pushed: {url}")  # noqa: T201
         if config.hub_policy_id and local_policy:
             url = push_folder(config.policy, config.hub_policy_id, "model", private=config.hub_private,
-                              allow_patterns=["*.json", "*.safetensors", "*.md", "*.txt"])  # fmt: skip
+                              allow_patterns=["*.json", "*.safetensors", "*.md", "*.txt", "*.png"])  # fmt: skip
             print(f"Policy pushed: {url}")  # noqa: T201
     return config.output_dir

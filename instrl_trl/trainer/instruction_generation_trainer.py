@@ -29,7 +29,7 @@ from ..rewards import get_reward_funcs
 from ..rewards.scoring import reward_func_name, weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .instruction_generation_config import InstructionGenerationConfig
-from .policy_card import build_policy_card
+from .policy_card import TRAINING_CURVE_FILE, build_policy_card, plot_training_curve
 from .policy_usage import PolicyUsageMixin
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
@@ -421,9 +421,12 @@ class InstructionGenerationTrainer(PolicyUsageMixin, _BaseTrainer):
             save_value_head(model, output_dir)
             with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
                 json.dump({"total": self.total_queries, "per_role": self.usage_totals}, f, indent=2)
-            self._build_model_card().save(os.path.join(output_dir, "README.md"))
+            curve = TRAINING_CURVE_FILE
+            if not plot_training_curve(self.state.log_history, os.path.join(output_dir, curve)):
+                curve = None
+            self._build_model_card(training_curve=curve).save(os.path.join(output_dir, "README.md"))
 
-    def _build_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+    def _build_model_card(self, model_name=None, dataset_name=None, tags=None, training_curve: str | None = None):
         name_or_path = self.accelerator.unwrap_model(self.model).config._name_or_path
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         return build_policy_card(
@@ -435,6 +438,7 @@ class InstructionGenerationTrainer(PolicyUsageMixin, _BaseTrainer):
             base_model=name_or_path if name_or_path and not os.path.isdir(name_or_path) else None,
             hub_model_id=self.args.hub_model_id,
             dataset_name=dataset_name,
+            training_curve=training_curve,
         )
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):

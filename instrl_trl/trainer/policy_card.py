@@ -18,6 +18,7 @@ def build_policy_card(
     base_model: str | None = None,
     hub_model_id: str | None = None,
     dataset_name: str | None = None,
+    training_curve: str | None = None,
 ) -> ModelCard:
     """Renders the card: what the policy does, its operations and their frequency, rewards and query totals."""
     card_data = ModelCardData(
@@ -49,4 +50,37 @@ def build_policy_card(
         queries_total=statistics.num_queries,
         queries_per_accepted=statistics.queries_per_accepted,
         example_state=format_state("Describe a city you would like to visit.", []),
+        training_curve=training_curve,
     )
+
+
+TRAINING_CURVE_FILE = "training_curve.png"
+
+
+def plot_training_curve(log_history: list[dict], path: str) -> bool:
+    """Plots mean episode reward and accepted rate against the step; returns `False` when nothing was logged."""
+    points = [
+        (log["step"], log["episode/reward"], log.get("accepted_rate"))
+        for log in log_history
+        if "episode/reward" in log
+    ]
+    if not points:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, rewards, accepted = zip(*points, strict=True)
+    figure, reward_axis = plt.subplots(figsize=(6, 3))
+    reward_axis.plot(steps, rewards, color="#4c72b0", label="episode reward")
+    reward_axis.set_xlabel("step")
+    reward_axis.set_ylabel("mean episode reward")
+    rate_axis = reward_axis.twinx()
+    rate_axis.plot(steps, accepted, color="#dd8452", label="accepted rate")
+    rate_axis.set_ylabel("accepted rate")
+    figure.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True

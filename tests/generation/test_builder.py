@@ -171,3 +171,20 @@ def test_push_dataset_and_policy_round_trip(hub, tiny_policy, tmp_path):
     assert policy.config.id2label == expected.config.id2label
     for (name, a), (_, b) in zip(policy.state_dict().items(), expected.state_dict().items(), strict=True):
         assert a.equal(b), name
+
+
+def test_policy_and_seeds_from_the_hub(hub, tiny_policy, quickstart_seeds, tmp_path):
+    from huggingface_hub import HfApi
+
+    from instrl_trl.cli.generate import main
+
+    HfApi().create_repo("user/policy-on-hub")
+    HfApi().upload_folder(folder_path=tiny_policy, repo_id="user/policy-on-hub")
+    quickstart_seeds.select(range(8)).push_to_hub("user/seeds")
+
+    config = make_config(tmp_path, "user/policy-on-hub", dataset_name="user/seeds", max_seeds=None)
+    main(config)
+    rows = read_rows(config.output_dir)
+    assert rows and {row["seed_index"] for row in rows} <= set(range(8))
+    card = (Path(config.output_dir) / "README.md").read_text()
+    assert "user/seeds" in card and "[user/policy-on-hub](https://huggingface.co/user/policy-on-hub)" in card

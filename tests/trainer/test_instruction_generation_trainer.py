@@ -83,6 +83,11 @@ def test_save_model_writes_policy_value_head_card_and_queries(tiny_backbone, qui
 
     for filename in ("config.json", "model.safetensors", VALUE_HEAD_FILE, "README.md", "queries.json"):
         assert (output_dir / filename).is_file(), filename
+    assert (output_dir / "training_curve.png").is_file()
+    assert (
+        "![Mean episode reward and accepted rate during training](training_curve.png)"
+        in (output_dir / "README.md").read_text()
+    )
     queries = json.loads((output_dir / "queries.json").read_text())
     assert queries["total"] == trainer.total_queries > 0
     card = (output_dir / "README.md").read_text()
