@@ -70,7 +70,7 @@ def make_rows(num_rows: int, rng: random.Random) -> list[dict]:
 
 
 def make_response(row: dict, rng: random.Random) -> str:
-    """A 200-400 word response that follows each constraint with probability 0.7 (and may add a preamble)."""
+    """A response of about 200-400 words that follows each constraint with probability 0.7 (and may add a preamble)."""
     follow = {iid: rng.random() < 0.7 for iid in row["instruction_id_list"]}
     kwargs = dict(zip(row["instruction_id_list"], row["kwargs"], strict=True))
     language = kwargs.get("language:response_language", {}).get("language", "en")
@@ -82,9 +82,11 @@ def make_response(row: dict, rng: random.Random) -> str:
             kwargs["length_constraints:number_words"]["num_words"],
             kwargs["length_constraints:number_words"]["relation"],
         )
-        num_words = (
-            rng.randint(limit + 5, limit + 60) if relation == "at least" else max(20, limit - rng.randint(5, 60))
-        )
+        # stay within 200-400 words where the limit allows it
+        if relation == "at least":
+            num_words = rng.randint(max(limit + 5, 200), max(limit + 20, 400))
+        else:
+            num_words = rng.randint(min(200, limit - 40), limit - 20)
     sentences, count = [], 0
     while count < num_words:
         sentences.append(rng.choice(SENTENCES[language]))
@@ -190,7 +192,8 @@ def main() -> None:
     ours_rate, theirs_rate = len(rows) / ours_seconds, len(rows) / theirs_seconds
     constraints = sum(len(row["instruction_id_list"]) for row in rows) / len(rows)
     words = sorted(words)
-    shape = f"words a response: median {words[len(words) // 2]}, 5-95% {words[len(words) // 20]}-{words[-len(words) // 20]}"
+    low, median, high = words[len(words) // 20], words[len(words) // 2], words[-len(words) // 20]
+    shape = f"words a response: median {median}, 5-95% {low}-{high}"
     print(f"{len(rows)} rows, {constraints:.2f} constraints a row, {shape}")  # noqa: T201
     print("scores (equal): " + ", ".join(f"{name}={value:.4f}" for name, value in theirs.items()))  # noqa: T201
     print(f"ours:    {ours_rate:8.0f} responses/s ({ours_seconds:.2f} s)")  # noqa: T201
