@@ -11,6 +11,7 @@ from huggingface_hub import EvalResult, ModelCard
 
 from instrl_trl.cli.main import main as cli_main
 from instrl_trl.evaluation.evaluation_config import BenchmarkEvaluationConfig, parse_lm_eval_task
+from instrl_trl.evaluation.lm_eval_tasks import lm_eval_to_eval_results
 from instrl_trl.evaluation.runner import (
     COMPARISON_PLOT_FILE,
     IFEVAL_SAMPLE_PATH,
@@ -21,7 +22,6 @@ from instrl_trl.evaluation.runner import (
     check_benchmark_rows,
     evaluate_models,
     format_comparison_table,
-    lm_eval_to_eval_results,
     load_benchmark,
     merge_eval_results,
     to_eval_results,
