@@ -11,7 +11,13 @@ from instrl_trl.cli.main import STAGES
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPES_DIR = REPO_ROOT / "recipes"
 # recipe stem (before any `_variant`) -> CLI stage; stems not listed here have no CLI stage yet
-RECIPE_STAGES = {"policy": "train-policy", "generate": "generate", "sft": "sft"}
+RECIPE_STAGES = {
+    "policy": "train-policy",
+    "generate": "generate",
+    "sft": "sft",
+    "pipeline": "pipeline",
+    "evaluate": "evaluate",
+}
 RECIPES = sorted(
     path for path in RECIPES_DIR.glob("**/*.yaml") if RECIPES_DIR / "accelerate_configs" not in path.parents
 )
@@ -57,6 +63,9 @@ def test_recipe_sets_output_dir_and_hub_model_id(path):
     assert isinstance(recipe, dict), f"{recipe_id(path)} is not a YAML mapping"
     assert recipe.get("output_dir"), f"{recipe_id(path)} does not set `output_dir`"
     assert str(recipe["output_dir"]).startswith("data/"), "`output_dir` should be `data/<run>`"
-    # the generation stage pushes a dataset (and the policy), the others a model
-    hub_key = "hub_dataset_id" if path.stem.split("_")[0] == "generate" else "hub_model_id"
+    # the generation stage pushes a dataset (and the policy), the others a model; the pipeline's stage recipes set theirs
+    stage = path.stem.split("_")[0]
+    if stage == "pipeline":
+        return
+    hub_key = "hub_dataset_id" if stage == "generate" else "hub_model_id"
     assert recipe.get(hub_key), f"{recipe_id(path)} does not set `{hub_key}`"

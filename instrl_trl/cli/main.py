@@ -8,6 +8,9 @@ import sys
 STAGES = {
     "train-policy": "instrl_trl.cli.train_policy",
     "generate": "instrl_trl.cli.generate",
+    "sft": "instrl_trl.cli.sft",
+    "evaluate": "instrl_trl.cli.evaluate",
+    "pipeline": "instrl_trl.cli.pipeline",
 }
 
 
