@@ -63,7 +63,8 @@ def test_recipe_sets_output_dir_and_hub_model_id(path):
     assert isinstance(recipe, dict), f"{recipe_id(path)} is not a YAML mapping"
     assert recipe.get("output_dir"), f"{recipe_id(path)} does not set `output_dir`"
     assert str(recipe["output_dir"]).startswith("data/"), "`output_dir` should be `data/<run>`"
-    # the generation stage pushes a dataset (and the policy), the others a model; the pipeline's stage recipes set theirs
+    # The generation stage pushes a dataset (and the policy), the others a model; the pipeline's stage recipes set
+    # their own
     stage = path.stem.split("_")[0]
     if stage == "pipeline":
         return
