@@ -1,0 +1,73 @@
+"""The README's main command: every stage from one recipe, offline, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from instrl_trl.cli.pipeline import PipelineConfig, stage_arguments
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_stage_arguments_wire_each_stage_to_the_previous_one(tmp_path):
+    os.chdir(REPO)
+    config = PipelineConfig(output_dir=str(tmp_path), policy_overrides={"max_steps": 4, "bf16": False})
+    arguments = stage_arguments(config, "base")
+    assert arguments["train-policy"][-6:] == [
+        "--output_dir",
+        f"{tmp_path}/policy",
+        "--max_steps",
+        "4",
+        "--bf16",
+        "false",
+    ]
+    assert ["--policy", f"{tmp_path}/policy"] == arguments["generate"][2:4]
+    assert "--dataset_name" in arguments["sft"] and f"{tmp_path}/dataset/data" in arguments["sft"]
+    assert arguments["evaluate"][2:4] == ["--models", f"{tmp_path}/sft"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"stages": ["train-policy", "deploy"]}, "unknown stages"),
+        ({"policy_recipe": "no/such/recipe.yaml"}, "does not exist"),
+        ({"sft_overrides": [1, 2]}, "sft_overrides"),
+    ],
+)
+def test_bad_pipeline_config(tmp_path, overrides, match):
+    os.chdir(REPO)
+    with pytest.raises(ValueError, match=match):
+        PipelineConfig(output_dir=str(tmp_path), **overrides)
+
+
+@pytest.mark.slow
+def test_quickstart_pipeline_end_to_end(tiny_backbone, tmp_path):
+    policy = {"model_name_or_path": tiny_backbone, "max_steps": 4, "save_steps": 4, "per_device_train_batch_size": 8,
+              "bf16": False}  # fmt: skip
+    command = [
+        sys.executable, "-m", "instrl_trl.cli", "pipeline", "--config", "recipes/quickstart/pipeline.yaml",
+        "--output_dir", str(tmp_path),
+        "--policy_overrides", json.dumps(policy),
+        # an untrained policy acting greedily may accept nothing: it samples here
+        "--generate_overrides", json.dumps({"max_seeds": 64, "dedup_threshold": 1.0, "greedy": False}),
+        "--sft_overrides", json.dumps({"max_steps": 2}),
+        "--evaluate_overrides", json.dumps({"max_samples": 5, "max_new_tokens": 8}),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"Pipeline done: everything is under {tmp_path}" in result.stdout
+
+    assert (tmp_path / "policy" / "config.json").is_file()
+    assert list((tmp_path / "dataset" / "data").glob("*.parquet"))
+    assert (tmp_path / "dataset" / "README.md").is_file()
+    assert (tmp_path / "sft" / "model.safetensors").is_file()
+    results = json.loads((tmp_path / "eval" / "sft" / "eval_results.json").read_text())
+    assert 0.0 <= results["prompt_level_strict_acc"] <= 1.0
+    card = ModelCard.load(str(tmp_path / "sft" / "README.md"))
+    assert {result.metric_type for result in card.data.eval_results} >= {"prompt_level_strict_acc"}
