@@ -253,6 +253,24 @@ def test_use_peft_without_peft_names_the_package(messages_dataset, tmp_path):
         run_sft(*args)
 
 
+@pytest.mark.skipif(not is_peft_available(), reason="peft is not installed")
+def test_lora_adapters_train_and_load(tiny_base_lm, messages_dataset, tmp_path):
+    from peft import AutoPeftModelForCausalLM
+
+    output_dir = str(tmp_path / "lora")
+    args = parse("--model_name_or_path", tiny_base_lm, "--dataset_name", messages_dataset, "--output_dir", output_dir,
+                 "--use_peft", "true", "--lora_r", "4", "--lora_alpha", "8", "--lora_target_modules", "q_proj",
+                 "v_proj")  # fmt: skip
+    trainer = run_sft(*args)
+    assert trainer.state.global_step > 0
+    assert os.path.isfile(os.path.join(output_dir, "adapter_config.json"))
+    model = AutoPeftModelForCausalLM.from_pretrained(output_dir)
+    lora_weights = {name: p for name, p in model.named_parameters() if "lora_B" in name}
+    assert lora_weights and any(p.abs().sum() > 0 for p in lora_weights.values())  # B starts at zero: it trained
+    with open(os.path.join(output_dir, "README.md")) as f:
+        assert "LoRA" in f.read()
+
+
 def test_tokenizer_with_a_chat_template_keeps_it(tiny_causal_lm):
     _, training_args, model_args = parse("--model_name_or_path", tiny_causal_lm, "--output_dir", "data/x")
     tokenizer, default_used = load_tokenizer(model_args, training_args)
