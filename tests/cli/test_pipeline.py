@@ -1,7 +1,6 @@
 """The README's main command: every stage from one recipe, offline, in a subprocess."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,8 @@ from instrl_trl.cli.pipeline import PipelineConfig, stage_arguments
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_stage_arguments_wire_each_stage_to_the_previous_one(tmp_path):
-    os.chdir(REPO)
+def test_stage_arguments_wire_each_stage_to_the_previous_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
     config = PipelineConfig(output_dir=str(tmp_path), policy_overrides={"max_steps": 4, "bf16": False})
     arguments = stage_arguments(config, "base")
     assert arguments["train-policy"][-6:] == [
@@ -40,8 +39,8 @@ def test_stage_arguments_wire_each_stage_to_the_previous_one(tmp_path):
         ({"sft_overrides": [1, 2]}, "sft_overrides"),
     ],
 )
-def test_bad_pipeline_config(tmp_path, overrides, match):
-    os.chdir(REPO)
+def test_bad_pipeline_config(tmp_path, overrides, match, monkeypatch):
+    monkeypatch.chdir(REPO)
     with pytest.raises(ValueError, match=match):
         PipelineConfig(output_dir=str(tmp_path), **overrides)
 
