@@ -58,6 +58,7 @@ def hub(hub_server):
 @pytest.fixture(scope="session")
 def tiny_policy(tiny_backbone, tmp_path_factory) -> str:
     """An (untrained) operation policy over the default operations, saved like a trained one; returns its folder."""
+    import torch
     from transformers import AutoTokenizer
 
     from instrl_trl.environment import STOP_ACTION
@@ -65,6 +66,7 @@ def tiny_policy(tiny_backbone, tmp_path_factory) -> str:
     from instrl_trl.policy import build_policy
 
     folder = str(tmp_path_factory.mktemp("tiny-policy"))
+    torch.manual_seed(0)  # the classification head is new: the same policy in every run
     build_policy(tiny_backbone, [*build_operation_library().names, STOP_ACTION]).save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_backbone).save_pretrained(folder)
     return folder

@@ -24,6 +24,8 @@ def make_config(tmp_path, policy, **overrides) -> DatasetGenerationConfig:
         "keep_intermediate": True,
         "keep_unverified": True,
         "dedup_threshold": 1.0,  # exact duplicates only: no embedding model to load in these tests
+        # The test policy is untrained: acting greedily it may always stop; seeded sampling yields rows
+        "greedy": False,
         "max_seeds": 24,
     }
     kwargs.update(overrides)
@@ -70,8 +72,8 @@ def test_second_run_resumes_and_adds_nothing(tiny_policy, quickstart_seeds, tmp_
 
 
 def test_same_inputs_same_dataset(tiny_policy, quickstart_seeds, tmp_path):
-    first = make_config(tmp_path / "a", tiny_policy, greedy=False)
-    second = make_config(tmp_path / "b", tiny_policy, greedy=False)
+    first = make_config(tmp_path / "a", tiny_policy)
+    second = make_config(tmp_path / "b", tiny_policy)
     generate_dataset(first, quickstart_seeds)
     generate_dataset(second, quickstart_seeds)
     assert read_rows(first.output_dir) == read_rows(second.output_dir)
@@ -128,7 +130,7 @@ def test_killed_run_resumes_to_the_same_rows(tiny_policy, tmp_path):
         return [
             sys.executable, "-m", "instrl_trl.cli", "generate", "--policy", tiny_policy, "--output_dir",
             str(output_dir), "--batch_size", "4", "--shard_size", "4", "--keep_intermediate", "true",
-            "--keep_unverified", "true", "--max_seeds", "120",
+            "--keep_unverified", "true", "--max_seeds", "120", "--greedy", "false",
         ]  # fmt: skip
 
     reference = tmp_path / "reference"
