@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from accelerate.logging import get_logger
 from datasets import Dataset
 from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
@@ -21,13 +20,13 @@ from ..policy import (
     add_value_head,
     build_policy,
     check_policy_labels,
-    load_value_head,
     save_value_head,
     tokenize_states,
 )
 from ..rewards import get_reward_funcs
 from ..rewards.scoring import reward_func_name, weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
+from .checkpoint_state import CheckpointStateMixin
 from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import TRAINING_CURVE_FILE, build_policy_card, plot_training_curve
 from .policy_usage import PolicyUsageMixin
@@ -39,9 +38,6 @@ from .sampling import EpochSeededRepeatSampler
 from .seeds import prepare_seed_dataset
 
 
-logger = get_logger(__name__)
-
-EXTRA_STATE_FILE = "instruction_generation_state_rank{rank}.pt"
 QUERIES_FILE = "queries.json"
 _USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
 
@@ -51,7 +47,7 @@ def _is_running_total(key: str) -> bool:
     return key == "cost/multiplier" or (key.startswith("queries/") and key != "queries/per_accepted")
 
 
-class InstructionGenerationTrainer(PolicyUsageMixin, _BaseTrainer):
+class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _BaseTrainer):
     r"""
     Trainer for the TeaMs-RL method: PPO learns which sequence of textual operations (add constraints, deepening,
     concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Teach Themselves
@@ -447,54 +443,3 @@ class InstructionGenerationTrainer(PolicyUsageMixin, _BaseTrainer):
             return
         card = self._build_model_card(model_name, dataset_name, tags)
         card.save(os.path.join(self.args.output_dir, "README.md"))
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        load_value_head(
-            self.accelerator.unwrap_model(model if model is not None else self.model), resume_from_checkpoint
-        )
-
-    def _extra_state(self) -> dict:
-        novelty_states = {
-            name: func.state_dict()
-            for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True)
-            if hasattr(func, "state_dict")
-        }
-        return {
-            "step": self._step,
-            "buffer": self._buffer,
-            "buffered_inputs": self._buffered_inputs,
-            "cost_multiplier": self.cost_multiplier,
-            "accounting": self.accounting.state_dict(),
-            "rollout_generator": self._rollout_generator.get_state(),
-            "reward_states": novelty_states,
-            "statistics": self.statistics.state_dict(),
-            "usage_totals": self.usage_totals,
-        }
-
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        checkpoint_dir = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
-        rank = self.accelerator.process_index
-        torch.save(self._extra_state(), os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank)))
-
-    def _load_optimizer_and_scheduler(self, checkpoint):
-        super()._load_optimizer_and_scheduler(checkpoint)
-        if checkpoint is None:
-            return
-        path = os.path.join(checkpoint, EXTRA_STATE_FILE.format(rank=self.accelerator.process_index))
-        if not os.path.isfile(path):
-            logger.warning(f"No {os.path.basename(path)} in {checkpoint}: query counts and rollout state start anew.")
-            return
-        state = torch.load(path, weights_only=False)
-        self._step = state["step"]
-        self._buffer = state["buffer"]
-        self._buffered_inputs = state["buffered_inputs"]
-        self.cost_multiplier = state["cost_multiplier"]
-        self.accounting.load_state_dict(state["accounting"])
-        self._rollout_generator.set_state(state["rollout_generator"])
-        self.statistics.load_state_dict(state["statistics"])
-        self.usage_totals = state["usage_totals"]
-        for name, func in zip(self.reward_func_names, self.reward_funcs, strict=True):
-            if name in state["reward_states"]:
-                func.load_state_dict(state["reward_states"][name])

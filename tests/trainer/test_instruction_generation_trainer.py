@@ -8,7 +8,7 @@ from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
-from instrl_trl.trainer.instruction_generation_trainer import EXTRA_STATE_FILE
+from instrl_trl.trainer.checkpoint_state import EXTRA_STATE_FILE
 
 
 # Shrunken on purpose so that a test trains in seconds on 2 CPU cores: 8 seeds per micro-step, 2 micro-steps per
