@@ -14,6 +14,7 @@ from typing import Any
 from datasets import Dataset
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..data.loading import load_dataset_by_name
 from .constraints import InvalidReferenceError, build_checkers, check_row
 from .evaluation_config import BenchmarkEvaluationConfig
 from .lm_eval_tasks import check_lm_eval_tasks, lm_eval_to_eval_results, run_lm_eval
@@ -106,9 +107,7 @@ def load_benchmark(
     Raises:
         `ValueError`: a column is missing; the message names it.
     """
-    from ..cli.seeds import load_seeds
-
-    dataset = load_seeds(benchmark, config_name, split)
+    dataset = load_dataset_by_name(benchmark, config_name, split)
     missing = [column for column in IFEVAL_COLUMNS if column not in dataset.column_names]
     if missing:
         raise ValueError(

@@ -5,7 +5,6 @@ model -> trainer -> train -> metrics and state -> save -> card -> push. Each ste
 itself is entirely `SFTTrainer`'s.
 """
 
-import glob
 import logging
 import os
 import sys
@@ -14,11 +13,12 @@ from typing import TYPE_CHECKING
 import datasets
 import transformers
 from accelerate.logging import get_logger
-from datasets import Dataset, load_dataset
+from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
+from ..data.loading import load_dataset_by_name
 from ..hub.push import push_folder
 from .card import policy_from_dataset_card, write_sft_card
 
@@ -41,7 +41,6 @@ DEFAULT_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-_LOCAL_FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}
 
 
 def run_sft(script_args: "SFTScriptArguments", training_args: SFTConfig, model_args: ModelConfig) -> SFTTrainer:
@@ -166,8 +165,9 @@ def load_messages_dataset(
 
     Args:
         dataset_name (`str`):
-            A Hub dataset id or a local path: a folder of parquet shards (or a folder holding them under `data/`, as
-            `instrl-trl generate` writes), or a `.parquet`, `.json` or `.jsonl` file.
+            A Hub dataset id or a local path, loaded by [`~instrl_trl.data.loading.load_dataset_by_name`]: a folder of
+            parquet shards (or a folder holding them under `data/`, as `instrl-trl generate` writes), a file, or a
+            `save_to_disk` folder.
         dataset_config (`str`, *optional*):
             Configuration name of the Hub dataset.
         split (`str`, *optional*, defaults to `"train"`):
@@ -182,28 +182,10 @@ def load_messages_dataset(
         `ValueError`: If a local folder holds no parquet file, or the column is missing or ill-formed (see
             [`check_messages`]).
     """
-    if os.path.isdir(dataset_name):
-        dataset = load_dataset("parquet", data_files=_parquet_files(dataset_name), split="train")
-    elif os.path.isfile(dataset_name) and os.path.splitext(dataset_name)[1] in _LOCAL_FILE_BUILDERS:
-        builder = _LOCAL_FILE_BUILDERS[os.path.splitext(dataset_name)[1]]
-        dataset = load_dataset(builder, data_files=dataset_name, split="train")
-    else:
-        dataset = load_dataset(dataset_name, dataset_config, split=split)
+    dataset = load_dataset_by_name(dataset_name, dataset_config, split)
     check_messages(dataset, messages_column)
     dataset = dataset.select_columns([messages_column])
     return dataset if messages_column == "messages" else dataset.rename_column(messages_column, "messages")
-
-
-def _parquet_files(folder: str) -> list[str]:
-    files = sorted(glob.glob(os.path.join(folder, "*.parquet"))) or sorted(
-        glob.glob(os.path.join(folder, "data", "*.parquet"))
-    )
-    if not files:
-        raise ValueError(
-            f"`dataset_name` is the local folder {folder!r}, which holds no `*.parquet` file (nor `data/*.parquet`). "
-            "Point it at the `data/` folder of an `instrl-trl generate` run, e.g. `data/quickstart-dataset/data`."
-        )
-    return files
 
 
 def check_messages(dataset: Dataset, messages_column: str = "messages") -> None:
