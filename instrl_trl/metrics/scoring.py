@@ -106,7 +106,9 @@ def aggregate(results: Sequence[RowResult]) -> dict[str, Any]:
         prompt_loose.append(verdict.prompt_level_loose)
         inst_strict.extend(verdict.strict)
         inst_loose.extend(verdict.loose)
-        for instruction_id, strict, loose in zip(result.instruction_id_list, verdict.strict, verdict.loose, strict=True):
+        for instruction_id, strict, loose in zip(
+            result.instruction_id_list, verdict.strict, verdict.loose, strict=True
+        ):
             by_instruction[instruction_id][0].append(strict)
             by_instruction[instruction_id][1].append(loose)
         by_num_constraints[len(verdict.strict)][0].append(verdict.prompt_level_strict)

@@ -34,7 +34,8 @@ Args:
     predictions (`list` of `str`): the responses, one per reference.
     references (`list` of `str`): IFEval-schema rows as JSON strings, each with `key`, `prompt`,
         `instruction_id_list` and `kwargs` (a list with one dict of `build_description` arguments per instruction;
-        empty values such as `None` are dropped, as lm-eval drops them, so the rows of `google/IFEval` can be given as they are).
+        empty values such as `None` are dropped, as lm-eval drops them, so `google/IFEval` rows can be given as they
+        are).
     benchmark (`str`, defaults to `"ifeval"`): the benchmark adapter the references follow (see
         `instrl_trl.metrics.benchmarks.BENCHMARKS`).
     on_invalid (`str`, defaults to `"skip"`): what to do with a reference that cannot be scored: `"skip"` leaves it
@@ -77,6 +78,7 @@ _CITATION = """
     year={2024}
 }
 """
+
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class InstructionFollowing(evaluate.Metric):
