@@ -32,7 +32,9 @@ def test_check_is_the_metrics_strict_verdict():
 
 
 def test_letter_outside_a_z_is_described_and_counted_as_given():
-    constraint = Constraint("keywords:letter_frequency", {"letter": "#", "let_frequency": 3, "let_relation": "at least"})
+    constraint = Constraint(
+        "keywords:letter_frequency", {"letter": "#", "let_frequency": 3, "let_relation": "at least"}
+    )
     assert constraint.description() == "In your response, the letter # should appear at least 3 times."
     assert constraint.check("### heading")
     assert not constraint.check("## heading")
@@ -64,5 +66,6 @@ def test_constraint_errors():
     # lm-eval would redraw `nth_paragraph` at random, so the text and the check would vary
     with pytest.raises(ValueError, match="nth_paragraph_first_word.*at random"):
         Constraint(
-            "length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "so"}
+            "length_constraints:nth_paragraph_first_word",
+            {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "so"},
         )
