@@ -359,6 +359,8 @@ def test_nan_scores_are_not_reported(tmp_path):
     assert to_eval_results(results, make_config(["a"], tmp_path), IFEVAL) == []
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_cli_help_exits_0():
     completed = subprocess.run(
         [sys.executable, "-m", "instrl_trl.cli", "evaluate", "--help"],
