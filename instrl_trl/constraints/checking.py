@@ -215,6 +215,7 @@ def check_row(
     >>> verdict = check_row(response, ["change_case:english_lowercase"], [{}])
     >>> verdict.strict, verdict.loose
     ([False], [True])
+
     ```
     """
     checkers = build_checkers(instruction_id_list, kwargs_list, prompt=prompt)

@@ -32,6 +32,7 @@ class Constraint:
     'In your entire response, refrain from the use of any commas.'
     >>> constraint.check("No commas here."), constraint.check("Commas, here.")
     (True, False)
+
     ```
     """
 

@@ -1,3 +1,4 @@
+import doctest
 import json
 
 import pytest
@@ -69,3 +70,14 @@ def test_constraint_errors():
             "length_constraints:nth_paragraph_first_word",
             {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "so"},
         )
+
+
+def test_docstring_examples():
+    from instrl_trl.constraints import checking, constraint
+
+    runner = doctest.DocTestRunner()
+    for module in (constraint, checking):
+        for test in doctest.DocTestFinder().find(module):
+            runner.run(test)
+    assert runner.summarize(verbose=False).attempted >= 5
+    assert runner.summarize(verbose=False).failed == 0
