@@ -1,13 +1,7 @@
-"""Evaluation: verifiable-instruction checks over lm-eval's IFEval registry (what the `evaluate` metric aggregates)."""
+"""The `evaluate` stage: its config and [`run_evaluate`]."""
 
-from .constraints import (
-    InvalidReferenceError,
-    RowVerdict,
-    build_checkers,
-    check_row,
-    instruction_ids,
-    loose_variants,
-)
+from .evaluation_config import BenchmarkEvaluationConfig
+from .runner import run_evaluate
 
 
-__all__ = ["InvalidReferenceError", "RowVerdict", "build_checkers", "check_row", "instruction_ids", "loose_variants"]
+__all__ = ["BenchmarkEvaluationConfig", "run_evaluate"]

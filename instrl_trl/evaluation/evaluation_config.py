@@ -1,15 +1,15 @@
 from dataclasses import dataclass, field
 
-
-ON_INVALID_CHOICES = ("skip", "raise")
+from ..metrics.benchmarks import BENCHMARKS
+from ..metrics.scoring import ON_INVALID_CHOICES
 
 
 @dataclass
 class BenchmarkEvaluationConfig:
     r"""
-    Configuration of the `evaluate` stage: each model answers an IFEval-schema benchmark, the answers are scored with
-    the `instruction_following` metric, and the results go to `output_dir` and into each local model's card (see
-    [`evaluate_models`]).
+    Configuration of the `evaluate` stage: each model answers an IFEval-schema benchmark, the answers are scored as
+    the `instruction_following` metric scores them, and the results go to `output_dir` and into each local model's
+    card (see [`run_evaluate`]).
 
     Parameters:
         > Parameters that control the models
@@ -29,6 +29,9 @@ class BenchmarkEvaluationConfig:
         benchmark (`str`, *optional*, defaults to `"google/IFEval"`):
             A Hub dataset id, a local `.jsonl`/`.json`/`.parquet`/`.csv` file or a `save_to_disk` folder, with IFEval's
             columns `key`, `prompt`, `instruction_id_list` and `kwargs`.
+        benchmark_type (`str`, *optional*, defaults to `"ifeval"`):
+            The benchmark's type: the adapter (columns, checks, score names) of
+            `instrl_trl.metrics.benchmarks.BENCHMARKS` that reads and scores it.
         benchmark_config (`str`, *optional*):
             Configuration name of the Hub dataset.
         benchmark_split (`str`, *optional*, defaults to `"train"`):
@@ -63,6 +66,9 @@ class BenchmarkEvaluationConfig:
         output_dir (`str`):
             Where each model's `eval_results.json` and `predictions.jsonl` (in a folder named after the model) and the
             comparison chart are written.
+        resume (`bool`, *optional*, defaults to `False`):
+            Do not evaluate again a model whose `eval_results.json` and `predictions.jsonl` are already in
+            `output_dir` with the same settings (an interrupted run over several models goes on with the next one).
         update_model_card (`bool`, *optional*, defaults to `True`):
             Write the scores into the `model-index` and the "Evaluation" section of each local model's `README.md`
             (a minimal card is created when there is none); the rest of the card is kept.
@@ -89,6 +95,10 @@ class BenchmarkEvaluationConfig:
     benchmark: str = field(
         default="google/IFEval",
         metadata={"help": "IFEval-schema benchmark: a Hub dataset id, a local file or a saved folder."},
+    )
+    benchmark_type: str = field(
+        default="ifeval",
+        metadata={"help": "The benchmark's type (adapter: columns, checks, scores).", "choices": tuple(BENCHMARKS)},
     )
     benchmark_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
     benchmark_split: str = field(default="train", metadata={"help": "Split of the benchmark."})
@@ -117,6 +127,9 @@ class BenchmarkEvaluationConfig:
 
     # Parameters that control the output
     output_dir: str = field(default=None, metadata={"help": "Where results, predictions and the chart are written."})
+    resume: bool = field(
+        default=False, metadata={"help": "Skip models whose results are in `output_dir` with the same settings."}
+    )
     update_model_card: bool = field(
         default=True, metadata={"help": "Write the scores into each local model's card (model-index)."}
     )
@@ -155,6 +168,7 @@ class BenchmarkEvaluationConfig:
             ("max_new_tokens", self.max_new_tokens >= 1, "at least 1"),
             ("max_samples", self.max_samples is None or self.max_samples >= 1, "at least 1 (or unset)"),
             ("on_invalid", self.on_invalid in ON_INVALID_CHOICES, f"one of {ON_INVALID_CHOICES}"),
+            ("benchmark_type", self.benchmark_type in BENCHMARKS, f"one of {tuple(BENCHMARKS)}"),
         ]
         for name, ok, expected in checks:
             if not ok:

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from .benchmarks import BENCHMARKS, BenchmarkAdapter, get_benchmark
+
 
 INSTRUCTION_FOLLOWING_PATH = str(Path(__file__).resolve().parent / "instruction_following")
 
@@ -22,4 +24,10 @@ def load_instruction_following(**load_kwargs):
     return evaluate.load(INSTRUCTION_FOLLOWING_PATH, **load_kwargs)
 
 
-__all__ = ["INSTRUCTION_FOLLOWING_PATH", "load_instruction_following"]
+__all__ = [
+    "BENCHMARKS",
+    "INSTRUCTION_FOLLOWING_PATH",
+    "BenchmarkAdapter",
+    "get_benchmark",
+    "load_instruction_following",
+]

@@ -2,6 +2,8 @@ import doctest
 import json
 import math
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -193,14 +195,19 @@ def test_invalid_reference_raises_with_its_key(metric):
 
 
 def test_deterministic(metric):
-    rows, responses = varied_rows(12, seed=1)
+    # Unseeded, langdetect calls "Te amo" Swahili about half the time; 20 rows of it would not all agree. The
+    # out-of-a-z letter would be redrawn by lm-eval. Under two prior random states, the results are the same.
+    rows = [row(i, ["language:response_language"], [{"language": "sw"}]) for i in range(20)]
     rows.append(
         row(99, ["keywords:letter_frequency"], [{"letter": "#", "let_frequency": 2, "let_relation": "at least"}])
     )
-    responses.append("## A heading")
-    rows.append(row(100, ["language:response_language"], [{"language": "it"}]))
-    responses.append("Ciao, come stai? Bene grazie.")
-    assert compute(metric, rows, responses) == compute(metric, rows, responses)
+    responses = ["Te amo"] * 20 + ["## A heading"]
+    random.seed(0)
+    first = compute(metric, rows, responses)
+    random.seed(1)
+    assert compute(metric, rows, responses) == first
+    assert first["by_instruction"]["language:response_language"]["inst_level_strict_acc"] == 1.0
+    assert first["by_instruction"]["keywords:letter_frequency"]["inst_level_strict_acc"] == 1.0
 
 
 def test_docstring_example():
@@ -210,3 +217,108 @@ def test_docstring_example():
     runner = doctest.DocTestRunner()
     runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def lm_eval_generated_rows(num_rows: int, seed: int) -> tuple[list[dict], list[str]]:
+    """
+    Rows as lm-eval's own generator writes them (`build_description()` with no argument, then
+    `get_instruction_args()`), including `nth_paragraph = num_paragraphs + 1`, which lm-eval draws itself and then
+    redraws when scoring; responses of a few paragraphs that start with the row's words, so verdicts vary.
+    """
+    from instrl_trl.constraints import instruction_ids
+    from instrl_trl.constraints.registry import ifeval_registry
+
+    checkers = ifeval_registry().checkers
+    ids = [iid for iid in instruction_ids() if iid != "combination:repeat_prompt"]  # needs the prompt to build
+    state = random.getstate()
+    random.seed(seed)  # lm-eval draws from the global generator
+    rng = random.Random(seed)
+    rows, responses = [], []
+    for key in range(num_rows):
+        chosen = rng.sample(ids, rng.randint(1, 2))
+        if key % 10 == 0:
+            chosen = ["length_constraints:nth_paragraph_first_word"]
+        kwargs = []
+        for iid in chosen:
+            checker = checkers[iid](iid)
+            checker.build_description()
+            args = {k: v for k, v in (checker.get_instruction_args() or {}).items() if v is not None}
+            if key % 10 == 0:
+                args["nth_paragraph"] = args["num_paragraphs"] + 1
+            kwargs.append(args)
+        words = [v for args in kwargs for v in args.values() if isinstance(v, str)] or ["plain"]
+        paragraphs = [f"{rng.choice(words).capitalize()} {SENTENCES['en']}" for _ in range(rng.randint(1, 4))]
+        rows.append(row(key, chosen, kwargs))
+        responses.append("\n\n".join(paragraphs))
+    random.setstate(state)
+    return rows, responses
+
+
+def redrawn_keys(rows: list[dict]) -> list[int]:
+    """The rows lm-eval rescores at random, by lm-eval's own range rule for `nth_paragraph` (`instructions.py`)."""
+    return [
+        r["key"]
+        for r in rows
+        for iid, kwargs in zip(r["instruction_id_list"], r["kwargs"], strict=True)
+        if iid == "length_constraints:nth_paragraph_first_word"
+        and not 1 <= kwargs["nth_paragraph"] <= kwargs["num_paragraphs"]
+    ]
+
+
+def test_rows_lm_eval_would_redraw_are_skipped_under_any_random_state(metric):
+    from lm_eval.tasks.ifeval.utils import process_results
+
+    from instrl_trl.constraints import check_row
+
+    rows, responses = lm_eval_generated_rows(60, seed=3)
+    expected_skipped = redrawn_keys(rows)
+    assert len(expected_skipped) >= 6  # the 6 forced ones, and any lm-eval drew itself
+    for prior in (0, 1, 2, 3, 4):
+        random.seed(prior)
+        state = random.getstate()
+        results = compute(metric, rows, responses)
+        assert random.getstate() == state  # `compute` leaves the caller's random stream where it was
+        assert [s["key"] for s in results["skipped"]] == expected_skipped
+        assert all("at random" in s["reason"] for s in results["skipped"])
+    scored = [(r, response) for r, response in zip(rows, responses, strict=True) if r["key"] not in expected_skipped]
+    assert results["num_scored"] == len(scored)
+    assert compute(metric, *map(list, zip(*scored, strict=True))) | {"skipped": [], "num_skipped": 0} == (
+        results | {"skipped": [], "num_skipped": 0}
+    )
+    # exact equality with lm-eval, row by row and in the four scores
+    for r, response in scored:
+        lm_eval = process_results(r, [response])
+        verdict = check_row(response, r["instruction_id_list"], r["kwargs"], prompt=r["prompt"])
+        assert (verdict.strict, verdict.loose) == (lm_eval["inst_level_strict_acc"], lm_eval["inst_level_loose_acc"])
+    expected = lm_eval_scores([r for r, _ in scored], [response for _, response in scored])
+    assert {name: results[name] for name in expected} == expected
+    assert 0 < sum(process_results(r, [s])["prompt_level_loose_acc"] for r, s in scored) < len(scored)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rows_lm_eval_would_redraw_are_skipped_in_every_process(tmp_path):
+    # Fresh processes, each with its own prior random state (one seeded from the OS), skip the same rows.
+    rows, responses = lm_eval_generated_rows(60, seed=3)
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps({"rows": rows, "responses": responses}))
+    code = (
+        "import json, random, sys\n"
+        "from instrl_trl.metrics import load_instruction_following\n"
+        "if sys.argv[2] != 'os':\n"
+        "    random.seed(int(sys.argv[2]))\n"
+        "data = json.load(open(sys.argv[1]))\n"
+        "state = random.getstate()\n"
+        "results = load_instruction_following().compute(\n"
+        "    predictions=data['responses'], references=[json.dumps(r) for r in data['rows']])\n"
+        "assert random.getstate() == state\n"
+        "print(json.dumps([s['key'] for s in results['skipped']]))\n"
+    )
+    skipped = []
+    for prior in ("11", "os"):
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(data), prior], capture_output=True, text=True, timeout=240, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        skipped.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert skipped == [redrawn_keys(rows)] * 2

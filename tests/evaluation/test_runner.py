@@ -1,3 +1,4 @@
+import dataclasses
 import doctest
 import json
 import math
@@ -10,24 +11,16 @@ import pytest
 from huggingface_hub import EvalResult, ModelCard
 
 from instrl_trl.cli.main import main as cli_main
+from instrl_trl.evaluation import run_evaluate
+from instrl_trl.evaluation.benchmark_rows import check_benchmark_rows, load_benchmark
+from instrl_trl.evaluation.card import merge_eval_results, to_eval_results, update_model_card
+from instrl_trl.evaluation.comparison import COMPARISON_PLOT_FILE, format_comparison_table
 from instrl_trl.evaluation.evaluation_config import BenchmarkEvaluationConfig, parse_lm_eval_task
 from instrl_trl.evaluation.lm_eval_tasks import lm_eval_to_eval_results
-from instrl_trl.evaluation.runner import (
-    COMPARISON_PLOT_FILE,
-    IFEVAL_SAMPLE_PATH,
-    IFEVAL_SCORES,
-    PREDICTIONS_FILE,
-    RESULTS_FILE,
-    build_benchmark_generator,
-    check_benchmark_rows,
-    evaluate_models,
-    format_comparison_table,
-    load_benchmark,
-    merge_eval_results,
-    to_eval_results,
-    update_model_card,
-)
+from instrl_trl.evaluation.responses import build_benchmark_generator
+from instrl_trl.evaluation.results import PREDICTIONS_FILE, RESULTS_FILE
 from instrl_trl.metrics import load_instruction_following
+from instrl_trl.metrics.benchmarks import BENCHMARKS, IFEVAL
 from tests.backends.openai_server import OpenAIServer
 from tests.backends.tiny_causal_lm import build_tiny_causal_lm
 from tests.config_docs import assert_config_documented
@@ -75,7 +68,7 @@ def carded_model(tiny_causal_lm, tmp_path) -> str:
 
 def make_config(models, output_dir, **kwargs) -> BenchmarkEvaluationConfig:
     # 10 prompts and 16 new tokens keep a run to a few seconds on a CPU
-    kwargs = {"benchmark": IFEVAL_SAMPLE_PATH, "max_samples": NUM_SAMPLES, "max_new_tokens": 16, **kwargs}
+    kwargs = {"benchmark": IFEVAL.sample_path, "max_samples": NUM_SAMPLES, "max_new_tokens": 16, **kwargs}
     return BenchmarkEvaluationConfig(models=models, output_dir=str(output_dir), batch_size=4, **kwargs)
 
 
@@ -89,20 +82,19 @@ def read_jsonl(path) -> list[dict]:
 
 
 def test_packaged_sample_is_a_valid_ifeval_benchmark():
-    benchmark = load_benchmark(IFEVAL_SAMPLE_PATH)
+    benchmark = load_benchmark(IFEVAL, IFEVAL.sample_path)
     assert 35 <= benchmark.num_rows <= 50
-    assert check_benchmark_rows(benchmark, on_invalid="raise") == []
+    assert check_benchmark_rows(IFEVAL, benchmark, on_invalid="raise") == []
     assert {len(ids) for ids in benchmark["instruction_id_list"]} == {1, 2, 3}
     assert len(set(benchmark["key"])) == benchmark.num_rows
 
 
 def test_evaluate_writes_scores_predictions_and_card(carded_model, tmp_path):
     config = make_config([carded_model], tmp_path / "eval")
-    results = evaluate_models(config)[carded_model]
+    results = run_evaluate(config)[carded_model]
 
     folder = tmp_path / "eval" / "tiny-sft"
     written = json.loads((folder / RESULTS_FILE).read_text())
-    assert all(0.0 <= written[score] <= 1.0 for score in IFEVAL_SCORES)
     assert written["num_samples"] == written["num_scored"] == NUM_SAMPLES
     assert written["benchmark_split"] == f"train[:{NUM_SAMPLES}]"
     assert written == json.loads(json.dumps(results))
@@ -118,7 +110,7 @@ def test_evaluate_writes_scores_predictions_and_card(carded_model, tmp_path):
     expected = load_instruction_following().compute(
         predictions=[row["response"] for row in predictions], references=references
     )
-    assert {score: written[score] for score in IFEVAL_SCORES} == {score: expected[score] for score in IFEVAL_SCORES}
+    assert {score: written[score] for score in IFEVAL.scores} == {score: expected[score] for score in IFEVAL.scores}
     assert written["by_instruction"] == json.loads(json.dumps(expected["by_instruction"]))
     # ... and each row's verdicts add up to the prompt-level strict accuracy
     strict = [all(v["strict"] for v in row["instructions"]) for row in predictions]
@@ -126,7 +118,7 @@ def test_evaluate_writes_scores_predictions_and_card(carded_model, tmp_path):
 
     card = ModelCard.load(f"{carded_model}/README.md")
     assert {result.metric_type: result.metric_value for result in card.data.eval_results} == {
-        score: round(written[score], 4) for score in IFEVAL_SCORES
+        score: round(written[score], 4) for score in IFEVAL.scores
     }
     assert {result.dataset_type for result in card.data.eval_results} == {"ifeval_sample"}  # never a local path
     assert card.data.license == "apache-2.0"
@@ -156,7 +148,7 @@ def test_a_second_evaluation_replaces_the_results(carded_model, tmp_path):
 def test_compare_two_models_from_the_cli(carded_model, tiny_causal_lm, tmp_path, capsys):
     bare = copy_model(tiny_causal_lm, tmp_path / "tiny-base", card=None)
     output_dir = tmp_path / "compare"
-    args = ["evaluate", "--models", carded_model, bare, "--benchmark", IFEVAL_SAMPLE_PATH, "--output_dir"]
+    args = ["evaluate", "--models", carded_model, bare, "--benchmark", IFEVAL.sample_path, "--output_dir"]
     args += [str(output_dir), "--max_samples", "4", "--max_new_tokens", "8", "--batch_size", "4"]
     assert cli_main(args) == 0
 
@@ -171,12 +163,12 @@ def test_compare_two_models_from_the_cli(carded_model, tiny_causal_lm, tmp_path,
     # A model folder without a card gets a minimal one with the results
     card = ModelCard.load(f"{bare}/README.md")
     assert card.data.model_name == "tiny-base"
-    assert len(card.data.eval_results) == len(IFEVAL_SCORES)
+    assert len(card.data.eval_results) == len(IFEVAL.scores)
 
 
 def test_format_comparison_table_has_a_row_per_model():
-    scores = dict.fromkeys(IFEVAL_SCORES, 0.5) | {"num_scored": 3, "num_skipped": 0}
-    table = format_comparison_table({"org/base": scores, "org/sft": scores})
+    scores = dict.fromkeys(IFEVAL.scores, 0.5) | {"num_scored": 3, "num_skipped": 0}
+    table = format_comparison_table({"org/base": scores, "org/sft": scores}, IFEVAL.scores)
     lines = table.splitlines()
     assert len(lines) == 4
     assert lines[2].startswith("| org/base ") and lines[3].startswith("| org/sft ")
@@ -188,7 +180,7 @@ def test_missing_column_fails_before_any_model_is_loaded(tmp_path):
     benchmark = write_benchmark(tmp_path / "bench.jsonl", rows)
     config = make_config([str(tmp_path / "no-such-model")], tmp_path / "eval", benchmark=benchmark)
     with pytest.raises(ValueError, match="no column 'instruction_id_list'"):
-        evaluate_models(config)
+        run_evaluate(config)
 
 
 INVALID_ROWS = [
@@ -201,7 +193,7 @@ INVALID_ROWS = [
 def test_invalid_row_is_skipped_and_listed(tiny_causal_lm, tmp_path):
     benchmark = write_benchmark(tmp_path / "bench.jsonl", INVALID_ROWS)
     config = make_config([tiny_causal_lm], tmp_path / "eval", benchmark=benchmark, update_model_card=False)
-    results = evaluate_models(config)[tiny_causal_lm]
+    results = run_evaluate(config)[tiny_causal_lm]
     assert results["num_scored"] == 2
     assert results["num_skipped"] == 1
     assert results["skipped"][0]["key"] == 2
@@ -215,16 +207,16 @@ def test_invalid_row_raises_before_any_model_is_loaded(tmp_path):
     benchmark = write_benchmark(tmp_path / "bench.jsonl", INVALID_ROWS)
     config = make_config([str(tmp_path / "no-such-model")], tmp_path / "eval", benchmark=benchmark, on_invalid="raise")
     with pytest.raises(ValueError, match="key 2 .*made_up"):
-        evaluate_models(config)
+        run_evaluate(config)
 
 
 def test_push_updated_card_to_the_hub(hub, carded_model, tmp_path):
     config = make_config(
         [carded_model], tmp_path / "eval", max_samples=3, push_to_hub=True, hub_model_id="user/tiny-sft-evaluated"
     )
-    evaluate_models(config)
+    run_evaluate(config)
     card = ModelCard.load("user/tiny-sft-evaluated")
-    assert {result.metric_type for result in card.data.eval_results} == set(IFEVAL_SCORES)
+    assert {result.metric_type for result in card.data.eval_results} == set(IFEVAL.scores)
     assert "A tiny model fine-tuned for the tests." in card.text
     from huggingface_hub import HfApi
 
@@ -236,7 +228,7 @@ def test_endpoint_generator(tmp_path):
     with OpenAIServer(responder=lambda messages: "a quiet answer without commas.") as server:
         generator = {"backend": "endpoint", "base_url": server.base_url, "max_retries": 0}
         config = make_config(["served-model"], tmp_path / "eval", generator=generator, max_samples=3)
-        results = evaluate_models(config)["served-model"]
+        results = run_evaluate(config)["served-model"]
     assert results["backend"] == "endpoint"
     assert results["num_scored"] == 3
     assert (tmp_path / "eval" / "served-model" / RESULTS_FILE).is_file()
@@ -257,7 +249,7 @@ def test_lm_eval_task_without_reachable_data_fails_fast_naming_it(hub, tmp_path)
     config = make_config([str(tmp_path / "no-such-model")], tmp_path / "eval", lm_eval_tasks=["arc_easy"])
     start = time.perf_counter()
     with pytest.raises(RuntimeError, match=r"lm-eval task 'arc_easy'.*must be reachable") as error:
-        evaluate_models(config)
+        run_evaluate(config)
     assert "DatasetNotFoundError" in str(error.value)
     assert time.perf_counter() - start < 60  # lm-eval's task index takes most of it; no retry loop on a 404
 
@@ -288,12 +280,13 @@ def test_lm_eval_task_scores_join_the_card(carded_model, tmp_path):
     (tmp_path / "tiny_choice.yaml").write_text(LM_EVAL_TASK.format(data=data))
     task = f"{tmp_path / 'tiny_choice.yaml'}:0"
     config = make_config([carded_model], tmp_path / "eval", max_samples=2, lm_eval_tasks=[task], dtype="float32")
-    results = evaluate_models(config)[carded_model]
+    results = run_evaluate(config)[carded_model]
     assert results["lm_eval"]["tiny_choice"]["num_fewshot"] == 0
-    assert 0.0 <= results["lm_eval"]["tiny_choice"]["metrics"]["acc"] <= 1.0
+    accuracy = results["lm_eval"]["tiny_choice"]["metrics"]["acc"]
+    assert accuracy in (0.0, 0.5, 1.0)  # two questions
     card = ModelCard.load(f"{carded_model}/README.md")
     assert {(r.dataset_name, r.metric_type) for r in card.data.eval_results} == {
-        ("ifeval_sample", score) for score in IFEVAL_SCORES
+        ("ifeval_sample", score) for score in IFEVAL.scores
     } | {("tiny_choice", "acc")}
     assert str(tmp_path) not in card.content  # the local data path stays out of the card
 
@@ -337,6 +330,7 @@ def test_config_accepts_a_single_model(tmp_path):
         ({"max_new_tokens": 0}, "`max_new_tokens`"),
         ({"max_samples": 0}, "`max_samples`"),
         ({"on_invalid": "ignore"}, "`on_invalid`"),
+        ({"benchmark_type": "made_up"}, "`benchmark_type`"),
         ({"push_to_hub": True}, "`hub_model_id`"),
         ({"lm_eval_tasks": ["arc_challenge:many"]}, "arc_challenge:many"),
         ({"generator": {"backend": "rules"}}, "`generator.backend`"),
@@ -361,10 +355,12 @@ def test_parse_lm_eval_task():
 
 def test_nan_scores_are_not_reported(tmp_path):
     # The metric gives NaN when every row was skipped: the card then gets no result rather than a NaN
-    results = dict.fromkeys(IFEVAL_SCORES, math.nan) | {"benchmark_split": "train"}
-    assert to_eval_results(results, make_config(["a"], tmp_path)) == []
+    results = dict.fromkeys(IFEVAL.scores, math.nan) | {"benchmark_split": "train"}
+    assert to_eval_results(results, make_config(["a"], tmp_path), IFEVAL) == []
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_cli_help_exits_0():
     completed = subprocess.run(
         [sys.executable, "-m", "instrl_trl.cli", "evaluate", "--help"],
@@ -376,3 +372,28 @@ def test_cli_help_exits_0():
     assert completed.returncode == 0, completed.stderr
     assert "--lm_eval_tasks" in completed.stdout
     assert completed.stdout.startswith("usage: instrl-trl evaluate")
+
+
+def test_each_row_is_checked_once_and_a_finished_model_is_resumed(tiny_causal_lm, tmp_path, monkeypatch):
+    checked = []
+
+    def counting_check(row, response):
+        checked.append(row["key"])
+        return IFEVAL.check(row, response)
+
+    monkeypatch.setitem(BENCHMARKS, "ifeval", dataclasses.replace(IFEVAL, check=counting_check))
+    config = make_config([tiny_causal_lm], tmp_path / "eval", max_samples=3, update_model_card=False, resume=True)
+    first = run_evaluate(config)[tiny_causal_lm]
+    keys = load_benchmark(IFEVAL, IFEVAL.sample_path, max_samples=3)["key"]
+    assert checked == keys  # scores and predictions come from one check per row
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("a finished model was evaluated again")
+
+    monkeypatch.setattr("instrl_trl.evaluation.runner.generate_responses", no_generation)
+    assert run_evaluate(config)[tiny_causal_lm] == json.loads(json.dumps(first))
+    assert checked == keys
+    # other settings: evaluated again
+    monkeypatch.undo()
+    again = run_evaluate(make_config([tiny_causal_lm], tmp_path / "eval", max_samples=2, resume=True))
+    assert again[tiny_causal_lm]["num_samples"] == 2

@@ -1,12 +1,11 @@
 """Instruction following: IFEval's verifiable-instruction scores (lm-eval's scoring), by instruction and by count."""
 
-import json
-from collections import defaultdict
-
 import datasets
 import evaluate
 
-from instrl_trl.evaluation.constraints import InvalidReferenceError, check_row
+from instrl_trl.constraints import InvalidReferenceError
+from instrl_trl.metrics.benchmarks import get_benchmark
+from instrl_trl.metrics.scoring import ON_INVALID_CHOICES, aggregate, check_one_row, skip_row
 
 
 _DESCRIPTION = """
@@ -24,8 +23,10 @@ The scores are deterministic, where lm-eval's are not in two places:
   random ASCII letter; this metric counts the character as given. Those rows may differ from lm-eval's random draw.
 - `language:response_language`: langdetect is seeded (`DetectorFactory.seed = 0`); lm-eval leaves it unseeded.
 A reference that cannot be scored reproducibly (unknown instruction id, kwargs that lm-eval rejects, or a missing or
-out-of-range argument that lm-eval would draw at random) is never scored: it is skipped and listed with its `key`
-(`on_invalid="skip"`, the default), or it raises (`on_invalid="raise"`).
+out-of-range argument that lm-eval would draw at random) is never scored. "Would draw" is observed, not guessed:
+building the row's checkers would consume Python's global `random` generator (whose state is restored, so `compute`
+never moves the caller's random stream, and the same rows are skipped in every process). Such a reference is
+skipped and listed with its `key` (`on_invalid="skip"`, the default), or it raises (`on_invalid="raise"`).
 """
 
 _KWARGS_DESCRIPTION = """
@@ -33,7 +34,10 @@ Args:
     predictions (`list` of `str`): the responses, one per reference.
     references (`list` of `str`): IFEval-schema rows as JSON strings, each with `key`, `prompt`,
         `instruction_id_list` and `kwargs` (a list with one dict of `build_description` arguments per instruction;
-        `None` values are ignored, so the rows of `google/IFEval` can be given as they are).
+        empty values such as `None` are dropped, as lm-eval drops them, so `google/IFEval` rows can be given as they
+        are).
+    benchmark (`str`, defaults to `"ifeval"`): the benchmark adapter the references follow (see
+        `instrl_trl.metrics.benchmarks.BENCHMARKS`).
     on_invalid (`str`, defaults to `"skip"`): what to do with a reference that cannot be scored: `"skip"` leaves it
         out of every score and lists it under `skipped`; `"raise"` raises a `ValueError` naming its `key`.
 Returns:
@@ -75,26 +79,6 @@ _CITATION = """
 }
 """
 
-_ON_INVALID = ("skip", "raise")
-
-
-def _parse_reference(reference: str) -> dict:
-    try:
-        row = json.loads(reference)
-    except (TypeError, json.JSONDecodeError) as error:
-        raise InvalidReferenceError(f"the reference is not a JSON string: {error}") from error
-    if not isinstance(row, dict):
-        raise InvalidReferenceError(f"the reference is not a JSON object: {reference[:80]!r}")
-    missing = [column for column in ("instruction_id_list", "kwargs") if column not in row]
-    if missing:
-        raise InvalidReferenceError(f"the reference has no {missing} (IFEval columns: key, prompt, ...)")
-    return row
-
-
-def _mean(values: list[bool]) -> float:
-    # lm-eval's `mean` and `agg_inst_level_acc`: an exact integer sum over a count, so the floats are equal.
-    return sum(values) / len(values) if values else float("nan")
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class InstructionFollowing(evaluate.Metric):
@@ -113,60 +97,16 @@ class InstructionFollowing(evaluate.Metric):
             ],
         )
 
-    def _compute(self, predictions, references, on_invalid="skip"):
-        if on_invalid not in _ON_INVALID:
-            raise ValueError(f"`on_invalid` must be one of {_ON_INVALID}, got {on_invalid!r}.")
-        prompt_strict, prompt_loose, inst_strict, inst_loose = [], [], [], []
-        by_instruction = defaultdict(lambda: ([], []))
-        by_num_constraints = defaultdict(lambda: ([], []))
-        skipped = []
+    def _compute(self, predictions, references, on_invalid="skip", benchmark="ifeval"):
+        if on_invalid not in ON_INVALID_CHOICES:
+            raise ValueError(f"`on_invalid` must be one of {ON_INVALID_CHOICES}, got {on_invalid!r}.")
+        adapter = get_benchmark(benchmark)
+        results = []
         for index, (response, reference) in enumerate(zip(predictions, references, strict=True)):
-            key = None
             try:
-                row = _parse_reference(reference)
-                key = row.get("key")
-                verdict = check_row(response, row["instruction_id_list"], row["kwargs"], prompt=row.get("prompt", ""))
+                row = adapter.parse_reference(reference)
             except InvalidReferenceError as error:
-                if on_invalid == "raise":
-                    raise ValueError(
-                        f"Reference {index} (key {key!r}) cannot be scored: {error}. Fix the row, or pass "
-                        '`on_invalid="skip"` to leave it out and list it under `skipped`.'
-                    ) from error
-                skipped.append({"index": index, "key": key, "reason": str(error)})
+                results.append(skip_row(index, None, error, on_invalid))
                 continue
-            prompt_strict.append(verdict.prompt_level_strict)
-            prompt_loose.append(verdict.prompt_level_loose)
-            inst_strict.extend(verdict.strict)
-            inst_loose.extend(verdict.loose)
-            for instruction_id, strict, loose in zip(
-                row["instruction_id_list"], verdict.strict, verdict.loose, strict=True
-            ):
-                by_instruction[instruction_id][0].append(strict)
-                by_instruction[instruction_id][1].append(loose)
-            by_num_constraints[len(verdict.strict)][0].append(verdict.prompt_level_strict)
-            by_num_constraints[len(verdict.strict)][1].append(verdict.prompt_level_loose)
-        return {
-            "prompt_level_strict_acc": _mean(prompt_strict),
-            "inst_level_strict_acc": _mean(inst_strict),
-            "prompt_level_loose_acc": _mean(prompt_loose),
-            "inst_level_loose_acc": _mean(inst_loose),
-            "num_scored": len(prompt_strict),
-            "by_instruction": {
-                instruction_id: {
-                    "inst_level_strict_acc": _mean(strict),
-                    "inst_level_loose_acc": _mean(loose),
-                    "count": len(strict),
-                }
-                for instruction_id, (strict, loose) in sorted(by_instruction.items())
-            },
-            "by_num_constraints": {
-                k: {
-                    "prompt_level_strict_acc": _mean(strict),
-                    "prompt_level_loose_acc": _mean(loose),
-                    "count": len(strict),
-                }
-                for k, (strict, loose) in sorted(by_num_constraints.items())
-            },
-            "num_skipped": len(skipped),
-            "skipped": skipped,
-        }
+            results.append(check_one_row(adapter, index, row, response, on_invalid))
+        return aggregate(results)

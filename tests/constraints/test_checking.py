@@ -1,7 +1,15 @@
+import random
+
 import pytest
 
-from instrl_trl.constraints import SAMPLED_INSTRUCTION_IDS
-from instrl_trl.evaluation import InvalidReferenceError, RowVerdict, check_row, instruction_ids, loose_variants
+from instrl_trl.constraints import (
+    SAMPLED_INSTRUCTION_IDS,
+    InvalidReferenceError,
+    RowVerdict,
+    check_row,
+    instruction_ids,
+    loose_variants,
+)
 
 
 ENGLISH = "the committee met on tuesday to discuss the budget for next year and agreed on a careful plan for the town"
@@ -52,6 +60,26 @@ CASES = {
         "La rivière passe près du vieux moulin et les enfants la suivent jusqu'à la mer.",
         ENGLISH,
     ),
+    # the ids the rules engine never samples: compared with lm-eval all the same
+    "change_case:capital_word_frequency": (
+        {"capital_frequency": 2, "capital_relation": "at least"},
+        "The NASA and ESA teams met.",
+        "The Nasa team met the ESA team.",
+    ),
+    "combination:two_responses": ({}, "First answer.\n******\nSecond answer.", "Only one answer."),
+    "detectable_format:constrained_response": ({}, "My answer is yes.", "Perhaps, it depends."),
+    "length_constraints:nth_paragraph_first_word": (
+        {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
+        "First paragraph here.\n\nThen the second one.",
+        "First paragraph here.\n\nAfter that, the second one.",
+    ),
+}
+# ids whose rows need the prompt (`combination:repeat_prompt`, tested below) or are not sampled
+UNSAMPLED_CASES = {
+    "change_case:capital_word_frequency",
+    "combination:two_responses",
+    "detectable_format:constrained_response",
+    "length_constraints:nth_paragraph_first_word",
 }
 
 
@@ -63,9 +91,9 @@ def lm_eval_verdict(response, instruction_id_list, kwargs_list, prompt="prompt")
     return RowVerdict(strict=results["inst_level_strict_acc"], loose=results["inst_level_loose_acc"])
 
 
-def test_cases_cover_every_sampled_instruction():
-    assert set(CASES) == set(SAMPLED_INSTRUCTION_IDS)
-    assert set(SAMPLED_INSTRUCTION_IDS) <= set(instruction_ids())
+def test_cases_cover_every_instruction():
+    assert set(CASES) - UNSAMPLED_CASES == set(SAMPLED_INSTRUCTION_IDS)
+    assert set(CASES) | {"combination:repeat_prompt"} == set(instruction_ids())
 
 
 @pytest.mark.parametrize("instruction_id", sorted(CASES))
@@ -75,6 +103,7 @@ def test_pass_and_fail(instruction_id):
     assert check_row(failing, [instruction_id], [kwargs]).strict == [False]
     for response in (passing, failing):
         assert check_row(response, [instruction_id], [kwargs]) == lm_eval_verdict(response, [instruction_id], [kwargs])
+    assert lm_eval_verdict(passing, [instruction_id], [kwargs]).strict == [True]  # the case tests something
 
 
 def test_loose_variants_are_lm_evals_eight():
@@ -144,12 +173,6 @@ def test_letter_outside_a_z_is_counted_as_given():
     assert check_row("## heading", ["keywords:letter_frequency"], kwargs).strict == [False]
 
 
-def test_language_detection_is_deterministic():
-    text = "Ciao, come stai? Bene grazie."
-    verdicts = {str(check_row(text, ["language:response_language"], [{"language": "it"}])) for _ in range(5)}
-    assert len(verdicts) == 1
-
-
 @pytest.mark.parametrize(
     "instruction_id_list, kwargs_list, match",
     [
@@ -158,7 +181,12 @@ def test_language_detection_is_deterministic():
         (["length_constraints:number_words"], [{"num_words": 100}], r"missing \['relation'\]"),
         (["length_constraints:number_words"], [{"num_words": 100, "relation": "about"}], "rejects"),
         (["detectable_format:number_bullet_lists"], [{"num_bullets": 0}], "missing"),  # lm-eval drops falsy values
-        (["detectable_format:number_bullet_lists"], [{"num_bullets": -1}], "out of range"),
+        (["detectable_format:number_bullet_lists"], [{"num_bullets": -1}], "at random"),
+        (
+            ["length_constraints:nth_paragraph_first_word"],
+            [{"num_paragraphs": 3, "nth_paragraph": 4, "first_word": "so"}],
+            "at random",
+        ),
         (["keywords:letter_frequency"], [{"letter": "ab", "let_frequency": 1, "let_relation": "at least"}], "one"),
         (["language:response_language"], [{"language": "xx"}], "rejects"),
         (["punctuation:no_comma", "detectable_format:title"], [{}], "same length"),
@@ -169,3 +197,16 @@ def test_language_detection_is_deterministic():
 def test_invalid_rows_raise(instruction_id_list, kwargs_list, match):
     with pytest.raises(InvalidReferenceError, match=match):
         check_row("Some response.", instruction_id_list, kwargs_list)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_row_lm_eval_would_redraw_is_refused_whatever_the_random_state(seed):
+    # lm-eval redraws `nth_paragraph` from randint(1, num_paragraphs + 1): 1 time in 3 here it lands on 3 again.
+    # Whether the row is refused must not depend on that draw, and checking must not move the caller's stream.
+    kwargs = [{"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "so"}]
+    random.seed(seed)
+    state = random.getstate()
+    for _ in range(10):
+        with pytest.raises(InvalidReferenceError, match="at random"):
+            check_row("A.\n\nB.\n\nSo C.", ["length_constraints:nth_paragraph_first_word"], kwargs)
+    assert random.getstate() == state

@@ -1,33 +1,31 @@
 """
-Verifiable-instruction checks for scoring responses: lm-eval's IFEval strict and loose verdicts, reproducibly.
+Verdicts of a response on verifiable instructions: lm-eval's IFEval strict and loose checks, reproducibly.
 
-The checker classes are lm-eval's own (`lm_eval.tasks.ifeval.instructions_registry.INSTRUCTION_DICT`); [`check_row`]
-mirrors `lm_eval.tasks.ifeval.utils.test_instruction_following_strict` and `..._loose` (lm-eval 0.4.13), with three
+One code path serves the `verified` column of generated rows (through [`~instrl_trl.constraints.Constraint.check`])
+and the benchmark metric ([`check_row`]). The checker classes are lm-eval's own; [`check_row`] mirrors
+`lm_eval.tasks.ifeval.utils.test_instruction_following_strict` and `..._loose` (lm-eval 0.4.13), with three
 differences, none of which changes a verdict lm-eval gives reproducibly:
 
-- a row lm-eval would score at random, or crash on, raises [`InvalidReferenceError`] (unknown id, kwargs that
-  `build_description` rejects, a missing or out-of-range argument that lm-eval silently draws with `random`);
+- a row lm-eval would score at random, or crash on, raises [`InvalidReferenceError`]: an unknown id, kwargs that
+  `build_description` rejects, or a missing or out-of-range argument that lm-eval redraws with the global `random`.
+  "Redraws" is observed, never guessed: building the checker must leave the global generator's state unchanged (the
+  state is restored either way, so checking never moves a caller's random stream);
 - `keywords:letter_frequency` with a single character outside a-z (IFEval asks for '#' and '!') counts that
-  character, where lm-eval replaces it by `random.choice(string.ascii_letters)`; langdetect is seeded
-  (`DetectorFactory.seed = 0`);
+  character, where lm-eval replaces it by `random.choice(string.ascii_letters)`; langdetect is seeded;
 - each checker is built once for both verdicts, the strict verdict is reused as the loose check of the unchanged
   response, and identical loose variants are checked once (so a language is detected once per distinct text).
 """
 
-import functools
-import inspect
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..constraints import ensure_punkt_tab
-
-
-LETTER_FREQUENCY_ID = "keywords:letter_frequency"
+from .registry import LETTER_FREQUENCY_ID, checker_parameters, ifeval_registry
 
 
 class InvalidReferenceError(ValueError):
-    """A reference row that cannot be scored reproducibly: unknown instruction id, or kwargs that do not fit."""
+    """A row that cannot be checked reproducibly: unknown instruction id, or kwargs that do not fit."""
 
 
 @dataclass(frozen=True)
@@ -56,55 +54,47 @@ class RowVerdict:
         return all(self.loose)
 
 
-@functools.cache
-def _lm_eval_ifeval():
-    # lm-eval's `instructions_util` tries `nltk.download("punkt_tab")` at import: put the offline copy in place first.
-    ensure_punkt_tab()
-    import langdetect
-    from lm_eval.tasks.ifeval import instructions, instructions_registry
-
-    langdetect.DetectorFactory.seed = 0  # unseeded, `language:response_language` varies run to run (lm-eval #4213)
-
-    class LiteralLetterFrequencyChecker(instructions.LetterFrequencyChecker):
-        # Adapted from lm-eval 0.4.13 `LetterFrequencyChecker.build_description`, which replaces a letter outside
-        # a-z by `random.choice(string.ascii_letters)`: count the character as given instead.
-        def build_description(self, *, letter=None, let_frequency=None, let_relation=None):
-            description = super().build_description(letter="a", let_frequency=let_frequency, let_relation=let_relation)
-            self._letter = letter.lower()
-            return description
-
-    return instructions_registry.INSTRUCTION_DICT, LiteralLetterFrequencyChecker
+def drop_empty_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """
+    Returns `kwargs` without its empty values, by lm-eval's rule (`process_results` keeps `v` only `if v`): IFEval
+    rows carry `None` for the arguments of the other ids, and a falsy argument is redrawn by lm-eval anyway.
+    """
+    return {key: value for key, value in (kwargs or {}).items() if value}
 
 
-def instruction_ids() -> list[str]:
-    """Returns the instruction ids that can be checked: those of lm-eval's IFEval registry."""
-    return list(_lm_eval_ifeval()[0])
+def build_checker(instruction_id: str, kwargs: Mapping[str, Any] | None, *, prompt: str = "") -> tuple[Any, str]:
+    r"""
+    Builds lm-eval's checker of one instruction, as lm-eval's `process_results` does, and refuses to guess.
 
+    Args:
+        instruction_id (`str`):
+            Id in lm-eval's `INSTRUCTION_DICT`, for example `"detectable_format:title"`.
+        kwargs (`dict` or `None`):
+            The arguments of its `build_description`; empty values are dropped ([`drop_empty_kwargs`]).
+        prompt (`str`, *optional*, defaults to `""`):
+            The row's prompt, passed as lm-eval does to a checker whose arguments include `prompt`.
 
-def _parameters(checker_class: type) -> set[str]:
-    signature = inspect.signature(checker_class.build_description)
-    return {
-        name
-        for name, parameter in signature.parameters.items()
-        if name != "self" and parameter.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-    }
+    Returns:
+        `tuple`: lm-eval's `Instruction` and its description text.
 
-
-def _build_checker(instruction_id: str, kwargs: Mapping[str, Any] | None, prompt: str):
-    registry, literal_letter_checker = _lm_eval_ifeval()
-    if instruction_id not in registry:
-        raise InvalidReferenceError(f"unknown instruction id {instruction_id!r}; valid ids: {', '.join(registry)}")
+    Raises:
+        [`InvalidReferenceError`]: the instruction cannot be checked reproducibly; the message says why.
+    """
+    registry = ifeval_registry()
+    if instruction_id not in registry.checkers:
+        raise InvalidReferenceError(
+            f"unknown instruction id {instruction_id!r}; valid ids: {', '.join(registry.checkers)}"
+        )
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise InvalidReferenceError(f"{instruction_id!r}: kwargs must be a dict, got {kwargs!r}")
-    checker_class = registry[instruction_id]
-    # As lm-eval's `process_results`: every falsy value is dropped (`if v`), not only `None`.
-    kwargs = {key: value for key, value in (kwargs or {}).items() if value}
-    parameters = _parameters(checker_class)
-    unknown = sorted(set(kwargs) - parameters)
-    missing = sorted(parameters - set(kwargs))
+    checker_class = registry.checkers[instruction_id]
+    kwargs = drop_empty_kwargs(kwargs)
+    parameters = checker_parameters(checker_class)
+    unknown = sorted(set(kwargs) - set(parameters))
+    missing = [name for name in parameters if name not in kwargs]
     if unknown or missing:
         raise InvalidReferenceError(
-            f"{instruction_id!r}: kwargs {kwargs} do not fit `build_description({', '.join(sorted(parameters))})`: "
+            f"{instruction_id!r}: kwargs {kwargs} do not fit `build_description({', '.join(parameters)})`: "
             f"unknown {unknown}, missing {missing} (lm-eval fails on an unknown one and draws a missing one at random)"
         )
     letter = kwargs.get("letter") if instruction_id == LETTER_FREQUENCY_ID else None
@@ -112,51 +102,60 @@ def _build_checker(instruction_id: str, kwargs: Mapping[str, Any] | None, prompt
         if not isinstance(letter, str) or len(letter) != 1:
             raise InvalidReferenceError(f"{instruction_id!r}: `letter` must be one character, got {letter!r}")
         if not "a" <= letter.lower() <= "z":
-            checker_class = literal_letter_checker
+            checker_class = registry.literal_letter_checker
     checker = checker_class(instruction_id)
+    state = random.getstate()
     try:
-        checker.build_description(**{k: list(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+        # lm-eval's checkers sort lists they are given in place: pass copies.
+        description = checker.build_description(
+            **{key: list(value) if isinstance(value, list | tuple) else value for key, value in kwargs.items()}
+        )
         args = checker.get_instruction_args()
         if args and "prompt" in args:  # as lm-eval; no class of lm-eval 0.4.13 has an argument named `prompt`
-            checker.build_description(prompt=prompt)
+            description = checker.build_description(prompt=prompt)
+        redrawn = random.getstate() != state
     except Exception as error:
         raise InvalidReferenceError(f"{instruction_id!r}: lm-eval rejects kwargs {kwargs}: {error!r}") from error
-    # Out of range numbers (a negative count, `nth_paragraph` past `num_paragraphs`) are replaced at random.
-    for key, value in kwargs.items():
-        if isinstance(value, int) and not isinstance(value, bool) and args.get(key) != value:
-            raise InvalidReferenceError(
-                f"{instruction_id!r}: `{key}={value}` is out of range; lm-eval would replace it by a random "
-                f"{args.get(key)!r}"
-            )
-    return checker
+    finally:
+        random.setstate(state)
+    if redrawn:
+        # e.g. `nth_paragraph` past `num_paragraphs`, which lm-eval's own generator writes and then redraws
+        raise InvalidReferenceError(
+            f"{instruction_id!r}: lm-eval draws an argument of kwargs {kwargs} at random (one is out of range); "
+            f"this draw gave {args}"
+        )
+    return checker, description
 
 
 def build_checkers(
     instruction_id_list: Sequence[str], kwargs_list: Sequence[Mapping[str, Any] | None], *, prompt: str = ""
 ) -> list:
     r"""
-    Builds lm-eval's checker of every instruction of a row, as lm-eval's `process_results` does.
+    Builds lm-eval's checker of every instruction of a row (see [`build_checker`]).
 
     Args:
         instruction_id_list (`Sequence[str]`):
-            Ids in lm-eval's `INSTRUCTION_DICT`, for example `"detectable_format:title"`.
+            Ids in lm-eval's `INSTRUCTION_DICT` (IFEval's `instruction_id_list` column).
         kwargs_list (`Sequence[dict | None]`):
-            The `build_description` arguments of each instruction (IFEval's `kwargs` column); falsy values are dropped.
+            The `build_description` arguments of each instruction (IFEval's `kwargs` column).
         prompt (`str`, *optional*, defaults to `""`):
-            The row's prompt, passed as lm-eval does to a checker whose arguments include `prompt`.
+            The row's prompt (IFEval's `prompt` column).
 
     Returns:
         `list`: one lm-eval `Instruction` per id.
 
     Raises:
-        [`InvalidReferenceError`]: the row cannot be scored reproducibly; the message says which instruction and why.
+        [`InvalidReferenceError`]: the row cannot be checked reproducibly; the message says which instruction and why.
     """
     if isinstance(instruction_id_list, str) or len(instruction_id_list) != len(kwargs_list):
         raise InvalidReferenceError(
             f"`instruction_id_list` ({instruction_id_list!r}) and `kwargs` ({len(kwargs_list)} entries) must be "
             "lists of the same length"
         )
-    return [_build_checker(iid, kwargs, prompt) for iid, kwargs in zip(instruction_id_list, kwargs_list, strict=True)]
+    return [
+        build_checker(instruction_id, kwargs, prompt=prompt)[0]
+        for instruction_id, kwargs in zip(instruction_id_list, kwargs_list, strict=True)
+    ]
 
 
 def loose_variants(response: str) -> list[str]:
@@ -177,8 +176,8 @@ def loose_variants(response: str) -> list[str]:
     ]
 
 
-def _follows(checker, text: str) -> bool:
-    # lm-eval counts an empty (or blank) text as not following, without calling the checker.
+def follows(checker, text: str) -> bool:
+    """lm-eval's strict verdict of one built checker on `text`: an empty (or blank) text follows nothing."""
     return bool(text.strip()) and bool(checker.check_following(text))
 
 
@@ -206,16 +205,17 @@ def check_row(
         [`RowVerdict`]: the strict and loose verdict of each instruction, equal to lm-eval's `process_results`.
 
     Raises:
-        [`InvalidReferenceError`]: the row cannot be scored reproducibly (see [`build_checkers`]).
+        [`InvalidReferenceError`]: the row cannot be checked reproducibly (see [`build_checker`]).
 
     Example:
 
     ```python
-    >>> from instrl_trl.evaluation import check_row
+    >>> from instrl_trl.constraints import check_row
     >>> response = "Sure! Here It Is:\nthe quick brown fox jumps over the lazy dog and runs into the forest."
     >>> verdict = check_row(response, ["change_case:english_lowercase"], [{}])
     >>> verdict.strict, verdict.loose
     ([False], [True])
+
     ```
     """
     checkers = build_checkers(instruction_id_list, kwargs_list, prompt=prompt)
@@ -223,12 +223,12 @@ def check_row(
     variants = None
     for instruction_id, checker in zip(instruction_id_list, checkers, strict=True):
         try:
-            followed = _follows(checker, response)
+            followed = follows(checker, response)
             strict.append(followed)
             if not followed:
                 if variants is None:  # the unchanged response is lm-eval's first variant: its verdict is `followed`
                     variants = [v for v in dict.fromkeys(loose_variants(response)[1:]) if v != response]
-                followed = any(_follows(checker, variant) for variant in variants)
+                followed = any(follows(checker, variant) for variant in variants)
         except Exception as error:  # lm-eval would crash: e.g. a keyword that is not a valid regular expression
             raise InvalidReferenceError(f"{instruction_id!r}: lm-eval's check fails: {error!r}") from error
         loose.append(followed)

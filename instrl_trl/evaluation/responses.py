@@ -1,0 +1,51 @@
+"""The models' answers to the benchmark's prompts, in batches, through the transformers backend or an endpoint."""
+
+import gc
+import logging
+
+from .evaluation_config import BenchmarkEvaluationConfig
+
+
+logger = logging.getLogger(__name__)
+
+
+def build_benchmark_generator(model: str, config: BenchmarkEvaluationConfig):
+    """The [`TextGenerator`] answering for `model`: the transformers backend, or `config.generator`'s backend."""
+    from ..backends.roles import build_generator
+
+    spec = {"backend": "transformers", **(config.generator or {}), "model": model}
+    if spec["backend"] == "transformers":
+        defaults = {
+            "batch_size": config.batch_size,
+            "max_new_tokens": config.max_new_tokens,
+            "generation_kwargs": config.generation_kwargs,
+            "dtype": config.dtype,
+            "seed": config.seed,
+        }
+    else:  # OpenAI-style endpoints name the length limit `max_tokens`
+        defaults = {"generation_kwargs": {"max_tokens": config.max_new_tokens, **(config.generation_kwargs or {})}}
+        defaults["seed"] = config.seed
+    return build_generator("generator", {**defaults, **spec})
+
+
+def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluationConfig) -> tuple[list[str], int]:
+    """
+    Answers `prompts` with `model` in batches; returns the responses and the number of failed queries (answered by
+    `""`, which follows no instruction, as lm-eval counts an empty response). The model is freed afterwards.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    generator = build_benchmark_generator(model, config)
+    step = config.batch_size * 4  # a few batches per call: progress without breaking the length-sorted batching
+    responses = []
+    for start in tqdm(range(0, len(prompts), step), desc=f"Generating ({model})", unit="batch"):
+        responses += [generation.text for generation in generator.generate(list(prompts[start : start + step]))]
+    del generator
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    num_failed = sum(response is None for response in responses)
+    if num_failed:
+        logger.warning(f"{num_failed} queries to {model} failed; their empty responses follow no instruction.")
+    return [response or "" for response in responses], num_failed

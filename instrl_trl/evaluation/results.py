@@ -1,0 +1,95 @@
+"""What the `evaluate` stage writes for each model: `eval_results.json` and a per-prompt `predictions.jsonl`."""
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+from datasets import Dataset
+
+from ..constraints import drop_empty_kwargs
+from ..metrics.scoring import RowResult
+from .evaluation_config import BenchmarkEvaluationConfig
+
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "eval_results.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+
+
+def model_output_dirs(models: list[str], output_dir: str) -> list[str]:
+    """One folder per model under `output_dir`: a local folder's name, or a Hub id with `/` as `--`."""
+    names = []
+    for model in models:
+        name = os.path.basename(os.path.normpath(model)) if os.path.isdir(model) else model.replace("/", "--")
+        name = re.sub(r"[^\w.-]", "_", name) or "model"
+        names.append(name if name not in names else f"{name}-{len(names)}")
+    return [os.path.join(output_dir, name) for name in names]
+
+
+def benchmark_split_name(config: BenchmarkEvaluationConfig, num_samples: int) -> str:
+    """The split as evaluated, e.g. `train[:10]` when `max_samples` cut it."""
+    cut = config.max_samples is not None and num_samples == config.max_samples
+    return f"{config.benchmark_split}[:{num_samples}]" if cut else config.benchmark_split
+
+
+def run_settings(model: str, config: BenchmarkEvaluationConfig, num_samples: int, num_failed: int) -> dict:
+    """What produced the scores, stored beside them in `eval_results.json`."""
+    backend = (config.generator or {}).get("backend", "transformers")
+    return {
+        "model": model,
+        "backend": backend,
+        "benchmark": config.benchmark,
+        "benchmark_type": config.benchmark_type,
+        "benchmark_config": config.benchmark_config,
+        "benchmark_split": benchmark_split_name(config, num_samples),
+        "num_samples": num_samples,
+        "num_failed_generations": num_failed,
+        "max_new_tokens": config.max_new_tokens,
+        "generation_kwargs": config.generation_kwargs or {},
+        "seed": config.seed,
+    }
+
+
+def prediction_rows(responses: Sequence[str], benchmark: Dataset, row_results: Sequence[RowResult]) -> list[dict]:
+    """One JSON-ready row per prompt: the row's columns, the response and the verdicts already computed for it."""
+    rows = []
+    for response, row, result in zip(responses, benchmark, row_results, strict=True):
+        kwargs = [drop_empty_kwargs(k) if isinstance(k, Mapping | None) else k for k in row["kwargs"]]
+        out = {"key": row["key"], "prompt": row["prompt"], "response": response}
+        out.update(instruction_id_list=row["instruction_id_list"], kwargs=kwargs)
+        if result.verdict is None:
+            out.update(skipped=result.reason)
+        else:
+            verdict = result.verdict
+            out["instructions"] = [
+                {"instruction_id": instruction_id, "strict": strict, "loose": loose}
+                for instruction_id, strict, loose in zip(
+                    row["instruction_id_list"], verdict.strict, verdict.loose, strict=True
+                )
+            ]
+            out.update(prompt_level_strict=verdict.prompt_level_strict, prompt_level_loose=verdict.prompt_level_loose)
+        rows.append(out)
+    return rows
+
+
+def write_results(folder: str, results: dict) -> str:
+    """Writes `results` to `folder/eval_results.json`; returns its path."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, RESULTS_FILE)
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(results, file, indent=2, ensure_ascii=False)
+        file.write("\n")
+    logger.info(f"Results of {results['model']} written to {path}.")
+    return path
+
+
+def write_predictions(folder: str, rows: list[dict]) -> str:
+    """Writes one JSON line per prompt (see [`prediction_rows`]) to `folder/predictions.jsonl`; returns its path."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, PREDICTIONS_FILE)
+    with open(path, "w", encoding="utf-8") as file:
+        file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return path
