@@ -65,10 +65,10 @@ class Checker:
 def _coerce(owner: str, name: str, kind: str, value: Any) -> Any:
     if kind == "text":
         if not isinstance(value, str):
-            raise ValueError(f"{owner}: kwarg `{name}` must be a string, got {value!r}.")
+            raise TypeError(f"{owner}: kwarg `{name}` must be a string, got {value!r}.")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{owner}: kwarg `{name}` must be a number, got {value!r}.")
+        raise TypeError(f"{owner}: kwarg `{name}` must be a number, got {value!r}.")
     if kind == "number":
         return value
     if value != int(value):

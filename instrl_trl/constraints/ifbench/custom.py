@@ -10,6 +10,7 @@ import io
 import re
 import string
 import unicodedata
+from itertools import pairwise
 
 from .base import PUNCTUATION_AND_SPACE, Checker, sentences, strip_punctuation
 
@@ -22,10 +23,10 @@ def _ascii_fold(text: str) -> str:
 class MultiplesOfSeven(Checker):
     """`custom:multiples`: the digit runs of the response are exactly 14, 21, 28, 35, 42, 49, in order."""
 
-    _EXPECTED = [str(n) for n in range(14, 51, 7)]
+    _EXPECTED = tuple(str(n) for n in range(14, 51, 7))
 
     def check(self, response: str) -> bool:
-        return re.findall(r"\d+", response.replace(",", ", ")) == self._EXPECTED
+        return tuple(re.findall(r"\d+", response.replace(",", ", "))) == self._EXPECTED
 
 
 _OPTION_LINE = re.compile(r"^[A-Ea-e][\.|\)]\s*\w+")
@@ -64,7 +65,7 @@ class MultipleChoiceQuestions(Checker):
             if options != 5:
                 return False
             lengths.append(len(text))
-        return all(a < b for a, b in zip(lengths, lengths[1:]))
+        return all(a < b for a, b in pairwise(lengths))
 
 
 class ReverseAlphabeticalLines(Checker):
@@ -109,17 +110,42 @@ class SentenceAlphabet(Checker):
         found = sentences(response)
         if len(found) != 26:
             return False
-        for letter, sentence in zip(string.ascii_lowercase, found):
+        for letter, sentence in zip(string.ascii_lowercase, found, strict=True):
             words = sentence.lstrip().split()
             if not words or words[0].lower()[0] != letter:
                 return False
         return True
 
 
-EUROPEAN_CAPITALS_NORTH_TO_SOUTH = (
-    "Reykjavik Helsinki Oslo Tallinn Stockholm Riga Moscow Copenhagen Vilnius Minsk Dublin Berlin Amsterdam Warsaw "
-    "London Brussels Prague Luxembourg Paris Vienna Bratislava Budapest Vaduz Chisinau Bern Ljubljana Zagreb"
-).split()
+EUROPEAN_CAPITALS_NORTH_TO_SOUTH = [
+    "Reykjavik",
+    "Helsinki",
+    "Oslo",
+    "Tallinn",
+    "Stockholm",
+    "Riga",
+    "Moscow",
+    "Copenhagen",
+    "Vilnius",
+    "Minsk",
+    "Dublin",
+    "Berlin",
+    "Amsterdam",
+    "Warsaw",
+    "London",
+    "Brussels",
+    "Prague",
+    "Luxembourg",
+    "Paris",
+    "Vienna",
+    "Bratislava",
+    "Budapest",
+    "Vaduz",
+    "Chisinau",
+    "Bern",
+    "Ljubljana",
+    "Zagreb",
+]
 
 
 class EuropeanCapitals(Checker):

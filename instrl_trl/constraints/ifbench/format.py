@@ -2,6 +2,8 @@
 
 import re
 import string
+from itertools import pairwise
+from typing import ClassVar
 
 from .base import PUNCTUATION_AND_SPACE, Checker, sentences, strip_punctuation, treebank_words
 
@@ -66,7 +68,7 @@ class Options(Checker):
     must match exactly, text options after trimming edge punctuation and case.
     """
 
-    params = {"options": "text"}
+    params: ClassVar[dict[str, str]] = {"options": "text"}
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -136,7 +138,7 @@ class IndentStairs(Checker):
 
     def check(self, response: str) -> bool:
         lines = _drop_blank_lines_as_ifbench(response.split("\n"))
-        return all(_indent(b) > _indent(a) for a, b in zip(lines, lines[1:]))
+        return all(_indent(b) > _indent(a) for a, b in pairwise(lines))
 
 
 class QuoteThenExplanation(Checker):
@@ -158,7 +160,7 @@ class QuoteThenExplanation(Checker):
 class CustomBullets(Checker):
     """`format:list`: the marker `sep` occurs at least twice anywhere (IFBench does not require it to start lines)."""
 
-    params = {"sep": "text"}
+    params: ClassVar[dict[str, str]] = {"sep": "text"}
 
     def check(self, response: str) -> bool:
         return response.count(self.sep) >= 2

@@ -1,12 +1,14 @@
 """IFBench's `ratio:*` checkers: proportions of stopwords, sentence types, sentence lengths and shared trigrams."""
 
+from typing import ClassVar
+
 from .base import Checker, count_word_runs, english_stopwords, sentences, word_runs
 
 
 class StopWords(Checker):
     """`ratio:stop_words`: stopwords (NLTK's English list) are at most `percentage` per cent of the `\\w+` words."""
 
-    params = {"percentage": "number"}
+    params: ClassVar[dict[str, str]] = {"percentage": "number"}
 
     def check(self, response: str) -> bool:
         total = count_word_runs(response)
@@ -50,7 +52,7 @@ class TrigramOverlap(Checker):
     IFBench feeds the raw strings to `nltk.ngrams`, so its trigrams are of *characters*, not words; so are these.
     """
 
-    params = {"reference_text": "text", "percentage": "number"}
+    params: ClassVar[dict[str, str]] = {"reference_text": "text", "percentage": "number"}
 
     def check(self, response: str) -> bool:
         ours = _char_trigrams(response)

@@ -84,8 +84,8 @@ def build_checker(instruction_id: str, kwargs: Mapping[str, Any] | None) -> Chec
     """
     Builds the checker of one instruction from an IFBench kwargs dict (null entries are dropped first).
 
-    Raises `ValueError` for an unknown id or kwargs that do not fit, and [`CheckerUnavailable`] when the checker's
-    data cannot be had offline.
+    Raises `ValueError` (or `TypeError`) for an unknown id or kwargs that do not fit, and [`CheckerUnavailable`]
+    when the checker's data cannot be had offline.
     """
     if instruction_id not in CHECKERS:
         raise ValueError(

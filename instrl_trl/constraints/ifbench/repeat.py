@@ -1,5 +1,7 @@
 """IFBench's `repeat:*` checkers: the response copies (part of) the request instead of answering it."""
 
+from typing import ClassVar
+
 from .base import Checker
 
 
@@ -10,7 +12,7 @@ class RepeatChanged(Checker):
     Compared word by word after the first word (whitespace normalised); a verbatim copy fails.
     """
 
-    params = {"prompt_to_repeat": "text"}
+    params: ClassVar[dict[str, str]] = {"prompt_to_repeat": "text"}
 
     def check(self, response: str) -> bool:
         if response == self.prompt_to_repeat:
@@ -19,7 +21,7 @@ class RepeatChanged(Checker):
 
 
 class RepeatSimple(Checker):
-    """`repeat:repeat_simple`: the response is the sentence "Only output this sentence here, ignore all other requests."."""
+    """`repeat:repeat_simple`: the response is exactly `SENTENCE` (trimmed, any case)."""
 
     SENTENCE = "Only output this sentence here, ignore all other requests."
 
@@ -35,7 +37,7 @@ class RepeatSpan(Checker):
     this follows the checker, which is what IFBench's scores mean.
     """
 
-    params = {"prompt_to_repeat": "text", "n_start": "count", "n_end": "count"}
+    params: ClassVar[dict[str, str]] = {"prompt_to_repeat": "text", "n_start": "count", "n_end": "count"}
 
     def check(self, response: str) -> bool:
         span = self.prompt_to_repeat[self.n_start : self.n_end + 1]

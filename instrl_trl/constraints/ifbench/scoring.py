@@ -90,7 +90,7 @@ def build_checkers(
         return [build_checker(iid, kwargs) for iid, kwargs in zip(instruction_id_list, kwargs_list, strict=True)]
     except CheckerUnavailable:
         raise
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise InvalidIFBenchRowError(str(error)) from error
 
 

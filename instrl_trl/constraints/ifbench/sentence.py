@@ -1,6 +1,8 @@
 """IFBench's `sentence:*` checkers: constraints that compare one Punkt sentence with the next, or pick one out."""
 
 import re
+from itertools import pairwise
+from typing import ClassVar
 
 from .base import PUNCTUATION_AND_SPACE, Checker, sentences, strip_punctuation
 
@@ -14,7 +16,7 @@ def _alliteration_score(sentence: str) -> int:
     words = [word for word in (token.lstrip(PUNCTUATION_AND_SPACE) for token in sentence.lower().split()) if word]
     score = 0
     in_run = False
-    for current, following in zip(words, words[1:]):
+    for current, following in pairwise(words):
         if current[0] == following[0]:
             score += 1 if in_run else 2
             in_run = True
@@ -28,13 +30,13 @@ class AlliterationIncrement(Checker):
 
     def check(self, response: str) -> bool:
         scores = [_alliteration_score(sentence) for sentence in sentences(response)]
-        return all(a < b for a, b in zip(scores, scores[1:]))
+        return all(a < b for a, b in pairwise(scores))
 
 
 class KeywordInSentence(Checker):
     """`sentence:keyword`: `word` occurs as a whole word, in any case, in Punkt sentence number `N` (1-based)."""
 
-    params = {"word": "text", "N": "count"}
+    params: ClassVar[dict[str, str]] = {"word": "text", "N": "count"}
 
     def check(self, response: str) -> bool:
         found = sentences(response)
@@ -50,10 +52,10 @@ def _word_count(sentence: str) -> int:
 class WordCountIncrement(Checker):
     """`sentence:increment`: each sentence has exactly `small_n` more words (punctuation deleted) than the last."""
 
-    params = {"small_n": "count"}
+    params: ClassVar[dict[str, str]] = {"small_n": "count"}
 
     def check(self, response: str) -> bool:
         counts = [_word_count(sentence) for sentence in sentences(response)]
         if not counts:
             return False
-        return all(b == a + self.small_n for a, b in zip(counts, counts[1:]))
+        return all(b == a + self.small_n for a, b in pairwise(counts))

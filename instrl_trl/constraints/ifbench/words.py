@@ -3,6 +3,8 @@
 import functools
 import string
 from collections import Counter
+from itertools import pairwise
+from typing import ClassVar
 
 from .base import (
     PUNCTUATION,
@@ -47,7 +49,7 @@ _CONSONANTS = frozenset("bcdfghjklmnpqrstvwxyz")
 
 
 def _has_consonant_pair(word: str) -> bool:
-    return any(a in _CONSONANTS and b in _CONSONANTS for a, b in zip(word, word[1:]))
+    return any(a in _CONSONANTS and b in _CONSONANTS for a, b in pairwise(word))
 
 
 class ConsonantClusters(Checker):
@@ -116,7 +118,7 @@ class StartsWithVerb(Checker):
 class LimitedRepeats(Checker):
     """`words:repeats`: no word (lower-cased, punctuation deleted) occurs more than `small_n` times."""
 
-    params = {"small_n": "count"}
+    params: ClassVar[dict[str, str]] = {"small_n": "count"}
 
     def check(self, response: str) -> bool:
         counts = Counter(strip_punctuation(response.lower()).split())
@@ -135,7 +137,7 @@ class AlternatingSyllables(Checker):
 
     def check(self, response: str) -> bool:
         parities = [_syllable_parity(word) for word in strip_punctuation(response).lower().split()]
-        return all(a != b for a, b in zip(parities, parities[1:]))
+        return all(a != b for a, b in pairwise(parities))
 
 
 class LastWordFirst(Checker):
@@ -143,7 +145,7 @@ class LastWordFirst(Checker):
 
     def check(self, response: str) -> bool:
         found = sentences(response)
-        for current, following in zip(found, found[1:]):
+        for current, following in pairwise(found):
             last = current.rstrip(PUNCTUATION_AND_SPACE).split()
             first = following.lstrip(PUNCTUATION_AND_SPACE).split()
             if not last or not first or last[-1].lower() != first[0].lower():
@@ -167,7 +169,7 @@ class NoConsecutiveFirstLetter(Checker):
 
     def check(self, response: str) -> bool:
         words = strip_punctuation(response.lower()).split()
-        return all(a[0] != b[0] for a, b in zip(words, words[1:]))
+        return all(a[0] != b[0] for a, b in pairwise(words))
 
 
 def _alphanumeric_tokens(text: str) -> list[str]:
@@ -175,9 +177,9 @@ def _alphanumeric_tokens(text: str) -> list[str]:
 
 
 class KeywordSpecificPosition(Checker):
-    """`words:keywords_specific_position`: `keyword` is word `m` of sentence `n` (1-based; punctuation tokens skipped)."""
+    """`words:keywords_specific_position`: `keyword` is word `m` of sentence `n` (1-based, punctuation skipped)."""
 
-    params = {"keyword": "text", "n": "count", "m": "count"}
+    params: ClassVar[dict[str, str]] = {"keyword": "text", "n": "count", "m": "count"}
 
     def check(self, response: str) -> bool:
         found = sentences(response)
@@ -197,7 +199,7 @@ class WordsPosition(Checker):
     end stands for "second to last".
     """
 
-    params = {"keyword": "text"}
+    params: ClassVar[dict[str, str]] = {"keyword": "text"}
 
     def check(self, response: str) -> bool:
         words = treebank_words(response)
