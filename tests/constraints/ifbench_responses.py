@@ -322,7 +322,14 @@ def _targeted(iid: str, kw: dict, prompt: str, rng: random.Random) -> list[str]:
     if iid == "format:sub-bullets":
         return ["* a\n - b\n* c\n - d", "* a\n - b\n* c", "no bullets", "**bold** - x"]
     if iid == "format:no_bullets_bullets":
-        return ["One. Two.\n* a\n* b", "One.\n* a\n* b", "One. Two.\n* a\nThree.\n* b", "One. Two.\n* a"]
+        return [
+            "One. Two.\n* a\n* b",
+            "One.\n* a\n* b",
+            "One. Two.\n* a\nThree.\n* b",
+            "One. Two.\n* a",
+            "One.\n\nTwo.\n* a\n* b",
+            "One. Two.\n\n* a\n* b",
+        ]
     if iid == "custom:multiples":
         return ["14, 21, 28, 35, 42, 49", "14,21,28,35,42,49", "7, 14, 21, 28, 35, 42, 49"]
     if iid == "custom:mcq_count_length":
@@ -415,12 +422,18 @@ def _dress(text: str) -> list[str]:
     ]
 
 
-def synthetic_responses(row: dict, sample: str | None) -> list[str]:
-    """Responses for one IFBench row: its sample answer and edits of it, targeted ones, dressed ones, generic ones."""
+def synthetic_responses(row: dict, sample: str | None, others: list[str] = ()) -> list[str]:
+    """
+    Responses for one IFBench row: its sample answer and edits of it, targeted ones, dressed ones, generic ones, and
+    `others` (model answers to other prompts: real text of real length, on which few constraints hold).
+    """
     rng = random.Random(f"ifbench-{row['key']}")
-    responses: list[str] = []
+    responses: list[str] = list(others)
     if sample:
-        responses += [sample, sample.lower(), sample.replace("*", ""), sample.split("\n")[0]]
+        chatty = "Sure, here is my answer:\n" + sample
+        closing = sample + "\n\nI hope this helps!"
+        compact = sample.replace("\n\n", "\n")
+        responses += [sample, chatty, closing, compact, sample.lower(), sample.replace("*", ""), sample.split("\n")[0]]
     for iid, kw in zip(row["instruction_id_list"], row["kwargs"], strict=True):
         kw = {k: v for k, v in kw.items() if v is not None}
         targeted = _targeted(iid, kw, row["prompt"], rng)

@@ -12,6 +12,7 @@ verdict lists, or `error` when IFBench's code raised (the perceptron tagger is a
 import argparse
 import gzip
 import json
+import random
 import subprocess
 import sys
 from importlib import metadata
@@ -47,6 +48,8 @@ def main() -> None:
         ).stdout.strip()
     except (subprocess.CalledProcessError, FileNotFoundError):
         commit = "unknown"
+    answers = [samples[key] for key in sorted(samples)]
+    pick = random.Random("ifbench-references")
     written = errors = 0
     with gzip.open(args.out, "wt", encoding="utf-8", compresslevel=9) as out:
         # The verdicts of `format:emoji` and `words:odd_even_syllables` depend on these packages' data.
@@ -54,7 +57,8 @@ def main() -> None:
         out.write(json.dumps({"ifbench_commit": commit, "rows": len(rows), "versions": versions}) + "\n")
         for row in rows:
             kwargs = [{k: v for k, v in kw.items() if v is not None} for kw in row["kwargs"]]
-            for response in synthetic_responses(row, samples.get(row["prompt"].strip())):
+            others = pick.sample(answers, 2) if answers else []
+            for response in synthetic_responses(row, samples.get(row["prompt"].strip()), others):
                 record = {"key": row["key"], "instruction_id_list": row["instruction_id_list"], "kwargs": kwargs}
                 record["response"] = response
                 record.update(upstream_verdicts(evaluation_lib, row, response))

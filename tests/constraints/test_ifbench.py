@@ -2,9 +2,11 @@
 IFBench checkers against IFBench's own verdicts.
 
 `data/ifbench_references.jsonl.gz` holds allenai/IFBench's strict and loose verdicts (its `evaluation_lib`, commit
-db69a6f) on 10,101 synthetic responses to its 300 test rows; `make_ifbench_references.py` regenerates it.
+db69a6f) on 11,508 responses to its 300 test rows (its own sample answers, edits of them,
+synthetic ones built to satisfy or break each constraint); `make_ifbench_references.py` regenerates it.
 """
 
+import functools
 import gzip
 import json
 from collections import Counter
@@ -29,6 +31,7 @@ REFERENCES = Path(__file__).parent / "data" / "ifbench_references.jsonl.gz"
 SAMPLE = Path(__file__).parents[2] / "instrl_trl" / "data" / "ifbench_sample.jsonl"
 
 
+@functools.cache
 def _references() -> tuple[dict, list[dict]]:
     with gzip.open(REFERENCES, "rt", encoding="utf-8") as lines:
         header, *rows = (json.loads(line) for line in lines)

@@ -199,6 +199,9 @@ class SentencesThenBullets(Checker):
     """
     `format:no_bullets_bullets`: lines of prose holding at least two Punkt sentences, then only `*` lines, at least
     two of them; a prose line after the bullets fails.
+
+    IFBench's flag "still in the prose" becomes the list of sentences of the last prose line, so a blank line (no
+    sentences) also ends the prose: any later line that is not a bullet fails. Kept, for agreement.
     """
 
     def check(self, response: str) -> bool:
@@ -212,7 +215,9 @@ class SentencesThenBullets(Checker):
                     return False
                 bullets += 1
             elif in_prose:
-                prose_sentences += len(sentences(line.strip()))
+                found = sentences(line.strip())
+                prose_sentences += len(found)
+                in_prose = bool(found)
             else:
                 return False
         return bullets >= 2
