@@ -173,6 +173,7 @@ GENERIC = [
     "The Quick Brown Fox Jumps Over The Lazy Dog",
     "NoWhitespaceAtAll",
     "I love it 😀. What a day 🌞! Are you in? 🎉",
+    "We \u2764\ufe0f it. The family \U0001f468\u200d\U0001f469\u200d\U0001f467 came too.",
     "ID,Country,City,Year,Count\n1,France,Paris,2020,5",
     "1. one\n2. two\n3. three 14 21 28",
     "これは 日本語 の 文 です 。 And some English words here too.",
@@ -203,7 +204,9 @@ def _targeted(iid: str, kw: dict, prompt: str, rng: random.Random) -> list[str]:
     small_n = int(kw["small_n"]) if kw.get("small_n") is not None else 2
     if iid == "count:word_count_range":
         lo, hi = int(kw["min_words"]), int(kw["max_words"])
-        return [" ".join(_words(n, rng)) for n in ((lo + hi) // 2, lo, hi, hi + 1, max(lo - 1, 1))]
+        plain = [" ".join(_words(n, rng)) for n in ((lo + hi) // 2, lo, hi, hi + 1, max(lo - 1, 1))]
+        # NLTK >= 3.10 counts an emoji's variation selector (U+FE0F) as a word of its own.
+        return [*plain, " ".join(_words(lo - 1, rng)) + " \u2764\ufe0f", " ".join(_words(hi, rng)) + " \u2764\ufe0f"]
     if iid == "count:unique_word_count":
         return [
             " ".join(_distinct_words(N)),

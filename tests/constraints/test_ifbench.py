@@ -2,7 +2,7 @@
 IFBench checkers against IFBench's own verdicts.
 
 `data/ifbench_references.jsonl.gz` holds allenai/IFBench's strict and loose verdicts (its `evaluation_lib`, commit
-db69a6f) on 11,508 responses to its 300 test rows (its own sample answers, edits of them,
+db69a6f) on 11,830 responses to its 300 test rows (its own sample answers, edits of them,
 synthetic ones built to satisfy or break each constraint); `make_ifbench_references.py` regenerates it.
 """
 

@@ -11,7 +11,6 @@ counts, ASCII punctuation stripping), because a verdict that agrees with IFBench
 """
 
 import functools
-import re
 import string
 from collections.abc import Mapping
 from importlib import resources
@@ -22,7 +21,6 @@ PUNCTUATION = string.punctuation
 # IFBench strips "punctuation plus space" from word edges in many checkers.
 PUNCTUATION_AND_SPACE = string.punctuation + " "
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
-_WORD_RUN = re.compile(r"\w+")
 
 
 class CheckerUnavailable(RuntimeError):
@@ -86,12 +84,26 @@ def strip_punctuation(text: str) -> str:
     return text.translate(_DROP_PUNCTUATION)
 
 
-def count_word_runs(text: str) -> int:
-    return len(_WORD_RUN.findall(text))
+@functools.cache
+def _word_run_tokenizer():
+    import nltk
+
+    return nltk.tokenize.RegexpTokenizer(r"\w+")
 
 
 def word_runs(text: str) -> list[str]:
-    return _WORD_RUN.findall(text)
+    r"""
+    Runs of word characters, through NLTK's `RegexpTokenizer(r"\w+")` as IFBench counts words.
+
+    Not `re.findall`: since NLTK 3.10 its tokenizer compiles with the `regex` engine, whose `\w` also matches the
+    emoji variation selector and the zero-width joiner, so the two disagree on texts with emoji. Calling NLTK keeps
+    the verdicts equal to IFBench's under whichever NLTK is installed.
+    """
+    return _word_run_tokenizer().tokenize(text)
+
+
+def count_word_runs(text: str) -> int:
+    return len(word_runs(text))
 
 
 @functools.cache
