@@ -23,7 +23,7 @@ def load_evaluation_lib(checkout: str | Path):
 
     data_dir = Path(tempfile.mkdtemp(prefix="ifbench_nltk_"))
     shutil.copytree(Path(ensure_punkt_tab()) / "tokenizers", data_dir / "tokenizers")
-    stopwords = resources.files("instrl_trl.constraints.ifbench").joinpath("data/english_stopwords.txt")
+    stopwords = resources.files("instrl_trl.constraints.ifbench").joinpath("assets/english_stopwords.txt")
     (data_dir / "corpora" / "stopwords").mkdir(parents=True)
     (data_dir / "corpora" / "stopwords" / "english").write_text(stopwords.read_text(encoding="utf-8"))
     nltk.data.path.insert(0, str(data_dir))

@@ -1,5 +1,5 @@
 """
-Regenerates `data/ifbench_references.jsonl.gz`: IFBench's own verdicts on synthetic responses to its 300 test rows.
+Regenerates `ifbench_references.jsonl.gz`: IFBench's own verdicts on synthetic responses to its 300 test rows.
 
 Usage (a checkout of github.com/allenai/IFBench; the fixture was made at commit db69a6f):
 
@@ -25,7 +25,7 @@ from ifbench_responses import synthetic_responses
 from ifbench_upstream import load_evaluation_lib, upstream_verdicts
 
 
-FIXTURE = Path(__file__).parent / "data" / "ifbench_references.jsonl.gz"
+FIXTURE = Path(__file__).parent / "ifbench_references.jsonl.gz"
 
 
 def main() -> None:

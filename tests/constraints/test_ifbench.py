@@ -1,7 +1,7 @@
 """
 IFBench checkers against IFBench's own verdicts.
 
-`data/ifbench_references.jsonl.gz` holds allenai/IFBench's strict and loose verdicts (its `evaluation_lib`, commit
+`ifbench_references.jsonl.gz` holds allenai/IFBench's strict and loose verdicts (its `evaluation_lib`, commit
 db69a6f) on 11,830 responses to its 300 test rows (its own sample answers, edits of them,
 synthetic ones built to satisfy or break each constraint); `make_ifbench_references.py` regenerates it.
 """
@@ -27,7 +27,7 @@ from instrl_trl.constraints.ifbench import (
 from instrl_trl.constraints.ifbench.base import english_stopwords
 
 
-REFERENCES = Path(__file__).parent / "data" / "ifbench_references.jsonl.gz"
+REFERENCES = Path(__file__).parent / "ifbench_references.jsonl.gz"
 SAMPLE = Path(__file__).parents[2] / "instrl_trl" / "data" / "ifbench_sample.jsonl"
 
 

@@ -6,7 +6,7 @@ Our own implementation of the 58 checkers of IFBench's registry (`count`, `ratio
 verdicts produced by IFBench's own code. [`check_row`] scores one response strictly and loosely.
 
 Data comes from installed packages or files shipped here: NLTK's punkt_tab (through
-`instrl_trl.constraints.ensure_punkt_tab`), NLTK's English stopwords (`data/english_stopwords.txt`), `emoji` and
+`instrl_trl.constraints.ensure_punkt_tab`), NLTK's English stopwords (`assets/english_stopwords.txt`), `emoji` and
 `syllapy`. `words:start_verb` needs NLTK's perceptron tagger, which no package index ships: its rows are skipped
 with the reason unless the tagger is already installed. Nothing here calls `nltk.download`.
 

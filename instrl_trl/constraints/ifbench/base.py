@@ -130,6 +130,6 @@ def treebank_words(text: str) -> list[str]:
 
 @functools.cache
 def english_stopwords() -> frozenset[str]:
-    """NLTK's English stopwords list (198 words), shipped in `data/english_stopwords.txt`; see `data/README.md`."""
-    text = resources.files(__package__).joinpath("data/english_stopwords.txt").read_text(encoding="utf-8")
+    """NLTK's English stopwords list (198 words), shipped in `assets/english_stopwords.txt`; see `assets/README.md`."""
+    text = resources.files(__package__).joinpath("assets/english_stopwords.txt").read_text(encoding="utf-8")
     return frozenset(line for line in text.split("\n") if line)
