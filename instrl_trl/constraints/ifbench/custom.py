@@ -156,8 +156,12 @@ class EuropeanCapitals(Checker):
         return names == EUROPEAN_CAPITALS_NORTH_TO_SOUTH
 
 
-def _csv_rows(text: str, delimiter: str = ",") -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+def _csv_rows(text: str, delimiter: str = ",") -> list[list[str]] | None:
+    """The rows as Python's `csv` reads them, or `None` where it refuses the text (IFBench crashes there)."""
+    try:
+        return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error:
+        return None
 
 
 class CityCsv(Checker):
@@ -166,7 +170,8 @@ class CityCsv(Checker):
     def check(self, response: str) -> bool:
         rows = _csv_rows(response)
         return (
-            len(rows) == 8
+            rows is not None
+            and len(rows) == 8
             and rows[0] == ["ID", "Country", "City", "Year", "Count"]
             and all(len(row) == 5 for row in rows[1:])
         )
@@ -191,7 +196,7 @@ class SpecialCharacterCsv(Checker):
         if not _PRODUCT_HEADER.match(response.split("\n")[0].strip()):
             return False
         rows = _csv_rows(response.replace('"', '"""'))
-        if len(rows) != 15:
+        if rows is None or len(rows) != 15:
             return False
         for row in rows[1:]:
             if len(row) != 5:
@@ -218,7 +223,9 @@ class QuotedTsv(Checker):
         if not _STUDENT_HEADER.match(response.split("\n")[0].strip()):
             return False
         rows = _csv_rows(response.replace('"', '"""'), delimiter="\t")
-        return len(rows) == 4 and all(len(row) == 5 and all(_quoted(field) for field in row) for row in rows)
+        if rows is None or len(rows) != 4:
+            return False
+        return all(len(row) == 5 and all(_quoted(field) for field in row) for row in rows)
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
