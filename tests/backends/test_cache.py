@@ -20,15 +20,24 @@ class CountingGenerator(TextGenerator):
     def __init__(self, model_name="fake-model"):
         self.model_name = model_name
         self.calls = []
+        self.seeds = []
 
-    def generate(self, prompts, **generation_kwargs):
+    def generate(self, prompts, seeds=None, **generation_kwargs):
         self.calls.append((list(prompts), generation_kwargs))
+        self.seeds.append(seeds)
+        seeds = seeds if seeds is not None else [None] * len(prompts)
         return [
             Generation(None, Usage(failed=True))
             if "FAIL" in prompt
-            else Generation(f"answer to {prompt}", Usage(prompt_tokens=len(prompt), completion_tokens=3, seconds=0.5))
-            for prompt in prompts
+            else Generation(
+                f"answer to {prompt}" + ("" if seed is None else f" (sample {seed})"),
+                Usage(prompt_tokens=len(prompt), completion_tokens=3, seconds=0.5),
+            )
+            for prompt, seed in zip(prompts, seeds, strict=True)
         ]
+
+    def samples(self, generation_kwargs):
+        return generation_kwargs.get("temperature", 1.0) > 0
 
     @property
     def num_prompts_asked(self):
@@ -153,8 +162,8 @@ def test_wrapper_keeps_the_identity_of_the_wrapped_generator(cache_path):
 
 def test_wrong_number_of_generations_raises(cache_path):
     class ShortGenerator(CountingGenerator):
-        def generate(self, prompts, **generation_kwargs):
-            return super().generate(prompts, **generation_kwargs)[:-1]
+        def generate(self, prompts, seeds=None, **generation_kwargs):
+            return super().generate(prompts, seeds, **generation_kwargs)[:-1]
 
     with CachedGenerator(ShortGenerator(), cache_path) as cached, pytest.raises(RuntimeError, match="one per prompt"):
         cached.generate(["a", "b"])

@@ -24,9 +24,11 @@ class ScriptedGenerator(TextGenerator):
     def __init__(self, answers):
         self.answers = list(answers)
         self.calls = []
+        self.seeds = []
 
-    def generate(self, prompts, **generation_kwargs):
+    def generate(self, prompts, seeds=None, **generation_kwargs):
         self.calls.append((list(prompts), generation_kwargs))
+        self.seeds.append(seeds)
         answers, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
         return [Generation(None, Usage(failed=True)) if a is None else Generation(a, USAGE) for a in answers]
 
@@ -201,7 +203,7 @@ class EchoLLM(TextGenerator):
     def __init__(self):
         self.num_prompts_asked = 0
 
-    def generate(self, prompts, **generation_kwargs):
+    def generate(self, prompts, seeds=None, **generation_kwargs):
         self.num_prompts_asked += len(prompts)
         return [
             Generation(
