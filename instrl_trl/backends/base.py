@@ -75,6 +75,7 @@ class TextGenerator(ABC):
         Raises a `ValueError` naming `where.<key>` for a key this backend does not take, with the valid keys or the
         fix, so that a recipe fails before any query is spent. This base class accepts everything.
         """
+        return
 
     def samples(self, generation_kwargs: dict) -> bool:
         """
