@@ -15,5 +15,4 @@ def transformers_serve(tiny_causal_lm, tmp_path_factory):
     from tests.backends.serve import TransformersServe
 
     with TransformersServe(tiny_causal_lm, tmp_path_factory.mktemp("serve") / "serve.log") as server:
-        print(f"\n`transformers serve` was ready after {server.startup_seconds:.1f} s")
         yield server

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 from tests.hub_server import reserve_port
 
@@ -47,7 +48,7 @@ class TransformersServe:
         self.startup_seconds: float | None = None
         self._process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "TransformersServe":
+    def __enter__(self) -> Self:
         command = [sys.executable, "-m", "transformers.cli.transformers", "serve", self.model_dir]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu", *self.extra_args]
         # The server loads only the local folder: it must not look for anything on the Hub

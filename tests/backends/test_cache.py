@@ -282,3 +282,30 @@ def test_an_unopenable_path_is_an_error_not_a_corruption(tmp_path):
     with pytest.raises(sqlite3.OperationalError):
         ResponseCache(folder)
     assert folder.is_dir() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_sampling_seed_is_part_of_the_key(cache_path):
+    generator = CountingGenerator()
+    with CachedGenerator(generator, cache_path) as cached:
+        first = cached.generate(["Name a river."], seeds=[0], temperature=0.7)[0]
+        retry = cached.generate(["Name a river."], seeds=[1], temperature=0.7)[0]
+        again = cached.generate(["Name a river."], seeds=[0], temperature=0.7)[0]
+    assert (first.text, retry.text) == ("answer to Name a river. (sample 0)", "answer to Name a river. (sample 1)")
+    assert not retry.usage.cached  # a retry with a new seed is a new query, not the cached first answer
+    assert again.text == first.text and again.usage.cached
+    assert generator.seeds == [[0], [1]]
+
+
+def test_seeds_are_left_out_under_greedy_decoding(cache_path):
+    generator = CountingGenerator()
+    with CachedGenerator(generator, cache_path) as cached:
+        first = cached.generate(["Name a river."], seeds=[0], temperature=0.0)[0]
+        retry = cached.generate(["Name a river."], seeds=[1], temperature=0.0)[0]
+    # every seed gives the greedy answer: the retry is a cache hit and no seed is sent
+    assert retry.usage.cached and retry.text == first.text == "answer to Name a river."
+    assert generator.seeds == [None]
+
+
+def test_one_seed_per_prompt(cache_path):
+    with CachedGenerator(CountingGenerator(), cache_path) as cached, pytest.raises(ValueError, match="one seed"):
+        cached.generate(["a", "b"], seeds=[1])

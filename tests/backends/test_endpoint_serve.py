@@ -1,7 +1,5 @@
 """The endpoint backend against a real server: `transformers serve` with the tiny chat model (see `serve.py`)."""
 
-import time
-
 import pytest
 from transformers import AutoTokenizer
 
@@ -14,7 +12,7 @@ from tests.backends.tiny_causal_lm import training_corpus
 # Startup of the session's server (about 20 s idle, more on a loaded machine) counts in the first test's time
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-PROMPTS = [seed for seed in training_corpus()[:6]]
+PROMPTS = training_corpus()[:6]
 
 
 def make_generator(server, **kwargs) -> EndpointGenerator:
@@ -69,8 +67,6 @@ def test_concurrent_requests_come_back_in_order(transformers_serve):
     one_at_a_time = make_generator(transformers_serve, max_concurrency=1)
     expected = [one_at_a_time.generate([prompt], max_tokens=4)[0].text for prompt in PROMPTS]
     concurrent = make_generator(transformers_serve, max_concurrency=4)
-    start = time.perf_counter()
     generations = concurrent.generate(PROMPTS, max_tokens=4)
-    print(f"\n{len(PROMPTS)} requests, 4 in flight: {time.perf_counter() - start:.2f} s")
     assert [g.text for g in generations] == expected
     assert not any(g.usage.failed for g in generations)
