@@ -4,6 +4,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 from instrl_trl.backends import models
 from instrl_trl.backends.models import SMOLLM2_NAME, resolve_model_name, smollm2_folder
@@ -62,29 +63,27 @@ def test_converted_once_when_asked_together(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_smollm2_converts_once_and_generates(tmp_path, monkeypatch):
+def test_smollm2_converts_once_and_generates():
     try:
         metadata.distribution(models.SMOLLM2_WHEEL)
     except metadata.PackageNotFoundError:
         pytest.skip(f"`{models.SMOLLM2_WHEEL}` is not installed: `{models.SMOLLM2_INSTALL}`")
     from instrl_trl.backends.roles import build_role
 
-    start = time.perf_counter()
-    folder = smollm2_folder(tmp_path)
-    conversion_seconds = time.perf_counter() - start
+    # The default cache (under the session's HF_HOME, see tests/conftest.py): any later test of the session reuses it
+    folder = smollm2_folder()
+    assert folder.parent == models.models_cache_dir()
     assert (folder / "model.safetensors").is_file() and (folder / "chat_template.jinja").is_file()
-    written = (folder / "model.safetensors").stat().st_mtime
-    start = time.perf_counter()
-    assert smollm2_folder(tmp_path) == folder and (folder / "model.safetensors").stat().st_mtime == written
-    assert time.perf_counter() - start < conversion_seconds / 10  # found, not converted again
+    written = (folder / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model_name(SMOLLM2_NAME) == str(folder)
+    assert (folder / "model.safetensors").stat().st_mtime_ns == written  # found, not converted again
 
-    # A role names the model; rewriter and reviewer share the copy, the reviewer with its few tokens
+    # A role names the model; expert and reviewer share the copy, the reviewer with its few tokens
     spec = {"backend": "transformers", "model": SMOLLM2_NAME, "device": "cpu", "max_new_tokens": 6}
-    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))
     expert = build_role("expert", spec)
     reviewer = build_role("reviewer", {**spec, "max_new_tokens": 256})
     assert reviewer.generator.model is expert.generator.model
-    assert str(expert.generator.model.dtype) == "torch.float32"
+    assert expert.generator.model.dtype == torch.float32
     (answer,) = expert.respond(["What is the capital of France? Answer in one word."])
     assert "paris" in answer.text.lower()
     assert 0 < answer.usage.completion_tokens <= 6
