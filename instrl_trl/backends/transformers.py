@@ -1,5 +1,6 @@
 """A local causal LM as a [`TextGenerator`]: batched, left-padded `generate` with any `from_pretrained` model."""
 
+import functools
 import json
 import threading
 import time
@@ -273,6 +274,7 @@ def _mix_seeds(seed: int | None, seeds: list[int]) -> int:
     return zlib.crc32(json.dumps([seed, seeds]).encode())
 
 
+@functools.cache
 def _valid_generation_keys() -> frozenset[str]:
     fields = {key for key in GenerationConfig().to_dict() if not key.startswith("_")} - {"transformers_version"}
     return frozenset(fields | _GENERATE_KEYWORDS)
