@@ -2,6 +2,7 @@ from .accounting import QueryAccounting
 from .base import Answer, Expert, Generation, Review, Reviewer, Rewrite, Rewriter, RewriteRequest, TextGenerator, Usage
 from .cache import CachedGenerator, ResponseCache
 from .llm import LLMExpert, LLMReviewer, LLMRewriter
+from .models import resolve_model_name
 from .roles import build_role
 from .rules import RULES, RulesExpert, RulesReviewer, RulesRewriter
 
@@ -30,4 +31,5 @@ __all__ = [
     "TextGenerator",
     "Usage",
     "build_role",
+    "resolve_model_name",
 ]

@@ -56,18 +56,42 @@ class TextGenerator(ABC):
     """
     A text-generation backend: chat prompts in, completions out, in one batched call. The LLM roles
     ([`LLMRewriter`], [`LLMReviewer`], [`LLMExpert`]) build prompts and parse answers on top of it.
+
+    A backend names its length limit in `max_tokens_key` (`max_new_tokens` for transformers, `max_tokens` for
+    OpenAI-style endpoints), so that a role can set its own limit whatever the backend.
     """
 
     backend: str = "unknown"
     model_name: str = "unknown"
+    max_tokens_key: str | None = None
 
     def cache_identity(self) -> dict:
         """What makes two generators answer the same prompt alike (part of the response-cache key)."""
         return {"backend": self.backend, "model": self.model_name}
 
+    @classmethod
+    def check_generation_kwargs(cls, generation_kwargs: dict, where: str = "generation_kwargs") -> None:
+        """
+        Raises a `ValueError` naming `where.<key>` for a key this backend does not take, with the valid keys or the
+        fix, so that a recipe fails before any query is spent. This base class accepts everything.
+        """
+        return
+
+    def samples(self, generation_kwargs: dict) -> bool:
+        """
+        Whether a call with `generation_kwargs` (over the generator's defaults) samples, so that another seed may
+        give another answer. Greedy decoding ignores seeds; this base class assumes sampling.
+        """
+        return True
+
     @abstractmethod
-    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
-        """One [`Generation`] per prompt, in order. Failures are `Generation(None, Usage(failed=True))`."""
+    def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
+        """
+        One [`Generation`] per prompt, in order. Failures are `Generation(None, Usage(failed=True))`.
+
+        `seeds`, when given, holds one sampling seed per prompt: when sampling, the same prompt with another seed is
+        another query (a retry asks for a new sample), and the same seed asks for the same sample again.
+        """
 
 
 @dataclass(frozen=True)

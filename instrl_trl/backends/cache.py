@@ -50,10 +50,11 @@ def _is_corruption(error: Exception) -> bool:
     return isinstance(error, sqlite3.DatabaseError) and code & 0xFF in _CORRUPTION_CODES
 
 
-def cache_key(identity: dict, prompt: str, generation_kwargs: dict) -> str:
+def cache_key(identity: dict, prompt: str, generation_kwargs: dict, seed: int | None = None) -> str:
     r"""
     Returns the cache key of one query: the sha256 of a canonical JSON (sorted keys, no spaces) of the backend
-    identity (backend and model, see [`TextGenerator.cache_identity`]), the prompt and the generation parameters.
+    identity (backend and model, see [`TextGenerator.cache_identity`]), the prompt, the generation parameters and,
+    when given, the sampling seed.
 
     Args:
         identity (`dict`):
@@ -63,6 +64,9 @@ def cache_key(identity: dict, prompt: str, generation_kwargs: dict) -> str:
         generation_kwargs (`dict`):
             The generation parameters sent with it. Values must be JSON-serializable; `0` and `0.0` give different
             keys, so pass a parameter the same way in every run.
+        seed (`int` or `None`, *optional*, defaults to `None`):
+            The sampling seed of this query: another seed is another sample, so another key. `None` (greedy
+            decoding, or no seed) leaves it out of the key.
 
     Returns:
         `str`: 64 hexadecimal characters.
@@ -74,10 +78,14 @@ def cache_key(identity: dict, prompt: str, generation_kwargs: dict) -> str:
     True
     >>> key == cache_key({"backend": "endpoint", "model": "m"}, "Name a river.", {"temperature": 0.8})
     False
+    >>> key == cache_key({"backend": "endpoint", "model": "m"}, "Name a river.", {"temperature": 0.7}, seed=1)
+    False
 
     ```
     """
     payload = {"identity": identity, "prompt": prompt, "generation_kwargs": generation_kwargs}
+    if seed is not None:
+        payload["seed"] = seed
     try:
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     except TypeError as error:
@@ -271,6 +279,10 @@ class CachedGenerator(TextGenerator):
     generator in a single batch. Its successful answers are stored; failures are not, so they are asked again next
     time. A prompt repeated within the batch is answered from the first occurrence and reported as cached.
 
+    Sampling seeds (`seeds` of [`~CachedGenerator.generate`]) are part of the key when the wrapped generator samples
+    with the call's settings ([`TextGenerator.samples`]): a retry with a new seed is a new query. Under greedy
+    decoding they are left out of the key and not sent, since every seed would give the same answer.
+
     Args:
         generator ([`TextGenerator`]):
             The generator to wrap.
@@ -291,21 +303,41 @@ class CachedGenerator(TextGenerator):
     def model_name(self) -> str:
         return self.generator.model_name
 
+    @property
+    def max_tokens_key(self) -> str | None:
+        return self.generator.max_tokens_key
+
     def cache_identity(self) -> dict:
         return self.generator.cache_identity()
 
-    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
+    def check_generation_kwargs(self, generation_kwargs: dict, where: str = "generation_kwargs") -> None:
+        self.generator.check_generation_kwargs(generation_kwargs, where)
+
+    def samples(self, generation_kwargs: dict) -> bool:
+        return self.generator.samples(generation_kwargs)
+
+    def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"Got {len(seeds)} `seeds` for {len(prompts)} prompts; pass one seed per prompt.")
+        if seeds is None or not self.generator.samples(generation_kwargs):
+            seeds = [None] * len(prompts)
         identity = self.generator.cache_identity()
-        keys = [cache_key(identity, prompt, generation_kwargs) for prompt in prompts]
+        keys = [
+            cache_key(identity, prompt, generation_kwargs, seed) for prompt, seed in zip(prompts, seeds, strict=True)
+        ]
         found = self.cache.get_many(keys)
-        to_ask: dict[str, str] = {}  # key -> prompt, each missing key once, in order of first appearance
-        for key, prompt in zip(keys, prompts, strict=True):
+        to_ask: dict[str, tuple[str, int | None]] = {}  # key -> (prompt, seed), each missing key once, in order
+        for key, prompt, seed in zip(keys, prompts, seeds, strict=True):
             if key not in found:
-                to_ask.setdefault(key, prompt)
+                to_ask.setdefault(key, (prompt, seed))
 
         fresh: dict[str, Generation] = {}
         if to_ask:
-            generations = self.generator.generate(list(to_ask.values()), **generation_kwargs)
+            asked_prompts = [prompt for prompt, _ in to_ask.values()]
+            asked_seeds = [seed for _, seed in to_ask.values()]
+            if all(seed is None for seed in asked_seeds):
+                asked_seeds = None
+            generations = self.generator.generate(asked_prompts, seeds=asked_seeds, **generation_kwargs)
             if len(generations) != len(to_ask):
                 raise RuntimeError(
                     f"The {self.backend!r} generator returned {len(generations)} generations for {len(to_ask)} "

@@ -3,12 +3,14 @@ Text generation through an HTTP endpoint with [`~huggingface_hub.InferenceClient
 OpenAI-compatible `base_url`, or Hugging Face Inference Providers by model id.
 """
 
+import inspect
 import json
 import logging
 import os
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +27,20 @@ logger = logging.getLogger(__name__)
 DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
 # Statuses worth asking again: rate limits, timeouts and server-side failures. Other 4xx answers will not change.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+# What serves `base_url`. vLLM and TGI (and OpenAI) sample when `temperature > 0`; `transformers serve` samples only
+# when its own `generation_config` field says so, and ignores `temperature` alone.
+SERVERS = ("openai", "vllm", "tgi", "transformers")
+# Arguments of `chat_completion` that the generator sets itself
+_NOT_GENERATION_KWARGS = frozenset({"self", "messages", "model", "stream", "stream_options"})
+# Names other backends use, with what to write instead
+_FIXES = {
+    "max_new_tokens": "write `max_tokens` (the chat-completions name of the length limit)",
+    "do_sample": "set `temperature` above 0 to sample (the generator tells the server as it needs)",
+    "top_k": "pass server-specific fields in `extra_body`, e.g. `extra_body: {top_k: 50}` for vLLM and TGI",
+    "min_p": "pass server-specific fields in `extra_body`, e.g. `extra_body: {min_p: 0.05}` for vLLM",
+    "repetition_penalty": "use `frequency_penalty`, or pass server-specific fields in `extra_body`",
+    "stop_strings": "write `stop`",
+}
 
 
 class _MalformedResponse(ValueError):
@@ -71,7 +87,8 @@ class EndpointGenerator(TextGenerator):
             seconds ("full jitter"), or the server's `Retry-After` when it asks for longer (capped at
             `backoff_max`).
         seed (`int`, *optional*, defaults to `0`):
-            Seed of the jitter, so that the waits of a run are reproducible.
+            Seed of the jitter, so that the waits of a run are reproducible. Sampling seeds are the `seed` of
+            `generation_kwargs` and the per-prompt `seeds` of [`~EndpointGenerator.generate`].
         sleep (`Callable[[float], None]`, *optional*, defaults to `time.sleep`):
             How to wait between attempts; tests pass a function that records the waits instead.
 
@@ -79,8 +96,15 @@ class EndpointGenerator(TextGenerator):
 
         generation_kwargs (`dict`, *optional*):
             Defaults for [`~huggingface_hub.InferenceClient.chat_completion`] (`max_tokens`, `temperature`, `top_p`,
-            `stop`, `seed`, ...), merged over `{"max_tokens": 512, "temperature": 0.0}`; the keyword arguments of a
-            [`~EndpointGenerator.generate`] call override them.
+            `stop`, `seed`, `extra_body`, ...), merged over `{"max_tokens": 512, "temperature": 0.0}`; the keyword
+            arguments of a [`~EndpointGenerator.generate`] call override them. Other keys (such as transformers'
+            `max_new_tokens`) raise here.
+        server (`str`, *optional*, defaults to `"openai"`):
+            What serves `base_url`, so that sampling settings mean there what they say: `"openai"` (any
+            OpenAI-compatible server), `"vllm"` and `"tgi"` sample when `temperature > 0` and honour `seed` as sent;
+            `"transformers"` (`transformers serve`) ignores `temperature` unless told to sample, so a call with
+            `temperature > 0` also sends `extra_body={"generation_config": "{\"do_sample\": true}"}` (unless
+            `extra_body` already has a `generation_config`).
 
     Example:
     ```python
@@ -92,6 +116,7 @@ class EndpointGenerator(TextGenerator):
     """
 
     backend = "endpoint"
+    max_tokens_key = "max_tokens"
 
     def __init__(
         self,
@@ -107,6 +132,7 @@ class EndpointGenerator(TextGenerator):
         seed: int = 0,
         sleep: Callable[[float], None] = time.sleep,
         generation_kwargs: dict | None = None,
+        server: str = "openai",
     ):
         if not model:
             raise ValueError("`model` is required: a model id on the Hub, or the name the server serves it under.")
@@ -118,6 +144,9 @@ class EndpointGenerator(TextGenerator):
             )
         if base_url is not None and not base_url.startswith(("http://", "https://")):
             raise ValueError(f"`base_url` must be an http(s) URL, got {base_url!r}.")
+        if server not in SERVERS:
+            raise ValueError(f"`server` is {server!r}; valid values: {', '.join(SERVERS)}.")
+        self.check_generation_kwargs(generation_kwargs or {})
         if max_concurrency < 1:
             raise ValueError(f"`max_concurrency` must be at least 1, got {max_concurrency}.")
         if max_retries < 0:
@@ -147,6 +176,7 @@ class EndpointGenerator(TextGenerator):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.seed = seed
+        self.server = server
         self.generation_kwargs = {**DEFAULT_GENERATION_KWARGS, **(generation_kwargs or {})}
         self._sleep = sleep
         self._rng = random.Random(seed)
@@ -170,28 +200,72 @@ class EndpointGenerator(TextGenerator):
     def cache_identity(self) -> dict:
         """The backend, the model, where it is served and the default generation settings; never the token."""
         where = {"base_url": self.base_url} if self.base_url is not None else {"provider": self.provider or "auto"}
+        # Only a server whose requests differ is named, so that caches written before `server` existed stay valid
+        server = {"server": self.server} if self.server == "transformers" else {}
         return {
             "backend": self.backend,
             "model": self.model_name,
             **where,
+            **server,
             "generation_kwargs": dict(sorted(self.generation_kwargs.items())),
         }
 
-    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
+    @classmethod
+    def check_generation_kwargs(cls, generation_kwargs: dict, where: str = "generation_kwargs") -> None:
+        """Raises a `ValueError` for a key that [`~huggingface_hub.InferenceClient.chat_completion`] does not take."""
+        valid = _valid_generation_keys()
+        for key in generation_kwargs:
+            if key in valid:
+                continue
+            fix = _FIXES.get(key, "pass server-specific fields in `extra_body`")
+            raise ValueError(
+                f"`{where}.{key}` is not a generation setting of the endpoint backend: {fix}. Valid keys: "
+                f"{', '.join(sorted(valid))}."
+            )
+
+    def samples(self, generation_kwargs: dict) -> bool:
+        """Whether a call samples: `temperature` above 0, or unset (servers then sample at their default)."""
+        temperature = {**self.generation_kwargs, **generation_kwargs}.get("temperature")
+        return temperature is None or temperature > 0
+
+    def request_kwargs(self, generation_kwargs: dict, seed: int | None = None) -> dict:
+        """
+        The keyword arguments of `chat_completion` for one prompt: the defaults, `generation_kwargs`, the prompt's
+        sampling `seed` (mixed with a `seed` of the settings, when sampling) and what `server` needs to sample.
+        """
+        kwargs = {**self.generation_kwargs, **generation_kwargs}
+        if not self.samples(generation_kwargs):
+            return kwargs
+        if seed is not None:
+            kwargs["seed"] = seed if kwargs.get("seed") is None else zlib.crc32(f"{kwargs['seed']}:{seed}".encode())
+        if self.server == "transformers":
+            extra_body = dict(kwargs.get("extra_body") or {})
+            extra_body.setdefault("generation_config", json.dumps({"do_sample": True}))
+            kwargs["extra_body"] = extra_body
+        return kwargs
+
+    def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         """
         One [`Generation`] per prompt, in order; `Generation(None, Usage(failed=True))` for a prompt whose requests
-        all failed. Raises `PermissionError` on `401`/`403` and `ValueError` on `404`, without retrying.
+        all failed. Raises `PermissionError` on `401`/`403` and `ValueError` on `404`, without retrying. `seeds`
+        (one per prompt) are sent as each request's `seed` when sampling.
         """
         if not prompts:
             return []
-        kwargs = {**self.generation_kwargs, **generation_kwargs}
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"Got {len(seeds)} `seeds` for {len(prompts)} prompts; pass one seed per prompt.")
+        self.check_generation_kwargs(generation_kwargs)
+        seeds = seeds if seeds is not None else [None] * len(prompts)
+        request_kwargs = [self.request_kwargs(generation_kwargs, seed) for seed in seeds]
         # One seed per call, drawn here, and one generator per item: the waits do not depend on thread scheduling.
         call_seed = self._rng.getrandbits(64)
         abort = threading.Event()
         num_workers = min(self.max_concurrency, len(prompts))
         with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="endpoint") as executor:
             futures = [
-                executor.submit(self._generate_one, prompt, kwargs, random.Random(call_seed + index), abort)
+                executor.submit(
+                    self._generate_one, prompt, request_kwargs[index], random.Random(call_seed + index), abort
+                )
                 for index, prompt in enumerate(prompts)
             ]
             try:
@@ -292,6 +366,11 @@ class EndpointGenerator(TextGenerator):
         """`text` without the token, in case a server echoes it back."""
         token = self._client.token or (get_token() if self.token_env is None else None)
         return text.replace(token, "***") if token else text
+
+
+def _valid_generation_keys() -> frozenset[str]:
+    parameters = inspect.signature(InferenceClient.chat_completion).parameters
+    return frozenset(parameters) - _NOT_GENERATION_KWARGS
 
 
 def _parse(output) -> tuple[str, int, int]:

@@ -5,6 +5,7 @@ call and parses the answers. Wrap the generator in a [`CachedGenerator`] to pay 
 
 import logging
 import re
+from collections import Counter
 from dataclasses import replace
 from importlib import resources
 
@@ -19,6 +20,8 @@ REVIEWER_PLACEHOLDERS = ("{original}", "{rewritten}")
 _PLACEHOLDER_PATTERN = re.compile(r"\{(original|rewritten)\}")
 # Wrappers that chat models put around a one-word answer: quotes, Markdown bold/italics, inline code
 _VERDICT_WRAPPERS = "\"'`*"
+# Enough for "Not Equal" with quotes, bold or a period around it; a reviewer must not inherit a generator's 256
+REVIEWER_MAX_TOKENS = 8
 
 
 def load_reviewer_template() -> str:
@@ -49,10 +52,12 @@ def parse_verdict(answer: str | None) -> bool | None:
     return {"equal": False, "not equal": True}.get(" ".join(text.lower().split()))
 
 
-def _generate(generator: TextGenerator, prompts: list[str], generation_kwargs: dict) -> list[Generation]:
+def _generate(
+    generator: TextGenerator, prompts: list[str], generation_kwargs: dict, seeds: list[int] | None = None
+) -> list[Generation]:
     if not prompts:
         return []
-    generations = generator.generate(prompts, **generation_kwargs)
+    generations = generator.generate(prompts, seeds=seeds, **generation_kwargs)
     if len(generations) != len(prompts):
         raise RuntimeError(
             f"The {generator.backend!r} generator returned {len(generations)} generations for {len(prompts)} "
@@ -67,18 +72,20 @@ class LLMRewriter(Rewriter):
 
     The answer, stripped, is the new instruction; the request's constraints are carried over unchanged (an LLM adds
     none that can be verified). A failed query gives an empty instruction, which the environment's elimination rules
-    drop as `"empty"`.
+    drop as `"empty"`. Each request's `seed` is its sampling seed: when the generator samples, the same instruction
+    and operation under another seed is another query, and under the same seed the same (cached) rewrite.
 
     Args:
         generator ([`TextGenerator`]):
             The model that rewrites.
         generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
-            Passed to `generator.generate` with every batch.
+            Passed to `generator.generate` with every batch; checked against the backend's settings here.
     """
 
     def __init__(self, generator: TextGenerator, generation_kwargs: dict | None = None):
         self.generator = generator
         self.generation_kwargs = dict(generation_kwargs or {})
+        generator.check_generation_kwargs(self.generation_kwargs, "rewriter.generation_kwargs")
 
     @property
     def model_name(self) -> str:
@@ -86,7 +93,8 @@ class LLMRewriter(Rewriter):
 
     def rewrite(self, requests: list[RewriteRequest]) -> list[Rewrite]:
         prompts = [request.operation.render_prompt(request.instruction) for request in requests]
-        generations = _generate(self.generator, prompts, self.generation_kwargs)
+        seeds = [request.seed for request in requests]
+        generations = _generate(self.generator, prompts, self.generation_kwargs, seeds)
         return [
             Rewrite((generation.text or "").strip(), request.constraints, generation.usage)
             for request, generation in zip(requests, generations, strict=True)
@@ -107,7 +115,8 @@ class LLMReviewer(Reviewer):
             The model that judges.
         generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
             Passed to `generator.generate` with every batch, on top of `{"temperature": 0.0}` (a judge should not
-            sample).
+            sample) and a length limit of 8 tokens under the backend's name for it (`generator.max_tokens_key`:
+            `max_new_tokens` or `max_tokens`), since a verdict is a few tokens. Checked against the backend here.
         prompt_template (`str` or `None`, *optional*, defaults to `None`):
             The judging prompt, with the placeholders `{original}` and `{rewritten}`. `None` uses the packaged
             `templates/reviewer.txt`.
@@ -127,7 +136,11 @@ class LLMReviewer(Reviewer):
                 "the rewritten instruction go."
             )
         self.generator = generator
-        self.generation_kwargs = {"temperature": 0.0, **(generation_kwargs or {})}
+        defaults = {"temperature": 0.0}
+        if generator.max_tokens_key is not None:
+            defaults[generator.max_tokens_key] = REVIEWER_MAX_TOKENS
+        self.generation_kwargs = {**defaults, **(generation_kwargs or {})}
+        generator.check_generation_kwargs(self.generation_kwargs, "reviewer.generation_kwargs")
         self.prompt_template = prompt_template
 
     @property
@@ -166,11 +179,16 @@ class LLMExpert(Expert):
     r"""
     Expert that answers instructions with an LLM.
 
+    The n-th time this expert is asked the same instruction (counting from 0), it asks with sampling seed n: a
+    verification retry gets a new sample when the generator samples, instead of the cached first answer, and a rerun
+    asks the same sequence of seeds, so it is answered from the cache. Under greedy decoding the seed changes nothing
+    and a retry is a cache hit.
+
     Args:
         generator ([`TextGenerator`]):
             The model that answers.
         generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
-            Passed to `generator.generate` with every batch.
+            Passed to `generator.generate` with every batch; checked against the backend's settings here.
         system_prompt (`str` or `None`, *optional*, defaults to `None`):
             Text put before every instruction, separated by a blank line. A [`TextGenerator`] takes one prompt per
             item, so this is part of the prompt (and of its cache key), not a separate system message.
@@ -184,7 +202,9 @@ class LLMExpert(Expert):
     ):
         self.generator = generator
         self.generation_kwargs = dict(generation_kwargs or {})
+        generator.check_generation_kwargs(self.generation_kwargs, "expert.generation_kwargs")
         self.system_prompt = system_prompt
+        self._times_asked: Counter[str] = Counter()
 
     @property
     def model_name(self) -> str:
@@ -195,5 +215,9 @@ class LLMExpert(Expert):
             f"{self.system_prompt}\n\n{instruction}" if self.system_prompt else instruction
             for instruction in instructions
         ]
-        generations = _generate(self.generator, prompts, self.generation_kwargs)
+        seeds = []
+        for instruction in instructions:
+            seeds.append(self._times_asked[instruction])
+            self._times_asked[instruction] += 1
+        generations = _generate(self.generator, prompts, self.generation_kwargs, seeds)
         return [Answer((generation.text or "").strip(), generation.usage) for generation in generations]

@@ -11,7 +11,11 @@ rewriter:
 ```
 
 A missing role uses the offline rules engine. LLM roles answer through a persistent response cache, so a rerun or a
-resumed run never pays twice for the same query.
+resumed run never pays twice for the same query. Settings and `generation_kwargs` are checked against the backend
+before any model is loaded or query sent. Roles that name the same transformers model (and revision, dtype and
+device) share one loaded copy, each with its own limits: the reviewer answers in a few tokens by default
+([`LLMReviewer`]). `model: smollm2-135m-instruct` is a real small instruct model that works offline
+([`resolve_model_name`]).
 """
 
 import inspect
@@ -64,19 +68,27 @@ def _construct(role: str, cls: type, kwargs: dict[str, Any]):
     return cls(**kwargs)
 
 
-def build_generator(role: str, spec: dict) -> TextGenerator:
-    """A [`TextGenerator`] from a role's mapping (without its `backend` key checked already)."""
-    kwargs = {key: value for key, value in spec.items() if key != "backend"}
-    if "model" not in kwargs:
-        raise ValueError(f"`{role}.model` is required for the {spec['backend']} backend (a model id, path or name).")
+def generator_class(spec: dict) -> type[TextGenerator]:
+    """The [`TextGenerator`] class of an LLM role's `backend`."""
     if spec["backend"] == "transformers":
         from .transformers import TransformersGenerator
 
-        kwargs["model_name_or_path"] = kwargs.pop("model")
-        return _construct(role, TransformersGenerator, kwargs)
+        return TransformersGenerator
     from .endpoint import EndpointGenerator
 
-    return _construct(role, EndpointGenerator, kwargs)
+    return EndpointGenerator
+
+
+def build_generator(role: str, spec: dict) -> TextGenerator:
+    """A [`TextGenerator`] from a role's mapping (its `backend` key checked already)."""
+    kwargs = {key: value for key, value in spec.items() if key != "backend"}
+    if "model" not in kwargs:
+        raise ValueError(f"`{role}.model` is required for the {spec['backend']} backend (a model id, path or name).")
+    cls = generator_class(spec)
+    cls.check_generation_kwargs(kwargs.get("generation_kwargs") or {}, f"{role}.generation_kwargs")
+    if spec["backend"] == "transformers":
+        kwargs["model_name_or_path"] = kwargs.pop("model")
+    return _construct(role, cls, kwargs)
 
 
 def build_role(role: str, spec: dict | str | None, cache_path: str | None = None) -> Rewriter | Reviewer | Expert:
@@ -97,6 +109,8 @@ def build_role(role: str, spec: dict | str | None, cache_path: str | None = None
     from .llm import LLMExpert, LLMReviewer, LLMRewriter
 
     role_kwargs = {"generation_kwargs": spec.pop("generation_kwargs", None)}
+    # Before the generator is built: a bad key must not cost a model load
+    generator_class(spec).check_generation_kwargs(role_kwargs["generation_kwargs"] or {}, f"{role}.generation_kwargs")
     if role == "reviewer" and "prompt_template" in spec:
         role_kwargs["prompt_template"] = spec.pop("prompt_template")
     if role == "expert" and "system_prompt" in spec:

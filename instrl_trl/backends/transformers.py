@@ -1,13 +1,39 @@
 """A local causal LM as a [`TextGenerator`]: batched, left-padded `generate` with any `from_pretrained` model."""
 
+import functools
+import json
+import threading
 import time
+import weakref
+import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, set_seed
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    set_seed,
+)
 
 from .base import Generation, TextGenerator, Usage
+from .models import resolve_model_name
+
+
+# Keywords of `generate` that are not `GenerationConfig` fields
+_GENERATE_KEYWORDS = frozenset({"logits_processor", "stopping_criteria", "prefix_allowed_tokens_fn"})
+# Names other backends use, with what to write instead
+_FIXES = {
+    "max_tokens": "write `max_new_tokens` (the transformers name of the length limit)",
+    "max_completion_tokens": "write `max_new_tokens` (the transformers name of the length limit)",
+    "stop": "write `stop_strings`",
+    "seed": "set the role's `seed` (a setting of the transformers backend, beside `model`), not a generation kwarg",
+    "n": "ask once per sample: a role sends one prompt per item",
+}
 
 
 class TransformersGenerator(TextGenerator):
@@ -20,12 +46,15 @@ class TransformersGenerator(TextGenerator):
     after `max_new_tokens` tokens.
 
     The model and tokenizer are loaded when the generator is built, so that a wrong path or revision fails before
-    any query is spent.
+    any query is spent. Generators of one process that load the same model (path, revision, dtype and device) share
+    one loaded copy, so that a rewriter and a reviewer on the same model hold it once; each keeps its own
+    generation settings. The copy is freed when the last generator using it is.
 
     Args:
         model_name_or_path (`str` or `None`, *optional*, defaults to `None`):
             Hub model id or local folder, loaded with [`~transformers.AutoModelForCausalLM.from_pretrained`] and
-            [`~transformers.AutoTokenizer.from_pretrained`]. Required unless `model` and `tokenizer` are given.
+            [`~transformers.AutoTokenizer.from_pretrained`], or a model name of our own such as
+            `"smollm2-135m-instruct"` (see [`resolve_model_name`]). Required unless `model` and `tokenizer` are given.
         model ([`~transformers.PreTrainedModel`] or `None`, *optional*, defaults to `None`):
             An already-built causal LM, used instead of loading `model_name_or_path`. It is put in eval mode, and
             moved to `device` only when `device` is given.
@@ -47,11 +76,13 @@ class TransformersGenerator(TextGenerator):
         generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
             Default keyword arguments for `generate`, such as `temperature`, `top_p` or `do_sample`, updated by the
             keywords of each [`~TransformersGenerator.generate`] call. Decoding is greedy (`do_sample=False`) unless
-            they say otherwise.
+            they say otherwise. Keys that are not [`~transformers.GenerationConfig`] fields (such as the endpoint's
+            `max_tokens`) raise here.
         seed (`int` or `None`, *optional*, defaults to `None`):
             When sampling: `generate` takes no random generator, so samples follow torch's global random state. With a
             seed, [`~transformers.set_seed`] is called at the start of every `generate` call, so that the same
-            prompts give the same samples. Greedy decoding is deterministic either way.
+            prompts give the same samples. A call's per-prompt `seeds` are mixed in, batch by batch. Greedy decoding is
+            deterministic either way.
 
     Example:
     ```python
@@ -64,6 +95,7 @@ class TransformersGenerator(TextGenerator):
     """
 
     backend = "transformers"
+    max_tokens_key = "max_new_tokens"
 
     def __init__(
         self,
@@ -87,11 +119,13 @@ class TransformersGenerator(TextGenerator):
             raise ValueError("Pass both `model` and `tokenizer`, or neither (and `model_name_or_path`).")
         if model is None and model_name_or_path is None:
             raise ValueError("Pass `model_name_or_path`, or an already-built `model` and `tokenizer`.")
+        self.check_generation_kwargs(generation_kwargs or {})
 
+        self._shared = None
         if model is None:
             device = device if device is not None else PartialState().device
-            model, tokenizer = _load(model_name_or_path, _resolve_dtype(dtype), revision)
-            model.to(device)
+            self._shared = _load_shared(model_name_or_path, _resolve_dtype(dtype), revision, device)
+            model, tokenizer = self._shared.model, self._shared.tokenizer
         elif device is not None:
             model.to(device)
         self.model = model.eval()
@@ -120,6 +154,24 @@ class TransformersGenerator(TextGenerator):
             "seed": self.seed,
         }
 
+    @classmethod
+    def check_generation_kwargs(cls, generation_kwargs: dict, where: str = "generation_kwargs") -> None:
+        """Raises a `ValueError` for a key that is neither a `GenerationConfig` field nor a `generate` keyword."""
+        valid = _valid_generation_keys()
+        for key in generation_kwargs:
+            if key in valid:
+                continue
+            fix = _FIXES.get(key, "use the fields of `transformers.GenerationConfig`")
+            raise ValueError(
+                f"`{where}.{key}` is not a generation setting of the transformers backend: {fix}. Valid keys: "
+                f"{', '.join(sorted(valid))}."
+            )
+
+    def samples(self, generation_kwargs: dict) -> bool:
+        """Whether `generate` samples with these settings: `do_sample`, unless `temperature` is `0` (greedy)."""
+        kwargs = {"do_sample": False, **self.generation_kwargs, **generation_kwargs}
+        return bool(kwargs["do_sample"]) and kwargs.get("temperature") != 0
+
     def format_prompts(self, prompts: list[str]) -> list[str]:
         """The text the model sees for each prompt: one user message in the chat template, if the tokenizer has one."""
         if self.tokenizer.chat_template is None:
@@ -131,13 +183,17 @@ class TransformersGenerator(TextGenerator):
             for prompt in prompts
         ]
 
-    def generate(self, prompts: list[str], **generation_kwargs) -> list[Generation]:
+    def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         """
         One [`Generation`] per prompt, in order.
 
         Args:
             prompts (`list[str]`):
                 User messages.
+            seeds (`list[int]` or `None`, *optional*, defaults to `None`):
+                One sampling seed per prompt. `generate` draws a batch from one random state, so when sampling the
+                state is set from the seeds of the prompts in each batch (and the generator's `seed`): the same
+                prompts and seeds in the same batches give the same samples.
             **generation_kwargs:
                 Keyword arguments for [`~transformers.GenerationMixin.generate`] (`max_new_tokens`, `temperature`,
                 `min_new_tokens`, `eos_token_id`, ...), over the generator's defaults.
@@ -150,14 +206,21 @@ class TransformersGenerator(TextGenerator):
         """
         if not prompts:
             return []
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"Got {len(seeds)} `seeds` for {len(prompts)} prompts; pass one seed per prompt.")
+        self.check_generation_kwargs(generation_kwargs)
+        sampling = self.samples(generation_kwargs)
         kwargs = {"do_sample": False, "max_new_tokens": self.max_new_tokens, **self.generation_kwargs}
         kwargs.update(generation_kwargs)
         if kwargs.get("temperature") == 0:  # the OpenAI convention for greedy (the reviewer's default)
             kwargs.pop("temperature")
             kwargs["do_sample"] = False
+        if "stop_strings" in kwargs:  # `generate` needs the tokenizer to find them
+            kwargs["tokenizer"] = self.tokenizer
         eos_token_ids = self._eos_token_ids(kwargs.pop("eos_token_id", None))
         kwargs.setdefault("pad_token_id", self.tokenizer.pad_token_id)
-        if self.seed is not None:
+        per_batch_seeds = sampling and seeds is not None
+        if self.seed is not None and not per_batch_seeds:
             set_seed(self.seed)
 
         texts = self.format_prompts(prompts)
@@ -168,6 +231,8 @@ class TransformersGenerator(TextGenerator):
         generations: list[Generation | None] = [None] * len(prompts)
         for start in range(0, len(order), self.batch_size):
             indices = order[start : start + self.batch_size]
+            if per_batch_seeds:
+                set_seed(_mix_seeds(self.seed, [seeds[i] for i in indices]))
             batch = self._generate_batch([encodings[i] for i in indices], eos_token_ids, kwargs)
             for i, generation in zip(indices, batch, strict=True):
                 generations[i] = generation
@@ -204,6 +269,43 @@ class TransformersGenerator(TextGenerator):
         )
 
 
+def _mix_seeds(seed: int | None, seeds: list[int]) -> int:
+    # crc32, not hash(): Python salts hashes per process, and samples must be reproducible across runs
+    return zlib.crc32(json.dumps([seed, seeds]).encode())
+
+
+@functools.cache
+def _valid_generation_keys() -> frozenset[str]:
+    fields = {key for key in GenerationConfig().to_dict() if not key.startswith("_")} - {"transformers_version"}
+    return frozenset(fields | _GENERATE_KEYWORDS)
+
+
+@dataclass(eq=False)
+class _SharedModel:
+    """A loaded model and its tokenizer, held by the generators that use them (weakly by the registry)."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+
+# (model, revision, dtype, device) -> the loaded copy; an entry goes when its last generator does
+_LOADED: "weakref.WeakValueDictionary[tuple, _SharedModel]" = weakref.WeakValueDictionary()
+_LOADING = threading.Lock()
+
+
+def _load_shared(
+    model_name_or_path: str, dtype: str | torch.dtype | None, revision: str | None, device: str | torch.device
+) -> _SharedModel:
+    key = (model_name_or_path, revision, str(dtype), str(torch.device(device)))
+    with _LOADING:
+        shared = _LOADED.get(key)
+        if shared is None:
+            model, tokenizer = _load(model_name_or_path, dtype, revision)
+            shared = _SharedModel(model.to(device).eval(), tokenizer)
+            _LOADED[key] = shared
+    return shared
+
+
 def _resolve_dtype(dtype: str | torch.dtype | None) -> str | torch.dtype | None:
     if dtype is None or dtype == "auto" or isinstance(dtype, torch.dtype):
         return dtype
@@ -224,9 +326,10 @@ def _load(
     model_name_or_path: str, dtype: str | torch.dtype | None, revision: str | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     hub_kwargs = {} if revision is None else {"revision": revision}
+    folder = resolve_model_name(model_name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **hub_kwargs)
-        model = AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype, **hub_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(folder, **hub_kwargs)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **hub_kwargs)
     except (OSError, ValueError) as error:
         raise ValueError(
             f"Could not load the causal LM {model_name_or_path!r}"

@@ -5,6 +5,7 @@ import logging
 
 from huggingface_hub import EvalResult
 
+from ..backends.models import resolve_model_name
 from .evaluation_config import BenchmarkEvaluationConfig, parse_lm_eval_task
 
 
@@ -56,7 +57,8 @@ def run_lm_eval(model: str, config: BenchmarkEvaluationConfig) -> dict[str, dict
     from accelerate import PartialState
 
     # lm-eval's `hf` model defaults to `cuda`, even on a machine without one
-    model_args = f"pretrained={model},dtype={config.dtype or 'auto'},device={PartialState().device}"
+    pretrained = resolve_model_name(model)
+    model_args = f"pretrained={pretrained},dtype={config.dtype or 'auto'},device={PartialState().device}"
     lm = get_model("hf").create_from_arg_string(model_args, {"batch_size": config.batch_size})
     task_manager = _lm_eval_task_manager()
     results = {}

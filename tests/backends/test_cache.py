@@ -20,15 +20,24 @@ class CountingGenerator(TextGenerator):
     def __init__(self, model_name="fake-model"):
         self.model_name = model_name
         self.calls = []
+        self.seeds = []
 
-    def generate(self, prompts, **generation_kwargs):
+    def generate(self, prompts, seeds=None, **generation_kwargs):
         self.calls.append((list(prompts), generation_kwargs))
+        self.seeds.append(seeds)
+        seeds = seeds if seeds is not None else [None] * len(prompts)
         return [
             Generation(None, Usage(failed=True))
             if "FAIL" in prompt
-            else Generation(f"answer to {prompt}", Usage(prompt_tokens=len(prompt), completion_tokens=3, seconds=0.5))
-            for prompt in prompts
+            else Generation(
+                f"answer to {prompt}" + ("" if seed is None else f" (sample {seed})"),
+                Usage(prompt_tokens=len(prompt), completion_tokens=3, seconds=0.5),
+            )
+            for prompt, seed in zip(prompts, seeds, strict=True)
         ]
+
+    def samples(self, generation_kwargs):
+        return generation_kwargs.get("temperature", 1.0) > 0
 
     @property
     def num_prompts_asked(self):
@@ -153,8 +162,8 @@ def test_wrapper_keeps_the_identity_of_the_wrapped_generator(cache_path):
 
 def test_wrong_number_of_generations_raises(cache_path):
     class ShortGenerator(CountingGenerator):
-        def generate(self, prompts, **generation_kwargs):
-            return super().generate(prompts, **generation_kwargs)[:-1]
+        def generate(self, prompts, seeds=None, **generation_kwargs):
+            return super().generate(prompts, seeds, **generation_kwargs)[:-1]
 
     with CachedGenerator(ShortGenerator(), cache_path) as cached, pytest.raises(RuntimeError, match="one per prompt"):
         cached.generate(["a", "b"])
@@ -273,3 +282,30 @@ def test_an_unopenable_path_is_an_error_not_a_corruption(tmp_path):
     with pytest.raises(sqlite3.OperationalError):
         ResponseCache(folder)
     assert folder.is_dir() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_sampling_seed_is_part_of_the_key(cache_path):
+    generator = CountingGenerator()
+    with CachedGenerator(generator, cache_path) as cached:
+        first = cached.generate(["Name a river."], seeds=[0], temperature=0.7)[0]
+        retry = cached.generate(["Name a river."], seeds=[1], temperature=0.7)[0]
+        again = cached.generate(["Name a river."], seeds=[0], temperature=0.7)[0]
+    assert (first.text, retry.text) == ("answer to Name a river. (sample 0)", "answer to Name a river. (sample 1)")
+    assert not retry.usage.cached  # a retry with a new seed is a new query, not the cached first answer
+    assert again.text == first.text and again.usage.cached
+    assert generator.seeds == [[0], [1]]
+
+
+def test_seeds_are_left_out_under_greedy_decoding(cache_path):
+    generator = CountingGenerator()
+    with CachedGenerator(generator, cache_path) as cached:
+        first = cached.generate(["Name a river."], seeds=[0], temperature=0.0)[0]
+        retry = cached.generate(["Name a river."], seeds=[1], temperature=0.0)[0]
+    # every seed gives the greedy answer: the retry is a cache hit and no seed is sent
+    assert retry.usage.cached and retry.text == first.text == "answer to Name a river."
+    assert generator.seeds == [None]
+
+
+def test_one_seed_per_prompt(cache_path):
+    with CachedGenerator(CountingGenerator(), cache_path) as cached, pytest.raises(ValueError, match="one seed"):
+        cached.generate(["a", "b"], seeds=[1])

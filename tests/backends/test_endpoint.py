@@ -1,3 +1,4 @@
+import json
 import logging
 import traceback
 
@@ -19,11 +20,11 @@ def token_env(monkeypatch):
     return TOKEN_ENV
 
 
-def make_generator(server: OpenAIServer, waits: list | None = None, **kwargs) -> EndpointGenerator:
-    """A generator on `server` whose waits between attempts are recorded in `waits` instead of slept."""
+def make_generator(fake: OpenAIServer, waits: list | None = None, **kwargs) -> EndpointGenerator:
+    """A generator on the `fake` server whose waits between attempts are recorded in `waits` instead of slept."""
     kwargs.setdefault("timeout", 5.0)
     return EndpointGenerator(
-        "test-model", base_url=server.base_url, sleep=(waits if waits is not None else []).append, **kwargs
+        "test-model", base_url=fake.base_url, sleep=(waits if waits is not None else []).append, **kwargs
     )
 
 
@@ -239,3 +240,49 @@ def test_generation_dataclass_on_failure_is_what_the_caller_counts(openai_server
     openai_server.add_faults(["500"])
     [generation] = make_generator(openai_server, max_retries=0).generate(["once"])
     assert isinstance(generation, Generation) and generation.usage.failed
+
+
+def test_seeds_are_sent_when_sampling(openai_server):  # noqa: F811
+    generator = make_generator(openai_server, generation_kwargs={"temperature": 0.7})
+    generator.generate(["a", "b"], seeds=[3, 4])
+    assert sorted(request.body["seed"] for request in openai_server.requests) == [3, 4]
+    assert all("generation_config" not in request.body for request in openai_server.requests)
+    # A seed of the settings is mixed in, so that another recipe seed gives other samples
+    seeded = make_generator(openai_server, generation_kwargs={"temperature": 0.7, "seed": 11})
+    seeded.generate(["a"], seeds=[3])
+    assert openai_server.requests[-1].body["seed"] not in (3, 11)
+    # Greedy: the seeds change nothing, so none is sent
+    make_generator(openai_server).generate(["a"], seeds=[3])
+    assert "seed" not in openai_server.requests[-1].body
+
+
+def test_transformers_serve_is_told_to_sample(openai_server):  # noqa: F811
+    generator = make_generator(openai_server, server="transformers", generation_kwargs={"temperature": 0.7})
+    generator.generate(["a"])
+    assert json.loads(openai_server.requests[-1].body["generation_config"]) == {"do_sample": True}
+    assert openai_server.requests[-1].body["temperature"] == 0.7
+    generator.generate(["a"], temperature=0.0)
+    assert "generation_config" not in openai_server.requests[-1].body
+    # A `generation_config` of the user's is kept
+    own = json.dumps({"do_sample": True, "top_k": 5})
+    generator.generate(["a"], extra_body={"generation_config": own})
+    assert openai_server.requests[-1].body["generation_config"] == own
+    assert generator.cache_identity()["server"] == "transformers"
+    assert "server" not in make_generator(openai_server).cache_identity()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"server": "sglang"}, r"`server` is 'sglang'; valid values: openai, vllm, tgi, transformers"),
+        ({"generation_kwargs": {"max_new_tokens": 8}}, r"`generation_kwargs.max_new_tokens`.*write `max_tokens`"),
+        ({"generation_kwargs": {"top_k": 8}}, r"`generation_kwargs.top_k`.*`extra_body`"),
+    ],
+)
+def test_bad_settings_raise_before_any_request(openai_server, kwargs, match):  # noqa: F811
+    with pytest.raises(ValueError, match=match):
+        make_generator(openai_server, **kwargs)
+    generator = make_generator(openai_server)
+    with pytest.raises(ValueError, match=r"`generation_kwargs.max_new_tokens`"):
+        generator.generate(["a"], max_new_tokens=8)
+    assert openai_server.requests == []

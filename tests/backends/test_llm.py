@@ -24,9 +24,11 @@ class ScriptedGenerator(TextGenerator):
     def __init__(self, answers):
         self.answers = list(answers)
         self.calls = []
+        self.seeds = []
 
-    def generate(self, prompts, **generation_kwargs):
+    def generate(self, prompts, seeds=None, **generation_kwargs):
         self.calls.append((list(prompts), generation_kwargs))
+        self.seeds.append(seeds)
         answers, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
         return [Generation(None, Usage(failed=True)) if a is None else Generation(a, USAGE) for a in answers]
 
@@ -201,7 +203,7 @@ class EchoLLM(TextGenerator):
     def __init__(self):
         self.num_prompts_asked = 0
 
-    def generate(self, prompts, **generation_kwargs):
+    def generate(self, prompts, seeds=None, **generation_kwargs):
         self.num_prompts_asked += len(prompts)
         return [
             Generation(
@@ -236,3 +238,61 @@ def test_environment_step_with_cached_llm_roles(tmp_path):
     assert rewriter_usage.paid_queries == reviewer_usage.paid_queries == 3
     assert rewriter_usage.failures == reviewer_usage.failures == 0
     assert rewriter_usage.seconds == pytest.approx(0.03)  # hits take no time
+
+
+# Sampling seeds, limits and settings checked up front
+
+
+def test_rewriter_sends_each_request_seed():
+    generator = ScriptedGenerator(["A", "B"])
+    requests = [RewriteRequest("Name a river.", DEFAULT_OPERATIONS["deepening"], seed=seed) for seed in (7, 8)]
+    LLMRewriter(generator).rewrite(requests)
+    assert generator.seeds == [[7, 8]]
+
+
+def test_expert_retry_asks_for_a_new_sample(tmp_path):
+    from tests.backends.test_cache import CountingGenerator
+
+    generator = CountingGenerator()
+    with ResponseCache(tmp_path / "responses.sqlite") as cache:
+        expert = LLMExpert(CachedGenerator(generator, cache), generation_kwargs={"temperature": 0.7})
+        first = expert.respond(["Name a river.", "Name a lake."])
+        retry = expert.respond(["Name a river."])  # a verification retry of the first instruction
+        assert first[0].text.endswith("(sample 0)") and retry[0].text.endswith("(sample 1)")
+        assert not retry[0].usage.cached
+        # A rerun asks the same seeds in the same order: all from the cache
+        rerun = LLMExpert(CachedGenerator(generator, cache), generation_kwargs={"temperature": 0.7})
+        assert [a.text for a in rerun.respond(["Name a river.", "Name a lake."])] == [a.text for a in first]
+        assert rerun.respond(["Name a river."])[0].text == retry[0].text
+    assert generator.seeds == [[0, 0], [1]]
+
+
+class LimitedGenerator(ScriptedGenerator):
+    max_tokens_key = "max_new_tokens"
+
+
+def test_reviewer_has_a_length_limit_of_its_own():
+    generator = LimitedGenerator(["Equal", "Equal"])
+    LLMReviewer(generator).review(["a"], ["b"])
+    assert generator.calls[-1][1] == {"temperature": 0.0, "max_new_tokens": 8}
+    LLMReviewer(generator, generation_kwargs={"max_new_tokens": 3}).review(["a"], ["b"])
+    assert generator.calls[-1][1]["max_new_tokens"] == 3
+    # A backend without a length limit gets none
+    plain = ScriptedGenerator(["Equal"])
+    LLMReviewer(plain).review(["a"], ["b"])
+    assert plain.calls[-1][1] == {"temperature": 0.0}
+
+
+class CheckingGenerator(ScriptedGenerator):
+    @classmethod
+    def check_generation_kwargs(cls, generation_kwargs, where="generation_kwargs"):
+        for key in generation_kwargs:
+            if key == "max_tokens":
+                raise ValueError(f"`{where}.{key}` is not valid")
+
+
+@pytest.mark.parametrize("role", [LLMRewriter, LLMReviewer, LLMExpert])
+def test_roles_check_their_generation_kwargs(role):
+    name = role.__name__.removeprefix("LLM").lower()
+    with pytest.raises(ValueError, match=rf"`{name}.generation_kwargs.max_tokens`"):
+        role(CheckingGenerator([]), generation_kwargs={"max_tokens": 8})

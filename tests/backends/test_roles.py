@@ -56,3 +56,51 @@ def test_endpoint_roles_answer_through_the_cache(tmp_path, role, cls):
         assert isinstance(built, cls)
         assert isinstance(built.generator, CachedGenerator)
         assert (tmp_path / "cache.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        # The model path does not exist: the check must come before any load
+        (
+            {"backend": "transformers", "model": "/no/such/model", "generation_kwargs": {"max_tokens": 8}},
+            "`reviewer.generation_kwargs.max_tokens` is not a generation setting of the transformers backend: write "
+            "`max_new_tokens`".replace(".", r"\."),
+        ),
+        (
+            {
+                "backend": "endpoint",
+                "model": "m",
+                "base_url": "http://127.0.0.1:9",
+                "generation_kwargs": {"max_new_tokens": 8},
+            },
+            "`reviewer.generation_kwargs.max_new_tokens` is not a generation setting of the endpoint backend: write "
+            "`max_tokens`".replace(".", r"\."),
+        ),
+        (
+            {"backend": "endpoint", "model": "m", "generation_kwargs": {"do_sample": True}},
+            r"`reviewer.generation_kwargs.do_sample`.*set `temperature` above 0",
+        ),
+    ],
+)
+def test_generation_kwargs_checked_before_anything_is_loaded(spec, match):
+    with pytest.raises(ValueError, match=match):
+        build_role("reviewer", spec)
+
+
+def test_generator_generation_kwargs_checked_with_the_role_named():
+    from instrl_trl.backends.roles import build_generator
+
+    spec = {"backend": "transformers", "model": "/no/such/model", "generation_kwargs": {"max_tokens": 8}}
+    with pytest.raises(ValueError, match=r"`generator.generation_kwargs.max_tokens`"):
+        build_generator("generator", spec)
+
+
+def test_roles_on_the_same_model_share_it_with_their_own_limits(tiny_causal_lm):
+    spec = {"backend": "transformers", "model": tiny_causal_lm, "device": "cpu"}
+    rewriter = build_role("rewriter", spec)
+    reviewer = build_role("reviewer", spec)
+    assert reviewer.generator.model is rewriter.generator.model
+    assert reviewer.generation_kwargs["max_new_tokens"] == 8 and rewriter.generator.max_new_tokens == 256
+    (review,) = reviewer.review(["Name a river."], ["Name a long river in Europe."])
+    assert review.usage.completion_tokens <= 8

