@@ -203,8 +203,10 @@ def test_custom_column_and_user_operation(tiny_backbone, tmp_path):
         "- name: add_audience\n"
         "  description: Name the audience of the answer.\n"
         "  prompt_template: 'Rewrite the prompt for a named audience.\\n#Given Prompt#:\\n{instruction}'\n"
-        "  rule: append_clause\n"
-        "  rule_texts: ['Write it for retired engineers who volunteer at a science museum.']\n"
+        "  backend_options:\n"
+        "    rules:\n"
+        "      strategy: append_clause\n"
+        "      texts: ['Write it for retired engineers who volunteer at a science museum.']\n"
     )
     dataset = Dataset.from_dict({"prompt": [f"Explain how tide number {i} forms." for i in range(16)]})
     trainer = InstructionGenerationTrainer(
