@@ -15,6 +15,7 @@ from datasets import Dataset
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.loading import load_dataset_by_name
+from ..hub.plots import pyplot
 from .constraints import InvalidReferenceError, build_checkers, check_row
 from .evaluation_config import BenchmarkEvaluationConfig
 from .lm_eval_tasks import check_lm_eval_tasks, lm_eval_to_eval_results, run_lm_eval
@@ -401,10 +402,7 @@ def format_comparison_table(results: dict[str, dict]) -> str:
 
 def plot_comparison(results: dict[str, dict], path: str) -> str:
     """Draws the four IFEval scores of every model as grouped bars into a PNG at `path`; returns `path`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     width = 0.8 / len(results)
     figure, axis = plt.subplots(figsize=(8, 4))
