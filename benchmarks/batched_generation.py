@@ -1,30 +1,24 @@
 """
 Tokens per second of [`TransformersGenerator`]: batched generation (batch 16) against one prompt at a time.
 
-Both sides run the same randomly initialized Llama (hidden 256, 4 layers, built here with the tests' tiny-model
-builder; nothing is downloaded) on the same 64 prompts, greedy, with `min_new_tokens == max_new_tokens` so that every
-prompt gets exactly as many new tokens on both sides. Each side is warmed up once, then timed `--repeats` times
-(alternating sides), keeping its best run. Printed last: the ratio batched / sequential (target >= 4x on 2 CPU
-cores).
+Both sides run the same randomly initialized Llama (hidden 256, 4 layers, built here with the package's tiny-model
+builder `instrl_trl.tiny_models`; nothing is downloaded) on the same 64 prompts, greedy, with
+`min_new_tokens == max_new_tokens` so that every prompt gets exactly as many new tokens on both sides. Each side is
+warmed up once, then timed `--repeats` times (alternating sides), keeping its best run. Printed last: the ratio
+batched / sequential (target >= 4x on 2 CPU cores).
 
     python benchmarks/batched_generation.py [--num_prompts 64] [--batch_size 16] [--max_new_tokens 32] [--repeats 3]
 """
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-
-# The tiny-model builder lives with the tests, which are not installed: import it from the repository
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from transformers.utils.logging import disable_progress_bar
 
 from instrl_trl.backends.transformers import TransformersGenerator
-from tests.backends.tiny_causal_lm import build_tiny_causal_lm, training_corpus
+from instrl_trl.tiny_models import build_tiny_causal_lm, training_corpus
 
 
 def tokens_per_second(generator: TransformersGenerator, prompts: list[str], max_new_tokens: int) -> float:

@@ -2,7 +2,7 @@
 Overhead of the `sft` stage over a bare TRL `SFTTrainer` script: wall time of `run_sft` against the same training done
 by hand (load the parquet shards, `SFTTrainer(model=path, ...)`, `train()`, `save_model()`).
 
-Both sides train the same randomly initialized Llama (built with the tests' tiny-model builder; nothing is downloaded)
+Both sides train the same randomly initialized Llama (built with `instrl_trl.tiny_models`; nothing is downloaded)
 on the same messages dataset with the same `SFTConfig` (the quickstart recipe's values, `--max_steps` steps), each
 into a fresh `output_dir`. The stage also checks every row of `messages`, saves metrics and trainer state, draws the
 loss plot and renders the card: all of that is inside its timing. Each side is warmed up once, then timed `--repeats`
@@ -13,14 +13,9 @@ times (alternating sides), keeping its best wall and CPU time. Printed last: the
 """
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-
-# The tiny-model builder lives with the tests, which are not installed: import it from the repository
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,7 +24,7 @@ from datasets.utils.logging import disable_progress_bar
 
 from instrl_trl.cli.sft import make_parser
 from instrl_trl.sft import run_sft
-from tests.backends.tiny_causal_lm import build_tiny_causal_lm, training_corpus
+from instrl_trl.tiny_models import build_tiny_causal_lm, training_corpus
 
 
 REPO = Path(__file__).resolve().parents[1]

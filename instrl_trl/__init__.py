@@ -20,7 +20,7 @@ _LAZY_IMPORTS = {
     "RulesReviewer": "backends.rules",
     "RulesRewriter": "backends.rules",
     "Constraint": "constraints",
-    "STOP_ACTION": "environment",
+    "STOP_ACTION": "operations",
     "InstructionEnv": "environment",
     "format_state": "environment",
     "Operation": "operations",
@@ -78,8 +78,8 @@ if TYPE_CHECKING:
     from .backends.base import Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest
     from .backends.rules import RulesExpert, RulesReviewer, RulesRewriter
     from .constraints import Constraint
-    from .environment import STOP_ACTION, InstructionEnv, format_state
-    from .operations import Operation, OperationLibrary, build_operation_library, load_operations
+    from .environment import InstructionEnv, format_state
+    from .operations import STOP_ACTION, Operation, OperationLibrary, build_operation_library, load_operations
     from .policy import build_policy
     from .rewards import REWARD_FUNCS, get_reward_funcs
     from .trainer import InstructionGenerationConfig, InstructionGenerationTrainer

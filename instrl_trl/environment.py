@@ -16,10 +16,7 @@ from .backends.accounting import QueryAccounting
 from .backends.base import Reviewer, Rewriter, RewriteRequest
 from .constraints import Constraint
 from .elimination import elimination_reason
-from .operations.operation import OperationLibrary
-
-
-STOP_ACTION = "stop"
+from .operations.operation import STOP_ACTION, OperationLibrary
 
 
 @dataclass(frozen=True)
@@ -156,9 +153,7 @@ class InstructionEnv:
     ):
         if max_operations < 1:
             raise ValueError(f"`max_operations` must be at least 1, got {max_operations}.")
-        check_operations = getattr(rewriter, "check_operations", None)
-        if check_operations is not None:  # e.g. the rules engine refuses operations it cannot apply, before any query
-            check_operations(operations)
+        rewriter.check_operations(operations)  # e.g. the rules engine refuses operations it cannot apply
         self.operations = operations
         self.rewriter = rewriter
         self.reviewer = reviewer

@@ -18,9 +18,10 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .operations import STOP_ACTION
+
 
 VALUE_HEAD_FILE = "value_head.safetensors"
-STOP_LABEL = "stop"
 _HEAD_NAMES = ("classifier", "score")
 
 
@@ -110,7 +111,7 @@ def build_policy(model_name_or_path: str, action_names: list[str], **model_init_
     labels = [config.id2label[i] for i in range(len(config.id2label))] if config.id2label else []
     if labels == list(action_names):  # a trained policy: keep its head
         model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, **model_init_kwargs)
-    elif any(not label.startswith("LABEL_") for label in labels) and STOP_LABEL in labels:
+    elif any(not label.startswith("LABEL_") for label in labels) and STOP_ACTION in labels:
         raise ValueError(
             f"{model_name_or_path!r} is a policy trained over the operations {labels}, but this run's operations are "
             f"{list(action_names)}. Use the same operations (and order), or start from a base model."

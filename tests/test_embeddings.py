@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModel, AutoTokenizer
 
 from instrl_trl import embeddings
 from instrl_trl.embeddings import DEFAULT_EMBEDDING_MODEL, SentenceEmbedder
@@ -36,12 +37,30 @@ def test_encode(embedder):
     assert similarities[0, 1] > similarities[0, 2]
 
 
-def test_encode_is_deterministic_and_batch_independent(embedder):
-    texts = [f"Instruction number {i}: summarize the text." for i in range(5)]
+def mean_pooled(texts):
+    """all-MiniLM-L6-v2 computed by hand with transformers: masked mean of the last hidden states, L2-normalized."""
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_EMBEDDING_MODEL)
+    model = AutoModel.from_pretrained(DEFAULT_EMBEDDING_MODEL).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def test_encode_matches_a_hand_computed_mean_pool(embedder):
+    # texts of different lengths, so that padding would change a pooling that ignored the mask
+    texts = ["Name a fruit.", "Instruction number 3: summarize the text in two short paragraphs for a child."]
+    torch.testing.assert_close(embedder.encode(texts), mean_pooled(texts), rtol=1e-4, atol=1e-5)
+
+
+def test_encode_is_batch_independent(embedder):
+    texts = [f"Instruction number {i}: summarize the text{' carefully' * i}." for i in range(5)]
     small_batches = SentenceEmbedder(batch_size=2)
-    small_batches._model = embedder.model  # same weights, different batching
-    torch.testing.assert_close(embedder.encode(texts), embedder.encode(texts), rtol=0, atol=0)
+    small_batches._model = embedder.model  # same weights, different batching and padding
     torch.testing.assert_close(small_batches.encode(texts), embedder.encode(texts), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(small_batches.encode(texts), mean_pooled(texts), rtol=1e-4, atol=1e-5)
 
 
 def test_encode_empty(embedder):

@@ -2,11 +2,12 @@
 The contract between the environment and whatever generates text for the three roles.
 
 A *rewriter* applies an operation to an instruction, a *reviewer* judges whether the result adds information, an
-*expert* answers instructions. Each role is batch in, batch out. The offline rules engine (`rules.py`) and the LLM
+*expert* answers instructions. Each role is batch in, batch out. The offline rules engine (`rules/`) and the LLM
 backends implement the same three classes, and every call is counted by the environment as one query per item.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..constraints import Constraint
@@ -177,6 +178,12 @@ class Rewriter(ABC):
     """Applies operations to instructions."""
 
     model_name: str = "unknown"
+
+    def check_operations(self, operations: Iterable[Operation] | Mapping[str, Operation]) -> None:  # noqa: B027
+        """
+        Raises a `ValueError` naming an operation this rewriter cannot apply. The environment calls it before any
+        query. An LLM rewriter applies any operation through its prompt; the rules engine overrides it.
+        """
 
     @abstractmethod
     def rewrite(self, requests: list[RewriteRequest]) -> list[Rewrite]: ...

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from huggingface_hub import InferenceClient, get_token
-from huggingface_hub.errors import HfHubHTTPError, HTTPError
+from huggingface_hub.errors import HfHubHTTPError
 
+from ..hub.retry import TRANSPORT_ERRORS, backoff_seconds, http_status, is_retryable_status, retry_after_seconds
 from .base import Generation, TextGenerator, Usage
 
 
@@ -25,8 +26,6 @@ from .base import Generation, TextGenerator, Usage
 logger = logging.getLogger(__name__)
 
 DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
-# Statuses worth asking again: rate limits, timeouts and server-side failures. Other 4xx answers will not change.
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # What serves `base_url`. vLLM and TGI (and OpenAI) sample when `temperature > 0`; `transformers serve` samples only
 # when its own `generation_config` field says so, and ignores `temperature` alone.
 SERVERS = ("openai", "vllm", "tgi", "transformers")
@@ -296,9 +295,9 @@ class EndpointGenerator(TextGenerator):
                 )
                 return Generation(text, usage)
             except HfHubHTTPError as error:
-                status = error.response.status_code if error.response is not None else None
+                status = http_status(error)
                 self._raise_if_fatal(status, error)
-                if status is not None and status not in RETRYABLE_STATUSES and status < 500:
+                if status is not None and not is_retryable_status(status):
                     logger.warning(
                         "Request to %s failed with status %s, which a retry cannot fix; the query counts as failed. "
                         "Server message: %s",
@@ -308,10 +307,8 @@ class EndpointGenerator(TextGenerator):
                     )
                     break
                 reason = f"status {status}"
-                retry_after = _retry_after_seconds(error)
-            # httpx(2)'s `HTTPError` (what `huggingface_hub.errors` re-exports) covers connection errors, dropped
-            # connections and timeouts; `InferenceTimeoutError` is also a `TimeoutError`.
-            except (HTTPError, TimeoutError, ConnectionError) as error:
+                retry_after = retry_after_seconds(error)
+            except TRANSPORT_ERRORS as error:
                 reason = type(error).__name__
             except (json.JSONDecodeError, UnicodeDecodeError, _MalformedResponse) as error:
                 reason = f"malformed response ({type(error).__name__})"
@@ -327,9 +324,7 @@ class EndpointGenerator(TextGenerator):
                     num_attempts,
                 )
                 break
-            wait = rng.uniform(0.0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
-            if retry_after is not None:
-                wait = max(wait, min(retry_after, self.backoff_max))
+            wait = backoff_seconds(attempt, rng, self.backoff_base, self.backoff_max, retry_after)
             logger.warning(
                 "Request to %s failed (%s) on attempt %d/%d; retrying in %.2f s.",
                 self.endpoint,
@@ -385,12 +380,3 @@ def _parse(output) -> tuple[str, int, int]:
     prompt_tokens = getattr(usage, "prompt_tokens", None) or 0
     completion_tokens = getattr(usage, "completion_tokens", None) or 0
     return text, int(prompt_tokens), int(completion_tokens)
-
-
-def _retry_after_seconds(error: HfHubHTTPError) -> float | None:
-    """The server's `Retry-After` in seconds, when it gives one as a number."""
-    value = error.response.headers.get("Retry-After") if error.response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None

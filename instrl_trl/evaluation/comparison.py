@@ -2,6 +2,7 @@
 
 import os
 
+from ..hub.plots import pyplot
 from .card import dataset_id
 
 
@@ -34,11 +35,7 @@ def format_comparison_table(results: dict[str, dict], scores: dict[str, str]) ->
 
 def plot_comparison(results: dict[str, dict], scores: dict[str, str], path: str) -> str:
     """Draws the benchmark's `scores` of every model as grouped bars into a PNG at `path`; returns `path`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     width = 0.8 / len(results)
     figure, axis = plt.subplots(figsize=(8, 4))
     for i, (model, values) in enumerate(results.items()):

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..hub.cards import render_dataset_card
+from ..hub.plots import pyplot
 from .shards import list_shards
 
 
@@ -56,10 +57,7 @@ def dataset_statistics(output_dir: str) -> dict:
 
 
 def plot_operation_mix(statistics: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = statistics["operation_frequency"]
     figure, axis = plt.subplots(figsize=(6, 3))

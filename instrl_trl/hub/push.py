@@ -9,19 +9,11 @@ import time
 from collections.abc import Callable
 
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError
+
+from .retry import backoff_seconds, is_retryable, retry_after_seconds
 
 
 logger = logging.getLogger(__name__)
-_RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-def _is_retryable(error: Exception) -> bool:
-    """Rate limits, server errors and dropped connections are worth another try; auth and 4xx errors are not."""
-    if isinstance(error, HfHubHTTPError):
-        response = getattr(error, "response", None)
-        return response is None or response.status_code in _RETRYABLE_STATUS
-    return isinstance(error, (ConnectionError, TimeoutError, OSError))
 
 
 def push_folder(
@@ -34,15 +26,18 @@ def push_folder(
     commit_message: str = "Upload with instrl-trl",
     max_retries: int = 3,
     backoff_base: float = 2.0,
+    backoff_max: float = 60.0,
     sleep: Callable[[float], None] = time.sleep,
     api: HfApi | None = None,
 ) -> str:
     """
     Creates `repo_id` if needed and uploads `folder` (the files matching `allow_patterns`) in one commit. Retryable
-    failures are retried `max_retries` times with exponential backoff and jitter, each retry logged. Returns the
-    commit URL. The token comes from `HF_TOKEN` or `hf auth login`, never from an argument that could be logged.
+    failures (see [`~instrl_trl.hub.retry.is_retryable`]) are retried `max_retries` times with exponential backoff
+    and jitter (at most `backoff_max` seconds), each retry logged. Returns the commit URL. The token comes from
+    `HF_TOKEN` or `hf auth login`, never from an argument that could be logged.
     """
     api = api or HfApi()
+    rng = random.Random()
     last_error: Exception | None = None
     for attempt in range(max_retries + 1):
         try:
@@ -57,9 +52,9 @@ def push_folder(
             return str(commit.commit_url if hasattr(commit, "commit_url") else commit)
         except Exception as error:  # noqa: BLE001 - sorted into retryable or not just below
             last_error = error
-            if not _is_retryable(error) or attempt == max_retries:
+            if not is_retryable(error) or attempt == max_retries:
                 break
-            wait = random.uniform(0, backoff_base * 2**attempt)
+            wait = backoff_seconds(attempt + 1, rng, backoff_base, backoff_max, retry_after_seconds(error))
             logger.warning(
                 f"Push of {folder} to {repo_type} {repo_id} failed (attempt {attempt + 1}/{max_retries + 1}: "
                 f"{type(error).__name__}); retrying in {wait:.1f} s."

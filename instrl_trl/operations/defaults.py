@@ -28,11 +28,10 @@ def load_template(name: str) -> str:
 def default_operations() -> OperationLibrary:
     """
     Returns the six default operations, in a fixed order (the policy's label ids): `add_constraints`, `deepening`,
-    `concretizing`, `increase_reasoning_steps`, `complicate_input`, `breadth`. Each one's `rule` is its own name,
-    the rules-engine strategy that applies it offline.
+    `concretizing`, `increase_reasoning_steps`, `complicate_input`, `breadth`.
     """
     return OperationLibrary(
-        Operation(name=name, description=description, prompt_template=load_template(name), rule=name)
+        Operation(name=name, description=description, prompt_template=load_template(name))
         for name, description in DEFAULT_DESCRIPTIONS.items()
     )
 

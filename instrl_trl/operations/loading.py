@@ -1,7 +1,8 @@
 """Loading user operations from a YAML file or a Python object, and building the library a run uses."""
 
+import dataclasses
 import importlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,20 +11,10 @@ from .operation import INSTRUCTION_PLACEHOLDER, Operation, OperationLibrary
 
 
 REQUIRED_KEYS = ("name", "description")
-OPTIONAL_KEYS = ("prompt_template", "prompt_file", "rule", "rule_texts")
+OPTIONAL_KEYS = ("prompt_template", "prompt_file", "backend_options")
 
 
-def _valid_rule_names(rule_names: Collection[str] | None) -> Collection[str]:
-    if rule_names is not None:
-        return rule_names
-    from ..backends.rules import RULES  # imported here: the rules engine imports this package
-
-    return RULES
-
-
-def _operation_from_mapping(
-    entry: Any, index: int, source: str, base_dir: Path | None, rule_names: Collection[str]
-) -> Operation:
+def _operation_from_mapping(entry: Any, index: int, source: str, base_dir: Path | None) -> Operation:
     if not isinstance(entry, Mapping):
         raise ValueError(f"{source}: entry {index} must be a mapping with keys {REQUIRED_KEYS}, got {entry!r}.")  # noqa: TRY004
     label = f"{source}: operation {entry.get('name', f'#{index}')!r}"
@@ -51,27 +42,24 @@ def _operation_from_mapping(
             f"{label}: key `{template_key}` has no {INSTRUCTION_PLACEHOLDER} placeholder; add it where the current "
             "instruction goes."
         )
-    rule = entry.get("rule")
-    if rule is not None and rule not in rule_names:
-        raise ValueError(
-            f"{label}: key `rule` is {rule!r}, an unknown rule name. Valid rule names: {', '.join(rule_names)}."
+    backend_options = entry.get("backend_options", {})
+    if not isinstance(backend_options, Mapping):
+        raise ValueError(  # noqa: TRY004 - a config error, like the others
+            f"{label}: key `backend_options` must be a mapping of backend name -> settings, got {backend_options!r}."
         )
-    rule_texts = entry.get("rule_texts", ())
-    if isinstance(rule_texts, str) or not all(isinstance(text, str) and text.strip() for text in rule_texts):
-        raise ValueError(f"{label}: key `rule_texts` must be a list of non-empty strings, got {rule_texts!r}.")
     try:
         return Operation(
             name=entry["name"],
             description=entry["description"],
             prompt_template=template,
-            rule=rule,
-            rule_texts=tuple(rule_texts),
+            backend_options=backend_options,
+            origin=source,
         )
     except ValueError as error:
         raise ValueError(f"{label}: {error}") from error
 
 
-def _load_yaml(path: Path, rule_names: Collection[str]) -> list[Operation]:
+def _load_yaml(path: Path) -> list[Operation]:
     import yaml
 
     try:
@@ -82,10 +70,10 @@ def _load_yaml(path: Path, rule_names: Collection[str]) -> list[Operation]:
         entries = entries["operations"]
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{path}: expected a non-empty list of operations (mappings with keys {REQUIRED_KEYS}).")
-    return [_operation_from_mapping(entry, i, str(path), path.parent, rule_names) for i, entry in enumerate(entries)]
+    return [_operation_from_mapping(entry, i, str(path), path.parent) for i, entry in enumerate(entries)]
 
 
-def _load_object(dotted_path: str, rule_names: Collection[str]) -> list[Operation]:
+def _load_object(dotted_path: str) -> list[Operation]:
     module_name, _, attribute = dotted_path.partition(":")
     try:
         value = getattr(importlib.import_module(module_name), attribute)
@@ -100,45 +88,39 @@ def _load_object(dotted_path: str, rule_names: Collection[str]) -> list[Operatio
         raise ValueError(
             f"{dotted_path!r} must be an `OperationLibrary`, a list of `Operation`s or a callable returning one."
         )
-    for operation in operations:
-        if operation.rule is not None and operation.rule not in rule_names:
-            raise ValueError(
-                f"{dotted_path}: operation {operation.name!r}: `rule` {operation.rule!r} is an unknown rule name. "
-                f"Valid rule names: {', '.join(rule_names)}."
-            )
-    return operations
+    return [
+        operation if operation.origin else dataclasses.replace(operation, origin=dotted_path)
+        for operation in operations
+    ]
 
 
-def load_operations(
-    source: str | Path | Iterable[Operation], rule_names: Collection[str] | None = None
-) -> OperationLibrary:
+def load_operations(source: str | Path | Iterable[Operation]) -> OperationLibrary:
     r"""
     Loads user operations.
 
     Args:
         source (`str`, `Path` or `Iterable[Operation]`):
             A YAML file (`.yaml` / `.yml`) holding a list of mappings with keys `name`, `description`, one of
-            `prompt_template` / `prompt_file` (relative to the YAML file), and optional `rule` and `rule_texts`; or a
-            dotted path `pkg.module:ATTR` to an [`OperationLibrary`], a list of [`Operation`]s or a callable returning
-            one; or the operations themselves.
-        rule_names (`Collection[str]` or `None`, *optional*, defaults to `None`):
-            Valid `rule` names. `None` uses the rules engine's [`~instrl_trl.backends.rules.RULES`].
+            `prompt_template` / `prompt_file` (relative to the YAML file), and optional `backend_options` (settings
+            each backend reads itself, e.g. `rules: {strategy: append_clause, texts: [...]}` for the rules engine);
+            or a dotted path `pkg.module:ATTR` to an [`OperationLibrary`], a list of [`Operation`]s or a callable
+            returning one; or the operations themselves.
 
     Returns:
-        [`OperationLibrary`]: the user operations, in the order given. Errors name the file, the operation and the key.
+        [`OperationLibrary`]: the user operations, in the order given, each with its `origin`. Errors name the file,
+        the operation and the key; a backend that reads `backend_options` names them too.
     """
-    rule_names = _valid_rule_names(rule_names)
     if isinstance(source, Path) or (isinstance(source, str) and source.endswith((".yaml", ".yml"))):
         path = Path(source)
         if not path.is_file():
             raise ValueError(f"Operations file {str(path)!r} does not exist.")
-        operations = _load_yaml(path, rule_names)
+        operations = _load_yaml(path)
     elif isinstance(source, str):
         if ":" not in source:
             raise ValueError(
                 f"Operations source {source!r} is neither a YAML file (.yaml / .yml) nor a `pkg.module:ATTR` path."
             )
-        operations = _load_object(source, rule_names)
+        operations = _load_object(source)
     else:
         operations = list(source)
     return OperationLibrary(operations)
@@ -147,7 +129,6 @@ def load_operations(
 def build_operation_library(
     names: Iterable[str] | None = None,
     extra: str | Path | Iterable[Operation] | None = None,
-    rule_names: Collection[str] | None = None,
 ) -> OperationLibrary:
     r"""
     Builds the operation library of a run: the defaults, with user operations merged in, restricted to `names`.
@@ -157,12 +138,10 @@ def build_operation_library(
             Operations to keep, in this order (the policy's label ids). `None` keeps all, defaults first.
         extra (`str`, `Path`, `Iterable[Operation]` or `None`, *optional*, defaults to `None`):
             User operations, as accepted by [`load_operations`]; one with a default's name replaces it.
-        rule_names (`Collection[str]` or `None`, *optional*, defaults to `None`):
-            Valid `rule` names, passed to [`load_operations`].
     """
     library = default_operations()
     if extra is not None:
-        library = library.merged(load_operations(extra, rule_names=rule_names).values())
+        library = library.merged(load_operations(extra).values())
     if names is not None:
         library = library.select(names)
     return library

@@ -2,15 +2,18 @@
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 INSTRUCTION_PLACEHOLDER = "{instruction}"
+# The policy's extra action after the operations: end the episode. No operation may take its name.
+STOP_ACTION = "stop"
 
 
 @dataclass(frozen=True)
 class Operation:
     r"""
-    A textual operation that an LLM rewriter (or the offline rules engine) applies to an instruction.
+    A textual operation that a rewriter (an LLM, or the offline rules engine) applies to an instruction.
 
     Parameters:
         name (`str`):
@@ -20,26 +23,30 @@ class Operation:
         prompt_template (`str`):
             Prompt sent to an LLM rewriter. Must contain the `{instruction}` placeholder, which is replaced by the
             current instruction.
-        rule (`str` or `None`, *optional*, defaults to `None`):
-            Name of the rules-engine strategy that applies this operation offline (see
-            [`~instrl_trl.backends.rules.RULES`]). `None` means the operation needs an LLM rewriter.
-        rule_texts (`tuple[str, ...]`, *optional*, defaults to `()`):
-            Texts the rules strategy draws from (for example the clauses of the `append_clause` strategy).
+        backend_options (`Mapping[str, Mapping]`, *optional*, defaults to `{}`):
+            Settings for particular backends, keyed by backend name. Operations pass them through unread; each
+            backend reads and validates its own (the offline rules engine reads `backend_options["rules"]`, see
+            `instrl_trl.backends.rules.options`).
+        origin (`str` or `None`, *optional*, defaults to `None`):
+            Where the operation was defined (a YAML file or a `pkg.module:ATTR` path), set by [`load_operations`] so
+            that a backend's error can name it. Not part of the operation's identity.
     """
 
     name: str
     description: str
     prompt_template: str
-    rule: str | None = None
-    rule_texts: tuple[str, ...] = field(default_factory=tuple)
+    backend_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    origin: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(
                 f"Operation `name` must be a non-empty identifier (letters, digits, underscores), got {self.name!r}."
             )
-        if self.name == "stop":
-            raise ValueError("Operation `name` 'stop' is reserved for the policy's stop action; choose another name.")
+        if self.name == STOP_ACTION:
+            raise ValueError(
+                f"Operation `name` {STOP_ACTION!r} is reserved for the policy's stop action; choose another name."
+            )
         if not self.prompt_template or not self.prompt_template.strip():
             raise ValueError(f"Operation {self.name!r}: `prompt_template` is empty; write the rewriter prompt.")
         if INSTRUCTION_PLACEHOLDER not in self.prompt_template:
@@ -47,7 +54,15 @@ class Operation:
                 f"Operation {self.name!r}: `prompt_template` has no {INSTRUCTION_PLACEHOLDER} placeholder; add it "
                 "where the current instruction goes."
             )
-        object.__setattr__(self, "rule_texts", tuple(self.rule_texts))
+        if not isinstance(self.backend_options, Mapping) or not all(
+            isinstance(backend, str) and isinstance(options, Mapping)
+            for backend, options in self.backend_options.items()
+        ):
+            raise ValueError(
+                f"Operation {self.name!r}: `backend_options` must map backend names to mappings of settings (for "
+                f"example {{'rules': {{'strategy': 'append_clause'}}}}), got {self.backend_options!r}."
+            )
+        object.__setattr__(self, "backend_options", dict(self.backend_options))
 
     def render_prompt(self, instruction: str) -> str:
         """Returns the rewriter prompt for `instruction` (plain replacement, so other braces stay as written)."""

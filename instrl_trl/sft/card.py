@@ -7,6 +7,7 @@ import re
 from huggingface_hub import DatasetCard, EvalResult, ModelCard, ModelCardData
 
 from ..hub.cards import render_model_card
+from ..hub.plots import pyplot
 
 
 logger = logging.getLogger(__name__)
@@ -52,10 +53,7 @@ def plot_loss_curve(log_history: list[dict], path: str) -> bool:
     points = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry and "step" in entry]
     if not points:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 3))
     axis.plot(*zip(*points, strict=True), marker="o" if len(points) < 30 else None, color="#4c72b0")

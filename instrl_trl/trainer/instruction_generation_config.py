@@ -266,6 +266,10 @@ class InstructionGenerationConfig(_BaseConfig):
         default=0.05, metadata={"help": "Step size of the Lagrange multiplier update, once per rollout."}
     )
 
+    def __getstate__(self) -> dict:
+        # `Trainer` pickles its arguments into `training_args.bin`, which `push_to_hub` uploads: never the token.
+        return {**self.__dict__, "hub_token": None}
+
     def __post_init__(self):
         if self.bf16 is None:
             self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())

@@ -4,6 +4,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from ..environment import STOP_ACTION, format_state
 from ..hub.cards import render_model_card
+from ..hub.plots import pyplot
 from ..operations import OperationLibrary
 from .run_statistics import RunStatistics
 
@@ -66,10 +67,7 @@ def plot_training_curve(log_history: list[dict], path: str) -> bool:
     ]
     if not points:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps, rewards, accepted = zip(*points, strict=True)
     figure, reward_axis = plt.subplots(figsize=(6, 3))

@@ -17,7 +17,7 @@ from instrl_trl.backends.rules import (
 )
 from instrl_trl.constraints import Constraint
 from instrl_trl.elimination import elimination_reason
-from instrl_trl.operations import DEFAULT_OPERATIONS, Operation
+from instrl_trl.operations import DEFAULT_OPERATIONS, Operation, load_operations
 
 
 OPS = DEFAULT_OPERATIONS
@@ -116,7 +116,7 @@ def test_add_constraints_avoids_conflicts_and_stops_when_none_fits(monkeypatch):
         # json_format leaves only the two keyword constraints compatible
         assert rewrite.constraints[1].instruction_id in {"keywords:existence", "keywords:forbidden_words"}
     # no compatible constraint left: unchanged, no gain
-    monkeypatch.setattr("instrl_trl.backends.rules.sample_constraint", lambda existing, rng: None)
+    monkeypatch.setattr("instrl_trl.backends.rules.strategies.sample_constraint", lambda existing, rng: None)
     unchanged = apply("Name a fruit.", "add_constraints", ["add_constraints"], [json_format])
     assert unchanged.instruction == "Name a fruit." and unchanged.constraints == (json_format,)
     assert not gains("Name a fruit.", unchanged.instruction)
@@ -237,24 +237,44 @@ def test_determinism_across_instances():
     assert len(outputs) > 1
 
 
+def rules_operation(name, **options):
+    return Operation(name, "d", "{instruction}", backend_options={"rules": options})
+
+
 def test_check_operations_errors():
     rewriter = RulesRewriter()
     rewriter.check_operations(OPS)
     llm_only = Operation("poetic", "d", "Make it poetic: {instruction}")
-    with pytest.raises(ValueError, match="'poetic'.*`rule` None.*Valid rule names: add_constraints"):
+    with pytest.raises(ValueError, match="'poetic'.*no strategy 'poetic'.*Valid strategies: add_constraints"):
         rewriter.check_operations([llm_only])
-    with pytest.raises(ValueError, match="'poetic'.*'magic'"):
-        rewriter.check_operations([Operation("poetic", "d", "{instruction}", rule="magic")])
-    with pytest.raises(ValueError, match="'poetic'.*`rule_texts` is empty"):
-        rewriter.check_operations([Operation("poetic", "d", "{instruction}", rule="append_clause")])
+    with pytest.raises(ValueError, match="'poetic'.*'magic'.*`backend_options.rules.strategy`"):
+        rewriter.check_operations([rules_operation("poetic", strategy="magic")])
+    with pytest.raises(ValueError, match="'poetic'.*`backend_options.rules.texts` is empty"):
+        rewriter.check_operations([rules_operation("poetic", strategy="append_clause")])
+    with pytest.raises(ValueError, match=r"'poetic'.*`backend_options.rules.texts` must be a list"):
+        rewriter.check_operations([rules_operation("poetic", strategy="append_clause", texts="one clause")])
+    with pytest.raises(ValueError, match=r"'poetic'.*`backend_options.rules` has unknown key\(s\) \['rule'\]"):
+        rewriter.check_operations([rules_operation("poetic", rule="append_clause")])
     with pytest.raises(ValueError, match="'poetic'"):
         rewriter.rewrite([RewriteRequest("Name a fruit.", llm_only)])
 
 
-def test_append_clause_once():
-    operation = Operation(
-        "add_humor", "d", "{instruction}", rule="append_clause", rule_texts=("Keep it light and playful.",)
+def test_yaml_rules_errors_name_file_operation_key(tmp_path):
+    # Only the rules package validates its settings; its errors still name the file, the operation and the key.
+    path = tmp_path / "ops.yaml"
+    path.write_text(
+        "- name: poetic\n  description: d\n  prompt_template: '{instruction}'\n"
+        "  backend_options:\n    rules: {strategy: magic}\n"
     )
+    library = load_operations(path)
+    with pytest.raises(ValueError, match="'magic'") as error:
+        RulesRewriter().check_operations(library)
+    assert str(error.value).startswith(f"{path}: operation 'poetic': ")
+    assert "`backend_options.rules.strategy`" in str(error.value)
+
+
+def test_append_clause_once():
+    operation = rules_operation("add_humor", strategy="append_clause", texts=["Keep it light and playful."])
     rewriter = RulesRewriter()
     rewrite = rewriter.rewrite([RewriteRequest("Name a fruit.", operation)])[0]
     assert rewrite.instruction == "Name a fruit. Keep it light and playful."

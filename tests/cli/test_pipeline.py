@@ -46,6 +46,7 @@ def test_bad_pipeline_config(tmp_path, overrides, match, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(960)  # above its subprocesses' own timeouts
 def test_quickstart_pipeline_end_to_end(tiny_backbone, tmp_path):
     policy = {"model_name_or_path": tiny_backbone, "max_steps": 4, "save_steps": 4, "per_device_train_batch_size": 8,
               "bf16": False}  # fmt: skip

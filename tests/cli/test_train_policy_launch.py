@@ -37,6 +37,7 @@ def shrunken(tiny_backbone: str, output_dir: Path, max_steps: int) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1260)  # above its subprocesses' own timeouts
 def test_quickstart_command_trains_saves_and_resumes(tiny_backbone, tmp_path):
     output_dir = tmp_path / "policy"
     first = run(["instrl-trl", "train-policy", *shrunken(tiny_backbone, output_dir, 2)], cwd=tmp_path)
@@ -55,6 +56,7 @@ def test_quickstart_command_trains_saves_and_resumes(tiny_backbone, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(660)  # above its subprocesses' own timeouts
 def test_accelerate_launch_cpu_config(tiny_backbone, tmp_path):
     output_dir = tmp_path / "policy"
     config_file = str(REPO / "recipes" / "accelerate_configs" / "cpu.yaml")
@@ -66,6 +68,7 @@ def test_accelerate_launch_cpu_config(tiny_backbone, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(660)  # above its subprocesses' own timeouts
 def test_ddp_two_cpu_processes(tiny_backbone, tmp_path):
     # Plain CPU DDP needs `use_cpu` (here ACCELERATE_USE_CPU): without it, `--multi_gpu` starts two world-1 processes
     output_dir = tmp_path / "policy"

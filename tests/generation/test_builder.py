@@ -123,6 +123,7 @@ def test_unreachable_expert_keeps_the_rows_already_written(tiny_policy, quicksta
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # above its subprocesses' own timeouts
 def test_killed_run_resumes_to_the_same_rows(tiny_policy, tmp_path):
     # The CLI in a subprocess, killed with SIGKILL once some shards are on disk, then rerun to the end; its rows
     # must equal an uninterrupted run's: none lost, none repeated

@@ -131,3 +131,16 @@ def test_a_refused_commit_is_not_retried(hub, tmp_path, caplog):
     assert len(commits(hub)) == 1  # a 403 is not worth another try
     assert [r for r in caplog.records if r.name == "instrl_trl.hub.push"] == []
     assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("status, retried", [(429, True), (400, False)])
+def test_push_retries_by_the_shared_policy(hub, tmp_path, status, retried):
+    folder = make_dataset_folder(tmp_path / "run")
+    hub.fail_next(1, status=status, path_contains="/commit/")
+    repo_id = f"user/pushed-after-{status}"
+    if retried:
+        push_folder(str(folder), repo_id, allow_patterns=PATTERNS, sleep=no_sleep)
+    else:
+        with pytest.raises(RuntimeError, match=repo_id):
+            push_folder(str(folder), repo_id, allow_patterns=PATTERNS, sleep=no_sleep)
+    assert len(commits(hub)) == (2 if retried else 1)

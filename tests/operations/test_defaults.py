@@ -1,17 +1,14 @@
-from instrl_trl.backends.rules import RULES
 from instrl_trl.operations import DEFAULT_OPERATIONS, default_operations, load_template
 
 
 EXPECTED = ["add_constraints", "deepening", "concretizing", "increase_reasoning_steps", "complicate_input", "breadth"]
 
 
-def test_default_names_order_and_rules():
+def test_default_names_order():
     assert DEFAULT_OPERATIONS.names == EXPECTED
     assert default_operations().names == EXPECTED
-    for name, operation in DEFAULT_OPERATIONS.items():
-        assert operation.rule == name
-        assert operation.rule in RULES
-        assert operation.description
+    for operation in DEFAULT_OPERATIONS.values():
+        assert operation.description and operation.backend_options == {}
 
 
 def test_default_templates_are_packaged_and_render():

@@ -7,7 +7,10 @@ from instrl_trl.operations import DEFAULT_OPERATIONS, Operation, build_operation
 
 USER_OPERATIONS = [
     Operation(
-        "add_humor", "Ask for a light tone.", "Make it funny: {instruction}", "append_clause", ("Keep it light.",)
+        "add_humor",
+        "Ask for a light tone.",
+        "Make it funny: {instruction}",
+        backend_options={"rules": {"strategy": "append_clause", "texts": ["Keep it light."]}},
     )
 ]
 
@@ -26,8 +29,8 @@ def test_load_yaml(tmp_path):
         - name: add_humor
           description: Ask for a light tone.
           prompt_template: "Make it funny: {instruction}"
-          rule: append_clause
-          rule_texts: ["Keep the tone light and playful."]
+          backend_options:
+            rules: {strategy: append_clause, texts: ["Keep the tone light and playful."]}
         - name: shorten
           description: Make it shorter.
           prompt_file: prompt.txt
@@ -35,9 +38,13 @@ def test_load_yaml(tmp_path):
     )
     library = load_operations(path)
     assert library.names == ["add_humor", "shorten"]
-    assert library["add_humor"].rule_texts == ("Keep the tone light and playful.",)
+    # passed through unread: the backend named in it validates it
+    assert library["add_humor"].backend_options == {
+        "rules": {"strategy": "append_clause", "texts": ["Keep the tone light and playful."]}
+    }
     assert library["shorten"].prompt_template == "Shorten this: {instruction}"
-    assert library["shorten"].rule is None
+    assert library["shorten"].backend_options == {}
+    assert {operation.origin for operation in library.values()} == {str(path)}
     assert load_operations(str(path)).names == library.names
 
 
@@ -48,7 +55,12 @@ def test_load_yaml(tmp_path):
         ("", r"operation 'x'.*give exactly one of the keys `prompt_template`"),
         ("  prompt_template: '  '\n", r"operation 'x'.*key `prompt_template`.*empty"),
         ("  prompt_template: no placeholder\n", r"operation 'x'.*key `prompt_template`.*\{instruction\}"),
-        ("  prompt_template: '{instruction}'\n  rule: magic\n", r"operation 'x'.*key `rule`.*'magic'.*append_clause"),
+        ("  prompt_template: '{instruction}'\n  rule: magic\n", r"operation 'x'.*unknown key\(s\) \['rule'\]"),
+        ("  prompt_template: '{instruction}'\n  backend_options: [rules]\n", r"operation 'x'.*key `backend_options`"),
+        (
+            "  prompt_template: '{instruction}'\n  backend_options: {rules: append_clause}\n",
+            r"operation 'x'.*`backend_options` must map backend names to mappings",
+        ),
         ("  prompt_file: missing.txt\n", r"operation 'x'.*key `prompt_file`.*missing.txt"),
     ],
 )
@@ -72,7 +84,9 @@ def test_load_yaml_missing_key(tmp_path):
 
 
 def test_load_dotted_path():
-    assert load_operations(f"{__name__}:USER_OPERATIONS").names == ["add_humor"]
+    loaded = load_operations(f"{__name__}:USER_OPERATIONS")
+    assert loaded.names == ["add_humor"]
+    assert loaded["add_humor"].origin == f"{__name__}:USER_OPERATIONS"
     assert load_operations("instrl_trl.operations:default_operations").names == DEFAULT_OPERATIONS.names
     assert load_operations("instrl_trl.operations:DEFAULT_OPERATIONS").names == DEFAULT_OPERATIONS.names
     with pytest.raises(ValueError, match="pkg.module:ATTR"):
@@ -81,14 +95,11 @@ def test_load_dotted_path():
         load_operations("not_a_path")
 
 
-def test_load_passes_rule_names_in():
-    with pytest.raises(ValueError, match="Valid rule names: only_this"):
-        load_operations(f"{__name__}:USER_OPERATIONS", rule_names=["only_this"])
-
-
 def test_build_operation_library():
     assert build_operation_library().names == DEFAULT_OPERATIONS.names
-    replaced = Operation("deepening", "Mine.", "Deeper: {instruction}", "append_clause", ("Go deeper.",))
+    replaced = Operation(
+        "deepening", "Mine.", "Deeper: {instruction}", {"rules": {"strategy": "append_clause", "texts": ["Deeper."]}}
+    )
     library = build_operation_library(extra=[*USER_OPERATIONS, replaced])
     assert library.names == [*DEFAULT_OPERATIONS.names, "add_humor"]
     assert library["deepening"] is replaced

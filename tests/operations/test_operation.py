@@ -1,6 +1,6 @@
 import pytest
 
-from instrl_trl.operations import Operation, OperationLibrary
+from instrl_trl.operations import STOP_ACTION, Operation, OperationLibrary
 
 
 def make(name, **kwargs):
@@ -8,16 +8,27 @@ def make(name, **kwargs):
 
 
 def test_operation_render_prompt_keeps_other_braces():
-    operation = Operation("shorten", "d", "Rewrite {instruction} as JSON like {'a': 1}.", rule_texts=["x"])
+    operation = Operation("shorten", "d", "Rewrite {instruction} as JSON like {'a': 1}.")
     assert operation.render_prompt("Name a fruit.") == "Rewrite Name a fruit. as JSON like {'a': 1}."
-    assert operation.rule_texts == ("x",)
+
+
+def test_operation_backend_options_and_origin():
+    options = {"rules": {"strategy": "append_clause", "texts": ["x"]}}
+    operation = Operation("shorten", "d", "{instruction}", backend_options=options, origin="ops.yaml")
+    assert operation.backend_options == options and operation.backend_options is not options
+    # the origin says where it came from, not what it is
+    assert operation == Operation("shorten", "d", "{instruction}", backend_options=options)
+    assert hash(operation) == hash(Operation("shorten", "d", "{instruction}"))
+    assert operation != Operation("shorten", "d", "{instruction}")
+    with pytest.raises(ValueError, match="'shorten'.*`backend_options` must map backend names"):
+        Operation("shorten", "d", "{instruction}", backend_options={"rules": "append_clause"})
 
 
 @pytest.mark.parametrize(
     "name, template, match",
     [
         ("bad name", "{instruction}", "name"),
-        ("stop", "{instruction}", "reserved"),
+        (STOP_ACTION, "{instruction}", "reserved"),
         ("ok", "  ", "prompt_template"),
         ("ok", "no placeholder", "placeholder"),
     ],
@@ -31,7 +42,7 @@ def test_library_order_select_merge():
     library = OperationLibrary([make("a"), make("b"), make("c")])
     assert library.names == ["a", "b", "c"]
     assert library.select(["c", "a"]).names == ["c", "a"]
-    replaced = make("b", rule="append_clause", rule_texts=("t",))
+    replaced = make("b", backend_options={"rules": {"strategy": "append_clause", "texts": ["t"]}})
     merged = library.merged([replaced, make("d")])
     assert merged.names == ["a", "b", "c", "d"]
     assert merged["b"] is replaced

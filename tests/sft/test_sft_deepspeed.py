@@ -51,6 +51,7 @@ def assert_trained_and_complete(output_dir: Path, base_model: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(460)  # above its subprocesses' own timeouts
 @pytest.mark.parametrize(("config", "num_processes", "stage"), [("zero2.yaml", 1, "2"), ("zero3.yaml", 2, "3")])
 def test_accelerate_launch_deepspeed(config, num_processes, stage, tiny_causal_lm, messages_dataset, tmp_path):
     output_dir = tmp_path / "sft"

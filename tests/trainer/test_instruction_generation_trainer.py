@@ -1,5 +1,4 @@
 import json
-import os
 
 import pytest
 import torch
@@ -203,8 +202,10 @@ def test_custom_column_and_user_operation(tiny_backbone, tmp_path):
         "- name: add_audience\n"
         "  description: Name the audience of the answer.\n"
         "  prompt_template: 'Rewrite the prompt for a named audience.\\n#Given Prompt#:\\n{instruction}'\n"
-        "  rule: append_clause\n"
-        "  rule_texts: ['Write it for retired engineers who volunteer at a science museum.']\n"
+        "  backend_options:\n"
+        "    rules:\n"
+        "      strategy: append_clause\n"
+        "      texts: ['Write it for retired engineers who volunteer at a science museum.']\n"
     )
     dataset = Dataset.from_dict({"prompt": [f"Explain how tide number {i} forms." for i in range(16)]})
     trainer = InstructionGenerationTrainer(
@@ -229,20 +230,6 @@ def test_same_seed_same_policy(tiny_backbone, quickstart_seeds, tmp_path):
     assert results[0][0] == results[1][0]
     for a, b in zip(results[0][1], results[1][1], strict=True):
         assert torch.equal(a, b)
-
-
-def test_push_to_hub_token_never_in_card(tiny_backbone, quickstart_seeds, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
-    trainer = InstructionGenerationTrainer(
-        model=tiny_backbone, args=make_config(tmp_path, max_steps=1), train_dataset=quickstart_seeds
-    )
-    trainer.train()
-    trainer.save_model()
-    for root, _, files in os.walk(trainer.args.output_dir):
-        for filename in files:
-            if filename.endswith((".md", ".json")):
-                with open(os.path.join(root, filename)) as f:
-                    assert "hf_xxxx" not in f.read()
 
 
 def _scripted_llm(messages: list[dict]) -> str:

@@ -1,7 +1,7 @@
 """
 The rules engine's lexicons and text banks: which words make an instruction an inquiry or a reasoning task, the
 general terms and their concrete replacements, the clauses, input blocks and breadth templates the rules append.
-They are tuned together with `rules.py` (see `tests/backends/test_rules.py`): edit them with care.
+They are tuned together with `strategies.py` (see `tests/backends/test_rules.py`): edit them with care.
 """
 
 import re
@@ -142,11 +142,10 @@ GENERAL_TERMS = {
     "an algorithm": ("Dijkstra's shortest-path algorithm", "the quicksort partition scheme"),
     "a website design": ("a minimalist portfolio site for photographers", "an accessible checkout page layout"),
 }
-_GENERAL_PATTERN = re.compile(
+GENERAL_PATTERN = re.compile(
     r"\b(" + "|".join(re.escape(term) for term in sorted(GENERAL_TERMS, key=len, reverse=True)) + r")\b",
     flags=re.IGNORECASE,
 )
-# Input blocks for complicate_input, keyed loosely by topic cue.
 # Input blocks for complicate_input, keyed loosely by topic cue. They are long (80 to 100 words), as real inputs
 # are, so an episode that adds one early soon runs into the length limit.
 INPUT_BLOCKS = {
@@ -234,7 +233,7 @@ that the disease spread through foul air rather than through contaminated drinki
 | Flight | 70 | 1.5 h | 5 | 1 cabin bag | airport transfers |""",
     ),
 }
-_INPUT_CUES = {
+INPUT_CUES = {
     "code": (
         "code",
         "program",
@@ -284,4 +283,4 @@ _INSTRUCTION_VERBS_TEXT = """
     classify rewrite translate compose design develop outline draft construct produce edit convert brainstorm come
     offer share help discuss please
 """
-_INSTRUCTION_VERBS = frozenset(_INSTRUCTION_VERBS_TEXT.split())
+INSTRUCTION_VERBS = frozenset(_INSTRUCTION_VERBS_TEXT.split())

@@ -1,0 +1,103 @@
+"""The rules engine's three roles: a rewriter that applies the strategies, a reviewer and an expert."""
+
+from collections.abc import Iterable, Mapping
+
+from ...elimination import content_words
+from ...operations import Operation
+from ..base import Answer, Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest
+from .options import RULES_OPTIONS_KEY, operation_label, rules_options
+from .reading import count_words, main_topic
+from .strategies import RULES, RuleFunction, append_clause, rewrite_rng
+
+
+LENGTH_LIMIT = 110
+REFUSAL = "Sorry, I cannot make this prompt more complex without making it unreasonable to answer."
+
+
+class RulesRewriter(Rewriter):
+    r"""
+    Offline rewriter that applies each operation's strategy from [`RULES`] (see [`rules_options`]).
+
+    Args:
+        rules (`Mapping[str, Callable]` or `None`, *optional*, defaults to `None`):
+            Strategy name -> function `(request, rng) -> Rewrite`. `None` uses [`RULES`].
+        length_limit (`int`, *optional*, defaults to `110`):
+            Above this many words, every operation returns a refusal, as LLM rewriters do on overlong prompts.
+    """
+
+    model_name = "rules"
+
+    def __init__(self, rules: Mapping[str, RuleFunction] | None = None, length_limit: int = LENGTH_LIMIT):
+        self.rules = dict(RULES if rules is None else rules)
+        self.length_limit = length_limit
+
+    def check_operations(self, operations: Iterable[Operation] | Mapping[str, Operation]) -> None:
+        """Raises a `ValueError` for an operation this engine cannot apply; call it before any query."""
+        if isinstance(operations, Mapping):
+            operations = operations.values()
+        for operation in operations:
+            options = rules_options(operation)
+            if options.strategy not in self.rules:
+                raise ValueError(
+                    f"{operation_label(operation)}: the rules engine has no strategy {options.strategy!r}. Valid "
+                    f"strategies: {', '.join(self.rules)}. Name one in the key "
+                    f"`backend_options.{RULES_OPTIONS_KEY}.strategy`, or use an LLM rewriter."
+                )
+            if self.rules[options.strategy] is append_clause and not options.texts:
+                raise ValueError(
+                    f"{operation_label(operation)}: the `append_clause` strategy needs clauses to append but the key "
+                    f"`backend_options.{RULES_OPTIONS_KEY}.texts` is empty; list them there."
+                )
+
+    def rewrite(self, requests: list[RewriteRequest]) -> list[Rewrite]:
+        self.check_operations(request.operation for request in requests)
+        rewrites = []
+        for request in requests:
+            if count_words(request.instruction) > self.length_limit:
+                rewrites.append(Rewrite(REFUSAL, request.constraints))
+            else:
+                strategy = self.rules[rules_options(request.operation).strategy]
+                rewrites.append(strategy(request, rewrite_rng(request)))
+        return rewrites
+
+
+class RulesReviewer(Reviewer):
+    r"""
+    Offline reviewer: "Not Equal" (information gain) when the rewrite differs from the original and adds at least
+    `min_new_words` content words (lowercased alphanumeric words that are not stop words and not in the original).
+
+    Args:
+        min_new_words (`int`, *optional*, defaults to `2`):
+            New content words needed for an information gain.
+    """
+
+    model_name = "rules"
+
+    def __init__(self, min_new_words: int = 2):
+        self.min_new_words = min_new_words
+
+    def review(self, originals: list[str], rewrites: list[str]) -> list[Review]:
+        if len(originals) != len(rewrites):
+            raise ValueError(f"Got {len(originals)} `originals` but {len(rewrites)} `rewrites`; pass one per item.")
+        reviews = []
+        for original, rewrite in zip(originals, rewrites, strict=True):
+            new_words = content_words(rewrite) - content_words(original)
+            gain = rewrite.strip() != original.strip() and len(new_words) >= self.min_new_words
+            reviews.append(Review(information_gain=gain, verdict="Not Equal" if gain else "Equal"))
+        return reviews
+
+
+class RulesExpert(Expert):
+    """Offline expert: a short, deterministic generic answer built from each instruction's topic."""
+
+    model_name = "rules"
+
+    def respond(self, instructions: list[str]) -> list[Answer]:
+        responses = []
+        for instruction in instructions:
+            topic = main_topic(instruction)
+            responses.append(
+                f"Here is a short answer about {topic}. The main point is to start from what is known about {topic} "
+                f"and build on it carefully. A good next step is to check the details against a reliable source."
+            )
+        return [Answer(text) for text in responses]

@@ -1,0 +1,108 @@
+"""
+The rules engine's strategies: one function per way of applying an operation offline, `(request, rng) -> Rewrite`.
+[`RULES`] is the one list of them; a new strategy is a function here and an entry there.
+"""
+
+import random
+import re
+from collections.abc import Callable
+
+from ...constraints import sample_constraint
+from ..base import Rewrite, RewriteRequest
+from .lexicon import BREADTH_TEMPLATES, DEPTH_CLAUSES, GENERAL_TERMS, INPUT_BLOCKS, INPUT_CUES, REASONING_CLAUSES
+from .options import rules_options
+from .reading import find_general_term, is_inquiry_instruction, is_reasoning_instruction, main_topic
+
+
+MAX_CONSTRAINTS = 2
+LEAKED_TEMPLATE_MARKER = "#Created Prompt#:"
+
+
+RuleFunction = Callable[[RewriteRequest, random.Random], Rewrite]
+
+
+def _unchanged(request: RewriteRequest) -> Rewrite:
+    return Rewrite(request.instruction, request.constraints)
+
+
+def _append(request: RewriteRequest, text: str, separator: str = " ") -> str:
+    return f"{request.instruction.rstrip()}{separator}{text}"
+
+
+def add_constraints(request: RewriteRequest, rng: random.Random) -> Rewrite:
+    """Appends a verifiable constraint that fits the ones already there (at most [`MAX_CONSTRAINTS`])."""
+    if len(request.constraints) >= MAX_CONSTRAINTS:
+        return _unchanged(request)
+    constraint = sample_constraint(request.constraints, rng)
+    if constraint is None:
+        return _unchanged(request)
+    return Rewrite(_append(request, constraint.description()), (*request.constraints, constraint))
+
+
+def deepening(request: RewriteRequest, rng: random.Random) -> Rewrite:
+    """Appends a depth clause, once per episode and only on an inquiry (see [`is_inquiry_instruction`])."""
+    if request.operation.name in request.history or not is_inquiry_instruction(request.instruction):
+        return _unchanged(request)
+    return Rewrite(_append(request, rng.choice(DEPTH_CLAUSES)), request.constraints)
+
+
+def concretizing(request: RewriteRequest, rng: random.Random) -> Rewrite:
+    """Replaces the first general term (for example "a city") with a specific one (for example "Lisbon")."""
+    match = find_general_term(request.instruction)
+    if match is None:
+        return _unchanged(request)
+    replacement = rng.choice(GENERAL_TERMS[match.group(0).lower()])
+    if match.group(0)[0].isupper():
+        replacement = replacement[0].upper() + replacement[1:]
+    instruction = request.instruction[: match.start()] + replacement + request.instruction[match.end() :]
+    return Rewrite(instruction, request.constraints)
+
+
+def increase_reasoning_steps(request: RewriteRequest, rng: random.Random) -> Rewrite:
+    """Asks for multi-step reasoning, once per episode and only on a reasoning instruction."""
+    if request.operation.name in request.history or not is_reasoning_instruction(request.instruction):
+        return _unchanged(request)
+    return Rewrite(_append(request, rng.choice(REASONING_CLAUSES)), request.constraints)
+
+
+def complicate_input(request: RewriteRequest, rng: random.Random) -> Rewrite:
+    """Appends an input block (code, table, JSON or passage) chosen by topic, once per episode."""
+    if request.operation.name in request.history:
+        return _unchanged(request)
+    words = set(re.findall(r"[a-z]+", request.instruction.lower()))
+    kind = next((kind for kind, cues in INPUT_CUES.items() if words & set(cues)), "text")
+    return Rewrite(_append(request, rng.choice(INPUT_BLOCKS[kind]), separator="\n\n"), request.constraints)
+
+
+def breadth(request: RewriteRequest, rng: random.Random) -> Rewrite:
+    """
+    Writes a new, rarer instruction on the same topic. On an instruction that was already evolved it imitates a known
+    LLM failure, leaking the prompt's "#Created Prompt#:" marker, which the elimination rules catch.
+    """
+    new_instruction = rng.choice(BREADTH_TEMPLATES).format(topic=main_topic(request.instruction))
+    if request.history:
+        return Rewrite(f"{LEAKED_TEMPLATE_MARKER}\n{new_instruction}", request.constraints)
+    return Rewrite(new_instruction, ())
+
+
+def append_clause(request: RewriteRequest, rng: random.Random) -> Rewrite:
+    """Generic strategy for user operations: appends one of the operation's rules `texts`, once per episode."""
+    if request.operation.name in request.history:
+        return _unchanged(request)
+    return Rewrite(_append(request, rng.choice(rules_options(request.operation).texts)), request.constraints)
+
+
+RULES: dict[str, RuleFunction] = {
+    "add_constraints": add_constraints,
+    "deepening": deepening,
+    "concretizing": concretizing,
+    "increase_reasoning_steps": increase_reasoning_steps,
+    "complicate_input": complicate_input,
+    "breadth": breadth,
+    "append_clause": append_clause,
+}
+
+
+def rewrite_rng(request: RewriteRequest) -> random.Random:
+    """The rng of one rewrite, seeded from a stable string (never `hash()`, which is salted per process)."""
+    return random.Random(f"{request.seed}:{request.operation.name}:{len(request.history)}:{request.instruction}")
