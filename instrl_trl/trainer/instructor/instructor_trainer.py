@@ -1,0 +1,169 @@
+import json
+import os
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from accelerate.logging import get_logger
+from trl import GRPOTrainer
+
+from ...backends.accounting import ROLES
+from .card import build_instructor_card
+from .environment import InstructionEnvironmentFactory
+from .instructor_config import InstructorConfig
+from .statistics import InstructorStatistics
+
+
+logger = get_logger(__name__)
+
+QUERIES_FILE = "queries.json"
+EXTRA_STATE_FILE = "instructor_state_rank{rank}.pt"
+
+
+class InstructorTrainer(GRPOTrainer):
+    r"""
+    TRL's [`~trl.GRPOTrainer`] with an [`InstructionEnvironmentFactory`] as its `environment_factory`: the environment's
+    reward is the only reward column. It adds what the instructor's runs need and GRPO does not know: query counts per
+    role and episode totals in the logs, `queries.json` and our card next to the saved model, and both in every
+    checkpoint (per rank) so that a resumed run keeps counting where it stopped.
+
+    Args:
+        model (`str` or [`~transformers.PreTrainedModel`]):
+            The instructor, a causal LM with a tool-calling chat template.
+        args ([`InstructorConfig`]):
+            Configuration.
+        train_dataset ([`~datasets.Dataset`]):
+            Rows with a conversational `prompt` and the seed instruction (`args.instruction_column`).
+        environment_factory ([`InstructionEnvironmentFactory`]):
+            Builds the episodes' environments.
+        processing_class, callbacks, optimizers, peft_config:
+            As in [`~trl.GRPOTrainer`].
+    """
+
+    _tag_names: ClassVar[list[str]] = ["trl", "grpo", "instrl-trl", "teams-rl", "instructor"]
+    _name = "Instructor"
+
+    def __init__(
+        self,
+        model,
+        args: InstructorConfig,
+        train_dataset,
+        environment_factory: InstructionEnvironmentFactory,
+        processing_class=None,
+        callbacks=None,
+        optimizers=(None, None),
+        peft_config=None,
+    ):
+        self.instruction_environments = environment_factory
+        super().__init__(
+            model=model,
+            reward_funcs=None,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            peft_config=peft_config,
+            environment_factory=environment_factory,
+        )
+
+    @property
+    def accounting(self):
+        return self.instruction_environments.accounting
+
+    @property
+    def statistics(self) -> InstructorStatistics:
+        return self.instruction_environments.statistics
+
+    def _reduced_totals(self) -> tuple[dict[str, int], InstructorStatistics]:
+        """Queries per role and episode totals summed over all processes (one all-reduce, same order on each)."""
+        statistics = self.statistics
+        local = torch.cat(
+            [torch.tensor([self.accounting[role] for role in ROLES], dtype=torch.float64), statistics.as_vector()]
+        ).to(self.accelerator.device)
+        total = self.accelerator.reduce(local, reduction="sum").cpu()
+        queries = {role: int(count) for role, count in zip(ROLES, total[: len(ROLES)].tolist(), strict=True)}
+        return queries, InstructorStatistics.from_vector(total[len(ROLES) :], statistics.action_names)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model.training:
+            queries, statistics = self._reduced_totals()
+            for role, count in queries.items():
+                if count:
+                    logs[f"queries/{role}"] = count
+            logs["queries/total"] = sum(queries.values())
+            if statistics.num_episodes:
+                logs["episode/accepted"] = statistics.num_accepted / statistics.num_episodes
+                logs["episode/stop_rate"] = statistics.num_stopped / statistics.num_episodes
+            if statistics.num_accepted:
+                logs["queries/per_accepted"] = sum(queries.values()) / statistics.num_accepted
+        super().log(logs, start_time)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        super()._save(output_dir, state_dict=state_dict)
+        if self.args.should_save:
+            with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
+                json.dump({"total": self.accounting.total, "per_role": self.accounting.details()}, f, indent=2)
+            self._build_card().save(os.path.join(output_dir, "README.md"))
+
+    def _build_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+        name_or_path = self.accelerator.unwrap_model(self.model).config._name_or_path
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        factory = self.instruction_environments
+        return build_instructor_card(
+            model_name=model_name or (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1],
+            operations=factory.operations,
+            statistics=self.statistics,
+            queries=self.accounting.as_dict(),
+            reward_weights={
+                name: weight
+                for name, weight in zip(self.args.reward_funcs, factory.reward_weights.tolist(), strict=True)
+            },
+            stop_reward=factory.stop_reward,
+            task_prompt=self.args.task_prompt,
+            tags=sorted({*self._tag_names, *tags}),
+            base_model=name_or_path if name_or_path and not os.path.isdir(name_or_path) else None,
+            hub_model_id=self.args.hub_model_id,
+            dataset_name=dataset_name or self.args.dataset_name,
+        )
+
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+        """Renders our card from `model_cards/instructor_card.md` into `output_dir/README.md` (TRL's is not ours)."""
+        if not self.is_world_process_zero():
+            return
+        self._build_card(model_name, dataset_name, tags).save(os.path.join(self.args.output_dir, "README.md"))
+
+    def _extra_state(self) -> dict:
+        reward_states = {
+            str(index): func.state_dict()
+            for index, func in enumerate(self.instruction_environments.reward_funcs)
+            if hasattr(func, "state_dict")
+        }
+        return {
+            "accounting": self.accounting.state_dict(),
+            "statistics": self.statistics.state_dict(),
+            "reward_states": reward_states,
+        }
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        checkpoint_dir = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
+        path = os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=self.accelerator.process_index))
+        torch.save(self._extra_state(), path)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        # Called on resume for every backend (DeepSpeed included), unlike `_load_from_checkpoint`
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        path = os.path.join(checkpoint, EXTRA_STATE_FILE.format(rank=self.accelerator.process_index))
+        if not os.path.isfile(path):
+            logger.warning(f"No {os.path.basename(path)} in {checkpoint}: query counts and episode totals start anew.")
+            return
+        state = torch.load(path, weights_only=False)
+        self.accounting.load_state_dict(state["accounting"])
+        self.statistics.load_state_dict(state["statistics"])
+        for index, func in enumerate(self.instruction_environments.reward_funcs):
+            if str(index) in state["reward_states"]:
+                func.load_state_dict(state["reward_states"][str(index)])
