@@ -4,6 +4,7 @@ the library, in the same environment, with the same rewards and query accounting
 """
 
 from .environment import InstructionEnvironment, InstructionEnvironmentFactory, environment_class
+from .episodes import InstructorEpisode, choose_operations_with_instructor
 from .instructor_config import InstructorConfig
 from .instructor_trainer import InstructorTrainer
 from .run import run_train_instructor
@@ -16,8 +17,10 @@ __all__ = [
     "InstructionEnvironment",
     "InstructionEnvironmentFactory",
     "InstructorConfig",
+    "InstructorEpisode",
     "InstructorStatistics",
     "InstructorTrainer",
+    "choose_operations_with_instructor",
     "default_instructor",
     "environment_class",
     "run_train_instructor",

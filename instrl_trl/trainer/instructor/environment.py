@@ -15,7 +15,7 @@ import torch
 
 from ...backends.accounting import QueryAccounting
 from ...backends.base import Reviewer, Rewriter
-from ...environment import STOP_ACTION, InstructionEnv
+from ...environment import STOP_ACTION, Evolution, InstructionEnv
 from ...operations import Operation, OperationLibrary
 from ...rewards.scoring import reward_func_name, weighted_rewards
 from .statistics import EpisodeRecord, InstructorStatistics
@@ -155,6 +155,16 @@ class InstructionEnvironment:
     def instruction(self) -> str:
         """The current instruction."""
         return self._episode.instruction
+
+    @property
+    def accepted(self) -> list[Evolution]:
+        """The accepted evolved instructions of this episode, with the operations that made each."""
+        return list(self._episode.accepted)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the instructor called `stop`."""
+        return self._stopped
 
 
 def _tool_method(operation: Operation) -> Callable[[InstructionEnvironment], str]:

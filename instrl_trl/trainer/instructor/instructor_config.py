@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -8,6 +9,8 @@ from ...rewards import REWARD_FUNCS
 
 
 DEFAULT_REWARD_FUNCS = ["information_gain", "elimination", "novelty", "query_cost"]
+# Names accepted by `chat_template_path` for TRL's stored templates that TRL can parse tool calls from
+STORED_CHAT_TEMPLATES = ("qwen2.5",)
 DEFAULT_TASK_PROMPT = "Improve the instruction with the tools, one call at a time, then call stop."
 
 
@@ -28,6 +31,10 @@ class InstructorConfig(GRPOConfig):
             The instructor: a causal LM with a tool-calling chat template (a model id or path). When unset, a tiny
             chat model is built locally and warm-started on tool-call transcripts (see `warm_start_steps`), cached in
             `~/.cache/instrl_trl` (or `$INSTRL_TRL_CACHE`): it runs offline and learns nothing useful.
+        chat_template_path (`str`, *optional*):
+            A Jinja chat template (file path) that replaces the model's own, for instruct models whose template cannot
+            render tool calls (e.g. SmolLM2); `"qwen2.5"` uses TRL's stored copy of Qwen2.5's template, whose
+            `<tool_call>` syntax TRL parses. A custom template also needs `tokenizer.response_template` set.
         dataset_name (`str`, *optional*):
             Seed instructions: a Hub dataset id, a local file (`.jsonl`, `.json`, `.csv`, `.parquet`, `.txt`) or a
             folder saved with `save_to_disk`. Defaults to the ~200 quickstart seeds shipped with the package.
@@ -129,6 +136,13 @@ class InstructorConfig(GRPOConfig):
             "and warm-started locally (offline)."
         },
     )
+    chat_template_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Jinja chat template file replacing the model's (for templates without tool calls), or `qwen2.5` "
+            "for TRL's stored Qwen2.5 template."
+        },
+    )
     dataset_name: str | None = field(
         default=None,
         metadata={"help": "Seeds: a Hub id, a local file or a saved folder. Defaults to the quickstart seeds."},
@@ -222,6 +236,13 @@ class InstructorConfig(GRPOConfig):
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
+        if self.chat_template_path not in (None, *STORED_CHAT_TEMPLATES) and not os.path.isfile(
+            self.chat_template_path
+        ):
+            raise ValueError(
+                f"`chat_template_path` {self.chat_template_path!r} is neither a file nor one of "
+                f"{', '.join(STORED_CHAT_TEMPLATES)}; give the path of a Jinja template."
+            )
         if not self.task_prompt.strip():
             raise ValueError("`task_prompt` is empty; write the user message that introduces the seed instruction.")
         for role in ("rewriter", "reviewer"):

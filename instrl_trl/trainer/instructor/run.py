@@ -5,7 +5,9 @@ import os
 from accelerate import PartialState
 from accelerate.logging import get_logger
 from datasets import Dataset
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.trainer_utils import get_last_checkpoint
+from trl.chat_template_utils import qwen2_5_chat_template
 
 from ...backends.roles import build_role
 from ...data import load_quickstart_seeds
@@ -62,6 +64,20 @@ def build_environment_factory(config: InstructorConfig) -> InstructionEnvironmen
     )
 
 
+def load_processing_class(config: InstructorConfig, model: str) -> PreTrainedTokenizerBase | None:
+    """The model's tokenizer with `config.chat_template_path` as its template, or `None` (TRL then loads it)."""
+    if config.chat_template_path is None:
+        return None
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if config.chat_template_path == "qwen2.5":
+        # TRL recognizes this exact template and sets the matching response template itself
+        tokenizer.chat_template = qwen2_5_chat_template
+    else:
+        with open(config.chat_template_path) as f:
+            tokenizer.chat_template = f.read()
+    return tokenizer
+
+
 def run_train_instructor(config: InstructorConfig) -> str:
     r"""
     Trains the instructor with GRPO, saves it (a causal LM with its tokenizer, `queries.json` and the card) to
@@ -88,7 +104,11 @@ def run_train_instructor(config: InstructorConfig) -> str:
                 learning_rate=config.warm_start_learning_rate,
             )
     trainer = InstructorTrainer(
-        model=model, args=config, train_dataset=train_dataset, environment_factory=factory
+        model=model,
+        args=config,
+        train_dataset=train_dataset,
+        environment_factory=factory,
+        processing_class=load_processing_class(config, model),
     )
     checkpoint = config.resume_from_checkpoint
     if checkpoint is None and os.path.isdir(config.output_dir):
