@@ -43,10 +43,11 @@ class InstructionEnvironment:
 
     `reset(instruction=...)` starts an episode from the row's seed instruction alone, so the `num_generations`
     completions of a group all start from the same state. Each operation tool sends the current instruction to the
-    rewriter, applies the elimination rules and asks the reviewer, through an [`~instrl_trl.environment.InstructionEnv`]
-    (which counts every query per role); it returns the new instruction, or why the rewrite was rejected. `stop` ends
-    the episode. `get_reward()` is the episode's sum of the step rewards of the PPO trainer (same functions, same
-    weights), plus `stop_reward` when the instructor ended the episode with `stop` rather than with plain text.
+    rewriter, applies the elimination rules and asks the reviewer, through an
+    [`~instrl_trl.environment.InstructionEnv`] (which counts every query per role); it returns the new instruction,
+    or why the rewrite was rejected. `stop` ends the episode. `get_reward()` is the episode's sum of the step rewards
+    of the PPO trainer (same functions, same weights), plus `stop_reward` when the instructor ended the episode with
+    `stop` rather than with plain text.
 
     Args:
         factory ([`InstructionEnvironmentFactory`]):

@@ -39,7 +39,7 @@ class InstructorEpisode:
 def _parse(tokenizer: PreTrainedTokenizerBase, text: str) -> dict:
     try:
         return tokenizer.parse_response(text, prefix="")
-    except Exception:  # an unparseable answer ends the episode, as in TRL's rollouts
+    except (ValueError, KeyError, TypeError):  # an unparseable answer ends the episode, as in TRL's rollouts
         return {"role": "assistant", "content": text}
 
 
@@ -129,7 +129,7 @@ def choose_operations_with_instructor(
                         if tool is None:
                             raise ValueError(f"Tool {name} not found.")
                         reply = tool(**arguments)
-                    except Exception as error:
+                    except (ValueError, TypeError) as error:  # a bad call is reported to the model, as TRL does
                         reply = {"error": str(error)}
                     conversations[i].append({"role": "tool", "name": str(name), "content": str(reply)})
                 if calls:

@@ -99,7 +99,7 @@ class InstructorConfig(GRPOConfig):
     > [!NOTE]
     > These parameters have default values different from [`~trl.GRPOConfig`]:
     > - `gradient_checkpointing`: unset (so off) instead of `True` (it slows CPU updates and only saves memory on big
->   models);
+    >   models);
     > - `bf16`: `True` on a bf16-capable GPU, else `False` (fp32 on CPU);
     > - `max_tool_calling_iterations`: `max_operations + 1` when unset (every operation, then `stop`) instead of no
     >   limit;
@@ -214,9 +214,7 @@ class InstructorConfig(GRPOConfig):
         default=60,
         metadata={"help": "SFT steps on tool-call transcripts for the locally built instructor (unset model only)."},
     )
-    warm_start_learning_rate: float = field(
-        default=5e-3, metadata={"help": "Learning rate of the warm-start SFT."}
-    )
+    warm_start_learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate of the warm-start SFT."})
 
     def __post_init__(self):
         if self.bf16 is None:

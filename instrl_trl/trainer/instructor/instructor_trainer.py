@@ -22,10 +22,10 @@ EXTRA_STATE_FILE = "instructor_state_rank{rank}.pt"
 
 class InstructorTrainer(GRPOTrainer):
     r"""
-    TRL's [`~trl.GRPOTrainer`] with an [`InstructionEnvironmentFactory`] as its `environment_factory`: the environment's
-    reward is the only reward column. It adds what the instructor's runs need and GRPO does not know: query counts per
-    role and episode totals in the logs, `queries.json` and our card next to the saved model, and both in every
-    checkpoint (per rank) so that a resumed run keeps counting where it stopped.
+    TRL's [`~trl.GRPOTrainer`] with an [`InstructionEnvironmentFactory`] as its `environment_factory`: the
+    environment's reward is the only reward column. It adds what the instructor's runs need and GRPO does not know:
+    query counts per role and episode totals in the logs, `queries.json` and our card next to the saved model, and
+    both in every checkpoint (per rank) so that a resumed run keeps counting where it stopped.
 
     Args:
         model (`str` or [`~transformers.PreTrainedModel`]):
@@ -116,10 +116,7 @@ class InstructorTrainer(GRPOTrainer):
             operations=factory.operations,
             statistics=self.statistics,
             queries=self.accounting.as_dict(),
-            reward_weights={
-                name: weight
-                for name, weight in zip(self.args.reward_funcs, factory.reward_weights.tolist(), strict=True)
-            },
+            reward_weights=dict(zip(self.args.reward_funcs, factory.reward_weights.tolist(), strict=True)),
             stop_reward=factory.stop_reward,
             task_prompt=self.args.task_prompt,
             tags=sorted({*self._tag_names, *tags}),

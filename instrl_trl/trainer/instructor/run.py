@@ -42,7 +42,9 @@ def load_instructor_seeds(config: InstructorConfig) -> Dataset:
     if not instructions:
         raise ValueError(f"The seed dataset has no non-empty string in column `{column}`.")
     if len(instructions) < len(seeds):
-        logger.warning(f"Skipped {len(seeds) - len(instructions)} seed rows whose `{column}` is empty or not a string.")
+        logger.warning(
+            f"Skipped {len(seeds) - len(instructions)} seed rows whose `{column}` is empty or not a string."
+        )
     prompt = [{"role": "user", "content": config.task_prompt}]
     return Dataset.from_dict({"prompt": [prompt] * len(instructions), column: instructions})
 

@@ -45,7 +45,7 @@ def tool_schemas(factory: InstructionEnvironmentFactory) -> list[dict]:
 
 
 def tool_call_transcripts(
-        operations: OperationLibrary,
+    operations: OperationLibrary,
     task_prompt: str,
     seeds: list[str],
     seed: int = 0,
@@ -185,7 +185,9 @@ def default_instructor(
     building = tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent)
     try:
         transcripts = tool_call_transcripts(operations, task_prompt, training_corpus())
-        factory = InstructionEnvironmentFactory(operations, RulesRewriter(), RulesReviewer(), [information_gain_reward])
+        factory = InstructionEnvironmentFactory(
+            operations, RulesRewriter(), RulesReviewer(), [information_gain_reward]
+        )
         tools = tool_schemas(factory)
         build_tiny_tool_chat_model(building, _corpus(transcripts, factory.tool_names))
         warm_start(building, transcripts, tools, num_steps=num_steps, learning_rate=learning_rate)
@@ -208,5 +210,5 @@ def _corpus(transcripts: list[list[dict]], tool_names: list[str]) -> list[str]:
         for message in messages:
             texts.append(message["content"])
             for call in message.get("tool_calls", []):
-                texts.append('\n{"name": "%s", "arguments": {}}\n' % call["function"]["name"])
+                texts.append(json.dumps({"name": call["function"]["name"], "arguments": {}}))
     return texts

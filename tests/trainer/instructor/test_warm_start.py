@@ -61,7 +61,7 @@ def test_default_instructor_calls_tools(tiny_instructor):
         text = tokenizer.decode(ids, skip_special_tokens=False).split("<|im_end|>")[0] + "<|im_end|>"
         try:
             parsed = tokenizer.parse_response(text, prefix="")
-        except Exception:
-            continue
+        except ValueError:  # an ill-formed call: the next sample may parse
+            parsed = {}
         names += [call["function"]["name"] for call in parsed.get("tool_calls") or []]
     assert set(names) & set(factory.tool_names)
