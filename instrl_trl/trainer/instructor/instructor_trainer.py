@@ -85,9 +85,15 @@ class InstructorTrainer(GRPOTrainer):
         queries = {role: int(count) for role, count in zip(ROLES, total[: len(ROLES)].tolist(), strict=True)}
         return queries, InstructorStatistics.from_vector(total[len(ROLES) :], statistics.action_names)
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        output = super().training_step(model, inputs, num_items_in_batch)
+        # Reduced here, where every rank passes in step, not in `log()`, which may not run on all ranks alike
+        self._totals = self._reduced_totals()
+        return output
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if self.model.training:
-            queries, statistics = self._reduced_totals()
+        if self.model.training and getattr(self, "_totals", None) is not None:
+            queries, statistics = self._totals
             for role, count in queries.items():
                 if count:
                     logs[f"queries/{role}"] = count

@@ -110,3 +110,17 @@ def test_seed_rows_carry_the_task_prompt_and_the_instruction(tmp_path):
 def test_bad_seed_column_fails_before_any_query(tmp_path):
     with pytest.raises(ValueError, match="instruction_column"):
         load_instructor_seeds(make_config(tmp_path, instruction_column="missing"))
+
+
+def test_chat_template_path_replaces_the_template(tiny_instructor, tmp_path):
+    from trl.chat_template_utils import qwen2_5_chat_template, supports_tool_calling
+
+    from instrl_trl.trainer.instructor.run import load_processing_class
+
+    assert load_processing_class(make_config(tmp_path), tiny_instructor) is None
+    tokenizer = load_processing_class(make_config(tmp_path, chat_template_path="qwen2.5"), tiny_instructor)
+    assert tokenizer.chat_template == qwen2_5_chat_template and supports_tool_calling(tokenizer)
+    template = tmp_path / "template.jinja"
+    template.write_text("{% for message in messages %}{{ message.content }}{% endfor %}")
+    tokenizer = load_processing_class(make_config(tmp_path, chat_template_path=str(template)), tiny_instructor)
+    assert tokenizer.chat_template == template.read_text()
