@@ -124,3 +124,16 @@ def test_chat_template_path_replaces_the_template(tiny_instructor, tmp_path):
     template.write_text("{% for message in messages %}{{ message.content }}{% endfor %}")
     tokenizer = load_processing_class(make_config(tmp_path, chat_template_path=str(template)), tiny_instructor)
     assert tokenizer.chat_template == template.read_text()
+
+
+def test_push_to_hub_sends_the_model_and_our_card(tiny_instructor, tmp_path, hub, silence_trl):
+    config = make_config(tmp_path, max_steps=1, push_to_hub=True, hub_model_id="someone/tiny-instructor")
+    trainer = make_trainer(config, tiny_instructor)
+    trainer.train()
+    trainer.push_to_hub()
+    files = hub.repo("model", "someone/tiny-instructor").head.files
+    assert {"README.md", "config.json", "model.safetensors", "tokenizer.json", "queries.json"} <= set(files)
+    card = files["README.md"].content.decode()
+    assert "# Instructor card for tiny-instructor" in card
+    assert 'from_pretrained("someone/tiny-instructor")' in card
+    assert "hf_dummy_token" not in card and str(tmp_path) not in card
