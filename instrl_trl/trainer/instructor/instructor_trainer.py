@@ -17,6 +17,7 @@ from .statistics import InstructorStatistics
 logger = get_logger(__name__)
 
 QUERIES_FILE = "queries.json"
+USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
 EXTRA_STATE_FILE = "instructor_state_rank{rank}.pt"
 
 
@@ -75,15 +76,33 @@ class InstructorTrainer(GRPOTrainer):
     def statistics(self) -> InstructorStatistics:
         return self.instruction_environments.statistics
 
-    def _reduced_totals(self) -> tuple[dict[str, int], InstructorStatistics]:
-        """Queries per role and episode totals summed over all processes (one all-reduce, same order on each)."""
+    def _reduced_totals(self) -> tuple[dict[str, dict[str, float]], InstructorStatistics]:
+        """
+        Usage per role (queries, cache hits, failures, tokens, seconds) and episode totals summed over all processes,
+        with one all-reduce (called in the same order on every rank).
+        """
         statistics = self.statistics
-        local = torch.cat(
-            [torch.tensor([self.accounting[role] for role in ROLES], dtype=torch.float64), statistics.as_vector()]
-        ).to(self.accelerator.device)
-        total = self.accelerator.reduce(local, reduction="sum").cpu()
-        queries = {role: int(count) for role, count in zip(ROLES, total[: len(ROLES)].tolist(), strict=True)}
-        return queries, InstructorStatistics.from_vector(total[len(ROLES) :], statistics.action_names)
+        usage = [[float(getattr(self.accounting.usage(role), name)) for name in USAGE_FIELDS] for role in ROLES]
+        local = torch.cat([torch.tensor(usage, dtype=torch.float64).flatten(), statistics.as_vector()])
+        total = self.accelerator.reduce(local.to(self.accelerator.device), reduction="sum").cpu()
+        num_usage = len(ROLES) * len(USAGE_FIELDS)
+        rows = total[:num_usage].view(len(ROLES), len(USAGE_FIELDS)).tolist()
+        per_role = {
+            role: {
+                name: value if name == "seconds" else int(value) for name, value in zip(USAGE_FIELDS, row, strict=True)
+            }
+            for role, row in zip(ROLES, rows, strict=True)
+        }
+        return per_role, InstructorStatistics.from_vector(total[num_usage:], statistics.action_names)
+
+    def _run_totals(self) -> tuple[dict[str, dict[str, float]], InstructorStatistics]:
+        """The totals of the last training step over all processes, or this process's own before any step."""
+        if getattr(self, "_totals", None) is not None:
+            return self._totals
+        per_role = {
+            role: {name: getattr(self.accounting.usage(role), name) for name in USAGE_FIELDS} for role in ROLES
+        }
+        return per_role, self.statistics
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         output = super().training_step(model, inputs, num_items_in_batch)
@@ -93,7 +112,8 @@ class InstructorTrainer(GRPOTrainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self.model.training and getattr(self, "_totals", None) is not None:
-            queries, statistics = self._totals
+            per_role, statistics = self._totals
+            queries = {role: int(usage["queries"]) for role, usage in per_role.items()}
             for role, count in queries.items():
                 if count:
                     logs[f"queries/{role}"] = count
@@ -110,18 +130,21 @@ class InstructorTrainer(GRPOTrainer):
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
-                json.dump({"total": self.accounting.total, "per_role": self.accounting.details()}, f, indent=2)
+                per_role, _ = self._run_totals()
+                total = int(sum(usage["queries"] for usage in per_role.values()))
+                json.dump({"total": total, "per_role": per_role}, f, indent=2)
             self._build_card().save(os.path.join(output_dir, "README.md"))
 
     def _build_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
         name_or_path = self.accelerator.unwrap_model(self.model).config._name_or_path
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         factory = self.instruction_environments
+        per_role, statistics = self._run_totals()
         return build_instructor_card(
             model_name=model_name or (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1],
             operations=factory.operations,
-            statistics=self.statistics,
-            queries=self.accounting.as_dict(),
+            statistics=statistics,
+            queries={role: int(usage["queries"]) for role, usage in per_role.items()},
             reward_weights=dict(zip(self.args.reward_funcs, factory.reward_weights.tolist(), strict=True)),
             stop_reward=factory.stop_reward,
             task_prompt=self.args.task_prompt,
