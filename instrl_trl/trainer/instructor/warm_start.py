@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import get_json_schema
 
-from ...backends.rules import RulesReviewer, RulesRewriter
+from ...backends.rules import RULES, RulesReviewer, RulesRewriter, rules_options
 from ...environment import STOP_ACTION
 from ...operations import OperationLibrary
 from ...rewards import information_gain_reward
@@ -148,7 +148,7 @@ def default_instructor(
     Args:
         operations ([`OperationLibrary`]):
             The tools the instructor learns to call. The transcripts are played with the rules engine, so every
-            operation needs a `rule`.
+            operation needs a rules-engine strategy.
         task_prompt (`str`):
             The user message of the episodes.
         num_steps (`int`, *optional*, defaults to `60`):
@@ -161,17 +161,22 @@ def default_instructor(
     Returns:
         `str`: The model folder (loads with `AutoModelForCausalLM.from_pretrained`).
     """
-    without_rule = [name for name, operation in operations.items() if operation.rule is None]
+    rules = {name: rules_options(operation) for name, operation in operations.items()}
+    without_rule = [name for name, options in rules.items() if options.strategy not in RULES]
     if without_rule:
         raise ValueError(
-            f"Operations {without_rule} have no `rule`, so the offline default instructor cannot be warm-started on "
+            f"Operations {without_rule} have no rules-engine strategy (`backend_options.rules.strategy`), so the "
+            "offline default instructor cannot be warm-started on "
             "them (its transcripts are played with the rules engine). Set `model_name_or_path` to an instruct model "
             "with a tool-calling chat template."
         )
     key = json.dumps(
         {
             "version": BUILDER_VERSION,
-            "operations": [[op.name, op.description, op.rule, list(op.rule_texts)] for op in operations.values()],
+            "operations": [
+                [op.name, op.description, rules[op.name].strategy, list(rules[op.name].texts)]
+                for op in operations.values()
+            ],
             "task_prompt": task_prompt,
             "num_steps": num_steps,
             "learning_rate": learning_rate,

@@ -64,8 +64,7 @@ def test_user_operation_becomes_a_tool():
         name="add_audience",
         description="Name the audience the answer is for.",
         prompt_template="Rewrite for an audience: {instruction}",
-        rule="append_clause",
-        rule_texts=("Write it for a ten-year-old.",),
+        backend_options={"rules": {"strategy": "append_clause", "texts": ["Write it for a ten-year-old."]}},
     )
     environment = make_factory(operations=build_operation_library().merged([user]))()
     assert "add_audience" in tool_names(environment)
@@ -76,8 +75,12 @@ def test_user_operation_becomes_a_tool():
 
 @pytest.mark.parametrize("name", ["reset", "get_reward", "_hidden", "instruction"])
 def test_operation_names_that_cannot_be_tools_fail(name):
-    operation = Operation(name=name, description="x", prompt_template="{instruction}", rule="append_clause",
-                          rule_texts=("More.",))  # fmt: skip
+    operation = Operation(
+        name=name,
+        description="x",
+        prompt_template="{instruction}",
+        backend_options={"rules": {"strategy": "append_clause", "texts": ["More."]}},
+    )
     with pytest.raises(ValueError, match="cannot be a tool"):
         make_factory(operations=build_operation_library().merged([operation]))
 
