@@ -20,13 +20,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from ..backends.accounting import QueryAccounting
 from ..backends.base import Expert, Reviewer, Rewriter
 from ..backends.roles import build_role
+from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
 from ..environment import STOP_ACTION, InstructionEnv
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import act
 from ..rewards import get_reward_funcs
 from ..rewards.scoring import weighted_rewards
-from ..trainer.seeds import prepare_seed_dataset
 from .evolve import evolve_seeds
 from .filters import Deduplicator
 from .generation_config import DatasetGenerationConfig

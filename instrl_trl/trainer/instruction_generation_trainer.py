@@ -14,6 +14,7 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from ..backends.accounting import ROLES, QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.roles import build_role
+from ..data.seeds import prepare_seed_dataset
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
@@ -35,7 +36,6 @@ from .query_budget import QueryBudgetCallback
 from .rollout import RolloutBatch, collect_rollouts
 from .run_statistics import RolloutTotals, RunStatistics
 from .sampling import EpochSeededRepeatSampler
-from .seeds import prepare_seed_dataset
 
 
 QUERIES_FILE = "queries.json"
