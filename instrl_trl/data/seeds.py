@@ -1,6 +1,6 @@
 """Seed instructions: where they come from (one set of arguments, one loader) and the check every stage runs."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from accelerate.logging import get_logger
 from datasets import Dataset
@@ -22,6 +22,21 @@ class SeedDataArguments(DatasetArguments):
 
     def load_seeds(self) -> Dataset:
         return load_seeds(self.dataset_name, self.dataset_config, self.dataset_split)
+
+
+@dataclass
+class SeedColumnArguments:
+    r"""
+    Which column of the seed dataset holds the instructions; shared by the trainer's and the `generate` configs.
+
+    Parameters:
+        instruction_column (`str`, *optional*, defaults to `"instruction"`):
+            Column of the seed dataset that holds the seed instructions.
+    """
+
+    instruction_column: str = field(
+        default="instruction", metadata={"help": "Column of the seed dataset that holds the seed instructions."}
+    )
 
 
 def load_seeds(dataset_name: str | None, dataset_config: str | None = None, split: str = "train") -> Dataset:

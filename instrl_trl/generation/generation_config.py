@@ -1,7 +1,7 @@
 from dataclasses import dataclass, field
 
 from ..backends.role_arguments import RoleArguments
-from ..data.seeds import SeedDataArguments
+from ..data.seeds import SeedColumnArguments, SeedDataArguments
 from ..rewards.reward_arguments import RewardArguments
 
 
@@ -10,22 +10,21 @@ GENERATION_REWARD_FUNCS = ["information_gain", "elimination", "query_cost"]
 
 
 @dataclass
-class DatasetGenerationConfig(SeedDataArguments, RoleArguments, RewardArguments):
+class DatasetGenerationConfig(SeedDataArguments, SeedColumnArguments, RoleArguments, RewardArguments):
     r"""
     Configuration of the `generate` stage: a trained operation policy evolves seed instructions, an expert answers
     them, and the rows are written as parquet shards (see [`run_generate`]). The seeds (`dataset_name`,
-    `dataset_config`, `dataset_split`), the `rewriter`, `reviewer` and `response_cache`, and the rewards
-    (`reward_funcs`, `reward_weights`, `embedding_model`, which the near-duplicate filter uses too) are the fields of
-    [`~instrl_trl.data.seeds.SeedDataArguments`], [`~instrl_trl.backends.role_arguments.RoleArguments`] and
-    [`~instrl_trl.rewards.reward_arguments.RewardArguments`], shared with the `train-policy` stage.
+    `dataset_config`, `dataset_split`, `instruction_column`), the `rewriter`, `reviewer` and `response_cache`, and the
+    rewards (`reward_funcs`, `reward_weights`, `embedding_model`, which the near-duplicate filter uses too) are the
+    fields of [`~instrl_trl.data.seeds.SeedDataArguments`], [`~instrl_trl.data.seeds.SeedColumnArguments`],
+    [`~instrl_trl.backends.role_arguments.RoleArguments`] and [`~instrl_trl.rewards.reward_arguments.RewardArguments`],
+    shared with the `train-policy` stage.
 
     Parameters:
         > Parameters that control the inputs
 
         policy (`str`):
             The trained operation policy: a local folder or a Hub id (loaded with `from_pretrained`).
-        instruction_column (`str`, *optional*, defaults to `"instruction"`):
-            Column of the seed dataset that holds the instructions.
         max_seeds (`int`, *optional*):
             Use only the first `max_seeds` seeds.
         seeds_license (`str`, *optional*):
@@ -91,9 +90,6 @@ class DatasetGenerationConfig(SeedDataArguments, RoleArguments, RewardArguments)
 
     # Parameters that control the inputs
     policy: str = field(default=None, metadata={"help": "The trained operation policy: a local folder or a Hub id."})
-    instruction_column: str = field(
-        default="instruction", metadata={"help": "Column of the seed dataset that holds the instructions."}
-    )
     max_seeds: int | None = field(default=None, metadata={"help": "Use only the first `max_seeds` seeds."})
     seeds_license: str | None = field(default=None, metadata={"help": "Licence of the seeds, for the dataset card."})
     operations_file: str | None = field(

@@ -3,21 +3,23 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.role_arguments import RoleArguments
+from ..data.seeds import SeedColumnArguments
 from ..rewards.reward_arguments import RewardArguments
 from ._trl import _BaseConfig
 
 
 @dataclass
-class InstructionGenerationConfig(_BaseConfig, RoleArguments, RewardArguments):
+class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArguments, RewardArguments):
     r"""
     Configuration class for the [`InstructionGenerationTrainer`].
 
     This class includes only the parameters that are specific to learning operation policies. For a full list of
     training arguments, please refer to the [`~transformers.TrainingArguments`] documentation. Batch sizes count
-    *seed instructions*: each seed gives one episode of up to `max_operations` steps. The roles (`rewriter`,
-    `reviewer`, `response_cache`) and the rewards (`reward_funcs`, `reward_weights`, `embedding_model`) are the
-    fields of [`~instrl_trl.backends.role_arguments.RoleArguments`] and
-    [`~instrl_trl.rewards.reward_arguments.RewardArguments`], shared with the `generate` stage.
+    *seed instructions*: each seed gives one episode of up to `max_operations` steps. The seed column
+    (`instruction_column`), the roles (`rewriter`, `reviewer`, `response_cache`) and the rewards (`reward_funcs`,
+    `reward_weights`, `embedding_model`) are the fields of [`~instrl_trl.data.seeds.SeedColumnArguments`],
+    [`~instrl_trl.backends.role_arguments.RoleArguments`] and [`~instrl_trl.rewards.reward_arguments.RewardArguments`],
+    shared with the `generate` stage.
 
     Parameters:
         > Parameters that control the model and the seeds
@@ -25,8 +27,6 @@ class InstructionGenerationConfig(_BaseConfig, RoleArguments, RewardArguments):
         model_init_kwargs (`dict[str, Any]`, *optional*):
             Keyword arguments for [`~transformers.AutoModelForSequenceClassification.from_pretrained`], used when the
             `model` argument of the [`InstructionGenerationTrainer`] is a string.
-        instruction_column (`str`, *optional*, defaults to `"instruction"`):
-            Column of the seed dataset that holds the seed instructions.
         max_state_length (`int`, *optional*, defaults to `128`):
             Maximum number of tokens of a policy state (operation history + instruction); longer states are
             truncated.
@@ -130,9 +130,6 @@ class InstructionGenerationConfig(_BaseConfig, RoleArguments, RewardArguments):
     model_init_kwargs: dict | str | None = field(
         default=None,
         metadata={"help": "Keyword arguments for `from_pretrained` when `model` is a string."},
-    )
-    instruction_column: str = field(
-        default="instruction", metadata={"help": "Column of the seed dataset that holds the seed instructions."}
     )
     max_state_length: int = field(
         default=128,

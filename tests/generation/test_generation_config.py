@@ -3,6 +3,7 @@ from datasets import Dataset
 from transformers import HfArgumentParser
 
 from instrl_trl.backends.role_arguments import RoleArguments
+from instrl_trl.data.seeds import SeedColumnArguments
 from instrl_trl.generation import DatasetGenerationConfig
 from instrl_trl.rewards.reward_arguments import RewardArguments
 from instrl_trl.trainer import InstructionGenerationConfig
@@ -19,14 +20,22 @@ def test_config_is_documented():
     assert_config_documented(DatasetGenerationConfig)
 
 
-@pytest.mark.parametrize("cls", [RoleArguments, RewardArguments])
+@pytest.mark.parametrize("cls", [RoleArguments, RewardArguments, SeedColumnArguments])
 def test_shared_arguments_are_documented(cls):
     assert_config_documented(cls)
 
 
 def test_shared_fields_are_declared_once_with_one_default():
     # the generate and train-policy configs inherit the seeds, roles and rewards rather than declaring them again
-    for name in ("dataset_name", "dataset_split", "rewriter", "reviewer", "response_cache", "embedding_model"):
+    for name in (
+        "dataset_name",
+        "dataset_split",
+        "instruction_column",
+        "rewriter",
+        "reviewer",
+        "response_cache",
+        "embedding_model",
+    ):
         for cls in (DatasetGenerationConfig, InstructionGenerationConfig):
             assert name not in vars(cls).get("__annotations__", {}), (cls.__name__, name)
     assert "reward_weights" not in vars(InstructionGenerationConfig)["__annotations__"]
