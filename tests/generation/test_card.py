@@ -3,7 +3,7 @@ import re
 import pytest
 from huggingface_hub import DatasetCard
 
-from instrl_trl.backends.accounting import write_queries_file
+from instrl_trl.backends.accounting import read_queries_file, write_queries_file
 from instrl_trl.constraints import Constraint
 from instrl_trl.generation.card import PLOT_FILE, dataset_statistics, write_dataset_card
 from instrl_trl.generation.evolve import Candidate
@@ -160,3 +160,15 @@ def test_card_without_rows_has_no_plot(tmp_path):
     assert not (output_dir / PLOT_FILE).exists()
     assert DatasetCard.load(output_dir / "README.md").data.license == "other"
     assert jinja_left_over(text) == []
+
+
+def test_a_resumed_run_adds_its_queries_to_the_rank_total(tmp_path):
+    path = str(tmp_path / "queries-rank00000.json")
+    write_queries_file(path, {"rewriter": {"queries": 4, "cache_hits": 1}}, add_to_existing=True)
+    content = write_queries_file(path, {"rewriter": {"queries": 3}, "expert": {"queries": 2}}, add_to_existing=True)
+    assert content["per_role"]["rewriter"] == {
+        "queries": 7, "cache_hits": 1, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0,
+        "paid_queries": 6,
+    }  # fmt: skip
+    assert (content["total"], content["paid_queries"]) == (9, 8)
+    assert read_queries_file(path)["expert"].queries == 2
