@@ -75,8 +75,8 @@ def results_table(eval_results: list[EvalResult]) -> str:
     for benchmark, args in subsets.items():
         skipped = args["num_samples"] - args["num_scored"]
         lines.append(
-            f"\n{benchmark}: scores over {args['num_scored']} of {args['num_samples']} prompts; {skipped} could "
-            "not be scored here and were skipped (their keys and reasons are in `eval_results.json`)."
+            f"\n{benchmark}: scores over {args['num_scored']} of {args['num_samples']} prompts ({skipped} skipped; "
+            "their keys and reasons are under `skipped` in `eval_results.json`)."
         )
     return "\n".join(lines)
 
