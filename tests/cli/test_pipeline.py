@@ -67,6 +67,7 @@ def test_quickstart_pipeline_end_to_end(tiny_backbone, tmp_path):
     assert (tmp_path / "dataset" / "README.md").is_file()
     assert (tmp_path / "sft" / "model.safetensors").is_file()
     results = json.loads((tmp_path / "eval" / "sft" / "eval_results.json").read_text())
-    assert 0.0 <= results["prompt_level_strict_acc"] <= 1.0
+    assert set(results["benchmarks"]) == {"ifeval_sample", "ifbench_sample"}  # the quickstart recipe evaluates both
+    assert results["benchmarks"]["ifeval_sample"]["num_scored"] == 5
     card = ModelCard.load(str(tmp_path / "sft" / "README.md"))
     assert {result.metric_type for result in card.data.eval_results} >= {"prompt_level_strict_acc"}
