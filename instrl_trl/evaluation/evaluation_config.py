@@ -187,7 +187,7 @@ class BenchmarkEvaluationConfig:
         self.benchmark = [self.benchmark] if isinstance(self.benchmark, str) else list(self.benchmark or [])
         if not self.benchmark:
             raise ValueError("`benchmark` is empty: name at least one, e.g. `ifeval` or `ifbench:sample`.")
-        self.benchmark_specs  # noqa: B018 (resolves every entry: a bad one fails here)
+        parse_benchmarks(self.benchmark, self.benchmark_type)  # a bad entry fails here, before anything is loaded
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError(
                 "`push_to_hub` needs `hub_model_id` (e.g. `your-name/my-model`), the repo of `models[0]`."
