@@ -1,5 +1,7 @@
 """The operation policy's model card, rendered from `model_cards/policy_card.md`."""
 
+import math
+
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..environment import STOP_ACTION, format_state
@@ -48,7 +50,8 @@ def build_policy_card(
         mean_reward=statistics.mean_episode_reward,
         accepted_rate=statistics.accepted_rate,
         queries_total=statistics.num_queries,
-        queries_per_accepted=statistics.queries_per_accepted,
+        # NaN (nothing accepted yet): the card leaves the line out
+        queries_per_accepted=None if math.isnan(statistics.queries_per_accepted) else statistics.queries_per_accepted,
         example_state=format_state("Describe a city you would like to visit.", []),
         training_curve=training_curve,
     )
