@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -265,6 +266,13 @@ class InstructionGenerationConfig(_BaseConfig):
     cost_multiplier_lr: float = field(
         default=0.05, metadata={"help": "Step size of the Lagrange multiplier update, once per rollout."}
     )
+
+    @property
+    def response_cache_file(self) -> str:
+        """`response_cache`, or its default `<output_dir>/response_cache.sqlite`."""
+        if self.response_cache is not None:
+            return self.response_cache
+        return os.path.join(self.output_dir, "response_cache.sqlite")
 
     def __post_init__(self):
         if self.bf16 is None:

@@ -28,8 +28,7 @@ from ..policy import (
     load_value_head,
     save_value_head,
 )
-from ..rewards import get_reward_funcs
-from ..rewards.scoring import reward_func_name, weighted_rewards
+from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .advantages import compute_episode_gae, explained_variance, normalize_advantages
 from .baseline_policies import build_baseline_policy
@@ -37,8 +36,9 @@ from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import TRAINING_CURVE_FILE, build_policy_card, plot_training_curve
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
-from .query_efficiency import QueryEfficiency, measure_query_efficiency
-from .rollout import RolloutBatch, collect_rollouts, select_rows
+from .query_efficiency import QueryEfficiency, measure_query_efficiency, measurement_env
+from .reward_funcs import build_reward_funcs
+from .rollout import RolloutBatch, collect_rollouts
 from .run_statistics import RolloutTotals, RunStatistics, reduce_usage, rollout_metrics
 from .sampling import EpochSeededRepeatSampler
 from .seeds import prepare_seed_dataset
@@ -48,15 +48,6 @@ from .state import InstructionGenerationState
 logger = get_logger(__name__)
 
 QUERIES_FILE = "queries.json"
-# `ppo_loss` statistic -> logged key (PPO's namespaced keys; GRPO's where they overlap)
-_LOSS_METRICS = {
-    "policy_loss": "policy/loss",
-    "approx_kl": "policy/approx_kl",
-    "clip_fraction": "policy/clip_fraction",
-    "value_loss": "value/loss",
-    "entropy": "entropy",
-    "kl": "kl",
-}
 
 
 def _is_running_total(key: str) -> bool:
@@ -145,23 +136,15 @@ class InstructionGenerationTrainer(_BaseTrainer):
         self.accounting = QueryAccounting()
         self.env = InstructionEnv(
             self.operations,
-            rewriter if rewriter is not None else build_role("rewriter", args.rewriter, self._cache_path(args)),
-            reviewer if reviewer is not None else build_role("reviewer", args.reviewer, self._cache_path(args)),
+            rewriter if rewriter is not None else build_role("rewriter", args.rewriter, args.response_cache_file),
+            reviewer if reviewer is not None else build_role("reviewer", args.reviewer, args.response_cache_file),
             max_operations=args.max_operations,
             accounting=self.accounting,
             seed=args.seed,
         )
-        self.reward_funcs = self._build_reward_funcs(
-            reward_funcs if reward_funcs is not None else args.reward_funcs, args
+        self.reward_funcs, self.reward_func_names, self.reward_weights = build_reward_funcs(
+            reward_funcs if reward_funcs is not None else args.reward_funcs, args.reward_weights, args.embedding_model
         )
-        self.reward_func_names = [reward_func_name(func) for func in self.reward_funcs]
-        if args.reward_weights is not None and len(args.reward_weights) != len(self.reward_funcs):
-            raise ValueError(
-                f"`reward_weights` has {len(args.reward_weights)} values for {len(self.reward_funcs)} reward "
-                f"functions ({self.reward_func_names}); give one weight per function."
-            )
-        weights = args.reward_weights if args.reward_weights is not None else [1.0] * len(self.reward_funcs)
-        self.reward_weights = torch.tensor(weights, dtype=torch.float32)
         train_dataset = prepare_seed_dataset(train_dataset, args.instruction_column, args.generation_batch_size)
 
         # Policy model and processing class. Seeded first: a new classification head is initialized at random
@@ -204,19 +187,6 @@ class InstructionGenerationTrainer(_BaseTrainer):
             reward_funcs=dict(zip(self.reward_func_names, self.reward_funcs, strict=True)),
             usage_totals=self.accounting.details(),
         )
-
-    @staticmethod
-    def _cache_path(args: InstructionGenerationConfig) -> str | None:
-        if args.response_cache is not None:
-            return args.response_cache
-        return os.path.join(args.output_dir, "response_cache.sqlite")
-
-    @staticmethod
-    def _build_reward_funcs(reward_funcs: list, args: InstructionGenerationConfig) -> list:
-        # Names are built (stateful ones fresh, the novelty reward on `embedding_model`); callables are kept
-        names = [func for func in reward_funcs if isinstance(func, str)]
-        built = iter(get_reward_funcs(names, embedding_model=args.embedding_model))
-        return [next(built) if isinstance(func, str) else func for func in reward_funcs]
 
     @property
     def total_queries(self) -> int:
@@ -282,11 +252,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
             self._metrics["train"]["value/explained_variance"].append(ev.item())
             state.buffer = buffer
         if state.step % args.steps_per_generation == 0 or state.buffered_inputs is None:
-            # A new PPO epoch over the same rollout: reshuffle its transitions into minibatches, as CleanRL does
-            order = torch.randperm(len(state.buffer["states"]), generator=state.rollout_generator)
-            state.buffered_inputs = [
-                select_rows(state.buffer, mb_inds) for mb_inds in torch.tensor_split(order, args.steps_per_generation)
-            ]
+            state.shuffle_minibatches(args.steps_per_generation)  # a new PPO epoch over the same rollout
         return state.buffered_inputs[state.step % args.steps_per_generation]
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -332,10 +298,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
         else:
             act_fn = build_baseline_policy(policy, self.action_names, seed=self.args.seed)
         end_on_elimination = policy == "trained" if end_on_elimination is None else end_on_elimination
-        env = InstructionEnv(
-            self.operations, self.env.rewriter, self.env.reviewer, self.args.max_operations, seed=self.args.seed,
-            end_on_elimination=end_on_elimination,
-        )  # fmt: skip
+        env = measurement_env(self.env, end_on_elimination)
         with self.run_state.reward_memories_kept(), eval_mode(self.accelerator.unwrap_model(self.model)):
             return measure_query_efficiency(env, act_fn, seeds, self.score_step, query_budget, batch_size)
 
@@ -399,8 +362,13 @@ class InstructionGenerationTrainer(_BaseTrainer):
         mode = "train" if self.model.training else "eval"
         stats_vector = self.accelerator.reduce(torch.stack(list(stats.values())).detach(), reduction="mean")
         stats = dict(zip(stats.keys(), stats_vector.tolist(), strict=True))
-        for name, key in _LOSS_METRICS.items():
-            self._metrics[mode][key].append(stats[name])
+        metrics = self._metrics[mode]
+        metrics["policy/loss"].append(stats["policy_loss"])
+        metrics["policy/approx_kl"].append(stats["approx_kl"])
+        metrics["policy/clip_fraction"].append(stats["clip_fraction"])
+        metrics["value/loss"].append(stats["value_loss"])
+        metrics["entropy"].append(stats["entropy"])
+        metrics["kl"].append(stats["kl"])
         if self.args.target_kl is not None and stats["approx_kl"] > self.args.target_kl:
             # Early stop of the PPO epochs: drop the rollout, the next micro-step collects a fresh one
             self.run_state.drop_rollout()
@@ -450,21 +418,18 @@ class InstructionGenerationTrainer(_BaseTrainer):
             save_value_head(model, output_dir)
             with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
                 json.dump({"total": self.total_queries, "per_role": self.run_state.usage_totals}, f, indent=2)
-            curve = TRAINING_CURVE_FILE
-            if not plot_training_curve(self.state.log_history, os.path.join(output_dir, curve)):
-                curve = None
-            self._build_model_card(training_curve=curve).save(os.path.join(output_dir, "README.md"))
+            has_curve = plot_training_curve(self.state.log_history, os.path.join(output_dir, TRAINING_CURVE_FILE))
+            card = self._build_model_card(training_curve=TRAINING_CURVE_FILE if has_curve else None)
+            card.save(os.path.join(output_dir, "README.md"))
 
     def _build_model_card(self, model_name=None, dataset_name=None, tags=None, training_curve: str | None = None):
-        name_or_path = self.accelerator.unwrap_model(self.model).config._name_or_path
-        tags = [tags] if isinstance(tags, str) else list(tags or [])
         return build_policy_card(
             model_name=model_name or (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1],
             operations=self.operations,
             statistics=self.run_state.statistics,
             reward_weights=dict(zip(self.reward_func_names, self.reward_weights.tolist(), strict=True)),
-            tags=sorted({*self._tag_names, *tags}),
-            base_model=name_or_path if name_or_path and not os.path.isdir(name_or_path) else None,
+            tags=sorted({*self._tag_names, *([tags] if isinstance(tags, str) else tags or [])}),
+            name_or_path=self.accelerator.unwrap_model(self.model).config._name_or_path,
             hub_model_id=self.args.hub_model_id,
             dataset_name=dataset_name,
             training_curve=training_curve,

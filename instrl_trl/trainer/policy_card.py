@@ -1,6 +1,7 @@
 """The operation policy's model card, rendered from `model_cards/policy_card.md`."""
 
 import math
+import os
 
 from huggingface_hub import ModelCard, ModelCardData
 
@@ -17,12 +18,16 @@ def build_policy_card(
     statistics: RunStatistics,
     reward_weights: dict[str, float],
     tags: list[str],
-    base_model: str | None = None,
+    name_or_path: str | None = None,
     hub_model_id: str | None = None,
     dataset_name: str | None = None,
     training_curve: str | None = None,
 ) -> ModelCard:
-    """Renders the card: what the policy does, its operations and their frequency, rewards and query totals."""
+    """
+    Renders the card: what the policy does, its operations and their frequency, rewards and query totals. The base
+    model is named only when `name_or_path` is a Hub id (a local folder would leak a path into a public card).
+    """
+    base_model = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
     card_data = ModelCardData(
         base_model=base_model,
         library_name="transformers",

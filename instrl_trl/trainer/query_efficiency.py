@@ -37,6 +37,18 @@ class QueryEfficiency:
         return queries_per_accepted(self.num_queries, self.num_accepted)
 
 
+def measurement_env(env: InstructionEnv, end_on_elimination: bool) -> InstructionEnv:
+    """A fresh environment with `env`'s operations, roles and seed, but its own query count (training's is kept)."""
+    return InstructionEnv(
+        env.operations,
+        env.rewriter,
+        env.reviewer,
+        env.max_operations,
+        seed=env.seed,
+        end_on_elimination=end_on_elimination,
+    )
+
+
 def measure_query_efficiency(
     env: InstructionEnv,
     act_fn: ActFn,

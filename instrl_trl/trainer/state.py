@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.accounting import QueryAccounting
+from .rollout import select_rows
 from .run_statistics import RolloutTotals, RunStatistics
 
 
@@ -45,6 +46,13 @@ class InstructionGenerationState:
     buffered_inputs: list[dict] | None = None
     cost_multiplier: float = 0.0
     usage_totals: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def shuffle_minibatches(self, num_minibatches: int) -> None:
+        """Reshuffles the buffered transitions into `num_minibatches` minibatches (one PPO epoch), as CleanRL does."""
+        order = torch.randperm(len(self.buffer["states"]), generator=self.rollout_generator)
+        self.buffered_inputs = [
+            select_rows(self.buffer, mb_inds) for mb_inds in torch.tensor_split(order, num_minibatches)
+        ]
 
     def drop_rollout(self) -> None:
         """Forgets the buffered rollout: the next micro-step collects a fresh one."""
