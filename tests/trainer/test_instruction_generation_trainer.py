@@ -8,6 +8,7 @@ from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
+from instrl_trl.trainer.advantages import explained_variance
 from instrl_trl.trainer.state import EXTRA_STATE_FILE
 
 
@@ -297,5 +298,23 @@ def test_first_ppo_step_has_ratio_one_at_any_rollout_temperature(tiny_backbone, 
     approx_kls = [log["policy/approx_kl"] for log in trainer.state.log_history if "policy/approx_kl" in log]
     assert len(approx_kls) == trainer.args.max_steps
     assert approx_kls == [0.0] * len(approx_kls)
-    clip_fractions = [log["policy/clip_fraction"] for log in trainer.state.log_history if "policy/clip_fraction" in log]
+    clip_fractions = [
+        log["policy/clip_fraction"] for log in trainer.state.log_history if "policy/clip_fraction" in log
+    ]
     assert clip_fractions == [0.0] * len(clip_fractions)
+
+
+def test_explained_variance_once_per_rollout_against_the_rollout_values(tiny_backbone, quickstart_seeds, tmp_path):
+    # 4 micro-steps per rollout (2 minibatches x 2 PPO epochs): steps 1 and 5 collect, steps 2-4 reuse the buffer
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, max_steps=5, logging_steps=1), train_dataset=quickstart_seeds
+    )
+    trainer.train()
+    logged = {log["step"]: log for log in trainer.state.log_history if "loss" in log}
+    assert [step for step, log in logged.items() if log.get("value/explained_variance") is not None] == [1, 5]
+    buffer = trainer.run_state.buffer  # the rollout of step 5, as collected
+    expected = explained_variance(buffer["old_values"], buffer["returns"]).item()
+    assert logged[5]["value/explained_variance"] == pytest.approx(expected, rel=1e-6)
+    # The advantages PPO trains on are GAE's, normalised
+    assert buffer["advantages"].mean().item() == pytest.approx(0.0, abs=1e-6)
+    assert buffer["advantages"].std().item() == pytest.approx(1.0, abs=1e-5)
