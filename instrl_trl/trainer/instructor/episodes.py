@@ -4,7 +4,7 @@ instructions by calling the environment's tools, as in a GRPO rollout. Generatio
 calls [`choose_operations_with_instructor`].
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -26,6 +26,7 @@ class InstructorEpisode:
         accepted (`list[Evolution]`): every accepted evolved instruction, with the operations that made it.
         stopped (`bool`): whether the instructor called `stop`.
         messages (`list[dict]`): the conversation (prompt, tool calls, tool replies).
+        returns_at_acceptance (`list[float]`): summed step rewards up to each of `accepted` (no `stop_reward`).
     """
 
     seed: str
@@ -34,6 +35,7 @@ class InstructorEpisode:
     accepted: list[Evolution]
     stopped: bool
     messages: list[dict]
+    returns_at_acceptance: list[float] = field(default_factory=list)
 
 
 def _parse(tokenizer: PreTrainedTokenizerBase, text: str) -> dict:
@@ -145,6 +147,7 @@ def choose_operations_with_instructor(
             accepted=environment.accepted,
             stopped=environment.stopped,
             messages=messages,
+            returns_at_acceptance=environment.returns_at_acceptance,
         )
         for instruction, environment, messages in zip(instructions, environments, conversations, strict=True)
     ]
