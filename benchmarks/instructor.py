@@ -11,7 +11,7 @@ step of the instructor and a PPO update of the policy. Printed last: the ratio G
 The step counts are small so that it runs in a few minutes on 2 CPU cores: the two learned policies have barely
 started to learn, and the table measures the machinery, not what long training reaches.
 
-    python benchmarks/instructor.py [--ppo_steps 20] [--grpo_steps 4] [--query_budget 600]
+    python benchmarks/instructor.py [--ppo_steps 8] [--grpo_steps 8] [--query_budget 600]
 """
 
 import argparse
@@ -118,7 +118,7 @@ def measure(policy, heldout: list[str], query_budget: int, seed: int, batch_size
     num_episodes = num_accepted = position = 0
     sequences = []
     start = time.perf_counter()
-    while accounting.total() < query_budget:
+    while accounting.total < query_budget:
         batch = [heldout[(position + i) % len(heldout)] for i in range(batch_size)]
         # Distinct indices per pass, so that a sampling policy draws anew when the seeds come round again
         candidates = policy.evolve(setup, batch, list(range(position, position + batch_size)))
@@ -126,7 +126,7 @@ def measure(policy, heldout: list[str], query_budget: int, seed: int, batch_size
         num_episodes += batch_size
         num_accepted += len(candidates)
         sequences.extend(candidate.operations for candidate in candidates)
-    queries = accounting.total()
+    queries = accounting.total
     return {
         "queries": queries,
         "episodes": num_episodes,
@@ -141,8 +141,8 @@ def measure(policy, heldout: list[str], query_budget: int, seed: int, batch_size
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--ppo_steps", type=int, default=20, help="PPO optimizer steps (batch 16).")
-    parser.add_argument("--grpo_steps", type=int, default=4, help="GRPO steps of the instructor (4 completions).")
+    parser.add_argument("--ppo_steps", type=int, default=8, help="PPO optimizer steps (batch 16).")
+    parser.add_argument("--grpo_steps", type=int, default=8, help="GRPO steps of the instructor (4 completions).")
     parser.add_argument("--query_budget", type=int, default=600, help="Queries each policy may spend.")
     parser.add_argument("--num_heldout", type=int, default=40, help="Held-out seeds.")
     parser.add_argument("--sequence", default="add_constraints,concretizing,deepening", help="The fixed sequence.")
@@ -162,9 +162,11 @@ def main() -> None:
             "uniform": "uniform",
             f"sequence {cli.sequence}": f"sequence:{cli.sequence}",
         }
-        results = {}
+        results, num_parameters = {}, {}
         for name, policy in policies.items():
             loaded = load_generation_policy(policy)
+            if hasattr(loaded, "model"):
+                num_parameters[loaded.kind] = loaded.model.num_parameters()
             results[name] = {"kind": loaded.kind, **measure(loaded, heldout, cli.query_budget, cli.seed)}
 
     ppo_step, grpo_step = sum(ppo_steps) / len(ppo_steps), sum(grpo_steps) / len(grpo_steps)
@@ -181,8 +183,14 @@ def main() -> None:
             f"{r['queries_per_accepted']:>6.2f} {r['depth']:>5.2f} {r['distinct']:>5} ({r['distinct_share']:>4.0%}) "
             f"{r['seconds']:>6.1f}"
         )
-    print(f"wall time per PPO update: {ppo_step:.3f} s (mean of {len(ppo_steps)})")  # noqa: T201
-    print(f"wall time per GRPO step:  {grpo_step:.3f} s (mean of {len(grpo_steps)})")  # noqa: T201
+    print(  # noqa: T201
+        f"wall time per PPO update: {ppo_step:.3f} s (mean of {len(ppo_steps)}; policy "
+        f"{num_parameters['ppo'] / 1e6:.1f}M parameters, a rollout of 32 episodes every 4 updates)"
+    )
+    print(  # noqa: T201
+        f"wall time per GRPO step:  {grpo_step:.3f} s (mean of {len(grpo_steps)}; instructor "
+        f"{num_parameters['instructor'] / 1e6:.2f}M parameters, 4 tool-calling episodes a step)"
+    )
     print(f"wall time per step, GRPO instructor / PPO policy: {grpo_step / ppo_step:.2f}")  # noqa: T201
 
 

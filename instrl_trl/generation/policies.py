@@ -103,20 +103,21 @@ class GenerationPolicy:
 class ActPolicy(GenerationPolicy):
     r"""
     A policy that picks one operation id per state (an [`~instrl_trl.policy.ActFn`]): the PPO operation policy and the
-    baselines. `make_act_fn(generator)` binds it for one batch.
+    baselines. `make_act_fn(setup, seed)` binds it for one batch, its sampling seeded with `seed`.
     """
 
     def __init__(self, kind: str, operations: OperationLibrary, make_act_fn: Callable):
         self.kind = kind
         self.operations = operations
         self._make_act_fn = make_act_fn
-        self._env = None
+        self._env: tuple[EvolutionSetup, InstructionEnv] | None = None
 
     def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> list[Candidate]:
-        if self._env is None:
-            self._env = setup.environment(self.operations)
+        # One environment per setup: `reset` starts each batch afresh
+        if self._env is None or self._env[0] is not setup:
+            self._env = (setup, setup.environment(self.operations))
         act_fn = self._make_act_fn(setup, setup.seed + seed_indices[0])
-        return evolve_seeds(self._env, act_fn, seeds, seed_indices, setup.score, setup.keep_intermediate)
+        return evolve_seeds(self._env[1], act_fn, seeds, seed_indices, setup.score, setup.keep_intermediate)
 
 
 class PPOPolicy(ActPolicy):
@@ -169,12 +170,12 @@ class InstructorPolicy(GenerationPolicy):
         self.tokenizer = tokenizer
         self.operations = operations
         self.task_prompt = task_prompt
-        self._factory = None
+        self._factory: tuple[EvolutionSetup, InstructionEnvironmentFactory] | None = None
 
     def environment_factory(self, setup: EvolutionSetup) -> InstructionEnvironmentFactory:
         """The episodes' environments, sharing the generation's roles, rewards and query accounting."""
-        if self._factory is None:
-            self._factory = InstructionEnvironmentFactory(
+        if self._factory is None or self._factory[0] is not setup:
+            factory = InstructionEnvironmentFactory(
                 self.operations,
                 setup.rewriter,
                 setup.reviewer,
@@ -184,7 +185,8 @@ class InstructorPolicy(GenerationPolicy):
                 seed=setup.seed,
                 accounting=setup.accounting,
             )
-        return self._factory
+            self._factory = (setup, factory)
+        return self._factory[1]
 
     def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> list[Candidate]:
         factory = self.environment_factory(setup)
@@ -279,7 +281,7 @@ def _check_known(policy: str, names: list[str], library: OperationLibrary) -> No
         )
 
 
-def _load_ppo_policy(policy: str, library: OperationLibrary) -> "PPOPolicy":
+def _load_ppo_policy(policy: str, library: OperationLibrary) -> PPOPolicy:
     model = AutoModelForSequenceClassification.from_pretrained(policy).eval()
     tokenizer = AutoTokenizer.from_pretrained(policy)
     labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
