@@ -11,7 +11,7 @@ step of the instructor and a PPO update of the policy. Printed last: the ratio G
 The step counts are small so that it runs in a few minutes on 2 CPU cores: the two learned policies have barely
 started to learn, and the table measures the machinery, not what long training reaches.
 
-    python benchmarks/instructor.py [--ppo_steps 8] [--grpo_steps 8] [--query_budget 600]
+    python benchmarks/instructor.py [--ppo_steps 4] [--grpo_steps 8] [--query_budget 600]
 """
 
 import argparse
@@ -141,7 +141,7 @@ def measure(policy, heldout: list[str], query_budget: int, seed: int, batch_size
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--ppo_steps", type=int, default=8, help="PPO optimizer steps (batch 16).")
+    parser.add_argument("--ppo_steps", type=int, default=4, help="PPO optimizer steps (batch 16).")
     parser.add_argument("--grpo_steps", type=int, default=8, help="GRPO steps of the instructor (4 completions).")
     parser.add_argument("--query_budget", type=int, default=600, help="Queries each policy may spend.")
     parser.add_argument("--num_heldout", type=int, default=40, help="Held-out seeds.")

@@ -45,6 +45,14 @@ def _parse(tokenizer: PreTrainedTokenizerBase, text: str) -> dict:
         return {"role": "assistant", "content": text}
 
 
+def _normalized_call(call: dict) -> dict:
+    # A malformed call (e.g. no `arguments`) would otherwise crash the chat template at the next turn, which
+    # renders every call of the conversation
+    function = call.get("function", call)
+    arguments = function.get("arguments")
+    return {"type": "function", "function": {"name": str(function.get("name")), "arguments": arguments or {}}}
+
+
 @torch.no_grad()
 def choose_operations_with_instructor(
     model: PreTrainedModel,
@@ -118,14 +126,13 @@ def choose_operations_with_instructor(
                 if tokenizer.eos_token_id in ids:
                     ids = ids[: ids.index(tokenizer.eos_token_id) + 1]
                 message = _parse(tokenizer, tokenizer.decode(ids, skip_special_tokens=False))
-                calls = message.get("tool_calls") or []
+                calls = [_normalized_call(call) for call in message.get("tool_calls") or []]
                 reply_message = {"role": "assistant", "content": message.get("content") or ""}
                 if calls:
                     reply_message["tool_calls"] = calls
                 conversations[i].append(reply_message)
                 for call in calls:
-                    function = call.get("function", call)
-                    name, arguments = function.get("name"), function.get("arguments") or {}
+                    name, arguments = call["function"]["name"], call["function"]["arguments"]
                     tool = getattr(environments[i], name, None) if name in environment_factory.tool_names else None
                     try:
                         if tool is None:

@@ -52,3 +52,30 @@ def test_generate_with_a_trained_instructor(tiny_instructor, instructor_cache, t
         deepest[row["seed_index"]] = max(deepest.get(row["seed_index"], 0), row["depth"])
     assert queries["rewriter"]["queries"] >= sum(deepest.values())
     assert queries["reviewer"]["queries"] >= len(rows)
+
+
+def test_a_malformed_tool_call_does_not_break_the_next_turn(tiny_instructor, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
+    from instrl_trl.rewards import information_gain_reward
+    from instrl_trl.trainer.instructor import (
+        InstructionEnvironmentFactory,
+        choose_operations_with_instructor,
+        episodes,
+    )
+
+    # Injected fault: the first answer parses to a call without `arguments`, which the chat template renders next turn
+    answers = iter([{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "deepening"}}]}])
+    parse = episodes._parse
+    monkeypatch.setattr(episodes, "_parse", lambda tokenizer, text: next(answers, None) or parse(tokenizer, text))
+    factory = InstructionEnvironmentFactory(
+        build_operation_library(), RulesRewriter(), RulesReviewer(), [information_gain_reward]
+    )
+    model = AutoModelForCausalLM.from_pretrained(tiny_instructor)
+    (episode,) = choose_operations_with_instructor(
+        model, AutoTokenizer.from_pretrained(tiny_instructor), ["Name three rivers."], factory, max_tool_calls=2
+    )
+    assert episode.operations[0] == "deepening"
+    assert episode.messages[1]["tool_calls"][0]["function"] == {"name": "deepening", "arguments": {}}
+    assert len(episode.messages) > 3  # the second turn was generated
