@@ -11,7 +11,7 @@ step of the instructor and a PPO update of the policy. Printed last: the ratio G
 The step counts are small so that it runs in a few minutes on 2 CPU cores: the two learned policies have barely
 started to learn, and the table measures the machinery, not what long training reaches.
 
-    python benchmarks/instructor.py [--ppo_steps 4] [--grpo_steps 8] [--query_budget 600]
+    python benchmarks/instructor.py [--ppo_steps 4] [--grpo_steps 8] [--query_budget 400] [--max_episodes 160]
 """
 
 import argparse
@@ -108,8 +108,12 @@ def train_instructor(train_seeds: list[str], output_dir: str, steps: int, seed: 
     return output_dir, timer.seconds
 
 
-def measure(policy, heldout: list[str], query_budget: int, seed: int, batch_size: int = 20) -> dict:
-    """Evolves the held-out seeds (cycling) in batches until `query_budget` queries are spent."""
+def measure(policy, heldout: list[str], query_budget: int, max_episodes: int, seed: int) -> dict:
+    """
+    Evolves the held-out seeds (cycling), one batch of all of them at a time, until `query_budget` queries are spent
+    or `max_episodes` episodes are played (a policy that stops at once spends almost nothing per episode).
+    """
+    batch_size = len(heldout)
     accounting = QueryAccounting()
     reward_funcs = get_reward_funcs(REWARD_FUNCS)
     # Sampled for every policy: the tiny warm-started instructor tends to call `stop` at once when decoding greedily
@@ -118,8 +122,8 @@ def measure(policy, heldout: list[str], query_budget: int, seed: int, batch_size
     num_episodes = num_accepted = position = 0
     sequences = []
     start = time.perf_counter()
-    while accounting.total < query_budget:
-        batch = [heldout[(position + i) % len(heldout)] for i in range(batch_size)]
+    while accounting.total < query_budget and num_episodes < max_episodes:
+        batch = list(heldout)
         # Distinct indices per pass, so that a sampling policy draws anew when the seeds come round again
         candidates = policy.evolve(setup, batch, list(range(position, position + batch_size)))
         position += batch_size
@@ -136,6 +140,7 @@ def measure(policy, heldout: list[str], query_budget: int, seed: int, batch_size
         "distinct": len(set(sequences)),
         "distinct_share": len(set(sequences)) / num_accepted if num_accepted else 0.0,
         "seconds": time.perf_counter() - start,
+        "capped": accounting.total < query_budget,
     }
 
 
@@ -143,7 +148,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--ppo_steps", type=int, default=4, help="PPO optimizer steps (batch 16).")
     parser.add_argument("--grpo_steps", type=int, default=8, help="GRPO steps of the instructor (4 completions).")
-    parser.add_argument("--query_budget", type=int, default=600, help="Queries each policy may spend.")
+    parser.add_argument("--query_budget", type=int, default=400, help="Queries each policy may spend.")
+    parser.add_argument("--max_episodes", type=int, default=160, help="Episodes each policy may play at most.")
     parser.add_argument("--num_heldout", type=int, default=40, help="Held-out seeds.")
     parser.add_argument("--sequence", default="add_constraints,concretizing,deepening", help="The fixed sequence.")
     parser.add_argument("--seed", type=int, default=0)
@@ -167,10 +173,16 @@ def main() -> None:
             loaded = load_generation_policy(policy)
             if hasattr(loaded, "model"):
                 num_parameters[loaded.kind] = loaded.model.num_parameters()
-            results[name] = {"kind": loaded.kind, **measure(loaded, heldout, cli.query_budget, cli.seed)}
+            results[name] = {
+                "kind": loaded.kind,
+                **measure(loaded, heldout, cli.query_budget, cli.max_episodes, cli.seed),
+            }
 
     ppo_step, grpo_step = sum(ppo_steps) / len(ppo_steps), sum(grpo_steps) / len(grpo_steps)
-    print(f"held-out seeds: {source}; query budget {cli.query_budget} per policy; rules rewriter and reviewer")  # noqa: T201
+    print(  # noqa: T201
+        f"held-out seeds: {source}; budget per policy: {cli.query_budget} queries or {cli.max_episodes} episodes "
+        "(* = stopped by the episode cap); rules rewriter and reviewer"
+    )
     print(  # noqa: T201
         f"small runs for 2 CPU cores: PPO {len(ppo_steps)} updates (batch 16), instructor {len(grpo_steps)} GRPO "
         "steps (1 seed x 4 completions); all policies sampled"
@@ -179,7 +191,8 @@ def main() -> None:
     print(header + f"{'depth':>5} {'distinct seqs':>13} {'eval s':>6}")  # noqa: T201
     for name, r in results.items():
         print(  # noqa: T201
-            f"{name:<46} {r['kind']:<10} {r['queries']:>7} {r['episodes']:>8} {r['accepted']:>8} "
+            f"{name:<46} {r['kind']:<10} {r['queries']:>7} {r['episodes']:>7}{'*' if r['capped'] else ' '} "
+            f"{r['accepted']:>8} "
             f"{r['queries_per_accepted']:>6.2f} {r['depth']:>5.2f} {r['distinct']:>5} ({r['distinct_share']:>4.0%}) "
             f"{r['seconds']:>6.1f}"
         )
