@@ -66,7 +66,9 @@ def run_sft(script_args: SFTScriptArguments, training_args: SFTConfig, model_arg
     check_arguments(script_args, model_args)
     set_seed(training_args.seed)
     setup_logging(training_args)
-    checkpoint = find_resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint, logger.info)
+    checkpoint = find_resume_checkpoint(
+        training_args.output_dir, training_args.resume_from_checkpoint, logger.info, logger.warning
+    )
     dataset = load_messages_dataset(
         script_args.dataset_name, script_args.dataset_config, script_args.dataset_split, script_args.messages_column
     )

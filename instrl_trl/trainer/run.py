@@ -6,11 +6,16 @@ card, `queries.json`) -> push. The training itself is the trainer's; this is wha
 import os
 from dataclasses import dataclass, field
 
+from accelerate.logging import get_logger
+
 from ..data.seeds import SeedDataArguments
 from ..policy import default_policy_model
 from .checkpoints import find_resume_checkpoint
 from .instruction_generation_config import InstructionGenerationConfig
 from .instruction_generation_trainer import InstructionGenerationTrainer
+
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -50,7 +55,10 @@ def run_train_policy(
     )
     is_main = trainer.accelerator.is_main_process
     checkpoint = find_resume_checkpoint(
-        training_args.output_dir, training_args.resume_from_checkpoint, log=print if is_main else None
+        training_args.output_dir,
+        training_args.resume_from_checkpoint,
+        log=print if is_main else None,
+        warn=logger.warning,
     )
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(training_args.output_dir)

@@ -22,7 +22,6 @@ from instrl_trl.sft import (
 )
 from instrl_trl.sft.run import hub_dataset_id, load_tokenizer
 from instrl_trl.sft.sft_config import SFTScriptArguments
-from instrl_trl.trainer.checkpoints import find_resume_checkpoint
 from tests.backends.tiny_causal_lm import build_tiny_causal_lm
 from tests.config_docs import assert_config_documented
 from tests.sft.conftest import POLICY_ID, write_messages_parquet
@@ -278,19 +277,6 @@ def test_tokenizer_with_a_chat_template_keeps_it(tiny_causal_lm):
     tokenizer, default_used = load_tokenizer(model_args, training_args)
     assert not default_used
     assert tokenizer.chat_template != DEFAULT_CHAT_TEMPLATE
-
-
-def test_a_rerun_resumes_from_the_last_checkpoint_unless_one_is_given(tmp_path):
-    said = []
-    assert find_resume_checkpoint(str(tmp_path / "absent")) is None
-    assert find_resume_checkpoint(str(tmp_path), None, said.append) is None
-    for step in (2, 10):
-        (tmp_path / f"checkpoint-{step}").mkdir()
-    assert find_resume_checkpoint(str(tmp_path), None, said.append) == str(tmp_path / "checkpoint-10")
-    assert said == [f"Resuming from the last checkpoint in {tmp_path}: {tmp_path / 'checkpoint-10'}"]
-    given = str(tmp_path / "checkpoint-2")
-    assert find_resume_checkpoint(str(tmp_path), given, said.append) == given
-    assert len(said) == 1  # a checkpoint given explicitly is not announced as found
 
 
 def test_push_round_trips_model_and_card(hub, tiny_causal_lm, messages_dataset, tmp_path):
