@@ -185,6 +185,8 @@ class EndpointGenerator(TextGenerator):
         self.generation_kwargs = {**DEFAULT_GENERATION_KWARGS, **(generation_kwargs or {})}
         self._sleep = sleep
         self._rng = random.Random(seed)
+        # Why the latest failed query failed, for the error that stops a stage whose endpoint is down
+        self.last_error: str | None = None
         # The token lives only in the client (whose repr omits it): never in an attribute of this object.
         self._client = InferenceClient(base_url=base_url, provider=provider, token=token, timeout=timeout)
 
@@ -304,22 +306,27 @@ class EndpointGenerator(TextGenerator):
             except HfHubHTTPError as error:
                 status = http_status(error)
                 self._raise_if_fatal(status, error)
+                server_message = self._redact(error.server_message or "")[:300]
                 if status is not None and not is_retryable_status(status):
+                    self.last_error = f"status {status}" + (f" ({server_message})" if server_message else "")
                     logger.warning(
                         "Request to %s failed with status %s, which a retry cannot fix; the query counts as failed. "
                         "Server message: %s",
                         self.endpoint,
                         status,
-                        self._redact(error.server_message or "")[:300],
+                        server_message,
                     )
                     break
                 reason = f"status {status}"
+                last_error = reason + (f" ({server_message})" if server_message else "")
                 retry_after = retry_after_seconds(error)
             except OfflineModeIsEnabled:
                 raise RuntimeError(self._offline_message()) from None
             except TRANSPORT_ERRORS as error:
                 reason = type(error).__name__
+                last_error = f"{reason} ({self._redact(str(error))[:300]})"
             except (json.JSONDecodeError, UnicodeDecodeError, _MalformedResponse) as error:
+                self.last_error = f"malformed response ({type(error).__name__}: {self._redact(str(error))[:300]})"
                 # The server's answers do not follow the chat-completions schema: the next one will not either
                 logger.warning(
                     "Request to %s got a malformed answer (%s: %s), which a retry cannot fix; the query counts as "
@@ -333,6 +340,7 @@ class EndpointGenerator(TextGenerator):
             if abort.is_set():
                 break
             if attempt == num_attempts:
+                self.last_error = last_error
                 logger.warning(
                     "Request to %s failed (%s) on attempt %d/%d; giving up, the query counts as failed.",
                     self.endpoint,
