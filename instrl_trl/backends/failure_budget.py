@@ -4,9 +4,9 @@ with nothing to show. A backend that fails one query after its retries is a bad 
 a batch is down (a dead port, a wrong URL, a server answering `500` to everything).
 """
 
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 
-from .accounting import ROLES, QueryAccounting, RoleUsage
+from .accounting import ROLES
 
 
 class RoleFailureError(RuntimeError):
@@ -31,11 +31,13 @@ def describe_backend(role) -> tuple[str, str | None]:
 class FailureBudget:
     r"""
     Checks, after each batch, that no role failed too many of the batch's queries: a failed query is one that got no
-    usable answer after the backend's retries (`Usage.failed`, counted by [`QueryAccounting`]).
+    usable answer after the backend's retries (`Usage.failed`, counted by
+    [`~instrl_trl.backends.accounting.QueryAccounting`]).
 
     Args:
-        accounting ([`QueryAccounting`]):
-            Where the stage counts its queries.
+        usage (`Callable[[], Mapping[str, Mapping[str, float]]]`):
+            The stage's running totals per role, with at least `queries` and `failures`: e.g.
+            [`~instrl_trl.backends.accounting.QueryAccounting.details`], or the totals over all processes.
         roles (`dict[str, object]`):
             The role objects by name (`rewriter`, `reviewer`, `expert`), to name their endpoint in the error.
         max_failure_fraction (`float`, *optional*, defaults to `1.0`):
@@ -44,9 +46,10 @@ class FailureBudget:
 
     Example:
     ```python
+    >>> from instrl_trl.backends.accounting import QueryAccounting
     >>> from instrl_trl.backends.base import Usage
     >>> accounting = QueryAccounting()
-    >>> budget = FailureBudget(accounting, {}, max_failure_fraction=0.5)
+    >>> budget = FailureBudget(accounting.details, {}, max_failure_fraction=0.5)
     >>> budget.start_batch()
     >>> accounting.record("expert", 2, [Usage(failed=True), Usage()])
     >>> budget.check_batch()
@@ -57,16 +60,25 @@ class FailureBudget:
     ```
     """
 
-    def __init__(self, accounting: QueryAccounting, roles: dict, max_failure_fraction: float = 1.0):
+    def __init__(
+        self,
+        usage: Callable[[], Mapping[str, Mapping[str, float]]],
+        roles: dict,
+        max_failure_fraction: float = 1.0,
+    ):
         if not 0.0 < max_failure_fraction <= 1.0:
             raise ValueError(f"`max_failure_fraction` must be in (0, 1], got {max_failure_fraction}.")
-        self.accounting = accounting
+        self.usage = usage
         self.roles = roles
         self.max_failure_fraction = max_failure_fraction
         self._start = self._snapshot()
 
-    def _snapshot(self) -> dict[str, RoleUsage]:
-        return {role: replace(self.accounting.usage(role)) for role in ROLES}
+    def _snapshot(self) -> dict[str, tuple[int, int]]:
+        usage = self.usage()
+        return {
+            role: (int(usage[role]["failures"]), int(usage[role]["queries"])) if role in usage else (0, 0)
+            for role in ROLES
+        }
 
     def start_batch(self) -> None:
         self._start = self._snapshot()
@@ -74,10 +86,7 @@ class FailureBudget:
     def batch_failures(self) -> dict[str, tuple[int, int]]:
         """`(failed, queries)` per role since [`~FailureBudget.start_batch`]."""
         now = self._snapshot()
-        return {
-            role: (now[role].failures - self._start[role].failures, now[role].queries - self._start[role].queries)
-            for role in ROLES
-        }
+        return {role: (now[role][0] - self._start[role][0], now[role][1] - self._start[role][1]) for role in ROLES}
 
     def check_batch(self) -> None:
         """Raises a [`RoleFailureError`] naming the role, its endpoint and its last error if it failed too often."""

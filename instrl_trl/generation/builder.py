@@ -119,7 +119,7 @@ def generate_dataset(
     expert = expert or build_role("expert", config.expert, cache)
     accounting = QueryAccounting()
     roles = {"rewriter": rewriter, "reviewer": reviewer, "expert": expert}
-    budget = FailureBudget(accounting, roles, config.max_failure_fraction)
+    budget = FailureBudget(accounting.details, roles, config.max_failure_fraction)
     env = InstructionEnv(
         operations, rewriter, reviewer, config.max_operations, accounting=accounting, seed=config.seed
     )

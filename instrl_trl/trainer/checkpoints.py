@@ -7,6 +7,7 @@ import re
 import shutil
 from collections.abc import Callable
 
+from transformers import TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 
@@ -67,3 +68,14 @@ def find_resume_checkpoint(
                 f"saving it); it is kept as {aside}. Resuming from the newest complete checkpoint, if any."
             )
     return None
+
+
+def check_max_steps(args: TrainingArguments) -> None:
+    """
+    Raises a `ValueError` for `max_steps=0`, with which the Trainer would still train, before anything is loaded.
+    """
+    if args.max_steps == 0:
+        raise ValueError(
+            '`max_steps` is 0, which the Trainer does not read as "train nothing": it would still train. Set a '
+            "positive `max_steps`, or -1 to train `num_train_epochs` epochs."
+        )
