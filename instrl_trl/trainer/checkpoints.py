@@ -54,7 +54,7 @@ def find_resume_checkpoint(
             continue
         if is_complete_checkpoint(checkpoint):
             if log is not None:
-                log(f"Resuming from the last complete checkpoint in {output_dir}: {checkpoint}")
+                log(f"Resuming from the last checkpoint in {output_dir}: {checkpoint}")
             return checkpoint
         aside = os.path.join(output_dir, INCOMPLETE_PREFIX + steps[step])
         # Every process of a distributed run comes here: the first one renames, the others find it gone
