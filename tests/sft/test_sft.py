@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import is_peft_available
 
 from instrl_trl.cli.sft import make_parser
+from instrl_trl.data.run_folder import RunFingerprintError
 from instrl_trl.hub import framework_versions
 from instrl_trl.sft import (
     DEFAULT_CHAT_TEMPLATE,
@@ -96,6 +97,29 @@ def test_run_trains_and_saves_a_model_that_loads(sft_run, tiny_base_lm):
     assert_weights(output_dir, tiny_base_lm, equal=False)
     for filename in ("config.json", "model.safetensors", "tokenizer.json", "train_results.json", "trainer_state.json"):
         assert os.path.isfile(os.path.join(output_dir, filename)), filename
+
+
+def test_rerun_on_another_dataset_is_refused(sft_run, tiny_base_lm, messages_dataset, tmp_path):
+    _, output_dir = sft_run
+    other = write_messages_parquet(tmp_path / "other" / "data", [USER_ASSISTANT] * 8)
+    refused = parse("--model_name_or_path", tiny_base_lm, "--dataset_name", other, "--output_dir", output_dir)
+    with pytest.raises(RunFingerprintError, match=r"`dataset`: \"\w+\" before, \"\w+\" now") as info:
+        run_sft(*refused)
+    assert "`model`" not in str(info.value) and "--overwrite_output_dir" in str(info.value)
+    # Another learning rate on the same data is another run too
+    refused = parse("--model_name_or_path", tiny_base_lm, "--dataset_name", messages_dataset,
+                    "--output_dir", output_dir, "--learning_rate", "0.5")  # fmt: skip
+    with pytest.raises(RunFingerprintError, match="`learning_rate`") as info:
+        run_sft(*refused)
+    assert "`dataset`" not in str(info.value)
+
+
+def test_max_steps_0_is_refused_before_training(messages_dataset, tmp_path):
+    args = parse("--model_name_or_path", "unused", "--dataset_name", messages_dataset, "--output_dir",
+                 str(tmp_path / "sft"), "--max_steps", "0")  # fmt: skip
+    with pytest.raises(ValueError, match="`max_steps` is 0"):
+        run_sft(*args)
+    assert not (tmp_path / "sft").exists()
 
 
 def test_run_gives_a_base_model_the_default_chat_template(sft_run):
