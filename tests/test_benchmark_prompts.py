@@ -80,3 +80,16 @@ def test_doctest():
     for test in finder.find(check_not_benchmark_prompts, globs=vars(module)):
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_seed_loading_refuses_the_shipped_ifbench_sample():
+    # every stage's seeds go through `prepare_seed_dataset`: the benchmark's own test prompts never become seeds
+    from datasets import Dataset
+
+    from instrl_trl.data.seeds import prepare_seed_dataset
+
+    prompts = [row["prompt"] for row in IFBENCH_ROWS[:3]]
+    with pytest.raises(ValueError, match="3 seeds in column 'instruction' match"):
+        prepare_seed_dataset(
+            Dataset.from_dict({"instruction": ["Write a haiku about rain.", *prompts]}), "instruction"
+        )

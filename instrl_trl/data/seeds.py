@@ -6,6 +6,7 @@ from accelerate.logging import get_logger
 from datasets import Dataset
 
 from . import load_quickstart_seeds
+from .benchmark_prompts import check_not_benchmark_prompts
 from .loading import DatasetArguments, load_dataset_by_name
 
 
@@ -53,7 +54,8 @@ def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1
     """
     Returns `dataset` without the rows whose `column` is empty or not a string (their count is logged). Raises a
     `ValueError` naming the fix when the dataset is missing, lacks `column`, has no usable row, or has fewer than
-    `min_rows` (one generation batch: with fewer, training would run 0 steps).
+    `min_rows` (one generation batch: with fewer, training would run 0 steps), and when a seed is a test prompt of a
+    packaged benchmark sample ([`check_not_benchmark_prompts`]).
     """
     if dataset is None:
         raise ValueError("`train_dataset` is required: pass a `datasets.Dataset` of seed instructions.")
@@ -72,6 +74,7 @@ def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1
     if num_skipped:
         logger.warning(f"Skipped {num_skipped} seed rows whose `{column}` is empty or not a string.")
         dataset = dataset.select(kept)
+    check_not_benchmark_prompts(dataset[column], column)
     if len(dataset) < min_rows:
         raise ValueError(
             f"The seed dataset has {len(dataset)} usable rows, fewer than `generation_batch_size` ({min_rows}); "
