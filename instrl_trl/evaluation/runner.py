@@ -80,8 +80,8 @@ def check_models_exist(config: BenchmarkEvaluationConfig) -> None:
             AutoConfig.from_pretrained(model)
         except (OSError, ValueError) as error:
             raise ValueError(
-                f"`models[{index}]` ({model!r}) cannot be loaded: {str(error).rstrip('.')}. Pass an existing local model folder or a "
-                "Hub model id; no model was evaluated."
+                f"`models[{index}]` ({model!r}) cannot be loaded: {str(error).rstrip('.')}. Pass an existing local "
+                "model folder or a Hub model id; no model was evaluated."
             ) from None
 
 

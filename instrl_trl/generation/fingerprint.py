@@ -18,8 +18,11 @@ def generation_fingerprint(config: DatasetGenerationConfig, seeds: Dataset) -> d
     `shard_size`, a role's `base_url`, `max_concurrency`, timeouts and retries), and `batch_size` when the policy is
     greedy (sampling is seeded per batch).
     """
+    column = config.instruction_column
+    # A missing column is reported, with its fix, when the seeds are prepared
+    seeds_digest = fingerprint_texts(seeds[column]) if column in seeds.column_names else None
     return {
-        "seeds": fingerprint_texts(seeds[config.instruction_column]),
+        "seeds": seeds_digest,
         "policy": config.policy,
         "policy_files": fingerprint_folder(config.policy),
         "operations_file": config.operations_file,
