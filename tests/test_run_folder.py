@@ -103,3 +103,10 @@ def test_fingerprints_change_with_content(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"2")
     assert fingerprint_folder(str(tmp_path)) != before
     assert fingerprint_folder("some-org/some-model") is None
+
+
+def test_arguments_are_documented():
+    from instrl_trl.data.run_folder import RunFolderArguments
+    from tests.config_docs import assert_config_documented
+
+    assert_config_documented(RunFolderArguments)

@@ -18,6 +18,8 @@ def describe_backend(role) -> tuple[str, str | None]:
     Where a role's queries go (the endpoint, the model, or the rules engine) and the last error its backend saw, if
     it keeps one (the endpoint backend does).
     """
+    if role is None:
+        return "not known here", None
     generator = getattr(role, "generator", None)
     # Through the wrappers (the response cache) to the generator that sends the queries
     while getattr(generator, "generator", None) is not None:
