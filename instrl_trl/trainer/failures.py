@@ -45,7 +45,7 @@ def check_rollouts_answered(trainer) -> None:
     Raises a `RuntimeError` when more than half of a role's queries over the whole run failed: the policy then learnt
     from failures, and must not be saved as a finished run.
     """
-    for role, usage in trainer.usage_totals.items():
+    for role, usage in trainer.run_state.usage_totals.items():
         failed, queries = int(usage["failures"]), int(usage["queries"])
         if queries and failed > MAX_RUN_FAILURE_FRACTION * queries:
             raise RuntimeError(
