@@ -430,3 +430,12 @@ def test_results_with_nan_scores_are_valid_json_with_null(tmp_path):
     with open(path) as file:
         results = json.load(file, parse_constant=refuse)
     assert results["benchmarks"]["b"]["prompt_level_strict_acc"] is None
+
+
+def test_a_model_whose_every_answer_failed_writes_no_scores(tmp_path):
+    with OpenAIServer(faults=["500"] * 100) as server:
+        generator = {"backend": "endpoint", "base_url": server.base_url, "max_retries": 0}
+        config = make_config(["served-model"], tmp_path / "eval", generator=generator, max_samples=3)
+        with pytest.raises(RuntimeError, match=r"Every one of the 3 queries to served-model .* status 500"):
+            run_evaluate(config)
+    assert not (tmp_path / "eval" / "served-model" / RESULTS_FILE).exists()
