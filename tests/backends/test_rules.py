@@ -142,9 +142,7 @@ def test_add_constraints_draws_the_chosen_families():
 
 
 def test_constraint_families_setting_is_checked_before_any_query():
-    with pytest.raises(
-        ValueError, match=r"`rewriter.constraint_families` has unknown .*\['ifbnch'\]; valid values: ifeval"
-    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` has unknown .*'ifbnch'.*valid values: ifeval"):
+    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` has unknown .*ifbnch.*valid values: ifeval"):
         parse_role_spec("rewriter", {"constraint_families": ["ifeval", "ifbnch"]})
     with pytest.raises(ValueError, match="`rewriter.constraint_families` must be a non-empty list"):
         RulesRewriter(constraint_families=[])
