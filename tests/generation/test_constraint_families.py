@@ -58,11 +58,15 @@ def test_generated_rows_carry_ifbench_constraints(tiny_policy, quickstart_seeds,
     generate_dataset(config, quickstart_seeds)
     files = [str(path) for path in list_shards(config.output_dir)]
     rows = load_dataset("parquet", data_files=files, split="train").to_list()
-    families = set()
+    families, ifbench_verdicts = set(), set()
     for row in rows:
         constraints = [Constraint.from_dict({**c, "kwargs": json.loads(c["kwargs"])}) for c in row["constraints"]]
         families |= {c.family for c in constraints}
         for constraint in constraints:
             assert constraint.description() in row["instruction"]
         assert row["verified"] is independent_verdict(row), row
-    assert "ifbench" in families  # the check above judged IFBench constraints
+        if "ifbench" in {c.family for c in constraints}:
+            ifbench_verdicts.add(row["verified"])
+    assert "ifbench" in families
+    # the rules expert's generic answer breaks most IFBench constraints: the comparison above is not met by "True"
+    assert False in ifbench_verdicts
