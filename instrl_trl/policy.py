@@ -10,11 +10,15 @@ that the exported classifier loads without unexpected keys.
 """
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.distributions import Categorical
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -159,6 +163,60 @@ def tokenize_states(
     return {key: value.to(device) for key, value in encoded.items()}
 
 
+class ActFn(Protocol):
+    """
+    What the environment loop asks of an operation policy: one action per state, with its log-probability and the
+    state's value estimate, each a 1-D tensor over `states` on CPU. The PPO policy (`act` bound to a model), the
+    Evol-Instruct uniform baseline and a fixed operation sequence (`instrl_trl.trainer.baseline_policies`) all fit.
+    """
+
+    def __call__(self, states: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+def get_action_and_value(
+    model: PreTrainedModel,
+    processing_class: PreTrainedTokenizerBase,
+    states: list[str],
+    max_length: int = 128,
+    actions: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    The policy's distribution over actions in `states` at `temperature` (CleanRL's `get_action_and_value`). Returns
+    `(actions, logprobs, entropy, values)`, each of shape `(len(states),)` on the model's device. Without `actions`,
+    one is picked per state (sampled from `generator`, or the most likely one if `greedy`).
+
+    The rollout (through [`act`]) and the PPO loss both call this function, so the old and the new log-probabilities
+    come from the same distribution: at the first PPO step the probability ratio is exactly 1.
+    """
+    outputs = model(**tokenize_states(processing_class, states, max_length, model.device))
+    distribution = Categorical(logits=outputs.logits.float() / temperature)
+    if actions is None:
+        if greedy:
+            actions = distribution.logits.argmax(dim=-1)
+        else:  # `generator` is a CPU generator: sample on CPU
+            probs = distribution.logits.detach().cpu().exp()
+            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(distribution.logits.device)
+    actions = actions.to(distribution.logits.device)
+    # A policy loaded for generation has no value head; its values are not needed there
+    state_values = getattr(outputs, "state_values", None)
+    values = state_values.float() if state_values is not None else torch.zeros_like(distribution.logits[:, 0])
+    return actions, distribution.log_prob(actions), distribution.entropy(), values
+
+
+@contextmanager
+def eval_mode(model: PreTrainedModel) -> Iterator[PreTrainedModel]:
+    """Acting outside an update (rollouts, measurements): eval mode inside the block, then back to what it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def act(
     model: PreTrainedModel,
@@ -170,18 +228,11 @@ def act(
     temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
-    Picks one action per state. Returns `(actions, logprobs, values)`, each of shape `(len(states),)`, on CPU.
-    Sampling draws from `generator`, so that a seeded run picks the same actions.
+    Picks one action per state with [`get_action_and_value`]. Returns `(actions, logprobs, values)`, each of shape
+    `(len(states),)`, on CPU: an [`ActFn`] once the model is bound. Sampling draws from `generator`, so that a seeded
+    run picks the same actions.
     """
-    outputs = model(**tokenize_states(processing_class, states, max_length, model.device))
-    logits = outputs.logits.float().cpu() / temperature
-    logprobs_all = torch.log_softmax(logits, dim=-1)
-    if greedy:
-        actions = logits.argmax(dim=-1)
-    else:
-        actions = torch.multinomial(logprobs_all.exp(), 1, generator=generator).squeeze(-1)
-    logprobs = logprobs_all.gather(-1, actions[:, None]).squeeze(-1)
-    # A policy loaded for generation has no value head; its values are not needed there
-    state_values = getattr(outputs, "state_values", None)
-    values = state_values.float().cpu() if state_values is not None else torch.zeros(len(states))
-    return actions, logprobs, values
+    actions, logprobs, _, values = get_action_and_value(
+        model, processing_class, states, max_length, temperature=temperature, greedy=greedy, generator=generator
+    )
+    return actions.cpu(), logprobs.cpu(), values.cpu()

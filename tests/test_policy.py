@@ -14,6 +14,7 @@ from instrl_trl.policy import (
     add_value_head,
     build_policy,
     check_policy_labels,
+    get_action_and_value,
     save_value_head,
 )
 
@@ -114,6 +115,28 @@ def test_act_sampling_is_reproducible_with_a_seeded_generator(policy, tokenizer)
     assert (logprobs <= 0).all()
     # an untrained head is close to uniform, so other seeds draw other actions
     assert any(not torch.equal(sample(seed)[0], actions) for seed in range(8, 12))
+
+
+def test_get_action_and_value_at_a_temperature(policy, tokenizer):
+    with torch.no_grad():
+        outputs = policy(**encode(tokenizer))
+        actions, logprobs, entropy, values = get_action_and_value(
+            policy, tokenizer, STATES, actions=torch.tensor([0, 3, 5]), temperature=0.5
+        )
+    expected = torch.log_softmax(outputs.logits / 0.5, -1)
+    assert actions.tolist() == [0, 3, 5]
+    torch.testing.assert_close(values, outputs.state_values)
+    torch.testing.assert_close(logprobs, expected[torch.arange(3), actions])
+    torch.testing.assert_close(entropy, -(expected.exp() * expected).sum(-1))
+    # `act` samples from the same distribution: re-evaluating its actions gives its log-probabilities exactly
+    sampled, old_logprobs, old_values = act(
+        policy, tokenizer, STATES * 4, generator=torch.Generator().manual_seed(0), temperature=0.5
+    )
+    with torch.no_grad():
+        _, new_logprobs, _, new_values = get_action_and_value(
+            policy, tokenizer, STATES * 4, actions=sampled, temperature=0.5
+        )
+    assert torch.equal(new_logprobs, old_logprobs) and torch.equal(new_values, old_values)
 
 
 def test_saved_policy_restores_logits_values_and_value_head(policy, saved_policy, tokenizer):

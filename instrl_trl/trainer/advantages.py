@@ -91,22 +91,21 @@ def compute_episode_gae(
             The advantages and the returns (`advantages + values` on real steps), both of shape
             `(num_episodes, max_steps)`, zero on padded positions.
     """
-    max_steps = rewards.shape[1]
     mask = mask.to(values.dtype)
-    # Padded values and rewards may hold anything (often garbage from a padded forward pass): zero them once.
-    rewards = rewards * mask
-    values = values * mask
-    advantages = torch.zeros_like(values)
-    lastgaelam = torch.zeros_like(values[:, 0])
-    for t in reversed(range(max_steps)):
-        # The step after t is real only if the episode goes on; past the last real step the episode is terminal.
-        nextnonterminal = mask[:, t + 1] if t + 1 < max_steps else torch.zeros_like(lastgaelam)
-        nextvalues = values[:, t + 1] if t + 1 < max_steps else torch.zeros_like(lastgaelam)
-        delta = rewards[:, t] + gamma * nextvalues * nextnonterminal - values[:, t]
-        lastgaelam = (delta + gamma * gae_lambda * nextnonterminal * lastgaelam) * mask[:, t]
-        advantages[:, t] = lastgaelam
-    returns = (advantages + values) * mask
-    return advantages, returns
+    # Padded values and rewards may hold anything (often garbage from a padded forward pass): zero them once
+    rewards, values = rewards * mask, values * mask
+    # In CleanRL's time-major layout a padded step reads as "a new episode starts here", so nothing crosses the end
+    # of an episode; every episode is terminal after its last row (next_done = 1, nothing bootstrapped).
+    advantages, returns = compute_gae(
+        rewards.T,
+        values.T,
+        dones=1 - mask.T,
+        next_value=torch.zeros_like(values[:, 0]),
+        next_done=torch.ones_like(values[:, 0]),
+        gamma=gamma,
+        gae_lambda=gae_lambda,
+    )
+    return advantages.T * mask, returns.T * mask
 
 
 def normalize_advantages(

@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -215,6 +216,13 @@ class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArgument
     def __getstate__(self) -> dict:
         # `Trainer` pickles its arguments into `training_args.bin`, which `push_to_hub` uploads: never the token.
         return {**self.__dict__, "hub_token": None}
+
+    @property
+    def response_cache_file(self) -> str:
+        """`response_cache`, or its default `<output_dir>/response_cache.sqlite`."""
+        if self.response_cache is not None:
+            return self.response_cache
+        return os.path.join(self.output_dir, "response_cache.sqlite")
 
     def __post_init__(self):
         if self.bf16 is None:

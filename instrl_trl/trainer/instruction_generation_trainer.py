@@ -2,42 +2,49 @@ import math
 import os
 from collections import defaultdict
 from copy import deepcopy
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 import torch
+from accelerate.logging import get_logger
 from datasets import Dataset
-from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
 
-from ..backends.accounting import QUERIES_FILE, ROLES, QueryAccounting, write_queries_file
+from ..backends.accounting import QUERIES_FILE, QueryAccounting, write_queries_file
 from ..backends.base import Reviewer, Rewriter
 from ..backends.roles import build_role
 from ..data.seeds import prepare_seed_dataset
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
+    ActFn,
+    act,
     add_value_head,
     build_policy,
     check_policy_labels,
+    eval_mode,
+    get_action_and_value,
+    load_value_head,
     save_value_head,
-    tokenize_states,
 )
-from ..rewards import get_reward_funcs
-from ..rewards.scoring import reward_func_name, weighted_rewards
+from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
-from .checkpoint_state import CheckpointStateMixin
+from .advantages import compute_episode_gae, explained_variance, normalize_advantages
+from .baseline_policies import build_baseline_policy
 from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import TRAINING_CURVE_FILE, build_policy_card, plot_training_curve
-from .policy_usage import PolicyUsageMixin
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
+from .query_efficiency import QueryEfficiency, measure_query_efficiency, measurement_env
+from .reward_funcs import build_reward_funcs
 from .rollout import RolloutBatch, collect_rollouts
-from .run_statistics import RolloutTotals, RunStatistics
+from .run_statistics import RolloutTotals, RunStatistics, reduce_usage, rollout_metrics
 from .sampling import EpochSeededRepeatSampler
+from .state import InstructionGenerationState
 
 
-_USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
+logger = get_logger(__name__)
 
 
 def _is_running_total(key: str) -> bool:
@@ -45,7 +52,7 @@ def _is_running_total(key: str) -> bool:
     return key == "cost/multiplier" or (key.startswith("queries/") and key != "queries/per_accepted")
 
 
-class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _BaseTrainer):
+class InstructionGenerationTrainer(_BaseTrainer):
     r"""
     Trainer for the TeaMs-RL method: PPO learns which sequence of textual operations (add constraints, deepening,
     concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Teach Themselves
@@ -126,23 +133,15 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
         self.accounting = QueryAccounting()
         self.env = InstructionEnv(
             self.operations,
-            rewriter if rewriter is not None else build_role("rewriter", args.rewriter, self._cache_path(args)),
-            reviewer if reviewer is not None else build_role("reviewer", args.reviewer, self._cache_path(args)),
+            rewriter if rewriter is not None else build_role("rewriter", args.rewriter, args.response_cache_file),
+            reviewer if reviewer is not None else build_role("reviewer", args.reviewer, args.response_cache_file),
             max_operations=args.max_operations,
             accounting=self.accounting,
             seed=args.seed,
         )
-        self.reward_funcs = self._build_reward_funcs(
-            reward_funcs if reward_funcs is not None else args.reward_funcs, args
+        self.reward_funcs, self.reward_func_names, self.reward_weights = build_reward_funcs(
+            reward_funcs if reward_funcs is not None else args.reward_funcs, args.reward_weights, args.embedding_model
         )
-        self.reward_func_names = [reward_func_name(func) for func in self.reward_funcs]
-        if args.reward_weights is not None and len(args.reward_weights) != len(self.reward_funcs):
-            raise ValueError(
-                f"`reward_weights` has {len(args.reward_weights)} values for {len(self.reward_funcs)} reward "
-                f"functions ({self.reward_func_names}); give one weight per function."
-            )
-        weights = args.reward_weights if args.reward_weights is not None else [1.0] * len(self.reward_funcs)
-        self.reward_weights = torch.tensor(weights, dtype=torch.float32)
         train_dataset = prepare_seed_dataset(train_dataset, args.instruction_column, args.generation_batch_size)
 
         # Policy model and processing class. Seeded first: a new classification head is initialized at random
@@ -176,34 +175,20 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
             self.ref_model = self.ref_model.to(self.accelerator.device)
 
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
-        self._step = 0
-        self._buffer: dict | None = None
-        self._buffered_inputs: list[dict] | None = None
-        self.cost_multiplier = 0.0
-        self.last_rollout: RolloutBatch | None = None
-        # Totals over the whole run and all ranks: the query budget, the logs and the card read them
-        self.statistics = RunStatistics(self.action_names)
-        self.usage_totals = self.accounting.details()
-        # Each rank samples its own actions; the seed + rank keeps a run reproducible
-        self._rollout_generator = torch.Generator().manual_seed(args.seed + self.accelerator.process_index)
-
-    @staticmethod
-    def _cache_path(args: InstructionGenerationConfig) -> str | None:
-        if args.response_cache is not None:
-            return args.response_cache
-        return os.path.join(args.output_dir, "response_cache.sqlite")
-
-    @staticmethod
-    def _build_reward_funcs(reward_funcs: list, args: InstructionGenerationConfig) -> list:
-        # Names are built (stateful ones fresh, the novelty reward on `embedding_model`); callables are kept
-        names = [func for func in reward_funcs if isinstance(func, str)]
-        built = iter(get_reward_funcs(names, embedding_model=args.embedding_model))
-        return [next(built) if isinstance(func, str) else func for func in reward_funcs]
+        # Everything a resume restores beyond the Trainer's own state. Each rank samples its own actions: the seed +
+        # rank keeps a run reproducible
+        self.run_state = InstructionGenerationState(
+            accounting=self.accounting,
+            statistics=RunStatistics(self.action_names),
+            rollout_generator=torch.Generator().manual_seed(args.seed + self.accelerator.process_index),
+            reward_funcs=dict(zip(self.reward_func_names, self.reward_funcs, strict=True)),
+            usage_totals=self.accounting.details(),
+        )
 
     @property
     def total_queries(self) -> int:
         """LLM queries spent in training so far, over all processes."""
-        return self.statistics.num_queries
+        return self.run_state.statistics.num_queries
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
@@ -242,44 +227,77 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
         )
 
     def _prepare_inputs(self, generation_batch: list[dict]) -> dict:
-        steps_per_generation = self.args.steps_per_generation
-        position = self._step % (steps_per_generation * self.args.num_iterations)
-        if position == 0 or self._buffer is None:
-            seeds = [row[self.args.instruction_column] for row in generation_batch]
-            rollout = self.collect_rollout(seeds)
-            self._buffer = rollout.to_dict(self.args.gamma, self.args.gae_lambda, self.args.normalize_advantage)
+        # The body of CleanRL's loop: roll out, GAE, normalise, buffer; then one minibatch per micro-step
+        state, args = self.run_state, self.args
+        position = state.step % (args.steps_per_generation * args.num_iterations)
+        if position == 0 or state.buffer is None:
+            rollout = self.collect_rollout([row[args.instruction_column] for row in generation_batch])
             self._log_rollout(rollout)
-        if self._step % steps_per_generation == 0 or self._buffered_inputs is None:
-            # A new PPO epoch over the same rollout: reshuffle its transitions into minibatches, as CleanRL does
-            order = torch.randperm(len(self._buffer["states"]), generator=self._rollout_generator)
-            self._buffered_inputs = [
-                self._select(self._buffer, indices) for indices in torch.tensor_split(order, steps_per_generation)
-            ]
-        return self._buffered_inputs[self._step % steps_per_generation]
-
-    @staticmethod
-    def _select(buffer: dict, indices: torch.Tensor) -> dict:
-        return {
-            key: [value[i] for i in indices.tolist()] if isinstance(value, list) else value[indices]
-            for key, value in buffer.items()
-        }
+            buffer = rollout.to_dict()
+            advantages, returns = compute_episode_gae(
+                rollout.pad(buffer["rewards"]),
+                rollout.pad(buffer["old_values"]),
+                mask=rollout.pad(torch.ones_like(buffer["rewards"])),
+                gamma=args.gamma,
+                gae_lambda=args.gae_lambda,
+            )
+            buffer["advantages"], buffer["returns"] = rollout.unpad(advantages), rollout.unpad(returns)
+            if args.normalize_advantage:
+                buffer["advantages"] = normalize_advantages(buffer["advantages"])
+            # Once per update, of the values the rollout was collected with (CleanRL, SB3); NaN (skipped) if constant
+            ev = explained_variance(buffer["old_values"], buffer["returns"])
+            self._metrics["train"]["value/explained_variance"].append(ev.item())
+            state.buffer = buffer
+        if state.step % args.steps_per_generation == 0 or state.buffered_inputs is None:
+            state.shuffle_minibatches(args.steps_per_generation)  # a new PPO epoch over the same rollout
+        return state.buffered_inputs[state.step % args.steps_per_generation]
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         output = super().training_step(model, inputs, num_items_in_batch)
-        self._step += 1
+        self.run_state.step += 1
         return output
+
+    def policy_act_fn(self, greedy: bool = False) -> ActFn:
+        """The current policy as an [`~instrl_trl.policy.ActFn`], sampling at `rollout_temperature`."""
+        return partial(
+            act,
+            self.accelerator.unwrap_model(self.model),
+            self.processing_class,
+            max_length=self.args.max_state_length,
+            greedy=greedy,
+            generator=self.run_state.rollout_generator,
+            temperature=self.args.rollout_temperature,
+        )
 
     def collect_rollout(self, seeds: list[str]) -> RolloutBatch:
         """Plays one episode per seed with the current policy (sampling) and scores every step."""
-        model = self.accelerator.unwrap_model(self.model)
-        was_training = model.training
-        model.eval()
-        try:
-            rollout = collect_rollouts(self.env, self.policy_act_fn(), seeds, self.score_step)
-        finally:
-            model.train(was_training)
-        self.last_rollout = rollout
-        return rollout
+        with eval_mode(self.accelerator.unwrap_model(self.model)):
+            return collect_rollouts(self.env, self.policy_act_fn(), seeds, self.score_step)
+
+    def evaluate_query_efficiency(
+        self,
+        seeds: list[str],
+        query_budget: int,
+        policy: str = "trained",
+        greedy: bool = True,
+        batch_size: int = 32,
+        end_on_elimination: bool | None = None,
+    ) -> QueryEfficiency:
+        """
+        Spends `query_budget` queries on `seeds` with the trained policy (`policy="trained"`) or a baseline
+        (`"uniform"`: Evol-Instruct's `max_operations` rounds of random operations, a failed evolution dropped and its
+        instruction kept; `"sequence:a,b"`: those operations in order) on a separate environment with its own query
+        count. Training state (query counts, novelty memory) is untouched. `end_on_elimination` overrides the
+        environment's rule (by default only the trained policy's episodes end on elimination, as in training).
+        """
+        if policy == "trained":
+            act_fn = self.policy_act_fn(greedy=greedy)
+        else:
+            act_fn = build_baseline_policy(policy, self.action_names, seed=self.args.seed)
+        end_on_elimination = policy == "trained" if end_on_elimination is None else end_on_elimination
+        env = measurement_env(self.env, end_on_elimination)
+        with self.run_state.reward_memories_kept(), eval_mode(self.accelerator.unwrap_model(self.model)):
+            return measure_query_efficiency(env, act_fn, seeds, self.score_step, query_budget, batch_size)
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""
@@ -290,76 +308,46 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
             result.new_instructions,
             **result.reward_kwargs(),
         )
-        rewards = rewards - self.cost_multiplier * torch.tensor(result.queries, dtype=torch.float32)
+        rewards = rewards - self.run_state.cost_multiplier * torch.tensor(result.queries, dtype=torch.float32)
         return rewards, components
 
     def _log_rollout(self, rollout: RolloutBatch) -> None:
-        # One all-reduce of a fixed-size vector, in the same order on every rank
-        local = RolloutTotals.local_vector(rollout, self.action_names).to(self.accelerator.device)
-        totals = RolloutTotals.from_vector(self.accelerator.reduce(local, reduction="sum").cpu(), self.action_names)
-        self.statistics.add(totals)
-        if self.args.cost_target is not None and totals.num_accepted:
-            # Dual ascent on the Lagrange multiplier of "queries per accepted instruction <= cost_target"
-            violation = totals.queries_per_accepted - self.args.cost_target
-            self.cost_multiplier = max(0.0, self.cost_multiplier + self.args.cost_multiplier_lr * violation)
-
-        rewards = torch.cat(rollout.rewards)
-        metrics = self._metrics["train"]
-        metrics["reward"].append(rewards.mean().item())
-        metrics["reward_std"].append(rewards.std().item() if len(rewards) > 1 else 0.0)
-        for name, values in rollout.reward_components.items():
-            metrics[f"rewards/{name}/mean"].append(torch.nanmean(torch.cat(values)).item())
-        metrics["episode/reward"].append(totals.reward_sum / totals.num_episodes)
-        metrics["episode/length"].append(totals.num_transitions / totals.num_episodes)
-        metrics["accepted_rate"].append(totals.accepted_rate)
-        metrics["queries/total"].append(float(self.statistics.num_queries))
-        metrics["queries/per_accepted"].append(totals.queries_per_accepted)
-        metrics["cost/multiplier"].append(self.cost_multiplier)
-        self.usage_totals = self._reduce_usage()
-        for role, usage in self.usage_totals.items():
-            if usage["queries"]:
-                metrics[f"queries/{role}"].append(usage["queries"])
-                metrics[f"queries/{role}/cache_hits"].append(usage["cache_hits"])
-                metrics[f"queries/{role}/failures"].append(usage["failures"])
-        metrics["queries/paid"].append(
-            sum(usage["queries"] - usage["cache_hits"] for usage in self.usage_totals.values())
-        )
-        for name, count in totals.operation_counts.items():
-            metrics[f"operations/{name}/frequency"].append(count / totals.num_transitions)
-
-    def _reduce_usage(self) -> dict[str, dict[str, float]]:
-        """Per-role usage (queries, cache hits, failures, tokens, seconds) summed over all processes."""
-        local = torch.tensor(
-            [[getattr(self.accounting.usage(role), name) for name in _USAGE_FIELDS] for role in ROLES],
-            dtype=torch.float64,
-            device=self.accelerator.device,
-        )
-        totals = self.accelerator.reduce(local, reduction="sum").cpu().tolist()
-        return {
-            role: dict(zip(_USAGE_FIELDS, values, strict=True)) for role, values in zip(ROLES, totals, strict=True)
-        }
+        state = self.run_state
+        totals = RolloutTotals.reduce(rollout, self.action_names, self.accelerator)
+        state.statistics.add(totals)
+        if self.args.cost_target is not None:
+            state.update_cost_multiplier(totals, self.args.cost_target, self.args.cost_multiplier_lr)
+        state.usage_totals = reduce_usage(self.accounting, self.accelerator)
+        metrics = rollout_metrics(rollout, totals, state.statistics, state.usage_totals, state.cost_multiplier)
+        for key, value in metrics.items():
+            self._metrics["train"][key].append(value)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
             raise ValueError("The InstructionGenerationTrainer does not support returning outputs")
-        encoded = tokenize_states(self.processing_class, inputs["states"], self.args.max_state_length, model.device)
-        outputs = model(**encoded)
-        distribution = Categorical(logits=outputs.logits.float())
-        actions = inputs["actions"].to(model.device)
-        new_logprobs = distribution.log_prob(actions)
+        # The rollout's distribution (same function, same temperature): the first ratio of a rollout is exactly 1
+        policy = partial(
+            get_action_and_value,
+            processing_class=self.processing_class,
+            states=inputs["states"],
+            max_length=self.args.max_state_length,
+            actions=inputs["actions"],
+            temperature=self.args.rollout_temperature,
+        )
+        _, new_logprobs, entropy, new_values = policy(model)
         ref_logprobs = None
         if self.ref_model is not None:
             with torch.no_grad():
-                ref_logits = self.ref_model(**encoded).logits.float()
-            ref_logprobs = torch.log_softmax(ref_logits, -1).gather(-1, actions[:, None]).squeeze(-1)
+                ref_logprobs = policy(self.ref_model)[1]
+        device = new_logprobs.device
         loss, stats = ppo_loss(
             new_logprobs,
-            inputs["old_logprobs"].to(model.device),
-            inputs["advantages"].to(model.device),
-            outputs.state_values.float(),
-            inputs["old_values"].to(model.device),
-            inputs["returns"].to(model.device),
-            distribution.entropy(),
+            inputs["old_logprobs"].to(device),
+            inputs["advantages"].to(device),
+            new_values,
+            inputs["old_values"].to(device),
+            inputs["returns"].to(device),
+            entropy,
             epsilon=self.args.epsilon,
             epsilon_high=self.args.epsilon_high,
             vf_coef=self.args.vf_coef,
@@ -378,14 +366,9 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
         metrics["value/loss"].append(stats["value_loss"])
         metrics["entropy"].append(stats["entropy"])
         metrics["kl"].append(stats["kl"])
-        returns = inputs["returns"]
-        if len(returns) > 1 and returns.var() > 0:
-            residual_var = (returns - outputs.state_values.detach().float().cpu()).var()
-            metrics["value/explained_variance"].append((1 - residual_var / returns.var()).item())
         if self.args.target_kl is not None and stats["approx_kl"] > self.args.target_kl:
             # Early stop of the PPO epochs: drop the rollout, the next micro-step collects a fresh one
-            self._buffer = None
-            self._buffered_inputs = None
+            self.run_state.drop_rollout()
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -403,7 +386,24 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
         super().log(logs, start_time)
         self._metrics[mode].clear()
 
-    # Saving: the value head in its own file, the extra training state per rank
+    # Checkpoints: the value head in its own file, the resumable state per rank
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        checkpoint_dir = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
+        self.run_state.save(checkpoint_dir, rank=self.accelerator.process_index)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        # Called for every backend, DeepSpeed included (`_load_from_checkpoint` is not)
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is not None and not self.run_state.load(checkpoint, rank=self.accelerator.process_index):
+            logger.warning(f"No resumable state in {checkpoint}: query counts and rollout state start anew.")
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_value_head(
+            self.accelerator.unwrap_model(model if model is not None else self.model), resume_from_checkpoint
+        )
+
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         model = self.accelerator.unwrap_model(self.model)
@@ -413,22 +413,19 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             save_value_head(model, output_dir)
-            write_queries_file(os.path.join(output_dir, QUERIES_FILE), self.usage_totals)
-            curve = TRAINING_CURVE_FILE
-            if not plot_training_curve(self.state.log_history, os.path.join(output_dir, curve)):
-                curve = None
-            self._build_model_card(training_curve=curve).save(os.path.join(output_dir, "README.md"))
+            write_queries_file(os.path.join(output_dir, QUERIES_FILE), self.run_state.usage_totals)
+            has_curve = plot_training_curve(self.state.log_history, os.path.join(output_dir, TRAINING_CURVE_FILE))
+            card = self._build_model_card(training_curve=TRAINING_CURVE_FILE if has_curve else None)
+            card.save(os.path.join(output_dir, "README.md"))
 
     def _build_model_card(self, model_name=None, dataset_name=None, tags=None, training_curve: str | None = None):
-        name_or_path = self.accelerator.unwrap_model(self.model).config._name_or_path
-        tags = [tags] if isinstance(tags, str) else list(tags or [])
         return build_policy_card(
             model_name=model_name or (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1],
             operations=self.operations,
-            statistics=self.statistics,
+            statistics=self.run_state.statistics,
             reward_weights=dict(zip(self.reward_func_names, self.reward_weights.tolist(), strict=True)),
-            tags=sorted({*self._tag_names, *tags}),
-            base_model=name_or_path if name_or_path and not os.path.isdir(name_or_path) else None,
+            tags=sorted({*self._tag_names, *([tags] if isinstance(tags, str) else tags or [])}),
+            name_or_path=self.accelerator.unwrap_model(self.model).config._name_or_path,
             hub_model_id=self.args.hub_model_id,
             dataset_name=dataset_name,
             training_curve=training_curve,

@@ -1,5 +1,8 @@
 """The operation policy's model card, rendered from `model_cards/policy_card.md`."""
 
+import math
+import os
+
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..environment import STOP_ACTION, format_state
@@ -16,12 +19,16 @@ def build_policy_card(
     statistics: RunStatistics,
     reward_weights: dict[str, float],
     tags: list[str],
-    base_model: str | None = None,
+    name_or_path: str | None = None,
     hub_model_id: str | None = None,
     dataset_name: str | None = None,
     training_curve: str | None = None,
 ) -> ModelCard:
-    """Renders the card: what the policy does, its operations and their frequency, rewards and query totals."""
+    """
+    Renders the card: what the policy does, its operations and their frequency, rewards and query totals. The base
+    model is named only when `name_or_path` is a Hub id (a local folder would leak a path into a public card).
+    """
+    base_model = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
     card_data = ModelCardData(
         base_model=base_model,
         library_name="transformers",
@@ -49,7 +56,8 @@ def build_policy_card(
         mean_reward=statistics.mean_episode_reward,
         accepted_rate=statistics.accepted_rate,
         queries_total=statistics.num_queries,
-        queries_per_accepted=statistics.queries_per_accepted,
+        # NaN (nothing accepted yet): the card leaves the line out
+        queries_per_accepted=None if math.isnan(statistics.queries_per_accepted) else statistics.queries_per_accepted,
         example_state=format_state("Describe a city you would like to visit.", []),
         training_curve=training_curve,
     )

@@ -1,11 +1,21 @@
 """Counts of a training run over all processes: what the logs, the query budget and the policy card report."""
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 
+from ..backends.accounting import ROLES, QueryAccounting
 from ..environment import STOP_ACTION
 from .rollout import RolloutBatch
+
+
+def queries_per_accepted(num_queries: int, num_accepted: int) -> float:
+    """
+    LLM queries spent per accepted instruction: the query-efficiency figure of the paper. `NaN` when nothing was
+    accepted (undefined, as explained variance of a constant target): the trainer's `log` skips NaN values.
+    """
+    return num_queries / num_accepted if num_accepted else math.nan
 
 
 @dataclass
@@ -47,6 +57,12 @@ class RolloutTotals:
         )
 
     @classmethod
+    def reduce(cls, rollout: RolloutBatch, action_names: list[str], accelerator) -> "RolloutTotals":
+        """Sums over all processes: one all-reduce of a fixed-size vector, called in the same order on every rank."""
+        local = cls.local_vector(rollout, action_names).to(accelerator.device)
+        return cls.from_vector(accelerator.reduce(local, reduction="sum").cpu(), action_names)
+
+    @classmethod
     def from_vector(cls, vector: torch.Tensor, action_names: list[str]) -> "RolloutTotals":
         values = vector.tolist()
         return cls(
@@ -61,7 +77,7 @@ class RolloutTotals:
 
     @property
     def queries_per_accepted(self) -> float:
-        return self.num_queries / self.num_accepted if self.num_accepted else float("nan")
+        return queries_per_accepted(self.num_queries, self.num_accepted)
 
     @property
     def accepted_rate(self) -> float:
@@ -100,8 +116,8 @@ class RunStatistics:
         return self.num_accepted / self.num_rewrites if self.num_rewrites else None
 
     @property
-    def queries_per_accepted(self) -> float | None:
-        return self.num_queries / self.num_accepted if self.num_accepted else None
+    def queries_per_accepted(self) -> float:
+        return queries_per_accepted(self.num_queries, self.num_accepted)
 
     def frequency(self, name: str) -> float | None:
         return self.operation_counts.get(name, 0) / self.num_transitions if self.num_transitions else None
@@ -112,3 +128,53 @@ class RunStatistics:
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():
             setattr(self, key, value)
+
+
+_USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
+
+
+def reduce_usage(accounting: QueryAccounting, accelerator) -> dict[str, dict[str, float]]:
+    """Per-role usage (queries, cache hits, failures, tokens, seconds) summed over all processes."""
+    local = torch.tensor(
+        [[getattr(accounting.usage(role), name) for name in _USAGE_FIELDS] for role in ROLES],
+        dtype=torch.float64,
+        device=accelerator.device,
+    )
+    totals = accelerator.reduce(local, reduction="sum").cpu().tolist()
+    return {role: dict(zip(_USAGE_FIELDS, values, strict=True)) for role, values in zip(ROLES, totals, strict=True)}
+
+
+def rollout_metrics(
+    rollout: RolloutBatch,
+    totals: RolloutTotals,
+    statistics: RunStatistics,
+    usage_totals: dict[str, dict[str, float]],
+    cost_multiplier: float,
+) -> dict[str, float]:
+    """
+    What the trainer logs about one rollout: GRPO's reward keys from this process's transitions, and our episode,
+    query and operation keys from the totals over all processes (`queries/*` are running totals since the start).
+    """
+    rewards = torch.cat(rollout.rewards)
+    metrics = {
+        "reward": rewards.mean().item(),
+        "reward_std": rewards.std().item() if len(rewards) > 1 else 0.0,
+        **{
+            f"rewards/{name}/mean": torch.nanmean(torch.cat(v)).item() for name, v in rollout.reward_components.items()
+        },
+        "episode/reward": totals.reward_sum / totals.num_episodes,
+        "episode/length": totals.num_transitions / totals.num_episodes,
+        "accepted_rate": totals.accepted_rate,
+        "queries/total": float(statistics.num_queries),
+        "queries/per_accepted": totals.queries_per_accepted,
+        "cost/multiplier": cost_multiplier,
+    }
+    for role, usage in usage_totals.items():
+        if usage["queries"]:
+            metrics[f"queries/{role}"] = usage["queries"]
+            metrics[f"queries/{role}/cache_hits"] = usage["cache_hits"]
+            metrics[f"queries/{role}/failures"] = usage["failures"]
+    metrics["queries/paid"] = sum(usage["queries"] - usage["cache_hits"] for usage in usage_totals.values())
+    for name, count in totals.operation_counts.items():
+        metrics[f"operations/{name}/frequency"] = count / totals.num_transitions
+    return metrics

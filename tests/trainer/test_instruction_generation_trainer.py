@@ -7,7 +7,8 @@ from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
-from instrl_trl.trainer.checkpoint_state import EXTRA_STATE_FILE
+from instrl_trl.trainer.advantages import explained_variance
+from instrl_trl.trainer.state import EXTRA_STATE_FILE
 
 
 # Shrunken on purpose so that a test trains in seconds on 2 CPU cores: 8 seeds per micro-step, 2 micro-steps per
@@ -148,7 +149,7 @@ def test_cost_target_raises_the_lagrange_multiplier(tiny_backbone, quickstart_se
         train_dataset=quickstart_seeds,
     )
     trainer.train()
-    assert trainer.cost_multiplier > 0
+    assert trainer.run_state.cost_multiplier > 0
     multipliers = [log["cost/multiplier"] for log in trainer.state.log_history if "cost/multiplier" in log]
     assert multipliers[-1] > 0
 
@@ -267,23 +268,40 @@ def test_llm_roles_through_an_endpoint_are_counted_and_cached(tiny_backbone, qui
         second.train()
         assert len(server.requests) == paid
         assert second.total_queries == first.total_queries
-        usage = second.usage_totals["rewriter"]
+        usage = second.run_state.usage_totals["rewriter"]
         assert usage["cache_hits"] == usage["queries"] > 0
         logged = {key for log in second.state.log_history for key in log}
         assert {"queries/rewriter/cache_hits", "queries/paid"} <= logged
 
 
-def test_generate_dataset_from_the_trainer(tiny_backbone, quickstart_seeds, tmp_path):
-    from datasets import load_dataset
-
+def test_first_ppo_step_has_ratio_one_at_any_rollout_temperature(tiny_backbone, quickstart_seeds, tmp_path):
+    # One micro-step per rollout, one PPO epoch: every step trains on a rollout of the weights it is computed with, so
+    # the new log-probabilities equal the old ones. Temperature 1.0 hides a loss that ignores the temperature.
+    config = {"rollout_temperature": 0.5, "num_iterations": 1, "steps_per_generation": 1, "logging_steps": 1}
     trainer = InstructionGenerationTrainer(
-        model=tiny_backbone, args=make_config(tmp_path, max_steps=2), train_dataset=quickstart_seeds
+        model=tiny_backbone, args=make_config(tmp_path, **config), train_dataset=quickstart_seeds
     )
     trainer.train()
-    summary = trainer.generate_dataset(
-        quickstart_seeds.select(range(16)), str(tmp_path / "dataset"), keep_unverified=True, dedup_threshold=1.0
+    approx_kls = [log["policy/approx_kl"] for log in trainer.state.log_history if "policy/approx_kl" in log]
+    assert len(approx_kls) == trainer.args.max_steps
+    assert approx_kls == [0.0] * len(approx_kls)
+    clip_fractions = [
+        log["policy/clip_fraction"] for log in trainer.state.log_history if "policy/clip_fraction" in log
+    ]
+    assert clip_fractions == [0.0] * len(clip_fractions)
+
+
+def test_explained_variance_once_per_rollout_against_the_rollout_values(tiny_backbone, quickstart_seeds, tmp_path):
+    # 4 micro-steps per rollout (2 minibatches x 2 PPO epochs): steps 1 and 5 collect, steps 2-4 reuse the buffer
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, max_steps=5, logging_steps=1), train_dataset=quickstart_seeds
     )
-    rows = load_dataset("parquet", data_files=str(tmp_path / "dataset" / "data" / "*.parquet"), split="train")
-    assert summary.num_rows == len(rows) > 0
-    assert set(rows["seed_index"]) <= set(range(16))
-    assert trainer.model.training  # back to training mode
+    trainer.train()
+    logged = {log["step"]: log for log in trainer.state.log_history if "loss" in log}
+    assert [step for step, log in logged.items() if log.get("value/explained_variance") is not None] == [1, 5]
+    buffer = trainer.run_state.buffer  # the rollout of step 5, as collected
+    expected = explained_variance(buffer["old_values"], buffer["returns"]).item()
+    assert logged[5]["value/explained_variance"] == pytest.approx(expected, rel=1e-6)
+    # The advantages PPO trains on are GAE's, normalised
+    assert buffer["advantages"].mean().item() == pytest.approx(0.0, abs=1e-6)
+    assert buffer["advantages"].std().item() == pytest.approx(1.0, abs=1e-5)

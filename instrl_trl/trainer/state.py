@@ -1,0 +1,115 @@
+"""
+What must survive a resume beyond the Trainer's own state, in one object: the PPO micro-step and rollout buffer, the
+rollout RNG, the query counts, the run statistics, the Lagrange multiplier and the reward functions' memories. Saved
+per rank (each rank has its own buffer and RNG); with it a resumed run is bitwise the uninterrupted one, even from a
+checkpoint in the middle of a rollout's PPO epochs.
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from ..backends.accounting import QueryAccounting
+from .rollout import select_rows
+from .run_statistics import RolloutTotals, RunStatistics
+
+
+EXTRA_STATE_FILE = "instruction_generation_state_rank{rank}.pt"
+
+
+@dataclass
+class InstructionGenerationState:
+    r"""
+    The [`InstructionGenerationTrainer`]'s resumable state (GRPO saves its entropy controller the same way).
+
+    Parameters:
+        accounting ([`QueryAccounting`]): this rank's LLM query counts (the environment records into it).
+        statistics ([`RunStatistics`]): totals since the start of training, over all ranks.
+        rollout_generator (`torch.Generator`): draws this rank's sampled actions and minibatch order.
+        reward_funcs (`dict[str, Callable]`): reward functions by name; those with a `state_dict` are saved.
+        step (`int`): micro-steps done; its position in the rollout cycle says when to collect again.
+        buffer (`dict` or `None`): the current rollout as PPO's flat training tensors.
+        buffered_inputs (`list[dict]` or `None`): the buffer split into this PPO epoch's minibatches.
+        cost_multiplier (`float`): Lagrange multiplier of the query cost.
+        usage_totals (`dict[str, dict[str, float]]`): per-role usage over all ranks, as last reduced.
+    """
+
+    accounting: QueryAccounting
+    statistics: RunStatistics
+    rollout_generator: torch.Generator
+    reward_funcs: dict[str, Callable] = field(default_factory=dict)
+    step: int = 0
+    buffer: dict | None = None
+    buffered_inputs: list[dict] | None = None
+    cost_multiplier: float = 0.0
+    usage_totals: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def shuffle_minibatches(self, num_minibatches: int) -> None:
+        """Reshuffles the buffered transitions into `num_minibatches` minibatches (one PPO epoch), as CleanRL does."""
+        order = torch.randperm(len(self.buffer["states"]), generator=self.rollout_generator)
+        self.buffered_inputs = [
+            select_rows(self.buffer, mb_inds) for mb_inds in torch.tensor_split(order, num_minibatches)
+        ]
+
+    def drop_rollout(self) -> None:
+        """Forgets the buffered rollout: the next micro-step collects a fresh one."""
+        self.buffer = None
+        self.buffered_inputs = None
+
+    def update_cost_multiplier(self, totals: RolloutTotals, cost_target: float, learning_rate: float) -> None:
+        """Dual ascent on the Lagrange multiplier of "queries per accepted instruction <= cost_target"."""
+        if totals.num_accepted:
+            violation = totals.queries_per_accepted - cost_target
+            self.cost_multiplier = max(0.0, self.cost_multiplier + learning_rate * violation)
+
+    @contextmanager
+    def reward_memories_kept(self) -> Iterator[None]:
+        """Episodes played inside the block (measurements, not training) leave the reward memories as they were."""
+        saved = {name: func.state_dict() for name, func in self.reward_funcs.items() if hasattr(func, "state_dict")}
+        try:
+            yield
+        finally:
+            for name, state in saved.items():
+                self.reward_funcs[name].load_state_dict(state)
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "buffer": self.buffer,
+            "buffered_inputs": self.buffered_inputs,
+            "cost_multiplier": self.cost_multiplier,
+            "accounting": self.accounting.state_dict(),
+            "rollout_generator": self.rollout_generator.get_state(),
+            "reward_states": {
+                name: func.state_dict() for name, func in self.reward_funcs.items() if hasattr(func, "state_dict")
+            },
+            "statistics": self.statistics.state_dict(),
+            "usage_totals": self.usage_totals,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = state["step"]
+        self.buffer = state["buffer"]
+        self.buffered_inputs = state["buffered_inputs"]
+        self.cost_multiplier = state["cost_multiplier"]
+        self.accounting.load_state_dict(state["accounting"])
+        self.rollout_generator.set_state(state["rollout_generator"])
+        self.statistics.load_state_dict(state["statistics"])
+        self.usage_totals = state["usage_totals"]
+        for name, func in self.reward_funcs.items():
+            if name in state["reward_states"]:
+                func.load_state_dict(state["reward_states"][name])
+
+    def save(self, checkpoint_dir: str, rank: int) -> None:
+        torch.save(self.state_dict(), os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank)))
+
+    def load(self, checkpoint_dir: str, rank: int) -> bool:
+        """Restores this rank's file from `checkpoint_dir`; returns `False` when the checkpoint has none."""
+        path = os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank))
+        if not os.path.isfile(path):
+            return False
+        self.load_state_dict(torch.load(path, weights_only=False))
+        return True

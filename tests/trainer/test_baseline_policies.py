@@ -1,0 +1,44 @@
+import math
+
+import pytest
+import torch
+
+from instrl_trl.environment import STOP_ACTION, format_state
+from instrl_trl.trainer.baseline_policies import build_baseline_policy, sequence_policy, uniform_policy
+from instrl_trl.trainer.query_efficiency import QueryEfficiency
+from instrl_trl.trainer.run_statistics import RunStatistics, queries_per_accepted
+
+
+ACTIONS = ["deepening", "concretizing", "add_constraints", STOP_ACTION]
+
+
+def test_uniform_policy_never_stops_and_is_seeded():
+    states = [format_state("Name a river.", [])] * 400
+    actions, logprobs, values = uniform_policy(len(ACTIONS), torch.Generator().manual_seed(3))(states)
+    again, _, _ = uniform_policy(len(ACTIONS), torch.Generator().manual_seed(3))(states)
+    assert torch.equal(actions, again)
+    assert set(actions.tolist()) == {0, 1, 2}  # every operation, never `stop`
+    torch.testing.assert_close(logprobs, torch.full((400,), -math.log(3)))
+    assert torch.equal(values, torch.zeros(400))
+
+
+def test_sequence_policy_follows_the_sequence_then_stops():
+    act_fn = build_baseline_policy("sequence:add_constraints,deepening", ACTIONS)
+    histories = [[], ["add_constraints"], ["add_constraints", "deepening"], ["add_constraints", "deepening", "x"]]
+    actions, _, _ = act_fn([format_state("Name a river.", history) for history in histories])
+    assert [ACTIONS[a] for a in actions.tolist()] == ["add_constraints", "deepening", STOP_ACTION, STOP_ACTION]
+
+
+@pytest.mark.parametrize(("spec", "match"), [("sequence:teleport", "teleport"), ("greedy", "Unknown baseline")])
+def test_bad_baseline_policy_names_the_problem(spec, match):
+    with pytest.raises(ValueError, match=match):
+        build_baseline_policy(spec, ACTIONS)
+    with pytest.raises(ValueError, match="one or more operations"):
+        sequence_policy(ACTIONS, [])
+
+
+def test_queries_per_accepted_is_nan_when_nothing_was_accepted():
+    assert queries_per_accepted(10, 4) == 2.5
+    assert math.isnan(queries_per_accepted(10, 0))
+    assert math.isnan(QueryEfficiency(10, 0, 5, 0.0, 0.0).queries_per_accepted)
+    assert math.isnan(RunStatistics(ACTIONS, num_queries=10).queries_per_accepted)
