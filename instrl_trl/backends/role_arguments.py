@@ -21,6 +21,8 @@ class RoleArguments:
             Backend of the rewriter: a mapping with `backend` (`"rules"`, `"transformers"` or `"endpoint"`), `model`
             and the backend's settings (e.g. `base_url`, `token_env`, `max_concurrency`, `generation_kwargs`). The
             offline rules engine when unset. Tokens never go here: name an environment variable with `token_env`.
+            `constraint_families` (`[ifeval]` by default, or `[ifeval, ifbench]`, `[ifbench]`) chooses the verifiable
+            constraints `add_constraints` draws (read by the rules engine).
         reviewer (`dict` or `str`, *optional*):
             Backend of the reviewer, in the same form as `rewriter`.
         response_cache (`str`, *optional*):
@@ -36,7 +38,8 @@ class RoleArguments:
         default=None,
         metadata={
             "help": "Backend of the rewriter: a mapping with `backend` (rules, transformers or endpoint), `model` and "
-            "its settings. Rules engine when unset. Never a token: name an environment variable with `token_env`."
+            "its settings. Rules engine when unset. Never a token: name an environment variable with `token_env`. "
+            "`constraint_families` ([ifeval] by default, or [ifeval, ifbench]) chooses what `add_constraints` draws."
         },
     )
     reviewer: dict | str | None = field(
