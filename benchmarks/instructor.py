@@ -125,7 +125,7 @@ def measure(policy, heldout: list[str], query_budget: int, max_episodes: int, se
     while accounting.total < query_budget and num_episodes < max_episodes:
         batch = list(heldout)
         # Distinct indices per pass, so that a sampling policy draws anew when the seeds come round again
-        candidates = policy.evolve(setup, batch, list(range(position, position + batch_size)))
+        candidates = policy.evolve(setup, batch, list(range(position, position + batch_size))).candidates
         position += batch_size
         num_episodes += batch_size
         num_accepted += len(candidates)

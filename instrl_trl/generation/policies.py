@@ -83,6 +83,21 @@ class EvolutionSetup:
                               accounting=self.accounting, seed=self.seed)  # fmt: skip
 
 
+@dataclass
+class EvolvedBatch:
+    r"""
+    What a policy made of a batch of seeds.
+
+    Parameters:
+        candidates (`list[Candidate]`): the accepted instructions, in seed order.
+        failed_seed_indices (`set[int]`): seeds whose episode had a query that got no answer (after the backend's
+            retries); the stage does not count them as done.
+    """
+
+    candidates: list[Candidate]
+    failed_seed_indices: set[int]
+
+
 class GenerationPolicy:
     r"""
     Chooses the operations for batches of seeds. `kind` is one of [`POLICY_KINDS`]; `operations` are the operations it
@@ -92,10 +107,11 @@ class GenerationPolicy:
     kind: str
     operations: OperationLibrary
 
-    def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> list[Candidate]:
+    def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> EvolvedBatch:
         """
-        Plays one episode per seed and returns the accepted instructions as [`Candidate`]s, in seed order. Sampling
-        is seeded by `setup.seed + seed_indices[0]`, so that a resumed run samples as an uninterrupted one.
+        Plays one episode per seed and returns the accepted instructions as [`Candidate`]s, in seed order, with the
+        seeds whose queries failed. Sampling is seeded by `setup.seed + seed_indices[0]`, so that a resumed run
+        samples as an uninterrupted one.
         """
         raise NotImplementedError
 
@@ -112,12 +128,15 @@ class ActPolicy(GenerationPolicy):
         self._make_act_fn = make_act_fn
         self._env: tuple[EvolutionSetup, InstructionEnv] | None = None
 
-    def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> list[Candidate]:
+    def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> EvolvedBatch:
         # One environment per setup: `reset` starts each batch afresh
         if self._env is None or self._env[0] is not setup:
             self._env = (setup, setup.environment(self.operations))
+        env = self._env[1]
         act_fn = self._make_act_fn(setup, setup.seed + seed_indices[0])
-        return evolve_seeds(self._env[1], act_fn, seeds, seed_indices, setup.score, setup.keep_intermediate)
+        candidates = evolve_seeds(env, act_fn, seeds, seed_indices, setup.score, setup.keep_intermediate)
+        failed = {seed_indices[i] for i, episode in enumerate(env.episodes) if episode.failed_queries}
+        return EvolvedBatch(candidates, failed)
 
 
 class PPOPolicy(ActPolicy):
@@ -188,7 +207,7 @@ class InstructorPolicy(GenerationPolicy):
             self._factory = (setup, factory)
         return self._factory[1]
 
-    def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> list[Candidate]:
+    def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> EvolvedBatch:
         factory = self.environment_factory(setup)
         if not setup.greedy:
             torch.manual_seed(setup.seed + seed_indices[0])  # `generate` samples from torch's global generator
@@ -212,7 +231,8 @@ class InstructorPolicy(GenerationPolicy):
                 )
                 for evolution, reward in evolutions
             )
-        return candidates
+        failed = {index for episode, index in zip(episodes, seed_indices, strict=True) if episode.failed_queries}
+        return EvolvedBatch(candidates, failed)
 
 
 def policy_kind(policy: str) -> str:

@@ -172,6 +172,11 @@ class InstructionEnvironment:
         return list(self._returns_at_acceptance)
 
     @property
+    def failed_queries(self) -> int:
+        """Rewrites and reviews of this episode that got no answer from their backend (after its retries)."""
+        return self._episode.failed_queries
+
+    @property
     def stopped(self) -> bool:
         """Whether the instructor called `stop`."""
         return self._stopped

@@ -27,6 +27,7 @@ class InstructorEpisode:
         stopped (`bool`): whether the instructor called `stop`.
         messages (`list[dict]`): the conversation (prompt, tool calls, tool replies).
         returns_at_acceptance (`list[float]`): summed step rewards up to each of `accepted` (no `stop_reward`).
+        failed_queries (`int`): queries of the episode that got no answer from their backend (after its retries).
     """
 
     seed: str
@@ -36,6 +37,7 @@ class InstructorEpisode:
     stopped: bool
     messages: list[dict]
     returns_at_acceptance: list[float] = field(default_factory=list)
+    failed_queries: int = 0
 
 
 def _parse(tokenizer: PreTrainedTokenizerBase, text: str) -> dict:
@@ -155,6 +157,7 @@ def choose_operations_with_instructor(
             stopped=environment.stopped,
             messages=messages,
             returns_at_acceptance=environment.returns_at_acceptance,
+            failed_queries=environment.failed_queries,
         )
         for instruction, environment, messages in zip(instructions, environments, conversations, strict=True)
     ]
