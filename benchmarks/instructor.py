@@ -187,11 +187,11 @@ def main() -> None:
         f"small runs for 2 CPU cores: PPO {len(ppo_steps)} updates (batch 16), instructor {len(grpo_steps)} GRPO "
         "steps (1 seed x 4 completions); all policies sampled"
     )
-    header = f"{'policy':<46} {'kind':<10} {'queries':>7} {'episodes':>8} {'accepted':>8} {'q/acc':>6} "
+    header = f"{'policy':<48} {'kind':<10} {'queries':>7} {'episodes':>8} {'accepted':>8} {'q/acc':>6} "
     print(header + f"{'depth':>5} {'distinct seqs':>13} {'eval s':>6}")  # noqa: T201
     for name, r in results.items():
         print(  # noqa: T201
-            f"{name:<46} {r['kind']:<10} {r['queries']:>7} {r['episodes']:>7}{'*' if r['capped'] else ' '} "
+            f"{name:<48} {r['kind']:<10} {r['queries']:>7} {r['episodes']:>7}{'*' if r['capped'] else ' '} "
             f"{r['accepted']:>8} "
             f"{r['queries_per_accepted']:>6.2f} {r['depth']:>5.2f} {r['distinct']:>5} ({r['distinct_share']:>4.0%}) "
             f"{r['seconds']:>6.1f}"
