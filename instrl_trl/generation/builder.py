@@ -6,7 +6,6 @@ wires them, shows progress, and resumes where a killed run stopped; `run_generat
 
 import os
 from dataclasses import dataclass
-from functools import partial
 
 import pyarrow.parquet as pq
 import torch
@@ -14,7 +13,7 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 from datasets import Dataset
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 
 from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
@@ -23,17 +22,22 @@ from ..backends.roles import build_role
 from ..data.run_folder import claim_run_folder
 from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
-from ..environment import STOP_ACTION, InstructionEnv
 from ..hub.push import push_folder
-from ..operations import OperationLibrary, build_operation_library
-from ..policy import act
+from ..operations import OperationLibrary
 from ..rewards import get_reward_funcs
-from ..rewards.scoring import weighted_rewards
 from .card import write_dataset_card
-from .evolve import evolve_seeds
 from .filters import Deduplicator
 from .fingerprint import GENERATION_OUTPUTS, generation_fingerprint
 from .generation_config import DatasetGenerationConfig
+from .policies import (
+    BASELINE_KINDS,
+    EvolutionSetup,
+    GenerationPolicy,
+    PPOPolicy,
+    describe_policy,
+    load_generation_policy,
+    policy_kind,
+)
 from .responses import answer_and_verify
 from .rows import ROW_SCHEMA, to_row
 from .shards import ShardWriter, list_shards
@@ -44,25 +48,17 @@ QUERIES_FILE = "queries-rank{rank:05d}.json"
 
 def load_policy(policy: str, operations_file: str | None = None) -> tuple[PreTrainedModel, object, OperationLibrary]:
     """
-    Loads a trained policy and the operations named by its labels. A label that is neither a default nor a user
-    operation (from `operations_file`) raises a `ValueError` listing the valid ones.
+    Loads a trained PPO operation policy and the operations named by its labels. A label that is neither a default nor
+    a user operation (from `operations_file`) raises a `ValueError` listing the valid ones. Other kinds of policy load
+    with [`~instrl_trl.generation.policies.load_generation_policy`].
     """
-    model = AutoModelForSequenceClassification.from_pretrained(policy).eval()
-    tokenizer = AutoTokenizer.from_pretrained(policy)
-    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-    if not labels or labels[-1] != STOP_ACTION:
-        raise ValueError(
-            f"{policy!r} is not an operation policy: its labels {labels} do not end with {STOP_ACTION!r}. Train one "
-            "with `instrl-trl train-policy`."
+    loaded = load_generation_policy(policy, operations_file)
+    if not isinstance(loaded, PPOPolicy):
+        raise ValueError(  # noqa: TRY004 (a wrong value of `policy`, not a wrong type)
+            f"`policy` {policy!r} is a {loaded.kind!r} policy, not a PPO operation policy (a sequence classifier "
+            "saved by `instrl-trl train-policy`); load it with `load_generation_policy`."
         )
-    library = build_operation_library(extra=operations_file)
-    unknown = [label for label in labels[:-1] if label not in library]
-    if unknown:
-        raise ValueError(
-            f"The policy {policy!r} chooses operations {unknown} that are not defined. Known operations: "
-            f"{', '.join(library)}. Pass the user operations it was trained with as `operations_file`."
-        )
-    return model, tokenizer, library.select(labels[:-1])
+    return loaded.model, loaded.tokenizer, loaded.operations
 
 
 @dataclass
@@ -89,7 +85,7 @@ class GenerationSummary:
 def generate_dataset(
     config: DatasetGenerationConfig,
     seeds: Dataset,
-    policy: PreTrainedModel | None = None,
+    policy: GenerationPolicy | PreTrainedModel | None = None,
     processing_class=None,
     operations: OperationLibrary | None = None,
     rewriter: Rewriter | None = None,
@@ -97,8 +93,10 @@ def generate_dataset(
     expert: Expert | None = None,
 ) -> GenerationSummary:
     """
-    Builds the instruction dataset from `seeds` with a trained policy (loaded from `config.policy` unless given)
-    and writes parquet shards under `config.output_dir/data`. Safe to kill at any moment: the same call resumes
+    Builds the instruction dataset from `seeds` with a policy (loaded from `config.policy` unless given: a PPO
+    operation policy, an instructor or a baseline, see [`~instrl_trl.generation.policies.load_generation_policy`];
+    a PPO policy may also be given as its model, `processing_class` and `operations`) and writes parquet shards under
+    `config.output_dir/data`. Safe to kill at any moment: the same call resumes
     without losing or repeating a row. Under `accelerate launch`, each process takes every `num_processes`-th seed
     and writes its own shards.
 
@@ -112,7 +110,9 @@ def generate_dataset(
     # Everything is checked and built before the first query
     seeds = prepare_seed_dataset(seeds, config.instruction_column)
     if policy is None:
-        policy, processing_class, operations = load_policy(config.policy, config.operations_file)
+        policy = load_generation_policy(config.policy, config.operations_file)
+    elif isinstance(policy, PreTrainedModel):
+        policy = PPOPolicy(policy, processing_class, operations)
     cache = config.response_cache_path(config.output_dir)
     rewriter = rewriter or build_role("rewriter", config.rewriter, cache)
     reviewer = reviewer or build_role("reviewer", config.reviewer, cache)
@@ -120,11 +120,12 @@ def generate_dataset(
     accounting = QueryAccounting()
     roles = {"rewriter": rewriter, "reviewer": reviewer, "expert": expert}
     budget = FailureBudget(accounting.details, roles, config.max_failure_fraction)
-    env = InstructionEnv(
-        operations, rewriter, reviewer, config.max_operations, accounting=accounting, seed=config.seed
-    )
     reward_funcs = get_reward_funcs(config.reward_funcs, embedding_model=config.embedding_model)
-    weights = torch.tensor(config.reward_weights or [1.0] * len(reward_funcs))
+    setup = EvolutionSetup(
+        rewriter, reviewer, accounting, reward_funcs, torch.tensor(config.reward_weights or [1.0] * len(reward_funcs)),
+        config.max_operations, config.seed, greedy=config.greedy, temperature=config.temperature,
+        keep_intermediate=config.keep_intermediate,
+    )  # fmt: skip
     embedder = SentenceEmbedder(config.embedding_model) if config.embedding_model else None
     deduplicator = Deduplicator(config.dedup_threshold, embedder)
 
@@ -137,10 +138,6 @@ def generate_dataset(
     todo = [index for index in mine if index not in done]
     instructions = seeds[config.instruction_column]
 
-    def score(result):
-        return weighted_rewards(reward_funcs, weights, result.instructions, result.new_instructions,
-                                **result.reward_kwargs())[0]  # fmt: skip
-
     num_rows, failed_seeds = 0, set()
     progress = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="Generating", unit="seed",
                     disable=not state.is_main_process)  # fmt: skip
@@ -148,14 +145,9 @@ def generate_dataset(
         for start in range(0, len(todo), config.batch_size):
             batch = todo[start : start + config.batch_size]
             # Sampling is seeded by the batch's first seed index, so a resumed run samples as an uninterrupted one
-            generator = torch.Generator().manual_seed(config.seed + batch[0])
-            act_fn = partial(act, policy, processing_class, greedy=config.greedy, generator=generator,
-                             temperature=config.temperature)  # fmt: skip
             budget.start_batch()
-            candidates = evolve_seeds(
-                env, act_fn, [instructions[i] for i in batch], batch, score, config.keep_intermediate
-            )
-            failed = {batch[i] for i, episode in enumerate(env.episodes) if episode.failed_queries}
+            evolved = policy.evolve(setup, [instructions[i] for i in batch], batch)
+            candidates, failed = evolved.candidates, set(evolved.failed_seed_indices)
             budget.check_batch()  # before paying the expert for a batch whose rewriter is down
             unanswered = []
             answered = answer_and_verify(
@@ -234,13 +226,16 @@ def _finish(
     """The main process's part: the card, the summary line and, once every seed is done, the push."""
     quickstart = config.dataset_name is None
     local_policy = os.path.isdir(config.policy)
+    hub_policy = config.hub_policy_id or (None if local_policy or policy_kind(config.policy) in BASELINE_KINDS
+                                          else config.policy)  # fmt: skip
     write_dataset_card(
         config.output_dir,
         num_seeds=len(seeds) if config.max_seeds is None else min(config.max_seeds, len(seeds)),
         roles={role: _describe_role(getattr(config, role)) for role in ("rewriter", "reviewer", "expert")},
         seeds_source="the instrl-trl quickstart seeds" if quickstart else config.dataset_name,
         seeds_license=config.seeds_license or ("apache-2.0" if quickstart else "other"),
-        policy=config.hub_policy_id or (None if local_policy else config.policy),
+        policy=hub_policy,
+        policy_description=None if hub_policy else describe_policy(config.policy),
         dataset_id=config.hub_dataset_id,
     )
     print(  # noqa: T201

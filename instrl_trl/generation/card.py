@@ -76,8 +76,12 @@ def write_dataset_card(
     seeds_license: str | None,
     policy: str | None,
     dataset_id: str | None = None,
+    policy_description: str | None = None,
 ) -> DatasetCard:
-    """Renders `model_cards/dataset_card.md` from the shards into `output_dir/README.md`, with the plot beside it."""
+    """
+    Renders `model_cards/dataset_card.md` from the shards into `output_dir/README.md`, with the plot beside it.
+    `policy` is the policy's Hub id; without one, `policy_description` says what chose the operations.
+    """
     statistics = dataset_statistics(output_dir)
     if statistics["operation_frequency"]:
         plot_operation_mix(statistics, os.path.join(output_dir, PLOT_FILE))
@@ -98,6 +102,7 @@ def write_dataset_card(
         seeds_source=seeds_source,
         seeds_license=seeds_license,
         policy=policy,
+        policy_description=policy_description,
         roles=roles,
         num_seeds=num_seeds,
         queries=_queries(output_dir),

@@ -28,7 +28,11 @@ class DatasetGenerationConfig(
         > Parameters that control the inputs
 
         policy (`str`):
-            The trained operation policy: a local folder or a Hub id (loaded with `from_pretrained`).
+            What chooses the operations: a PPO operation policy saved by `train-policy` (a sequence classifier whose
+            labels end with `stop`) or an instructor saved by `train-instructor` (a causal LM that calls the
+            operations as tools), as a local folder or a Hub id; or a baseline that needs no training: `uniform`
+            (Evol-Instruct's uniform-random operations) or `sequence:<op>,<op>,...` (the same operations for every
+            seed). See [`~instrl_trl.generation.policies.load_generation_policy`].
         max_seeds (`int`, *optional*):
             Use only the first `max_seeds` seeds.
         seeds_license (`str`, *optional*):
@@ -93,7 +97,13 @@ class DatasetGenerationConfig(
     """
 
     # Parameters that control the inputs
-    policy: str = field(default=None, metadata={"help": "The trained operation policy: a local folder or a Hub id."})
+    policy: str = field(
+        default=None,
+        metadata={
+            "help": "What chooses the operations: a PPO operation policy or an instructor (local folder or Hub id), "
+            "or a baseline: `uniform` or `sequence:<op>,<op>,...`."
+        },
+    )
     max_seeds: int | None = field(default=None, metadata={"help": "Use only the first `max_seeds` seeds."})
     seeds_license: str | None = field(default=None, metadata={"help": "Licence of the seeds, for the dataset card."})
     operations_file: str | None = field(

@@ -65,6 +65,7 @@ class InstructionEnvironment:
             seed=factory.seed,
         )
         self._reward = 0.0
+        self._returns_at_acceptance: list[float] = []
         self._stopped = False
         self._recorded = False
 
@@ -79,6 +80,7 @@ class InstructionEnvironment:
             )
         self._env.reset([instruction])
         self._reward = 0.0
+        self._returns_at_acceptance = []
         self._stopped = False
         self._recorded = False
         # TRL appends this to the last user message without a separator
@@ -98,6 +100,8 @@ class InstructionEnvironment:
             **result.reward_kwargs(),
         )
         self._reward += rewards[0].item()
+        if result.accepted[0]:
+            self._returns_at_acceptance.append(self._reward)
         return result
 
     def _apply(self, name: str) -> str:
@@ -161,6 +165,16 @@ class InstructionEnvironment:
     def accepted(self) -> list[Evolution]:
         """The accepted evolved instructions of this episode, with the operations that made each."""
         return list(self._episode.accepted)
+
+    @property
+    def returns_at_acceptance(self) -> list[float]:
+        """The episode's summed step rewards up to and including each accepted step (one per `accepted`)."""
+        return list(self._returns_at_acceptance)
+
+    @property
+    def failed_queries(self) -> int:
+        """Rewrites and reviews of this episode that got no answer from their backend (after its retries)."""
+        return self._episode.failed_queries
 
     @property
     def stopped(self) -> bool:

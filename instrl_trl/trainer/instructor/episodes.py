@@ -4,7 +4,7 @@ instructions by calling the environment's tools, as in a GRPO rollout. Generatio
 calls [`choose_operations_with_instructor`].
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -26,6 +26,8 @@ class InstructorEpisode:
         accepted (`list[Evolution]`): every accepted evolved instruction, with the operations that made it.
         stopped (`bool`): whether the instructor called `stop`.
         messages (`list[dict]`): the conversation (prompt, tool calls, tool replies).
+        returns_at_acceptance (`list[float]`): summed step rewards up to each of `accepted` (no `stop_reward`).
+        failed_queries (`int`): queries of the episode that got no answer from their backend (after its retries).
     """
 
     seed: str
@@ -34,6 +36,8 @@ class InstructorEpisode:
     accepted: list[Evolution]
     stopped: bool
     messages: list[dict]
+    returns_at_acceptance: list[float] = field(default_factory=list)
+    failed_queries: int = 0
 
 
 def _parse(tokenizer: PreTrainedTokenizerBase, text: str) -> dict:
@@ -41,6 +45,14 @@ def _parse(tokenizer: PreTrainedTokenizerBase, text: str) -> dict:
         return tokenizer.parse_response(text, prefix="")
     except (ValueError, KeyError, TypeError):  # an unparseable answer ends the episode, as in TRL's rollouts
         return {"role": "assistant", "content": text}
+
+
+def _normalized_call(call: dict) -> dict:
+    # A malformed call (e.g. no `arguments`) would otherwise crash the chat template at the next turn, which
+    # renders every call of the conversation
+    function = call.get("function", call)
+    arguments = function.get("arguments")
+    return {"type": "function", "function": {"name": str(function.get("name")), "arguments": arguments or {}}}
 
 
 @torch.no_grad()
@@ -116,14 +128,13 @@ def choose_operations_with_instructor(
                 if tokenizer.eos_token_id in ids:
                     ids = ids[: ids.index(tokenizer.eos_token_id) + 1]
                 message = _parse(tokenizer, tokenizer.decode(ids, skip_special_tokens=False))
-                calls = message.get("tool_calls") or []
+                calls = [_normalized_call(call) for call in message.get("tool_calls") or []]
                 reply_message = {"role": "assistant", "content": message.get("content") or ""}
                 if calls:
                     reply_message["tool_calls"] = calls
                 conversations[i].append(reply_message)
                 for call in calls:
-                    function = call.get("function", call)
-                    name, arguments = function.get("name"), function.get("arguments") or {}
+                    name, arguments = call["function"]["name"], call["function"]["arguments"]
                     tool = getattr(environments[i], name, None) if name in environment_factory.tool_names else None
                     try:
                         if tool is None:
@@ -145,6 +156,8 @@ def choose_operations_with_instructor(
             accepted=environment.accepted,
             stopped=environment.stopped,
             messages=messages,
+            returns_at_acceptance=environment.returns_at_acceptance,
+            failed_queries=environment.failed_queries,
         )
         for instruction, environment, messages in zip(instructions, environments, conversations, strict=True)
     ]

@@ -17,6 +17,8 @@ from .statistics import InstructorStatistics
 logger = get_logger(__name__)
 
 QUERIES_FILE = "queries.json"
+# What generation needs to replay the instructor's episodes: its tools and its user message
+INSTRUCTOR_FILE = "instructor.json"
 USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
 EXTRA_STATE_FILE = "instructor_state_rank{rank}.pt"
 
@@ -133,6 +135,13 @@ class InstructorTrainer(GRPOTrainer):
                 per_role, _ = self._run_totals()
                 total = int(sum(usage["queries"] for usage in per_role.values()))
                 json.dump({"total": total, "per_role": per_role}, f, indent=2)
+            with open(os.path.join(output_dir, INSTRUCTOR_FILE), "w") as f:
+                settings = {
+                    "operations": self.instruction_environments.operations.names,
+                    "task_prompt": self.args.task_prompt,
+                    "max_operations": self.args.max_operations,
+                }
+                json.dump(settings, f, indent=2)
             self._build_card().save(os.path.join(output_dir, "README.md"))
 
     def _build_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):

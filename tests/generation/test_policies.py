@@ -1,0 +1,111 @@
+"""The policy-kind dispatch of the generation stage: which kind a `policy` value is, and the baselines' rows."""
+
+import pytest
+from datasets import load_dataset
+from transformers import BertConfig, BertModel
+
+from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
+from instrl_trl.generation.policies import (
+    POLICY_KINDS,
+    InstructorPolicy,
+    PPOPolicy,
+    load_generation_policy,
+    policy_kind,
+)
+from instrl_trl.generation.shards import list_shards
+from instrl_trl.operations import build_operation_library
+
+
+@pytest.fixture(scope="module")
+def tiny_causal_lm(tmp_path_factory) -> str:
+    from instrl_trl.tiny_models import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(str(tmp_path_factory.mktemp("tiny-causal-lm")))
+
+
+def test_a_classifier_with_stop_label_is_a_ppo_policy(tiny_policy):
+    assert policy_kind(tiny_policy) == "ppo"
+    loaded = load_generation_policy(tiny_policy)
+    assert isinstance(loaded, PPOPolicy)
+    assert loaded.operations.names == build_operation_library().names
+
+
+def test_a_causal_lm_is_an_instructor(tiny_causal_lm):
+    assert policy_kind(tiny_causal_lm) == "instructor"
+    with pytest.warns(UserWarning, match="instructor.json"):
+        loaded = load_generation_policy(tiny_causal_lm)
+    assert isinstance(loaded, InstructorPolicy)
+    # Without the file saved by `train-instructor`, its tools are the whole library
+    assert loaded.operations.names == build_operation_library().names
+
+
+def test_instructor_tools_come_from_its_instructor_file(tiny_causal_lm, tmp_path):
+    import json
+    import shutil
+
+    folder = shutil.copytree(tiny_causal_lm, tmp_path / "instructor")
+    (folder / "instructor.json").write_text(json.dumps({"operations": ["breadth", "deepening"], "task_prompt": "Go."}))
+    loaded = load_generation_policy(str(folder))
+    assert (loaded.operations.names, loaded.task_prompt) == (["breadth", "deepening"], "Go.")
+
+    (folder / "instructor.json").write_text(json.dumps({"operations": ["teleport"]}))
+    with pytest.raises(ValueError, match=r"chooses operations \['teleport'\] that are not defined"):
+        load_generation_policy(str(folder))
+
+
+@pytest.mark.parametrize("kind", ["a bare encoder", "an empty folder"])
+def test_a_folder_that_is_neither_fails_naming_policy_and_the_kinds(tmp_path, kind):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if kind == "a bare encoder":
+        BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8,
+                             vocab_size=32)).save_pretrained(folder)  # fmt: skip
+    with pytest.raises(ValueError, match="`policy`") as info:
+        policy_kind(str(folder))
+    for name in ("train-policy", "train-instructor", "'uniform'", "'sequence:"):
+        assert name in str(info.value)
+
+
+def test_baselines_are_named_by_the_value():
+    assert policy_kind("uniform") == "uniform"
+    assert policy_kind("sequence:deepening,breadth") == "sequence"
+    assert set(POLICY_KINDS) == {"ppo", "instructor", "uniform", "sequence"}
+    with pytest.raises(ValueError, match="teleport"):
+        load_generation_policy("sequence:deepening,teleport")
+
+
+def _rows(output_dir) -> list[dict]:
+    files = [str(path) for path in list_shards(output_dir)]
+    return load_dataset("parquet", data_files=files, split="train").to_list()
+
+
+def _config(tmp_path, policy, **overrides) -> DatasetGenerationConfig:
+    kwargs = {"policy": policy, "output_dir": str(tmp_path / "dataset"), "batch_size": 4, "max_seeds": 8,
+              "keep_intermediate": True, "keep_unverified": True, "dedup_threshold": 1.0}  # fmt: skip
+    return DatasetGenerationConfig(**{**kwargs, **overrides})
+
+
+def test_sequence_baseline_applies_its_operations_in_order(quickstart_seeds, tmp_path):
+    config = _config(tmp_path, "sequence:add_constraints,concretizing")
+    generate_dataset(config, quickstart_seeds)
+    rows = _rows(config.output_dir)
+    assert rows
+    for row in rows:
+        assert row["operations"] == ["add_constraints", "concretizing"][: len(row["operations"])]
+    assert any(row["depth"] == 2 for row in rows)
+
+
+def test_uniform_baseline_is_seeded_by_batch(quickstart_seeds, tmp_path):
+    # The same seeds in batches of 4, then resumed from the second batch, draw the same operations
+    whole = _config(tmp_path / "whole", "uniform")
+    generate_dataset(whole, quickstart_seeds)
+    rows = _rows(whole.output_dir)
+    names = set(build_operation_library().names)
+    assert {name for row in rows for name in row["operations"]} <= names
+    assert len({tuple(row["operations"]) for row in rows}) > 2
+
+    resumed = _config(tmp_path / "resumed", "uniform", max_seeds=4)
+    generate_dataset(resumed, quickstart_seeds)
+    generate_dataset(_config(tmp_path / "resumed", "uniform"), quickstart_seeds)
+    key = lambda row: (row["seed_index"], row["instruction"])  # noqa: E731
+    assert sorted(_rows(resumed.output_dir), key=key) == sorted(rows, key=key)
