@@ -56,6 +56,9 @@ class Episode:
             Whether the episode has ended.
         end_reason (`str` or `None`):
             `"stop"`, `"max_operations"` or `"elimination:<reason>"` once done.
+        failed_queries (`int`):
+            Rewrites and reviews of the episode that got no answer from their backend (after its retries): its
+            outcome says nothing about the policy's choices, and a stage does not count the episode as done.
     """
 
     seed: str
@@ -65,6 +68,7 @@ class Episode:
     accepted: list[Evolution] = field(default_factory=list)
     done: bool = False
     end_reason: str | None = None
+    failed_queries: int = 0
 
 
 @dataclass
@@ -233,6 +237,7 @@ class InstructionEnv:
         for k, rewrite in zip(to_rewrite, rewrites, strict=True):
             result.new_instructions[k] = rewrite.instruction
             result.queries[k] += 1
+            episodes[k].failed_queries += int(rewrite.usage is not None and rewrite.usage.failed)
             result.elimination[k] = elimination_reason(episodes[k].instruction, rewrite.instruction)
 
         # Eliminated rewrites are dropped by rule; only the others cost a reviewer query
@@ -247,6 +252,8 @@ class InstructionEnv:
         self.accounting.record("reviewer", len(to_review), [review.usage for review in reviews])
         for k, review in zip(to_review, reviews, strict=True):
             result.queries[k] += 1
+            # A verdict that could not be parsed is also `failed`, but it was answered (and cached): not counted
+            episodes[k].failed_queries += int(review.usage is not None and review.usage.failed and not review.verdict)
             result.information_gain[k] = review.information_gain
             result.accepted[k] = review.information_gain
 

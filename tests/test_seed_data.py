@@ -51,3 +51,18 @@ def test_seed_mix_gives_every_rule_something_to_act_on():
     # kind takes over, so the other operations stay useful too.
     assert 0.40 <= general <= 0.65, general
     assert 0.30 <= reasoning <= 0.60, reasoning
+
+
+def test_long_seeds_are_named_in_a_warning(caplog):
+    import logging
+
+    from accelerate import PartialState
+
+    from instrl_trl.data.seeds import warn_long_seeds
+
+    PartialState()  # the stages' logger needs it, as every stage has
+    seeds = ["Write a poem about the sea.", "Summarize: " + "word " * 10_000, "Name a river."]
+    with caplog.at_level(logging.WARNING):
+        assert warn_long_seeds(seeds, "instruction") == [1]
+    assert "1 seeds in `instruction` have more than 2000 words (the longest, row 1, has 10001)" in caplog.text
+    assert warn_long_seeds(seeds[:1], "instruction") == []

@@ -13,9 +13,10 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
 
 from huggingface_hub import InferenceClient, get_token
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..hub.retry import TRANSPORT_ERRORS, backoff_seconds, http_status, is_retryable_status, retry_after_seconds
 from .base import Generation, TextGenerator, Usage
@@ -29,6 +30,8 @@ DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
 # What serves `base_url`. vLLM and TGI (and OpenAI) sample when `temperature > 0`; `transformers serve` samples only
 # when its own `generation_config` field says so, and ignores `temperature` alone.
 SERVERS = ("openai", "vllm", "tgi", "transformers")
+# Hosts of a server on this machine
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 # Arguments of `chat_completion` that the generator sets itself
 _NOT_GENERATION_KWARGS = frozenset({"self", "messages", "model", "stream", "stream_options"})
 # Names other backends use, with what to write instead
@@ -54,9 +57,12 @@ class EndpointGenerator(TextGenerator):
 
     The prompts of one [`~EndpointGenerator.generate`] call are sent concurrently, at most `max_concurrency` at a
     time, and come back in input order. A request that is rate limited (`429`), fails on the server (`5xx`), times
-    out, loses its connection or gets a malformed answer is retried with exponential backoff and full jitter; after
-    `max_retries` retries its item is `Generation(None, Usage(failed=True))`, which the caller counts as a failed
-    query. Authentication errors (`401`, `403`) and an unknown model or URL (`404`) raise at once, with no retry.
+    out or loses its connection is retried with exponential backoff and full jitter; after `max_retries` retries its
+    item is `Generation(None, Usage(failed=True))`, which the caller counts as a failed query. Errors that a retry
+    cannot heal are never retried: another `4xx` (such as `400`, or `422` for a request the server's schema rejects)
+    or a `200` that is not a chat completion fails its item at once; authentication errors (`401`, `403`), an unknown
+    model or URL (`404`) and `HF_HUB_OFFLINE=1` (which stops `huggingface_hub` from sending any request, also to a
+    server on this machine) raise at once.
     The token is never logged, never part of an error message and never part of the generator's `repr`.
 
     Args:
@@ -179,6 +185,8 @@ class EndpointGenerator(TextGenerator):
         self.generation_kwargs = {**DEFAULT_GENERATION_KWARGS, **(generation_kwargs or {})}
         self._sleep = sleep
         self._rng = random.Random(seed)
+        # Why the latest failed query failed, for the error that stops a stage whose endpoint is down
+        self.last_error: str | None = None
         # The token lives only in the client (whose repr omits it): never in an attribute of this object.
         self._client = InferenceClient(base_url=base_url, provider=provider, token=token, timeout=timeout)
 
@@ -246,7 +254,8 @@ class EndpointGenerator(TextGenerator):
     def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         """
         One [`Generation`] per prompt, in order; `Generation(None, Usage(failed=True))` for a prompt whose requests
-        all failed. Raises `PermissionError` on `401`/`403` and `ValueError` on `404`, without retrying. `seeds`
+        all failed. Raises `PermissionError` on `401`/`403`, `ValueError` on `404` and `RuntimeError` under
+        `HF_HUB_OFFLINE=1`, without retrying. `seeds`
         (one per prompt) are sent as each request's `seed` when sampling.
         """
         if not prompts:
@@ -297,25 +306,41 @@ class EndpointGenerator(TextGenerator):
             except HfHubHTTPError as error:
                 status = http_status(error)
                 self._raise_if_fatal(status, error)
+                server_message = self._redact(error.server_message or "")[:300]
                 if status is not None and not is_retryable_status(status):
+                    self.last_error = f"status {status}" + (f" ({server_message})" if server_message else "")
                     logger.warning(
                         "Request to %s failed with status %s, which a retry cannot fix; the query counts as failed. "
                         "Server message: %s",
                         self.endpoint,
                         status,
-                        self._redact(error.server_message or "")[:300],
+                        server_message,
                     )
                     break
                 reason = f"status {status}"
+                last_error = reason + (f" ({server_message})" if server_message else "")
                 retry_after = retry_after_seconds(error)
+            except OfflineModeIsEnabled:
+                raise RuntimeError(self._offline_message()) from None
             except TRANSPORT_ERRORS as error:
                 reason = type(error).__name__
+                last_error = f"{reason} ({self._redact(str(error))[:300]})"
             except (json.JSONDecodeError, UnicodeDecodeError, _MalformedResponse) as error:
-                reason = f"malformed response ({type(error).__name__})"
+                self.last_error = f"malformed response ({type(error).__name__}: {self._redact(str(error))[:300]})"
+                # The server's answers do not follow the chat-completions schema: the next one will not either
+                logger.warning(
+                    "Request to %s got a malformed answer (%s: %s), which a retry cannot fix; the query counts as "
+                    "failed. Check that `base_url` serves OpenAI-compatible chat completions.",
+                    self.endpoint,
+                    type(error).__name__,
+                    self._redact(str(error))[:300],
+                )
+                break
 
             if abort.is_set():
                 break
             if attempt == num_attempts:
+                self.last_error = last_error
                 logger.warning(
                     "Request to %s failed (%s) on attempt %d/%d; giving up, the query counts as failed.",
                     self.endpoint,
@@ -335,6 +360,20 @@ class EndpointGenerator(TextGenerator):
             )
             self._sleep(wait)
         return Generation(None, Usage(failed=True, seconds=time.perf_counter() - start))
+
+    @property
+    def is_local(self) -> bool:
+        """Whether `base_url` is a server on this machine."""
+        return self.base_url is not None and urlparse(self.base_url).hostname in LOCAL_HOSTS
+
+    def _offline_message(self) -> str:
+        where = f"the server on this machine at {self.base_url}" if self.is_local else self.endpoint
+        return (
+            f"`HF_HUB_OFFLINE=1` stops huggingface_hub from sending any HTTP request, so the endpoint backend cannot "
+            f"reach {where} (model {self.model_name!r}). Unset it for this run (`HF_HUB_OFFLINE=0 instrl-trl ...`): "
+            "local model folders, the response cache and models already in the Hugging Face cache still load "
+            "without it."
+        )
 
     def _raise_if_fatal(self, status: int | None, error: HfHubHTTPError) -> None:
         # `from None`: the chained error would carry the server's own text, which we do not control.

@@ -10,6 +10,10 @@ rewriter:
   generation_kwargs: {temperature: 0.7, max_tokens: 512}
 ```
 
+The rewriter's `constraint_families` (`[ifeval]` by default, `[ifeval, ifbench]` or `[ifbench]`) chooses which
+verifiable constraints `add_constraints` draws ([`~instrl_trl.constraints.sample_constraint`]); the rules engine reads
+it (`rewriter: {constraint_families: [ifeval, ifbench]}`).
+
 A missing role uses the offline rules engine. LLM roles answer through a persistent response cache, so a rerun or a
 resumed run never pays twice for the same query. Settings and `generation_kwargs` are checked against the backend
 before any model is loaded or query sent. Roles that name the same transformers model (and revision, dtype and
@@ -22,10 +26,12 @@ import inspect
 import json
 from typing import Any
 
+from ..constraints import check_constraint_families
 from .base import Expert, Reviewer, Rewriter, TextGenerator
 
 
 BACKENDS = ("rules", "transformers", "endpoint")
+CONSTRAINT_FAMILIES_KEY = "constraint_families"
 _SECRET_KEYS = ("token", "api_key", "hf_token", "password")
 
 
@@ -53,6 +59,14 @@ def parse_role_spec(role: str, spec: dict | str | None) -> dict:
     backend = spec.setdefault("backend", "rules")
     if backend not in BACKENDS:
         raise ValueError(f"`{role}.backend` is {backend!r}; valid backends: {', '.join(BACKENDS)}.")
+    if CONSTRAINT_FAMILIES_KEY in spec:
+        if role != "rewriter":
+            raise ValueError(
+                f"`{role}.{CONSTRAINT_FAMILIES_KEY}`: only the rewriter draws constraints; set "
+                f"`rewriter.{CONSTRAINT_FAMILIES_KEY}` instead."
+            )
+        families = check_constraint_families(spec[CONSTRAINT_FAMILIES_KEY], f"{role}.{CONSTRAINT_FAMILIES_KEY}")
+        spec[CONSTRAINT_FAMILIES_KEY] = list(families)  # a list, as YAML and JSON write it
     return spec
 
 
@@ -100,14 +114,23 @@ def build_role(role: str, spec: dict | str | None, cache_path: str | None = None
     if spec["backend"] == "rules":
         from .rules import RulesExpert, RulesReviewer, RulesRewriter
 
-        extra = [key for key in spec if key != "backend"]
+        settings = {key: spec[key] for key in spec if key == CONSTRAINT_FAMILIES_KEY}
+        extra = [key for key in spec if key != "backend" and key not in settings]
         if extra:
-            raise ValueError(f"`{role}.{extra[0]}`: the rules backend takes no settings.")
-        return {"rewriter": RulesRewriter, "reviewer": RulesReviewer, "expert": RulesExpert}[role]()
+            raise ValueError(
+                f"`{role}.{extra[0]}`: the rules backend takes no settings other than the rewriter's "
+                f"`{CONSTRAINT_FAMILIES_KEY}`."
+            )
+        return {"rewriter": RulesRewriter, "reviewer": RulesReviewer, "expert": RulesExpert}[role](**settings)
 
     from .cache import CachedGenerator, ResponseCache
     from .llm import LLMExpert, LLMReviewer, LLMRewriter
 
+    if CONSTRAINT_FAMILIES_KEY in spec:
+        raise ValueError(
+            f"`{role}.{CONSTRAINT_FAMILIES_KEY}`: the {spec['backend']} rewriter adds no verifiable constraints yet; "
+            "only the rules engine reads this setting. Remove it, or use `backend: rules`."
+        )
     role_kwargs = {"generation_kwargs": spec.pop("generation_kwargs", None)}
     # Before the generator is built: a bad key must not cost a model load
     generator_class(spec).check_generation_kwargs(role_kwargs["generation_kwargs"] or {}, f"{role}.generation_kwargs")

@@ -1,8 +1,15 @@
 """`instrl-trl <stage> --config recipe.yaml [--key value ...]`: one entry point for every stage."""
 
 import importlib
+import os
 import sys
 
+
+# A stage that cannot do its job raises one of these with a message naming the cause and the fix (a bad field, a
+# failed role, a busy or reused output folder, a missing file). The user gets that message alone and exit status 1;
+# `INSTRL_TRL_TRACEBACK=1` shows the traceback too. Anything else is a bug and keeps its traceback.
+STAGE_ERRORS = (ValueError, RuntimeError, FileNotFoundError, PermissionError)
+TRACEBACK_ENV = "INSTRL_TRL_TRACEBACK"
 
 # stage name -> module exposing `make_parser(prog)` and `main(*dataclasses)`
 STAGES = {
@@ -33,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(STAGES[stage])
     parser = module.make_parser(prog=f"instrl-trl {stage}")
-    module.main(*parser.parse_args_and_config(rest))
+    try:
+        module.main(*parser.parse_args_and_config(rest))
+    except STAGE_ERRORS as error:
+        if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            raise
+        print(f"instrl-trl {stage}: error: {error}", file=sys.stderr)  # noqa: T201
+        return 1
     return 0
 
 

@@ -1,11 +1,18 @@
 """
-Verifiable constraints (IFEval style): one owner for lm-eval's IFEval registry, serving generation (a row's
-`verified`), the benchmark metric and the rules engine.
+Verifiable constraints (IFEval style): one owner for lm-eval's IFEval registry and IFBench's checkers, serving
+generation (a row's `verified`), the benchmark metric and the rewriters' `add_constraints`.
 
 - `registry`: lm-eval's registry, imported offline (punkt_tab) with langdetect seeded; the only module that imports it.
-- `constraint`: the [`Constraint`] type (id + every `build_description` argument).
+- `ifbench`: IFBench's checkers in this project's words, their row scoring, and texts and arguments of the ones
+  `add_constraints` may draw.
+- `families`: the constraint families (`ifeval`, `ifbench`) and the check of a recipe's choice of them.
+- `constraint`: the [`Constraint`] type (id + every argument of its checker), for both families.
 - `checking`: lm-eval's strict and loose verdicts of a response on a row ([`check_row`]), refusing random ones.
-- `sampling`: conflict-aware [`sample_constraint`] from the caller's `random.Random`.
+- `sampling`: conflict-aware [`sample_constraint`] from the caller's `random.Random` and the chosen families.
+
+IFBench's test prompts are a benchmark: the `ifbench` family draws IFBench's constraint *types* with arguments drawn
+here, never its prompts. Training on that family makes IFBench less out-of-distribution for the trained model; say
+so when reporting IFBench scores of such a model.
 """
 
 from .checking import (
@@ -18,12 +25,24 @@ from .checking import (
     loose_variants,
 )
 from .constraint import Constraint
+from .families import CONSTRAINT_FAMILIES, DEFAULT_CONSTRAINT_FAMILIES, check_constraint_families, family_of
 from .registry import ensure_punkt_tab, instruction_ids, nltk_data_dir
-from .sampling import RELATIONS, SAMPLED_INSTRUCTION_IDS, SAMPLED_LANGUAGES, conflicts, sample_constraint
+from .sampling import (
+    RELATIONS,
+    SAMPLED_IFBENCH_INSTRUCTION_IDS,
+    SAMPLED_INSTRUCTION_IDS,
+    SAMPLED_LANGUAGES,
+    conflicts,
+    sample_constraint,
+    sampled_instruction_ids,
+)
 
 
 __all__ = [
+    "CONSTRAINT_FAMILIES",
+    "DEFAULT_CONSTRAINT_FAMILIES",
     "RELATIONS",
+    "SAMPLED_IFBENCH_INSTRUCTION_IDS",
     "SAMPLED_INSTRUCTION_IDS",
     "SAMPLED_LANGUAGES",
     "Constraint",
@@ -31,12 +50,15 @@ __all__ = [
     "RowVerdict",
     "build_checker",
     "build_checkers",
+    "check_constraint_families",
     "check_row",
     "conflicts",
     "drop_empty_kwargs",
     "ensure_punkt_tab",
+    "family_of",
     "instruction_ids",
     "loose_variants",
     "nltk_data_dir",
     "sample_constraint",
+    "sampled_instruction_ids",
 ]

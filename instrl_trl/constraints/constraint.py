@@ -1,27 +1,36 @@
-"""The [`Constraint`] type: one verifiable instruction of lm-eval's IFEval registry, with all its arguments."""
+"""The [`Constraint`] type: one verifiable instruction of lm-eval's IFEval registry or IFBench's, and its arguments."""
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import ifbench
 from .checking import InvalidReferenceError, build_checker, drop_empty_kwargs, follows
+from .families import family_of
+from .ifbench.base import drop_nulls
+from .ifbench.texts import describe
+from .registry import ifeval_registry
 
 
 @dataclass(frozen=True)
 class Constraint:
     r"""
-    A verifiable constraint: an lm-eval IFEval instruction id with the arguments of its `build_description`.
+    A verifiable constraint: an instruction id of lm-eval's IFEval registry or of IFBench's, with its arguments.
 
-    The text and the check are lm-eval's own, built by [`~instrl_trl.constraints.build_checker`], the code path the
-    benchmark metric uses too. A constraint must name every argument of `build_description`, each in range, so its
-    text and check never depend on lm-eval's unseeded random choices.
+    The text and the check dispatch on the id's family. An IFEval id gets lm-eval's own text and check, built by
+    [`~instrl_trl.constraints.build_checker`], the code path the benchmark metric uses too. An IFBench id gets the
+    checker of [`instrl_trl.constraints.ifbench`] (IFBench's verdicts) and this project's text
+    ([`~instrl_trl.constraints.ifbench.texts.TEXTS`]; ids that replace the task have a check but no text). A
+    constraint must name every argument of its checker, each in range, so its text and check never depend on
+    lm-eval's or IFBench's unseeded random choices.
 
     Parameters:
         instruction_id (`str`):
-            Id in lm-eval's `INSTRUCTION_DICT`, for example `"detectable_format:title"`.
+            Id in lm-eval's `INSTRUCTION_DICT`, for example `"detectable_format:title"`, or an IFBench id, for example
+            `"count:numbers"`.
         kwargs (`dict[str, Any]`, *optional*, defaults to `{}`):
-            Every argument of the class's `build_description`. Empty values (`None`, `0`, `""`, `[]`) are dropped,
-            as lm-eval's `process_results` drops them.
+            Every argument of the checker. For an IFEval id, empty values (`None`, `0`, `""`, `[]`) are dropped, as
+            lm-eval's `process_results` drops them; for an IFBench id, `None` values are, as IFBench drops them.
 
     Example:
 
@@ -32,6 +41,9 @@ class Constraint:
     'In your entire response, refrain from the use of any commas.'
     >>> constraint.check("No commas here."), constraint.check("Commas, here.")
     (True, False)
+    >>> numbers = Constraint("count:numbers", {"N": 2})
+    >>> numbers.family, numbers.check("Pi is 3.14 and e is 2.72."), numbers.check("Pi is 3.14.")
+    ('ifbench', True, False)
 
     ```
     """
@@ -40,24 +52,48 @@ class Constraint:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "kwargs", drop_empty_kwargs(dict(self.kwargs)))
+        if family_of(self.instruction_id) == "ifbench":
+            object.__setattr__(self, "kwargs", drop_nulls(self.kwargs))
+        else:
+            object.__setattr__(self, "kwargs", drop_empty_kwargs(dict(self.kwargs)))
         try:
             self._checker()
         except InvalidReferenceError as error:
             raise ValueError(f"Invalid constraint: {error}. Give every argument of the checker, in range.") from None
+        except (ValueError, TypeError) as error:  # IFBench's checkers name the id and the argument
+            raise ValueError(f"Invalid constraint: {error}") from None
 
     def __hash__(self) -> int:
         return hash((self.instruction_id, json.dumps(self.kwargs, sort_keys=True, default=str)))
 
+    @property
+    def family(self) -> str:
+        """The constraint family of the id: `"ifeval"` or `"ifbench"`."""
+        return family_of(self.instruction_id)
+
     def _checker(self):
+        if family_of(self.instruction_id) == "ifbench":
+            return ifbench.build_checker(self.instruction_id, self.kwargs)
+        if self.instruction_id not in ifeval_registry().checkers:
+            raise InvalidReferenceError(
+                f"unknown instruction id {self.instruction_id!r}; valid ids: {', '.join(ifeval_registry().checkers)}, "
+                f"or IFBench's: {', '.join(ifbench.CHECKERS)}"
+            )
         return build_checker(self.instruction_id, self.kwargs)
 
     def description(self) -> str:
-        """Returns the constraint's instruction text, as lm-eval writes it."""
+        """Returns the constraint's instruction text: lm-eval's for an IFEval id, this project's for an IFBench id."""
+        if family_of(self.instruction_id) == "ifbench":
+            return describe(self.instruction_id, self.kwargs)
         return self._checker()[1]
 
     def check(self, response: str) -> bool:
-        """Returns whether `response` follows the constraint (lm-eval's strict verdict; an empty one follows none)."""
+        """
+        Returns whether `response` follows the constraint (lm-eval's or IFBench's strict verdict; an empty response
+        follows none).
+        """
+        if family_of(self.instruction_id) == "ifbench":
+            return bool(response.strip()) and self._checker().check(response)
         return follows(self._checker()[0], response)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,5 +103,5 @@ class Constraint:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Constraint":
-        """Builds a constraint from [`~Constraint.to_dict`]'s output (or an IFEval row's id and kwargs)."""
+        """Builds a constraint from [`~Constraint.to_dict`]'s output (or an IFEval or IFBench row's id and kwargs)."""
         return cls(data["instruction_id"], dict(data.get("kwargs") or {}))

@@ -40,6 +40,20 @@ def _parquet_files(folder: str) -> list[str]:
     )
 
 
+def _load_file(path: str, builder: str) -> Dataset:
+    empty = ValueError(
+        f"`dataset_name` {path!r} is an empty file: it holds no row. Point `dataset_name` at a file with at least one "
+        "row (for seeds, one instruction per row)."
+    )
+    with open(path, "rb") as f:
+        if not f.read(1 << 16).strip():
+            raise empty
+    try:
+        return load_dataset(builder, data_files=path, split="train")
+    except StopIteration:  # what `datasets` raises for a file it finds no row in
+        raise empty from None
+
+
 def load_dataset_by_name(dataset_name: str, dataset_config: str | None = None, split: str = "train") -> Dataset:
     """
     Loads `dataset_name`:
@@ -59,7 +73,7 @@ def load_dataset_by_name(dataset_name: str, dataset_config: str | None = None, s
                 f"`dataset_name` {dataset_name!r}: unsupported file type {extension!r}; use one of "
                 f"{', '.join(FILE_BUILDERS)}."
             )
-        return load_dataset(FILE_BUILDERS[extension], data_files=dataset_name, split="train")
+        return _load_file(dataset_name, FILE_BUILDERS[extension])
     if extension in FILE_BUILDERS:
         raise FileNotFoundError(
             f"`dataset_name` {dataset_name!r} looks like a file but does not exist (relative paths are read from "

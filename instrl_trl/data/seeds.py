@@ -12,6 +12,9 @@ from .loading import DatasetArguments, load_dataset_by_name
 
 logger = get_logger(__name__)
 
+# A seed this long is a document, not an instruction
+LONG_SEED_WORDS = 2000
+
 
 @dataclass
 class SeedDataArguments(DatasetArguments):
@@ -50,6 +53,23 @@ def load_seeds(dataset_name: str | None, dataset_config: str | None = None, spli
     return load_dataset_by_name(dataset_name, dataset_config, split)
 
 
+def warn_long_seeds(instructions: list[str], column: str, max_words: int = LONG_SEED_WORDS) -> list[int]:
+    """
+    Warns about the seeds longer than `max_words` words, which otherwise tend to vanish without a word: the policy
+    sees only the first `max_state_length` tokens of a state, an LLM rewriter's prompt may pass its context length
+    (a `400` that fails the query), and the rules engine's rewrites of them rarely pass review. Returns their indices.
+    """
+    long = [index for index, text in enumerate(instructions) if len(text.split()) > max_words]
+    if long:
+        longest = max(long, key=lambda index: len(instructions[index].split()))
+        logger.warning(
+            f"{len(long)} seeds in `{column}` have more than {max_words} words (the longest, row {longest}, has "
+            f"{len(instructions[longest].split())}); they may yield no row: the policy reads only their beginning and "
+            "an LLM's context may not hold them. Shorten or split them for rows from every seed."
+        )
+    return long
+
+
 def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1) -> Dataset:
     """
     Returns `dataset` without the rows whose `column` is empty or not a string (their count is logged). Raises a
@@ -75,6 +95,7 @@ def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1
         logger.warning(f"Skipped {num_skipped} seed rows whose `{column}` is empty or not a string.")
         dataset = dataset.select(kept)
     check_not_benchmark_prompts(dataset[column], column)
+    warn_long_seeds(dataset[column], column)
     if len(dataset) < min_rows:
         raise ValueError(
             f"The seed dataset has {len(dataset)} usable rows, fewer than `generation_batch_size` ({min_rows}); "

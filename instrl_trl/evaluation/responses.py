@@ -41,6 +41,13 @@ def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluati
     responses = []
     for start in tqdm(range(0, len(prompts), step), desc=f"Generating ({model})", unit="batch"):
         responses += [generation.text for generation in generator.generate(list(prompts[start : start + step]))]
+    if responses and all(response is None for response in responses):
+        last_error = getattr(generator, "last_error", None)
+        raise RuntimeError(
+            f"Every one of the {len(responses)} queries to {model} ({getattr(generator, 'endpoint', 'local model')}) "
+            f"failed{f', last error: {last_error}' if last_error else ''}: its scores would measure the failures, so "
+            "none are written. Once it answers, run the same command again (`resume` keeps the models already done)."
+        )
     del generator
     gc.collect()
     if torch.cuda.is_available():

@@ -5,6 +5,7 @@ scores under `benchmarks`) and a per-prompt `predictions.jsonl` (each line names
 
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -101,10 +102,21 @@ def write_results(folder: str, results: dict) -> str:
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, RESULTS_FILE)
     with open(path, "w", encoding="utf-8") as file:
-        json.dump(results, file, indent=2, ensure_ascii=False)
+        # A score over no row is NaN, which is not JSON: written as null
+        json.dump(_nan_to_none(results), file, indent=2, ensure_ascii=False, allow_nan=False)
         file.write("\n")
     logger.info(f"Results of {results['model']} written to {path}.")
     return path
+
+
+def _nan_to_none(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(item) for item in value]
+    return value
 
 
 def write_predictions(folder: str, rows: list[dict]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datasets import Dataset
+from transformers import AutoConfig
 
 from ..metrics.benchmarks import BenchmarkAdapter
 from ..metrics.scoring import aggregate, check_rows
@@ -53,9 +54,35 @@ def load_benchmarks(config: BenchmarkEvaluationConfig) -> list[LoadedBenchmark]:
         rows = load_benchmark(
             adapter, spec.dataset, config.benchmark_config, config.benchmark_split, config.max_samples
         )
-        check_benchmark_rows(adapter, rows, config.on_invalid)
+        if not rows.num_rows:
+            raise ValueError(f"The benchmark {spec.name!r} ({spec.dataset}) has no row: there is nothing to evaluate.")
+        skipped = check_benchmark_rows(adapter, rows, config.on_invalid)
+        if len(skipped) == rows.num_rows:
+            raise ValueError(
+                f"Every one of the {rows.num_rows} rows of the benchmark {spec.name!r} would be skipped (e.g. "
+                f"{skipped[0]}): no score could be computed. Check that `benchmark` names the right dataset for its "
+                "type, or fix the rows."
+            )
         loaded.append(LoadedBenchmark(spec, adapter, rows))
     return loaded
+
+
+def check_models_exist(config: BenchmarkEvaluationConfig) -> None:
+    """
+    Loads the config of every model of `config.models` (local folder or Hub id) before the first one is evaluated, so
+    that a missing `models[1]` fails now and not after `models[0]` is done. Models served by `generator` are not
+    checked here: their server knows them.
+    """
+    if config.generator is not None:
+        return
+    for index, model in enumerate(config.models):
+        try:
+            AutoConfig.from_pretrained(model)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"`models[{index}]` ({model!r}) cannot be loaded: {str(error).rstrip('.')}. Pass an existing local "
+                "model folder or a Hub model id; no model was evaluated."
+            ) from None
 
 
 def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]:
@@ -82,6 +109,7 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
     benchmarks = load_benchmarks(config)
     if config.lm_eval_tasks:
         check_lm_eval_tasks(config.lm_eval_tasks)
+    check_models_exist(config)
     if config.push_to_hub and not os.path.isdir(config.models[0]):
         raise ValueError(
             f"`push_to_hub` pushes the card of `models[0]`, which must be a local folder; got {config.models[0]!r}."
@@ -108,6 +136,17 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
             os.path.join(config.output_dir, COMPARISON_PLOT_FILE),
         )
     print_summary(results, benchmarks, config)
+    unscored = [
+        f"{model} on {name}"
+        for model, model_results in results.items()
+        for name, scores in model_results["benchmarks"].items()
+        if not scores["num_scored"]
+    ]
+    if unscored:
+        raise RuntimeError(
+            f"No row could be scored for {', '.join(unscored)} (every row was skipped, see `skipped` in "
+            f"{RESULTS_FILE}): the scores are null, not results. Fix the rows or the answers and run again."
+        )
     return results
 
 

@@ -11,13 +11,16 @@ from functools import partial
 import pyarrow.parquet as pq
 import torch
 from accelerate import PartialState
+from accelerate.utils import gather_object
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
+from ..backends.failure_budget import FailureBudget
 from ..backends.roles import build_role
+from ..data.run_folder import claim_run_folder
 from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
 from ..environment import STOP_ACTION, InstructionEnv
@@ -29,6 +32,7 @@ from ..rewards.scoring import weighted_rewards
 from .card import write_dataset_card
 from .evolve import evolve_seeds
 from .filters import Deduplicator
+from .fingerprint import GENERATION_OUTPUTS, generation_fingerprint
 from .generation_config import DatasetGenerationConfig
 from .responses import answer_and_verify
 from .rows import ROW_SCHEMA, to_row
@@ -71,12 +75,15 @@ class GenerationSummary:
         num_rows (`int`): rows written by this call.
         num_seeds (`int`): seeds processed by this call (seeds done by earlier runs are skipped).
         num_skipped_seeds (`int`): seeds found done from an earlier run.
+        num_failed_seeds (`int`): seeds of this call left undone because some of their queries failed (after the
+            backend's retries); the next run processes them again.
     """
 
     output_dir: str
     num_rows: int
     num_seeds: int
     num_skipped_seeds: int
+    num_failed_seeds: int = 0
 
 
 def generate_dataset(
@@ -95,6 +102,11 @@ def generate_dataset(
     without losing or repeating a row. Under `accelerate launch`, each process takes every `num_processes`-th seed
     and writes its own shards.
 
+    A seed some of whose queries failed (after the backend's retries) is not done: its rows are not written and the
+    next run processes it again (the response cache answers its successful queries). When one role fails at least
+    `max_failure_fraction` of its queries in a batch, generation stops with a `RuntimeError` naming the role, its
+    endpoint and its last error; the rows already written are kept.
+
     The rows have the columns of [`~instrl_trl.generation.rows.ROW_COLUMNS`].
     """
     # Everything is checked and built before the first query
@@ -106,6 +118,8 @@ def generate_dataset(
     reviewer = reviewer or build_role("reviewer", config.reviewer, cache)
     expert = expert or build_role("expert", config.expert, cache)
     accounting = QueryAccounting()
+    roles = {"rewriter": rewriter, "reviewer": reviewer, "expert": expert}
+    budget = FailureBudget(accounting.details, roles, config.max_failure_fraction)
     env = InstructionEnv(
         operations, rewriter, reviewer, config.max_operations, accounting=accounting, seed=config.seed
     )
@@ -127,7 +141,7 @@ def generate_dataset(
         return weighted_rewards(reward_funcs, weights, result.instructions, result.new_instructions,
                                 **result.reward_kwargs())[0]  # fmt: skip
 
-    num_rows = 0
+    num_rows, failed_seeds = 0, set()
     progress = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="Generating", unit="seed",
                     disable=not state.is_main_process)  # fmt: skip
     try:
@@ -137,30 +151,37 @@ def generate_dataset(
             generator = torch.Generator().manual_seed(config.seed + batch[0])
             act_fn = partial(act, policy, processing_class, greedy=config.greedy, generator=generator,
                              temperature=config.temperature)  # fmt: skip
+            budget.start_batch()
             candidates = evolve_seeds(
                 env, act_fn, [instructions[i] for i in batch], batch, score, config.keep_intermediate
             )
+            failed = {batch[i] for i, episode in enumerate(env.episodes) if episode.failed_queries}
+            budget.check_batch()  # before paying the expert for a batch whose rewriter is down
+            unanswered = []
             answered = answer_and_verify(
                 expert, deduplicator.filter(candidates), accounting, config.verification_retries,
-                config.keep_unverified,
+                config.keep_unverified, on_failure=unanswered.append,
             )  # fmt: skip
-            rows = [to_row(item) for item in answered]
-            writer.add(rows, batch)
+            failed |= {candidate.seed_index for candidate in unanswered}
+            rows = [to_row(item) for item in answered if item.candidate.seed_index not in failed]
+            writer.add(rows, [index for index in batch if index not in failed])
             num_rows += len(rows)
+            failed_seeds |= failed
             progress.update(len(batch))
+            budget.check_batch()
         writer.flush()
     except Exception as error:
         writer.flush()  # rows of finished seeds are kept
         raise RuntimeError(
-            f"Generation stopped: {error}. The {len(list_shards(config.output_dir))} shard(s) already written in "
-            f"{config.output_dir}/data stay there; run the same command again to resume."
+            f"Generation stopped: {error} The rows already written ({len(list_shards(config.output_dir))} shard(s) "
+            f"in {config.output_dir}/data) are kept; once the cause is fixed, run the same command again to resume."
         ) from error
     finally:
         progress.close()
         # One running total per rank: a resumed run adds to the first
         path = os.path.join(config.output_dir, QUERIES_FILE.format(rank=state.process_index))
         write_queries_file(path, accounting.details(), add_to_existing=True)
-    return GenerationSummary(config.output_dir, num_rows, len(todo), len(mine) - len(todo))
+    return GenerationSummary(config.output_dir, num_rows, len(todo), len(mine) - len(todo), len(failed_seeds))
 
 
 def _instructions_in(shards) -> list[str]:
@@ -171,19 +192,46 @@ def _instructions_in(shards) -> list[str]:
 
 def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
     r"""
-    The `generate` stage: loads the seeds of `config`, generates (or resumes) the dataset, writes its card on the main
-    process, and pushes the dataset (and a local policy, with `hub_policy_id`) when `push_to_hub` is set. Under
-    `accelerate launch` every process calls it and generates its share of the seeds.
+    The `generate` stage: loads the seeds of `config`, claims `output_dir` (one run at a time; a rerun with another
+    recipe is refused, see [`~instrl_trl.data.run_folder.claim_run_folder`]), generates (or resumes) the dataset,
+    writes its card on the main process, and pushes the dataset (and a local policy, with `hub_policy_id`) when
+    `push_to_hub` is set. Under `accelerate launch` every process calls it and generates its share of the seeds.
 
     Returns:
         [`GenerationSummary`]: what this process generated.
+
+    Raises:
+        `RuntimeError`: when seeds were left undone because their queries failed (after writing the card of what
+            is done, and without pushing), or when a role failed past `max_failure_fraction`.
     """
     state = PartialState()
     seeds = config.load_seeds()
-    summary = generate_dataset(config, seeds)
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        return summary
+    fingerprint = generation_fingerprint(config, seeds)
+    with claim_run_folder(
+        config.output_dir, "generate", fingerprint, config.overwrite_output_dir, outputs=GENERATION_OUTPUTS
+    ):
+        summary = generate_dataset(config, seeds)
+        num_failed_seeds = _sum_over_processes(summary.num_failed_seeds, state)
+        if state.is_main_process:
+            _finish(config, seeds, summary, num_failed_seeds)
+        state.wait_for_everyone()
+    if num_failed_seeds:
+        raise RuntimeError(
+            f"{num_failed_seeds} seeds are not done: some of their queries failed after the backend's retries (see "
+            f"the warnings above). The rows of the other seeds are written in {config.output_dir}/data; run the same "
+            "command again to process the failed seeds."
+        )
+    return summary
+
+
+def _sum_over_processes(value: int, state: PartialState) -> int:
+    return sum(gather_object([value])) if state.num_processes > 1 else value
+
+
+def _finish(
+    config: DatasetGenerationConfig, seeds: Dataset, summary: GenerationSummary, num_failed_seeds: int
+) -> None:
+    """The main process's part: the card, the summary line and, once every seed is done, the push."""
     quickstart = config.dataset_name is None
     local_policy = os.path.isdir(config.policy)
     write_dataset_card(
@@ -197,9 +245,10 @@ def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
     )
     print(  # noqa: T201
         f"Dataset written to {os.path.abspath(config.output_dir)}: {summary.num_rows} new rows from "
-        f"{summary.num_seeds} seeds ({summary.num_skipped_seeds} seeds done by an earlier run)."
+        f"{summary.num_seeds - summary.num_failed_seeds} seeds ({summary.num_skipped_seeds} seeds done by an earlier "
+        f"run{f', {num_failed_seeds} not done: their queries failed' if num_failed_seeds else ''})."
     )
-    if config.push_to_hub:
+    if config.push_to_hub and not num_failed_seeds:
         patterns = ["data/*.parquet", "README.md", "*.png"]
         url = push_folder(config.output_dir, config.hub_dataset_id, "dataset", allow_patterns=patterns,
                           private=config.hub_private)  # fmt: skip
@@ -208,7 +257,6 @@ def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
             url = push_folder(config.policy, config.hub_policy_id, "model", private=config.hub_private,
                               allow_patterns=["*.json", "*.safetensors", "*.md", "*.txt", "*.png"])  # fmt: skip
             print(f"Policy pushed: {url}")  # noqa: T201
-    return summary
 
 
 def _describe_role(spec: dict) -> str:

@@ -1,6 +1,7 @@
 from dataclasses import dataclass, field
 
 from ..backends.role_arguments import RoleArguments
+from ..data.run_folder import RunFolderArguments
 from ..data.seeds import SeedColumnArguments, SeedDataArguments
 from ..rewards.reward_arguments import RewardArguments
 
@@ -10,14 +11,17 @@ GENERATION_REWARD_FUNCS = ["information_gain", "elimination", "query_cost"]
 
 
 @dataclass
-class DatasetGenerationConfig(SeedDataArguments, SeedColumnArguments, RoleArguments, RewardArguments):
+class DatasetGenerationConfig(
+    SeedDataArguments, SeedColumnArguments, RoleArguments, RewardArguments, RunFolderArguments
+):
     r"""
     Configuration of the `generate` stage: a trained operation policy evolves seed instructions, an expert answers
     them, and the rows are written as parquet shards (see [`run_generate`]). The seeds (`dataset_name`,
-    `dataset_config`, `dataset_split`, `instruction_column`), the `rewriter`, `reviewer` and `response_cache`, and the
-    rewards (`reward_funcs`, `reward_weights`, `embedding_model`, which the near-duplicate filter uses too) are the
-    fields of [`~instrl_trl.data.seeds.SeedDataArguments`], [`~instrl_trl.data.seeds.SeedColumnArguments`],
-    [`~instrl_trl.backends.role_arguments.RoleArguments`] and [`~instrl_trl.rewards.reward_arguments.RewardArguments`],
+    `dataset_config`, `dataset_split`, `instruction_column`), the `rewriter`, `reviewer`, `response_cache` and
+    `max_failure_fraction`, the rewards (`reward_funcs`, `reward_weights`, `embedding_model`, which the near-duplicate
+    filter uses too) and `overwrite_output_dir` are the fields of [`~instrl_trl.data.seeds.SeedDataArguments`],
+    [`~instrl_trl.data.seeds.SeedColumnArguments`], [`~instrl_trl.backends.role_arguments.RoleArguments`],
+    [`~instrl_trl.rewards.reward_arguments.RewardArguments`] and [`~instrl_trl.data.run_folder.RunFolderArguments`],
     shared with the `train-policy` stage.
 
     Parameters:

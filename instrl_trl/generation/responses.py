@@ -1,5 +1,6 @@
 """Expert answers, checked against each instruction's verifiable constraints."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..backends.accounting import QueryAccounting
@@ -42,12 +43,13 @@ def answer_and_verify(
     accounting: QueryAccounting,
     verification_retries: int = 1,
     keep_unverified: bool = False,
+    on_failure: Callable[[Candidate], None] | None = None,
 ) -> list[AnsweredCandidate]:
     """
     Asks the expert to answer every candidate, checks answers against their constraints with lm-eval's IFEval
     checkers, asks again (up to `verification_retries` times) for those that fail, and keeps or drops those that
-    still fail. Failed queries (empty answers) are dropped. Raises [`ExpertUnavailableError`] when every answer of
-    the batch failed.
+    still fail. Failed queries (empty answers) are dropped, each candidate passed to `on_failure` (a stage does not
+    count its seed as done). Raises [`ExpertUnavailableError`] when every answer of the batch failed.
 
     Input: [`Candidate`]s. Output columns: `response`, `verified` (plus the candidate's).
     """
@@ -66,6 +68,8 @@ def answer_and_verify(
         for i, answer in zip(pending, answers, strict=True):
             if not answer.text.strip():
                 num_failed += 1
+                if on_failure is not None:
+                    on_failure(candidates[i])
                 continue
             verified = _verified(candidates[i], answer.text)
             answered[i] = AnsweredCandidate(candidates[i], answer.text, verified, asked[i])

@@ -3,13 +3,14 @@ The one retry policy for requests to the Hub and to model servers: which failure
 long to wait before it. `hub/push.py` and `backends/endpoint.py` both follow it.
 
 Retryable: a timeout or dropped connection, `408` (request timeout), `425` (too early), `429` (rate limited) and
-every `5xx`. Never retried: other `4xx`, such as `400` (bad request), `401`/`403` (auth) and `404` (not found), which
-a second identical request cannot fix.
+every `5xx`. Never retried: other `4xx`, such as `400` (bad request), `401`/`403` (auth), `404` (not found) and `422`
+(a request the server's schema rejects), and `HF_HUB_OFFLINE` refusing to send the request at all
+(`OfflineModeIsEnabled`, a `ConnectionError`), which a second identical request cannot fix.
 """
 
 import random
 
-from huggingface_hub.errors import HfHubHTTPError, HTTPError
+from huggingface_hub.errors import HfHubHTTPError, HTTPError, OfflineModeIsEnabled
 
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
@@ -34,6 +35,8 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, HfHubHTTPError):
         status = http_status(error)
         return status is None or is_retryable_status(status)
+    if isinstance(error, OfflineModeIsEnabled):
+        return False
     return isinstance(error, TRANSPORT_ERRORS)
 
 

@@ -5,9 +5,11 @@ model -> trainer -> train -> metrics and state -> save -> card -> push. Each ste
 itself is entirely `SFTTrainer`'s.
 """
 
+import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 
 import datasets
 import transformers
@@ -18,8 +20,10 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantiz
 
 from ..backends.models import MODEL_NAMES, card_base_model, resolve_model_name
 from ..data.loading import load_dataset_by_name
+from ..data.run_folder import claim_run_folder, fingerprint_folder, fingerprint_texts
 from ..hub.push import push_folder
-from ..trainer.checkpoints import find_resume_checkpoint
+from ..trainer.checkpoints import check_max_steps, find_resume_checkpoint
+from ..trainer.run_fingerprint import TRAINING_OUTPUTS, training_fingerprint
 from .card import policy_from_dataset_card, write_sft_card
 from .sft_config import SFTScriptArguments
 
@@ -65,11 +69,39 @@ def run_sft(script_args: SFTScriptArguments, training_args: SFTConfig, model_arg
             `messages` column; `ImportError` if `use_peft` is set and `peft` is not installed.
     """
     check_arguments(script_args, model_args)
+    check_max_steps(training_args)
     set_seed(training_args.seed)
     setup_logging(training_args)
-    checkpoint = find_resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint, logger.info)
     dataset = load_messages_dataset(
         script_args.dataset_name, script_args.dataset_config, script_args.dataset_split, script_args.messages_column
+    )
+    fingerprint = sft_fingerprint(dataset, training_args, model_args)
+    with claim_run_folder(
+        training_args.output_dir, "sft", fingerprint, script_args.overwrite_output_dir, TRAINING_OUTPUTS
+    ):
+        return _train_and_save(script_args, training_args, model_args, dataset)
+
+
+def sft_fingerprint(dataset: Dataset, training_args: SFTConfig, model_args: ModelConfig) -> dict:
+    """
+    What defines an SFT run's output: the conversations' digest, the base model (its files' digest when local), its
+    loading and LoRA settings, and the training settings that change the weights.
+    """
+    model = {key: value for key, value in asdict(model_args).items() if key != "model_name_or_path"}
+    return {
+        "dataset": fingerprint_texts(json.dumps(messages, sort_keys=True) for messages in dataset["messages"]),
+        "model": model_args.model_name_or_path,
+        "model_files": fingerprint_folder(model_args.model_name_or_path),
+        "model_args": model,
+        **training_fingerprint(training_args),
+    }
+
+
+def _train_and_save(
+    script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig, dataset: Dataset
+) -> SFTTrainer:
+    checkpoint = find_resume_checkpoint(
+        training_args.output_dir, training_args.resume_from_checkpoint, logger.info, logger.warning
     )
     tokenizer, default_chat_template = load_tokenizer(model_args, training_args)
     trainer = SFTTrainer(

@@ -63,7 +63,7 @@ def test_generate_accepts_base_url_ending_in_v1():
         assert server.requests[0].path == "/v1/chat/completions"
 
 
-@pytest.mark.parametrize("fault", ["429", "500", "503", "malformed", "drop"])
+@pytest.mark.parametrize("fault", ["429", "500", "503", "drop"])
 def test_retryable_fault_is_retried(openai_server, fault, caplog):  # noqa: F811
     openai_server.add_faults([fault, fault])
     waits = []
@@ -143,6 +143,32 @@ def test_client_error_other_than_auth_fails_the_item_without_retry(openai_server
     assert generations[0].text is None and generations[0].usage.failed
     assert len(openai_server.requests) == 1
     assert "400" in caplog.text
+
+
+@pytest.mark.parametrize("fault", ["422", "malformed"])
+def test_schema_errors_fail_the_item_without_retry(openai_server, fault, caplog):  # noqa: F811
+    openai_server.add_faults([fault])
+    waits = []
+    generator = make_generator(openai_server, waits)
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
+        [generation] = generator.generate(["hello"])
+
+    assert generation.text is None and generation.usage.failed
+    assert len(openai_server.requests) == 1 and waits == []
+    assert "a retry cannot fix" in caplog.text
+
+
+def test_offline_mode_raises_at_once_saying_how_to_fix_it(openai_server, monkeypatch):  # noqa: F811
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    waits = []
+    generator = make_generator(openai_server, waits)
+    with pytest.raises(RuntimeError, match=r"HF_HUB_OFFLINE=1.*the server on this machine at http://127\.0\.0\.1"):
+        generator.generate(["a", "b"])
+    assert openai_server.requests == [] and waits == []
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert generator.generate(["a"])[0].text == "ECHO: a"
 
 
 def test_concurrency_is_bounded():

@@ -3,6 +3,7 @@ import random
 import pytest
 
 from instrl_trl.backends import RULES, RewriteRequest, RulesExpert, RulesReviewer, RulesRewriter
+from instrl_trl.backends.roles import build_role, parse_role_spec
 from instrl_trl.backends.rules import (
     BREADTH_TEMPLATES,
     DEPTH_CLAUSES,
@@ -116,10 +117,40 @@ def test_add_constraints_avoids_conflicts_and_stops_when_none_fits(monkeypatch):
         # json_format leaves only the two keyword constraints compatible
         assert rewrite.constraints[1].instruction_id in {"keywords:existence", "keywords:forbidden_words"}
     # no compatible constraint left: unchanged, no gain
-    monkeypatch.setattr("instrl_trl.backends.rules.strategies.sample_constraint", lambda existing, rng: None)
+    monkeypatch.setattr("instrl_trl.backends.rules.strategies.sample_constraint", lambda existing, rng, families: None)
     unchanged = apply("Name a fruit.", "add_constraints", ["add_constraints"], [json_format])
     assert unchanged.instruction == "Name a fruit." and unchanged.constraints == (json_format,)
     assert not gains("Name a fruit.", unchanged.instruction)
+
+
+def test_add_constraints_draws_the_chosen_families():
+    def added(rewriter, seed):
+        return rewriter.rewrite([request("Write a poem about the ocean.", "add_constraints", seed=seed)])[0]
+
+    ifbench_only = RulesRewriter(constraint_families=["ifbench"])
+    mixed = build_role("rewriter", {"constraint_families": ["ifeval", "ifbench"]})
+    assert mixed.constraint_families == ("ifeval", "ifbench")
+    families = set()
+    for seed in range(12):
+        rewrite = added(ifbench_only, seed)
+        (constraint,) = rewrite.constraints
+        assert constraint.family == "ifbench" and rewrite.instruction.endswith(constraint.description())
+        families |= {c.family for c in added(mixed, seed).constraints}
+        assert {c.family for c in added(RulesRewriter(), seed).constraints} == {"ifeval"}  # the default
+    assert families == {"ifeval", "ifbench"}
+    assert added(mixed, 5) == added(build_role("rewriter", {"constraint_families": ["ifbench", "ifeval"]}), 5)
+
+
+def test_constraint_families_setting_is_checked_before_any_query():
+    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` has unknown .*ifbnch.*valid values: ifeval"):
+        parse_role_spec("rewriter", {"constraint_families": ["ifeval", "ifbnch"]})
+    with pytest.raises(ValueError, match="`rewriter.constraint_families` must be a non-empty list"):
+        RulesRewriter(constraint_families=[])
+    with pytest.raises(ValueError, match="`reviewer.constraint_families`: only the rewriter draws constraints"):
+        parse_role_spec("reviewer", {"constraint_families": ["ifbench"]})
+    # an LLM rewriter does not read it (yet): refused before any model is built
+    with pytest.raises(ValueError, match="`rewriter.constraint_families`: the transformers rewriter"):
+        build_role("rewriter", {"backend": "transformers", "model": "none", "constraint_families": ["ifbench"]})
 
 
 def test_constraint_check_on_handwritten_responses():

@@ -112,3 +112,21 @@ def test_load_seeds_rejects_an_unsupported_file(tmp_path):
     path.write_bytes(b"not a spreadsheet")
     with pytest.raises(ValueError, match="unsupported file type '.xlsx'.*.jsonl"):
         load_seeds(str(path))
+
+
+def test_a_stage_that_cannot_run_exits_1_with_one_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("INSTRL_TRL_TRACEBACK", raising=False)
+    recipe = tmp_path / "policy.yaml"
+    recipe.write_text(f"output_dir: {tmp_path / 'out'}\nmax_steps: 0\n")
+    assert main(["train-policy", "--config", str(recipe)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("instrl-trl train-policy: error: ") and "max_steps" in err
+    assert "Traceback" not in err
+
+
+def test_the_traceback_is_kept_on_request(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTRL_TRL_TRACEBACK", "1")
+    recipe = tmp_path / "policy.yaml"
+    recipe.write_text(f"output_dir: {tmp_path / 'out'}\nmax_steps: 0\n")
+    with pytest.raises(ValueError, match="max_steps"):
+        main(["train-policy", "--config", str(recipe)])

@@ -18,7 +18,7 @@ from instrl_trl.evaluation.comparison import COMPARISON_PLOT_FILE, format_compar
 from instrl_trl.evaluation.evaluation_config import BenchmarkEvaluationConfig, parse_lm_eval_task
 from instrl_trl.evaluation.lm_eval_tasks import lm_eval_to_eval_results
 from instrl_trl.evaluation.responses import build_benchmark_generator
-from instrl_trl.evaluation.results import PREDICTIONS_FILE, RESULTS_FILE
+from instrl_trl.evaluation.results import PREDICTIONS_FILE, RESULTS_FILE, write_results
 from instrl_trl.metrics import load_instruction_following
 from instrl_trl.metrics.benchmarks import BENCHMARKS, IFEVAL
 from tests.backends.openai_server import OpenAIServer
@@ -398,3 +398,44 @@ def test_each_row_is_checked_once_and_a_finished_model_is_resumed(tiny_causal_lm
     monkeypatch.undo()
     again = run_evaluate(make_config([tiny_causal_lm], tmp_path / "eval", max_samples=2, resume=True))
     assert again[tiny_causal_lm]["benchmarks"]["ifeval_sample"]["num_samples"] == 2
+
+
+def test_a_benchmark_whose_rows_would_all_be_skipped_fails_before_any_model(tmp_path):
+    benchmark = write_benchmark(tmp_path / "bench.jsonl", [INVALID_ROWS[1]])
+    config = make_config([str(tmp_path / "no-such-model")], tmp_path / "eval", benchmark=benchmark)
+    with pytest.raises(ValueError, match="Every one of the 1 rows of the benchmark 'bench' would be skipped"):
+        run_evaluate(config)
+
+
+def test_an_empty_benchmark_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bench.jsonl").write_text("")
+    config = make_config(["unused"], tmp_path / "eval", benchmark=str(tmp_path / "bench.jsonl"))
+    with pytest.raises(ValueError, match="bench.jsonl' is an empty file"):
+        run_evaluate(config)
+
+
+def test_a_missing_second_model_fails_before_the_first_is_evaluated(tiny_causal_lm, tmp_path):
+    missing = str(tmp_path / "no-such-model")
+    config = make_config([tiny_causal_lm, missing], tmp_path / "eval", update_model_card=False)
+    with pytest.raises(ValueError, match=r"`models\[1\]` \(.*no-such-model'\) cannot be loaded"):
+        run_evaluate(config)
+    assert not (tmp_path / "eval").exists()
+
+
+def test_results_with_nan_scores_are_valid_json_with_null(tmp_path):
+    def refuse(constant):
+        raise ValueError(f"bare {constant} in eval_results.json")
+
+    path = write_results(str(tmp_path), {"model": "m", "benchmarks": {"b": {"prompt_level_strict_acc": math.nan}}})
+    with open(path) as file:
+        results = json.load(file, parse_constant=refuse)
+    assert results["benchmarks"]["b"]["prompt_level_strict_acc"] is None
+
+
+def test_a_model_whose_every_answer_failed_writes_no_scores(tmp_path):
+    with OpenAIServer(faults=["500"] * 100) as server:
+        generator = {"backend": "endpoint", "base_url": server.base_url, "max_retries": 0}
+        config = make_config(["served-model"], tmp_path / "eval", generator=generator, max_samples=3)
+        with pytest.raises(RuntimeError, match=r"Every one of the 3 queries to served-model .* status 500"):
+            run_evaluate(config)
+    assert not (tmp_path / "eval" / "served-model" / RESULTS_FILE).exists()

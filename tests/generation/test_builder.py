@@ -139,7 +139,7 @@ def test_unreachable_expert_keeps_the_rows_already_written(tiny_policy, quicksta
     expert = {"backend": "endpoint", "model": "m", "base_url": f"http://127.0.0.1:{reserve_port()}/v1",
               "max_retries": 0, "timeout": 2}  # fmt: skip
     broken = make_config(tmp_path, tiny_policy, max_seeds=32, expert=expert)
-    with pytest.raises(RuntimeError, match="stay there; run the same command again to resume") as info:
+    with pytest.raises(RuntimeError, match="are kept; once the cause is fixed, run the same command again") as info:
         generate_dataset(broken, quickstart_seeds)
     assert isinstance(info.value.__cause__, ExpertUnavailableError)
     assert read_rows(config.output_dir) == written

@@ -54,3 +54,10 @@ def test_backoff_is_full_jitter_capped_and_honours_retry_after():
     assert backoff_seconds(1, random.Random(0), base=0.5, cap=10.0, retry_after=60.0) == 10.0
     # the same rng draws as a hand-written full-jitter wait
     assert backoff_seconds(3, random.Random(5), base=2.0) == random.Random(5).uniform(0.0, 8.0)
+
+
+def test_offline_mode_is_not_retried_although_it_is_a_connection_error():
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    error = OfflineModeIsEnabled("Cannot reach http://127.0.0.1:8000/v1: offline mode is enabled.")
+    assert isinstance(error, ConnectionError) and not is_retryable(error)

@@ -11,6 +11,7 @@ from transformers.utils import is_peft_available
 
 from instrl_trl.backends import models
 from instrl_trl.cli.sft import make_parser
+from instrl_trl.data.run_folder import RunFingerprintError
 from instrl_trl.hub import framework_versions
 from instrl_trl.sft import (
     DEFAULT_CHAT_TEMPLATE,
@@ -23,7 +24,6 @@ from instrl_trl.sft import (
 )
 from instrl_trl.sft.run import hub_dataset_id, load_tokenizer
 from instrl_trl.sft.sft_config import SFTScriptArguments
-from instrl_trl.trainer.checkpoints import find_resume_checkpoint
 from tests.backends.tiny_causal_lm import build_tiny_causal_lm
 from tests.config_docs import assert_config_documented
 from tests.sft.conftest import POLICY_ID, write_messages_parquet
@@ -98,6 +98,29 @@ def test_run_trains_and_saves_a_model_that_loads(sft_run, tiny_base_lm):
     assert_weights(output_dir, tiny_base_lm, equal=False)
     for filename in ("config.json", "model.safetensors", "tokenizer.json", "train_results.json", "trainer_state.json"):
         assert os.path.isfile(os.path.join(output_dir, filename)), filename
+
+
+def test_rerun_on_another_dataset_is_refused(sft_run, tiny_base_lm, messages_dataset, tmp_path):
+    _, output_dir = sft_run
+    other = write_messages_parquet(tmp_path / "other" / "data", [USER_ASSISTANT] * 8)
+    refused = parse("--model_name_or_path", tiny_base_lm, "--dataset_name", other, "--output_dir", output_dir)
+    with pytest.raises(RunFingerprintError, match=r"`dataset`: \"\w+\" before, \"\w+\" now") as info:
+        run_sft(*refused)
+    assert "`model`" not in str(info.value) and "--overwrite_output_dir" in str(info.value)
+    # Another learning rate on the same data is another run too
+    refused = parse("--model_name_or_path", tiny_base_lm, "--dataset_name", messages_dataset,
+                    "--output_dir", output_dir, "--learning_rate", "0.5")  # fmt: skip
+    with pytest.raises(RunFingerprintError, match="`learning_rate`") as info:
+        run_sft(*refused)
+    assert "`dataset`" not in str(info.value)
+
+
+def test_max_steps_0_is_refused_before_training(messages_dataset, tmp_path):
+    args = parse("--model_name_or_path", "unused", "--dataset_name", messages_dataset, "--output_dir",
+                 str(tmp_path / "sft"), "--max_steps", "0")  # fmt: skip
+    with pytest.raises(ValueError, match="`max_steps` is 0"):
+        run_sft(*args)
+    assert not (tmp_path / "sft").exists()
 
 
 def test_run_gives_a_base_model_the_default_chat_template(sft_run):
@@ -300,19 +323,6 @@ def test_tokenizer_with_a_chat_template_keeps_it(tiny_causal_lm):
     tokenizer, default_used = load_tokenizer(model_args, training_args)
     assert not default_used
     assert tokenizer.chat_template != DEFAULT_CHAT_TEMPLATE
-
-
-def test_a_rerun_resumes_from_the_last_checkpoint_unless_one_is_given(tmp_path):
-    said = []
-    assert find_resume_checkpoint(str(tmp_path / "absent")) is None
-    assert find_resume_checkpoint(str(tmp_path), None, said.append) is None
-    for step in (2, 10):
-        (tmp_path / f"checkpoint-{step}").mkdir()
-    assert find_resume_checkpoint(str(tmp_path), None, said.append) == str(tmp_path / "checkpoint-10")
-    assert said == [f"Resuming from the last checkpoint in {tmp_path}: {tmp_path / 'checkpoint-10'}"]
-    given = str(tmp_path / "checkpoint-2")
-    assert find_resume_checkpoint(str(tmp_path), given, said.append) == given
-    assert len(said) == 1  # a checkpoint given explicitly is not announced as found
 
 
 def test_push_round_trips_model_and_card(hub, tiny_causal_lm, messages_dataset, tmp_path):

@@ -1,13 +1,15 @@
 """The rules engine's three roles: a rewriter that applies the strategies, a reviewer and an expert."""
 
+import functools
 from collections.abc import Iterable, Mapping
 
+from ...constraints import DEFAULT_CONSTRAINT_FAMILIES, check_constraint_families
 from ...elimination import content_words
 from ...operations import Operation
 from ..base import Answer, Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest
 from .options import RULES_OPTIONS_KEY, operation_label, rules_options
 from .reading import count_words, main_topic
-from .strategies import RULES, RuleFunction, append_clause, rewrite_rng
+from .strategies import RULES, RuleFunction, add_constraints, append_clause, rewrite_rng
 
 
 LENGTH_LIMIT = 110
@@ -23,12 +25,25 @@ class RulesRewriter(Rewriter):
             Strategy name -> function `(request, rng) -> Rewrite`. `None` uses [`RULES`].
         length_limit (`int`, *optional*, defaults to `110`):
             Above this many words, every operation returns a refusal, as LLM rewriters do on overlong prompts.
+        constraint_families (`Iterable[str]`, *optional*, defaults to `("ifeval",)`):
+            Constraint families `add_constraints` draws from: `"ifeval"` and/or `"ifbench"` (see
+            [`~instrl_trl.constraints.sample_constraint`]).
     """
 
     model_name = "rules"
 
-    def __init__(self, rules: Mapping[str, RuleFunction] | None = None, length_limit: int = LENGTH_LIMIT):
-        self.rules = dict(RULES if rules is None else rules)
+    def __init__(
+        self,
+        rules: Mapping[str, RuleFunction] | None = None,
+        length_limit: int = LENGTH_LIMIT,
+        constraint_families: Iterable[str] = DEFAULT_CONSTRAINT_FAMILIES,
+    ):
+        self.constraint_families = check_constraint_families(constraint_families, "rewriter.constraint_families")
+        # Bound here so that every strategy keeps the `(request, rng)` form
+        self.rules = {
+            name: functools.partial(rule, families=self.constraint_families) if rule is add_constraints else rule
+            for name, rule in (RULES if rules is None else rules).items()
+        }
         self.length_limit = length_limit
 
     def check_operations(self, operations: Iterable[Operation] | Mapping[str, Operation]) -> None:

@@ -7,7 +7,7 @@ import random
 import re
 from collections.abc import Callable
 
-from ...constraints import sample_constraint
+from ...constraints import DEFAULT_CONSTRAINT_FAMILIES, sample_constraint
 from ..base import Rewrite, RewriteRequest
 from .lexicon import BREADTH_TEMPLATES, DEPTH_CLAUSES, GENERAL_TERMS, INPUT_BLOCKS, INPUT_CUES, REASONING_CLAUSES
 from .options import rules_options
@@ -29,11 +29,15 @@ def _append(request: RewriteRequest, text: str, separator: str = " ") -> str:
     return f"{request.instruction.rstrip()}{separator}{text}"
 
 
-def add_constraints(request: RewriteRequest, rng: random.Random) -> Rewrite:
-    """Appends a verifiable constraint that fits the ones already there (at most [`MAX_CONSTRAINTS`])."""
+def add_constraints(
+    request: RewriteRequest, rng: random.Random, families: tuple[str, ...] = DEFAULT_CONSTRAINT_FAMILIES
+) -> Rewrite:
+    """
+    Appends a verifiable constraint of `families` that fits the ones already there (at most [`MAX_CONSTRAINTS`]).
+    """
     if len(request.constraints) >= MAX_CONSTRAINTS:
         return _unchanged(request)
-    constraint = sample_constraint(request.constraints, rng)
+    constraint = sample_constraint(request.constraints, rng, families=families)
     if constraint is None:
         return _unchanged(request)
     return Rewrite(_append(request, constraint.description()), (*request.constraints, constraint))
