@@ -5,7 +5,16 @@ import pytest
 from instrl_trl.backends.accounting import QueryAccounting
 from instrl_trl.backends.base import Generation, RewriteRequest, TextGenerator, Usage
 from instrl_trl.backends.cache import CachedGenerator, ResponseCache
-from instrl_trl.backends.llm import LLMExpert, LLMReviewer, LLMRewriter, load_reviewer_template, parse_verdict
+from instrl_trl.backends.llm import (
+    REPLY_ONLY,
+    REVIEWER_SYSTEM_PROMPT,
+    REWRITER_SYSTEM_PROMPT,
+    LLMExpert,
+    LLMReviewer,
+    LLMRewriter,
+    load_reviewer_template,
+    parse_verdict,
+)
 from instrl_trl.constraints import Constraint
 from instrl_trl.environment import InstructionEnv
 from instrl_trl.operations import DEFAULT_OPERATIONS
@@ -47,17 +56,29 @@ def test_rewriter_sends_each_operation_prompt_in_one_batch():
 
     ((prompts, kwargs),) = generator.calls
     assert kwargs == {"temperature": 0.7}
-    assert prompts == [
-        DEFAULT_OPERATIONS["deepening"].render_prompt("Describe the water cycle."),
-        DEFAULT_OPERATIONS["breadth"].render_prompt("Name a river."),
-    ]
-    template_text = DEFAULT_OPERATIONS["deepening"].prompt_template.split("{instruction}")[0]
-    assert template_text.strip() and template_text in prompts[0]
-    assert "Describe the water cycle." in prompts[0]
-    assert rewrites[0].instruction == "Explain why the water cycle matters for climate."
+    # A chat: a real system message, then the operation's prompt without its completion-style closing label
+    for prompt, (operation, instruction) in zip(
+        prompts, [("deepening", "Describe the water cycle."), ("breadth", "Name a river.")], strict=True
+    ):
+        system, user = prompt
+        assert system == {"role": "system", "content": REWRITER_SYSTEM_PROMPT}
+        rendered = DEFAULT_OPERATIONS[operation].render_prompt(instruction).rstrip()
+        label = "#Rewritten Prompt#:" if operation == "deepening" else "#Created Prompt#:"
+        assert rendered.endswith(label)
+        assert user["role"] == "user"
+        assert user["content"] == rendered.removesuffix(label).rstrip() + "\n\n" + REPLY_ONLY
+    # The carried constraint was dropped by the model: it is stated again, word for word
+    assert rewrites[0].instruction == ("Explain why the water cycle matters for climate. " + CONSTRAINT.description())
+    assert rewriter.constraint_counts == {"restated": 1}
     assert rewrites[0].constraints == (CONSTRAINT,)
     assert rewrites[0].usage == USAGE
     assert rewriter.model_name == "scripted-model"
+
+
+def test_rewriter_without_system_prompt_sends_the_operation_prompt_as_is():
+    generator = ScriptedGenerator(["Explain why rivers flood."])
+    LLMRewriter(generator, system_prompt=None).rewrite([request()])
+    assert generator.calls[0][0] == [DEFAULT_OPERATIONS["deepening"].render_prompt("Describe the water cycle.")]
 
 
 def test_failed_rewrite_is_empty_and_keeps_constraints():
@@ -141,10 +162,17 @@ def test_reviewer_prompt_and_default_temperature():
     assert [review.information_gain for review in reviews] == [False, True]
     ((prompts, kwargs),) = generator.calls
     assert kwargs == {"temperature": 0.0}
-    assert prompts[1] == load_reviewer_template().replace("{original}", "Name a lake.").replace(
-        "{rewritten}", "Name a deep lake in Asia."
-    )
-    assert "Equal" in prompts[1] and "Not Equal" in prompts[1]
+    assert prompts[1] == [
+        {"role": "system", "content": REVIEWER_SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": load_reviewer_template()
+            .replace("{original}", "Name a lake.")
+            .replace("{rewritten}", "Name a deep lake in Asia."),
+        },
+    ]
+    assert [review.probability for review in reviews] == [0.0, 1.0]  # strict parsing is sure of what it read
+    assert reviewer.verdict_mode == "parse"  # the only mode a generator that scores nothing offers
     assert reviewer.model_name == "scripted-model"
 
 
@@ -156,7 +184,9 @@ def test_reviewer_generation_kwargs_override_the_default():
 
 def test_reviewer_custom_template_is_filled_in_one_pass():
     generator = ScriptedGenerator(["Equal"])
-    reviewer = LLMReviewer(generator, prompt_template='A: {original}\nB: {rewritten}\nJSON: {"k": 1}')
+    reviewer = LLMReviewer(
+        generator, prompt_template='A: {original}\nB: {rewritten}\nJSON: {"k": 1}', system_prompt=None
+    )
     reviewer.review(["say {rewritten}"], ["say more"])
     assert generator.calls[0][0] == ['A: say {rewritten}\nB: say more\nJSON: {"k": 1}']
 
@@ -205,12 +235,13 @@ class EchoLLM(TextGenerator):
 
     def generate(self, prompts, seeds=None, **generation_kwargs):
         self.num_prompts_asked += len(prompts)
+        texts = [prompt[-1]["content"] for prompt in prompts]  # the user's message of each chat
         return [
             Generation(
-                "Not Equal" if "#Second Prompt#" in prompt else f"Explain case {len(prompt)} with concrete examples.",
-                Usage(prompt_tokens=len(prompt.split()), completion_tokens=5, seconds=0.01),
+                "Not Equal" if "#Second Prompt#" in text else f"Explain case {len(text)} with concrete examples.",
+                Usage(prompt_tokens=len(text.split()), completion_tokens=5, seconds=0.01),
             )
-            for prompt in prompts
+            for text in texts
         ]
 
 
