@@ -1,11 +1,15 @@
 """Query accounting: every LLM call of every role is counted here, in one place."""
 
-from dataclasses import asdict, dataclass
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 
 from .base import Usage
 
 
 ROLES = ("rewriter", "reviewer", "expert")
+QUERIES_FILE = "queries.json"
 
 
 @dataclass
@@ -32,6 +36,14 @@ class RoleUsage:
     def paid_queries(self) -> int:
         """Queries that reached a backend (not answered by the cache)."""
         return self.queries - self.cache_hits
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, float]) -> "RoleUsage":
+        """From a mapping of its fields (missing ones are 0; others, such as `paid_queries`, are ignored)."""
+        return cls(**{f.name: f.type(values.get(f.name, 0)) for f in fields(cls)})
+
+    def __add__(self, other: "RoleUsage") -> "RoleUsage":
+        return RoleUsage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
 
 class QueryAccounting:
@@ -103,3 +115,44 @@ class QueryAccounting:
             else RoleUsage(queries=int(state.get(role, 0)))
             for role in ROLES
         }
+
+
+def write_queries_file(
+    path: str, per_role: Mapping[str, Mapping[str, float]], add_to_existing: bool = False
+) -> dict[str, object]:
+    r"""
+    Writes what a stage spent, in the one format of every `queries*.json` file:
+    `{"total": ..., "paid_queries": ..., "per_role": {role: {"queries", "cache_hits", "failures", "prompt_tokens",
+    "completion_tokens", "seconds", "paid_queries"}}}`, with every role of [`ROLES`].
+
+    Args:
+        path (`str`): the file to write.
+        per_role (`Mapping[str, Mapping[str, float]]`): the [`RoleUsage`] fields per role, e.g.
+            [`QueryAccounting.details`] or the same summed over processes.
+        add_to_existing (`bool`, *optional*, defaults to `False`): add to the counts already in `path` (a resumed
+            run that keeps one running total) instead of replacing them.
+
+    Returns:
+        `dict`: what was written.
+    """
+    usage = {role: RoleUsage.from_dict(per_role.get(role, {})) for role in ROLES}
+    if add_to_existing and os.path.exists(path):
+        previous = read_queries_file(path)
+        usage = {role: usage[role] + previous[role] for role in ROLES}
+    content = {
+        "total": sum(totals.queries for totals in usage.values()),
+        "paid_queries": sum(totals.paid_queries for totals in usage.values()),
+        "per_role": {role: {**asdict(totals), "paid_queries": totals.paid_queries} for role, totals in usage.items()},
+    }
+    with open(path, "w") as f:
+        json.dump(content, f, indent=2)
+    return content
+
+
+def read_queries_file(path: str) -> dict[str, RoleUsage]:
+    """The per-role usage of a file written by [`write_queries_file`]."""
+    with open(path) as f:
+        content = json.load(f)
+    if "per_role" not in content:
+        raise ValueError(f"{path} is not a queries file written by `write_queries_file` (no `per_role` key).")
+    return {role: RoleUsage.from_dict(content["per_role"].get(role, {})) for role in ROLES}

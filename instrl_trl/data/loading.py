@@ -2,11 +2,35 @@
 
 import glob
 import os
+from dataclasses import dataclass, field
 
 from datasets import Dataset, load_dataset, load_from_disk
 
 
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+
+
+@dataclass
+class DatasetArguments:
+    r"""
+    Which dataset a stage reads, as [`load_dataset_by_name`] takes it; every stage's config inherits these fields.
+
+    Parameters:
+        dataset_name (`str`, *optional*):
+            A Hub dataset id, a local file (`.jsonl`, `.json`, `.csv`, `.parquet`, `.txt`), a folder of parquet
+            shards (e.g. the `data/` folder `instrl-trl generate` writes) or a folder saved with `save_to_disk`.
+        dataset_config (`str`, *optional*):
+            Configuration name of the Hub dataset.
+        dataset_split (`str`, *optional*, defaults to `"train"`):
+            Split of the Hub dataset (a local path is read as one split).
+    """
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "A Hub dataset id, a local file, a folder of parquet shards or a save_to_disk folder."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
+    dataset_split: str = field(default="train", metadata={"help": "Split of the Hub dataset."})
 
 
 def _parquet_files(folder: str) -> list[str]:

@@ -3,38 +3,42 @@
 import logging
 import os
 import re
+from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..metrics.benchmarks import BenchmarkAdapter
-from .evaluation_config import BenchmarkEvaluationConfig
+from .benchmark_rows import dataset_id
 
 
 logger = logging.getLogger(__name__)
 
 
-def dataset_id(benchmark: str) -> str:
-    """The benchmark's name as a card shows it: a Hub id, or a local file or folder's name (never a path)."""
-    if os.path.exists(benchmark):
-        return os.path.splitext(os.path.basename(os.path.normpath(benchmark)))[0]
-    return benchmark
+def to_eval_results(results: dict[str, Any], adapter: BenchmarkAdapter) -> list[EvalResult]:
+    r"""
+    One benchmark's scores (`adapter.scores`) as [`~huggingface_hub.EvalResult`]s for the card's `model-index`.
 
-
-def to_eval_results(results: dict, config: BenchmarkEvaluationConfig, adapter: BenchmarkAdapter) -> list[EvalResult]:
-    """The benchmark's scores (`adapter.scores`) as [`~huggingface_hub.EvalResult`]s for the card's `model-index`."""
-    dataset_type = dataset_id(config.benchmark)
+    `results` is the benchmark's entry of `eval_results.json` (its scores, `benchmark`, `benchmark_config`,
+    `benchmark_split`, `num_samples`, `num_scored`). When rows were skipped, each result's `metric_args` says over how
+    many prompts it was computed (`num_scored` of `num_samples`), and the card's table shows it.
+    """
+    dataset_type = dataset_id(results["benchmark"])
+    subset = None
+    if results["num_scored"] < results["num_samples"]:
+        subset = {"num_scored": results["num_scored"], "num_samples": results["num_samples"]}
     return [
         EvalResult(
             task_type="text-generation",
             task_name="Text Generation",
             dataset_type=dataset_type,
             dataset_name=adapter.dataset_name(dataset_type),
-            dataset_config=config.benchmark_config,
+            dataset_config=results["benchmark_config"],
             dataset_split=results["benchmark_split"],
             dataset_args={"num_few_shot": 0},
             metric_type=score,
             metric_name=name,
             metric_value=round(results[score], 4),
+            metric_args=subset,
         )
         for score, name in adapter.scores.items()
         if results[score] == results[score]  # NaN when no row could be scored: nothing to report
@@ -52,13 +56,28 @@ def merge_eval_results(existing: list[EvalResult] | None, new: list[EvalResult])
 
 
 def results_table(eval_results: list[EvalResult]) -> str:
-    """The card's "Evaluation" section body: a markdown table, one line per result."""
+    """
+    The card's "Evaluation" section body: a markdown table, one line per result; a score over a subset of the
+    prompts (rows skipped) says so in its line and in a note below the table.
+    """
     lines = ["| Benchmark | Metric | Value |", "|---|---|---|"]
+    subsets = {}
     for result in eval_results:
         benchmark = result.dataset_name or result.dataset_type
         if result.dataset_split:
             benchmark += f" ({result.dataset_split})"
-        lines.append(f"| {benchmark} | {result.metric_name or result.metric_type} | {result.metric_value} |")
+        value = result.metric_value
+        args = result.metric_args or {}
+        if "num_scored" in args:
+            value = f"{value} (on {args['num_scored']} of {args['num_samples']} prompts)"
+            subsets[benchmark] = args
+        lines.append(f"| {benchmark} | {result.metric_name or result.metric_type} | {value} |")
+    for benchmark, args in subsets.items():
+        skipped = args["num_samples"] - args["num_scored"]
+        lines.append(
+            f"\n{benchmark}: scores over {args['num_scored']} of {args['num_samples']} prompts ({skipped} skipped; "
+            "their keys and reasons are under `skipped` in `eval_results.json`)."
+        )
     return "\n".join(lines)
 
 

@@ -3,7 +3,6 @@
 import os
 
 from ..hub.plots import pyplot
-from .card import dataset_id
 
 
 COMPARISON_PLOT_FILE = "comparison.png"
@@ -33,20 +32,31 @@ def format_comparison_table(results: dict[str, dict], scores: dict[str, str]) ->
     )
 
 
-def plot_comparison(results: dict[str, dict], scores: dict[str, str], path: str) -> str:
-    """Draws the benchmark's `scores` of every model as grouped bars into a PNG at `path`; returns `path`."""
+def plot_comparison(results: dict[str, dict[str, dict]], scores: dict[str, dict[str, str]], path: str) -> str:
+    r"""
+    Draws every model's scores as grouped bars, one panel per benchmark, into a PNG at `path`; returns `path`.
+
+    Args:
+        results (`dict[str, dict[str, dict]]`):
+            Benchmark name -> model -> that benchmark's results.
+        scores (`dict[str, dict[str, str]]`):
+            Benchmark name -> its scores (score key -> the name shown).
+        path (`str`):
+            Where the PNG goes.
+    """
     plt = pyplot()
-    width = 0.8 / len(results)
-    figure, axis = plt.subplots(figsize=(8, 4))
-    for i, (model, values) in enumerate(results.items()):
-        positions = [j + (i - (len(results) - 1) / 2) * width for j in range(len(scores))]
-        axis.bar(positions, [values[score] for score in scores], width, label=_model_label(model))
-    axis.set_xticks(range(len(scores)), [name.replace(" accuracy", "") for name in scores.values()])
-    axis.set_ylim(0, 1)
-    axis.set_ylabel("accuracy")
-    benchmark = next(iter(results.values()))
-    axis.set_title(f"{dataset_id(benchmark['benchmark'])} ({benchmark['benchmark_split']})")
-    axis.legend()
+    figure, axes = plt.subplots(1, len(results), figsize=(8 * len(results), 4), squeeze=False)
+    for axis, (benchmark, by_model) in zip(axes[0], results.items(), strict=True):
+        names = scores[benchmark]
+        width = 0.8 / len(by_model)
+        for i, (model, values) in enumerate(by_model.items()):
+            positions = [j + (i - (len(by_model) - 1) / 2) * width for j in range(len(names))]
+            axis.bar(positions, [values[score] for score in names], width, label=_model_label(model))
+        axis.set_xticks(range(len(names)), [name.replace(" accuracy", "") for name in names.values()])
+        axis.set_ylim(0, 1)
+        axis.set_ylabel("accuracy")
+        axis.set_title(f"{benchmark} ({next(iter(by_model.values()))['benchmark_split']})")
+        axis.legend()
     figure.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     figure.savefig(path, dpi=100)

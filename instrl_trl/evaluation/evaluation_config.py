@@ -2,14 +2,15 @@ from dataclasses import dataclass, field
 
 from ..metrics.benchmarks import BENCHMARKS
 from ..metrics.scoring import ON_INVALID_CHOICES
+from .benchmark_rows import BenchmarkSpec, parse_benchmarks
 
 
 @dataclass
 class BenchmarkEvaluationConfig:
     r"""
-    Configuration of the `evaluate` stage: each model answers an IFEval-schema benchmark, the answers are scored as
-    the `instruction_following` metric scores them, and the results go to `output_dir` and into each local model's
-    card (see [`run_evaluate`]).
+    Configuration of the `evaluate` stage: each model answers one or more benchmarks in IFEval's schema (IFEval,
+    IFBench, or any registered one), the answers are scored as the `instruction_following` metric scores them, and
+    the results go to `output_dir` and into each local model's card (see [`run_evaluate`]).
 
     Parameters:
         > Parameters that control the models
@@ -26,18 +27,23 @@ class BenchmarkEvaluationConfig:
 
         > Parameters that control the benchmark
 
-        benchmark (`str`, *optional*, defaults to `"google/IFEval"`):
-            A Hub dataset id, a local `.jsonl`/`.json`/`.parquet`/`.csv` file or a `save_to_disk` folder, with IFEval's
-            columns `key`, `prompt`, `instruction_id_list` and `kwargs`.
+        benchmark (`list[str]`, *optional*, defaults to `["google/IFEval"]`):
+            The benchmarks, each scored and recorded on its own (a single string is accepted). An entry is a
+            registered benchmark's name (`ifeval`, `ifbench`: its Hub dataset, `google/IFEval` or
+            `allenai/IFBench_test`), `NAME:sample` (its packaged offline sample, e.g. `ifbench:sample`),
+            `NAME:DATASET` (a Hub id, local `.jsonl`/`.json`/`.parquet`/`.csv` file or `save_to_disk` folder in that
+            benchmark's schema), or a dataset alone (of type `benchmark_type`). Every benchmark has IFEval's columns
+            `key`, `prompt`, `instruction_id_list` and `kwargs`.
         benchmark_type (`str`, *optional*, defaults to `"ifeval"`):
-            The benchmark's type: the adapter (columns, checks, score names) of
+            The type of a `benchmark` entry that names none: the adapter (columns, checks, score names) of
             `instrl_trl.metrics.benchmarks.BENCHMARKS` that reads and scores it.
         benchmark_config (`str`, *optional*):
             Configuration name of the Hub dataset.
         benchmark_split (`str`, *optional*, defaults to `"train"`):
-            Split of the benchmark (IFEval has only `train`).
+            Split of every benchmark (IFEval and IFBench have only `train`).
         max_samples (`int`, *optional*):
-            Evaluate only the first `max_samples` prompts (the cards then name the split as `train[:max_samples]`).
+            Evaluate only the first `max_samples` prompts of each benchmark (the cards then name the split as
+            `train[:max_samples]`).
 
         > Parameters that control generation
 
@@ -92,17 +98,22 @@ class BenchmarkEvaluationConfig:
     )
 
     # Parameters that control the benchmark
-    benchmark: str = field(
-        default="google/IFEval",
-        metadata={"help": "IFEval-schema benchmark: a Hub dataset id, a local file or a saved folder."},
+    benchmark: list[str] = field(
+        default_factory=lambda: ["google/IFEval"],
+        metadata={
+            "help": "Benchmarks: `ifeval`, `ifbench`, `NAME:sample` (offline sample), `NAME:DATASET`, or a dataset "
+            "(Hub id, local file or saved folder) of type `benchmark_type`."
+        },
     )
     benchmark_type: str = field(
         default="ifeval",
-        metadata={"help": "The benchmark's type (adapter: columns, checks, scores).", "choices": tuple(BENCHMARKS)},
+        metadata={"help": "The type of a `benchmark` entry that names none.", "choices": tuple(BENCHMARKS)},
     )
     benchmark_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
     benchmark_split: str = field(default="train", metadata={"help": "Split of the benchmark."})
-    max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first `max_samples` prompts."})
+    max_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate only the first `max_samples` prompts of each benchmark."}
+    )
 
     # Parameters that control generation
     batch_size: int = field(default=16, metadata={"help": "Prompts per `generate` call (and lm-eval's batch size)."})
@@ -173,6 +184,10 @@ class BenchmarkEvaluationConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
+        self.benchmark = [self.benchmark] if isinstance(self.benchmark, str) else list(self.benchmark or [])
+        if not self.benchmark:
+            raise ValueError("`benchmark` is empty: name at least one, e.g. `ifeval` or `ifbench:sample`.")
+        parse_benchmarks(self.benchmark, self.benchmark_type)  # a bad entry fails here, before anything is loaded
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError(
                 "`push_to_hub` needs `hub_model_id` (e.g. `your-name/my-model`), the repo of `models[0]`."
@@ -180,6 +195,11 @@ class BenchmarkEvaluationConfig:
         self.lm_eval_tasks = list(self.lm_eval_tasks or [])
         for spec in self.lm_eval_tasks:
             parse_lm_eval_task(spec)
+
+    @property
+    def benchmark_specs(self) -> list[BenchmarkSpec]:
+        """The benchmarks of `benchmark`, resolved ([`~instrl_trl.evaluation.benchmark_rows.parse_benchmark`])."""
+        return parse_benchmarks(self.benchmark, self.benchmark_type)
 
 
 def parse_lm_eval_task(spec: str) -> tuple[str, int | None]:

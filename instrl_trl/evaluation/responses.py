@@ -28,10 +28,10 @@ def build_benchmark_generator(model: str, config: BenchmarkEvaluationConfig):
     return build_generator("generator", {**defaults, **spec})
 
 
-def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluationConfig) -> tuple[list[str], int]:
+def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluationConfig) -> list[str | None]:
     """
-    Answers `prompts` with `model` in batches; returns the responses and the number of failed queries (answered by
-    `""`, which follows no instruction, as lm-eval counts an empty response). The model is freed afterwards.
+    Answers `prompts` with `model` in batches; returns the responses, `None` for a failed query (the caller scores it
+    as `""`, which follows no instruction, as lm-eval counts an empty response). The model is freed afterwards.
     """
     import torch
     from tqdm.auto import tqdm
@@ -48,4 +48,4 @@ def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluati
     num_failed = sum(response is None for response in responses)
     if num_failed:
         logger.warning(f"{num_failed} queries to {model} failed; their empty responses follow no instruction.")
-    return [response or "" for response in responses], num_failed
+    return responses

@@ -1,4 +1,7 @@
-"""What the `evaluate` stage writes for each model: `eval_results.json` and a per-prompt `predictions.jsonl`."""
+"""
+What the `evaluate` stage writes for each model: `eval_results.json` (the run's settings, then each benchmark's
+scores under `benchmarks`) and a per-prompt `predictions.jsonl` (each line names its benchmark).
+"""
 
 import json
 import logging
@@ -8,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from datasets import Dataset
 
-from ..constraints import drop_empty_kwargs
 from ..metrics.scoring import RowResult
+from .benchmark_rows import BenchmarkSpec
 from .evaluation_config import BenchmarkEvaluationConfig
 
 
@@ -35,30 +38,48 @@ def benchmark_split_name(config: BenchmarkEvaluationConfig, num_samples: int) ->
     return f"{config.benchmark_split}[:{num_samples}]" if cut else config.benchmark_split
 
 
-def run_settings(model: str, config: BenchmarkEvaluationConfig, num_samples: int, num_failed: int) -> dict:
-    """What produced the scores, stored beside them in `eval_results.json`."""
+def run_settings(model: str, config: BenchmarkEvaluationConfig) -> dict:
+    """How the answers were produced, stored at the top of `eval_results.json`."""
     backend = (config.generator or {}).get("backend", "transformers")
     return {
         "model": model,
         "backend": backend,
-        "benchmark": config.benchmark,
-        "benchmark_type": config.benchmark_type,
-        "benchmark_config": config.benchmark_config,
-        "benchmark_split": benchmark_split_name(config, num_samples),
-        "num_samples": num_samples,
-        "num_failed_generations": num_failed,
         "max_new_tokens": config.max_new_tokens,
         "generation_kwargs": config.generation_kwargs or {},
         "seed": config.seed,
     }
 
 
-def prediction_rows(responses: Sequence[str], benchmark: Dataset, row_results: Sequence[RowResult]) -> list[dict]:
-    """One JSON-ready row per prompt: the row's columns, the response and the verdicts already computed for it."""
+def benchmark_settings(
+    spec: BenchmarkSpec, config: BenchmarkEvaluationConfig, num_samples: int, num_failed: int
+) -> dict:
+    """Which rows one benchmark's scores are over, stored beside them under `benchmarks` in `eval_results.json`."""
+    return {
+        "benchmark": spec.dataset,
+        "benchmark_type": spec.benchmark_type,
+        "benchmark_config": config.benchmark_config,
+        "benchmark_split": benchmark_split_name(config, num_samples),
+        "num_samples": num_samples,
+        "num_failed_generations": num_failed,
+    }
+
+
+def _drop_nulls(kwargs: Mapping | None) -> dict:
+    return {name: value for name, value in (kwargs or {}).items() if value is not None}
+
+
+def prediction_rows(
+    name: str, responses: Sequence[str], benchmark: Dataset, row_results: Sequence[RowResult]
+) -> list[dict]:
+    """
+    One JSON-ready row per prompt of the benchmark `name`: the row's columns, the response and the verdicts already
+    computed for it.
+    """
     rows = []
     for response, row, result in zip(responses, benchmark, row_results, strict=True):
-        kwargs = [drop_empty_kwargs(k) if isinstance(k, Mapping | None) else k for k in row["kwargs"]]
-        out = {"key": row["key"], "prompt": row["prompt"], "response": response}
+        # Unused arguments (null in IFEval and IFBench rows) are left out; a falsy one such as IFBench's `0.0` stays
+        kwargs = [_drop_nulls(k) if isinstance(k, Mapping | None) else k for k in row["kwargs"]]
+        out = {"benchmark": name, "key": row["key"], "prompt": row["prompt"], "response": response}
         out.update(instruction_id_list=row["instruction_id_list"], kwargs=kwargs)
         if result.verdict is None:
             out.update(skipped=result.reason)

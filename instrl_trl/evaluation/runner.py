@@ -1,20 +1,21 @@
 """
-The `evaluate` stage: models answer a benchmark, each row is checked once, and the scores go to `eval_results.json`,
-a per-prompt JSONL and each local model's card (`model-index`). The benchmark's type (columns, checks, score names)
-is an adapter looked up by name ([`~instrl_trl.metrics.benchmarks.get_benchmark`]), so a new benchmark does not
-change this module.
+The `evaluate` stage: models answer one or more benchmarks, each row is checked once, and each benchmark's scores go
+to `eval_results.json`, a per-prompt JSONL and each local model's card (`model-index`). A benchmark's type (columns,
+checks, score names) is an adapter looked up by name ([`~instrl_trl.metrics.benchmarks.get_benchmark`]), so a new
+benchmark does not change this module.
 """
 
 import json
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from datasets import Dataset
 
-from ..metrics.benchmarks import BenchmarkAdapter, get_benchmark
+from ..metrics.benchmarks import BenchmarkAdapter
 from ..metrics.scoring import aggregate, check_rows
-from .benchmark_rows import check_benchmark_rows, load_benchmark
+from .benchmark_rows import BenchmarkSpec, check_benchmark_rows, load_benchmark
 from .card import push_model_card, to_eval_results, update_model_card
 from .comparison import COMPARISON_PLOT_FILE, format_comparison_table, plot_comparison
 from .evaluation_config import BenchmarkEvaluationConfig
@@ -23,6 +24,7 @@ from .responses import generate_responses
 from .results import (
     PREDICTIONS_FILE,
     RESULTS_FILE,
+    benchmark_settings,
     model_output_dirs,
     prediction_rows,
     run_settings,
@@ -34,18 +36,41 @@ from .results import (
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class LoadedBenchmark:
+    """One benchmark of the run: its entry, its adapter and its rows (checked)."""
+
+    spec: BenchmarkSpec
+    adapter: BenchmarkAdapter
+    rows: Dataset
+
+
+def load_benchmarks(config: BenchmarkEvaluationConfig) -> list[LoadedBenchmark]:
+    """Loads every benchmark of `config.benchmark` and checks its columns and rows, before any model is loaded."""
+    loaded = []
+    for spec in config.benchmark_specs:
+        adapter = spec.adapter
+        rows = load_benchmark(
+            adapter, spec.dataset, config.benchmark_config, config.benchmark_split, config.max_samples
+        )
+        check_benchmark_rows(adapter, rows, config.on_invalid)
+        loaded.append(LoadedBenchmark(spec, adapter, rows))
+    return loaded
+
+
 def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]:
     r"""
-    Runs the `evaluate` stage: every model of `config.models` answers the benchmark, in batches, and is scored.
+    Runs the `evaluate` stage: every model of `config.models` answers every benchmark, in batches, and is scored.
 
-    For each model, `output_dir/<model name>/` receives `eval_results.json` (the scores and the run's settings) and
-    `predictions.jsonl` (one line per prompt: `key`, `prompt`, `response`, and the strict and loose verdict of each
-    instruction). With `resume`, a model whose results are already there with the same settings is not run again.
-    A local model folder's card gets the scores in its `model-index` (when `update_model_card`), and `models[0]`'s
-    card is pushed (when `push_to_hub`). With several models, `output_dir/comparison.png` compares them. A summary
-    table is printed.
+    For each model, `output_dir/<model name>/` receives `eval_results.json` (the run's settings, and under
+    `benchmarks` each benchmark's scores, breakdowns, skipped rows and settings) and `predictions.jsonl` (one line per
+    prompt: `benchmark`, `key`, `prompt`, `response`, and the strict and loose verdict of each instruction). With
+    `resume`, a model whose results are already there with the same settings is not run again. A local model folder's
+    card gets every benchmark's scores in its `model-index` (when `update_model_card`), and `models[0]`'s card is
+    pushed (when `push_to_hub`). With several models, `output_dir/comparison.png` compares them, one panel per
+    benchmark. A summary table per benchmark is printed.
 
-    The benchmark's columns and rows, and the lm-eval tasks' data, are checked before any model is loaded.
+    Every benchmark's columns and rows, and the lm-eval tasks' data, are checked before any model is loaded.
 
     Args:
         config ([`BenchmarkEvaluationConfig`]):
@@ -54,11 +79,7 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
     Returns:
         `dict[str, dict]`: model (as given in `config.models`) -> the content of its `eval_results.json`.
     """
-    adapter = get_benchmark(config.benchmark_type)
-    benchmark = load_benchmark(
-        adapter, config.benchmark, config.benchmark_config, config.benchmark_split, config.max_samples
-    )
-    check_benchmark_rows(adapter, benchmark, config.on_invalid)
+    benchmarks = load_benchmarks(config)
     if config.lm_eval_tasks:
         check_lm_eval_tasks(config.lm_eval_tasks)
     if config.push_to_hub and not os.path.isdir(config.models[0]):
@@ -67,64 +88,100 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
         )
     results = {}
     for model, folder in zip(config.models, model_output_dirs(config.models, config.output_dir), strict=True):
-        results[model] = (config.resume and load_finished_results(folder, model, config, benchmark.num_rows)) or (
-            evaluate_model(model, folder, adapter, benchmark, config)
+        results[model] = (config.resume and load_finished_results(folder, model, config, benchmarks)) or (
+            evaluate_model(model, folder, benchmarks, config)
         )
-        eval_results = to_eval_results(results[model], config, adapter)
+        eval_results = [
+            result
+            for benchmark in benchmarks
+            for result in to_eval_results(results[model]["benchmarks"][benchmark.spec.name], benchmark.adapter)
+        ]
         eval_results += lm_eval_to_eval_results(results[model].get("lm_eval", {}))
         if config.update_model_card and os.path.isdir(model):
             update_model_card(model, eval_results, model_name=os.path.basename(os.path.normpath(model)))
     if config.push_to_hub:
         push_model_card(config.models[0], config.hub_model_id)
     if len(config.models) > 1:
-        plot_comparison(results, adapter.scores, os.path.join(config.output_dir, COMPARISON_PLOT_FILE))
-    print_summary(results, adapter, config)
+        plot_comparison(
+            {b.spec.name: {m: r["benchmarks"][b.spec.name] for m, r in results.items()} for b in benchmarks},
+            {b.spec.name: b.adapter.scores for b in benchmarks},
+            os.path.join(config.output_dir, COMPARISON_PLOT_FILE),
+        )
+    print_summary(results, benchmarks, config)
     return results
 
 
 def evaluate_model(
-    model: str, folder: str, adapter: BenchmarkAdapter, benchmark: Dataset, config: BenchmarkEvaluationConfig
+    model: str, folder: str, benchmarks: list[LoadedBenchmark], config: BenchmarkEvaluationConfig
 ) -> dict[str, Any]:
-    """Answers, checks each row once, writes `predictions.jsonl` and `eval_results.json`; returns the results."""
-    rows = list(benchmark)
-    responses, num_failed = generate_responses(model, [row["prompt"] for row in rows], config)
-    row_results = check_rows(adapter, rows, responses, config.on_invalid)
-    results = aggregate(row_results)
-    results.update(run_settings(model, config, benchmark.num_rows, num_failed))
-    write_predictions(folder, prediction_rows(responses, benchmark, row_results))
+    """
+    Answers every benchmark's prompts (one generation pass: the model is loaded once), checks each row once, writes
+    `predictions.jsonl` and `eval_results.json`; returns the results.
+    """
+    rows = [list(benchmark.rows) for benchmark in benchmarks]
+    prompts = [row["prompt"] for benchmark_rows in rows for row in benchmark_rows]
+    all_responses = generate_responses(model, prompts, config)
+    results = run_settings(model, config)
+    results["benchmarks"] = {}
+    predictions = []
+    start = 0
+    for benchmark, benchmark_rows in zip(benchmarks, rows, strict=True):
+        answers = all_responses[start : start + len(benchmark_rows)]
+        start += len(benchmark_rows)
+        num_failed = sum(answer is None for answer in answers)
+        responses = [answer or "" for answer in answers]
+        row_results = check_rows(benchmark.adapter, benchmark_rows, responses, config.on_invalid)
+        scores = aggregate(row_results)
+        scores.update(benchmark_settings(benchmark.spec, config, len(benchmark_rows), num_failed))
+        results["benchmarks"][benchmark.spec.name] = scores
+        predictions += prediction_rows(benchmark.spec.name, responses, benchmark.rows, row_results)
+    write_predictions(folder, predictions)
     write_results(folder, results)
-    if config.lm_eval_tasks:  # after the benchmark's files are written: a failing task loses none of them
+    if config.lm_eval_tasks:  # after the benchmarks' files are written: a failing task loses none of them
         results["lm_eval"] = run_lm_eval(model, config)
         write_results(folder, results)
     return results
 
 
 def load_finished_results(
-    folder: str, model: str, config: BenchmarkEvaluationConfig, num_samples: int
+    folder: str, model: str, config: BenchmarkEvaluationConfig, benchmarks: list[LoadedBenchmark]
 ) -> dict[str, Any] | None:
-    """The results an earlier run wrote for `model` with the same settings (and lm-eval tasks), or `None`."""
+    """The results an earlier run wrote for `model` with the same settings, benchmarks and lm-eval tasks, or `None`."""
     path = os.path.join(folder, RESULTS_FILE)
     if not (os.path.isfile(path) and os.path.isfile(os.path.join(folder, PREDICTIONS_FILE))):
         return None
     with open(path, encoding="utf-8") as file:
         results = json.load(file)
-    settings = run_settings(model, config, num_samples, num_failed=0)
-    settings.pop("num_failed_generations")
-    if any(results.get(key) != value for key, value in json.loads(json.dumps(settings)).items()):
+    expected = json.loads(json.dumps(run_settings(model, config)))
+    if any(results.get(key) != value for key, value in expected.items()):
         return None
+    done = results.get("benchmarks", {})
+    if set(done) != {benchmark.spec.name for benchmark in benchmarks}:
+        return None
+    for benchmark in benchmarks:
+        settings = benchmark_settings(benchmark.spec, config, benchmark.rows.num_rows, num_failed=0)
+        settings.pop("num_failed_generations")
+        if any(done[benchmark.spec.name].get(key) != value for key, value in json.loads(json.dumps(settings)).items()):
+            return None
     if config.lm_eval_tasks and "lm_eval" not in results:
         return None
     logger.info(f"Results of {model} found in {path} with the same settings: not evaluated again (`resume`).")
     return results
 
 
-def print_summary(results: dict[str, dict], adapter: BenchmarkAdapter, config: BenchmarkEvaluationConfig) -> None:
-    """Prints the comparison table, the skipped rows and where the results went."""
-    print(format_comparison_table(results, adapter.scores))  # noqa: T201
-    for scores in results.values():
-        if scores["num_skipped"]:
-            keys = ", ".join(str(row["key"]) for row in scores["skipped"])
-            print(f"{scores['model']}: {scores['num_skipped']} rows skipped (keys: {keys}).")  # noqa: T201
+def print_summary(
+    results: dict[str, dict], benchmarks: list[LoadedBenchmark], config: BenchmarkEvaluationConfig
+) -> None:
+    """Prints one comparison table per benchmark, the skipped rows and where the results went."""
+    for benchmark in benchmarks:
+        name = benchmark.spec.name
+        by_model = {model: model_results["benchmarks"][name] for model, model_results in results.items()}
+        print(f"\n{name} ({benchmark.adapter.name})")  # noqa: T201
+        print(format_comparison_table(by_model, benchmark.adapter.scores))  # noqa: T201
+        for model, scores in by_model.items():
+            if scores["num_skipped"]:
+                keys = ", ".join(str(row["key"]) for row in scores["skipped"])
+                print(f"{model}: {scores['num_skipped']} rows of {name} skipped (keys: {keys}).")  # noqa: T201
     output_dir = os.path.abspath(config.output_dir)
     print(f"Results written to {output_dir}")  # noqa: T201
     if len(results) > 1:

@@ -1,15 +1,13 @@
 """
 The generation stage: seeds -> evolve (policy + rewriter + reviewer) -> deduplicate -> answer and verify (expert)
--> append-only parquet shards. Each function consumes and returns plain batches; `generate_dataset` wires them, shows
-progress, and resumes where a killed run stopped.
+-> append-only parquet shards -> card -> push. Each function consumes and returns plain batches; `generate_dataset`
+wires them, shows progress, and resumes where a killed run stopped; `run_generate` is the whole stage.
 """
 
-import json
 import os
 from dataclasses import dataclass
 from functools import partial
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from accelerate import PartialState
@@ -17,63 +15,27 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
-from ..backends.accounting import QueryAccounting
+from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
 from ..backends.roles import build_role
+from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
 from ..environment import STOP_ACTION, InstructionEnv
+from ..hub.push import push_folder
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import act
 from ..rewards import get_reward_funcs
 from ..rewards.scoring import weighted_rewards
-from ..trainer.seeds import prepare_seed_dataset
+from .card import write_dataset_card
 from .evolve import evolve_seeds
 from .filters import Deduplicator
 from .generation_config import DatasetGenerationConfig
-from .responses import AnsweredCandidate, answer_and_verify
+from .responses import answer_and_verify
+from .rows import ROW_SCHEMA, to_row
 from .shards import ShardWriter, list_shards
 
 
-ROW_SCHEMA = pa.schema(
-    [
-        ("instruction", pa.string()),
-        ("response", pa.string()),
-        ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-        ("seed", pa.string()),
-        ("seed_index", pa.int64()),
-        ("operations", pa.list_(pa.string())),
-        ("depth", pa.int64()),
-        ("reward", pa.float64()),
-        ("constraints", pa.list_(pa.struct([("instruction_id", pa.string()), ("kwargs", pa.string())]))),
-        ("verified", pa.bool_()),
-        ("attempts", pa.int64()),
-    ]
-)
 QUERIES_FILE = "queries-rank{rank:05d}.json"
-
-
-def to_row(answered: AnsweredCandidate) -> dict:
-    """One dataset row: chat `messages` for TRL's SFT, plus how the instruction was made and checked."""
-    candidate = answered.candidate
-    return {
-        "instruction": candidate.instruction,
-        "response": answered.response,
-        "messages": [
-            {"role": "user", "content": candidate.instruction},
-            {"role": "assistant", "content": answered.response},
-        ],
-        "seed": candidate.seed,
-        "seed_index": candidate.seed_index,
-        "operations": list(candidate.operations),
-        "depth": candidate.depth,
-        "reward": candidate.reward,
-        "constraints": [
-            {"instruction_id": c.instruction_id, "kwargs": json.dumps(c.kwargs, sort_keys=True)}
-            for c in candidate.constraints
-        ],
-        "verified": answered.verified,
-        "attempts": answered.attempts,
-    }
 
 
 def load_policy(policy: str, operations_file: str | None = None) -> tuple[PreTrainedModel, object, OperationLibrary]:
@@ -133,14 +95,13 @@ def generate_dataset(
     without losing or repeating a row. Under `accelerate launch`, each process takes every `num_processes`-th seed
     and writes its own shards.
 
-    Output columns: `instruction`, `response`, `messages`, `seed`, `seed_index`, `operations`, `depth`, `reward`,
-    `constraints` (`instruction_id`, JSON `kwargs`), `verified`, `attempts`.
+    The rows have the columns of [`~instrl_trl.generation.rows.ROW_COLUMNS`].
     """
     # Everything is checked and built before the first query
     seeds = prepare_seed_dataset(seeds, config.instruction_column)
     if policy is None:
         policy, processing_class, operations = load_policy(config.policy, config.operations_file)
-    cache = config.response_cache or os.path.join(config.output_dir, "response_cache.sqlite")
+    cache = config.response_cache_path(config.output_dir)
     rewriter = rewriter or build_role("rewriter", config.rewriter, cache)
     reviewer = reviewer or build_role("reviewer", config.reviewer, cache)
     expert = expert or build_role("expert", config.expert, cache)
@@ -148,7 +109,7 @@ def generate_dataset(
     env = InstructionEnv(
         operations, rewriter, reviewer, config.max_operations, accounting=accounting, seed=config.seed
     )
-    reward_funcs = get_reward_funcs(config.reward_funcs)
+    reward_funcs = get_reward_funcs(config.reward_funcs, embedding_model=config.embedding_model)
     weights = torch.tensor(config.reward_weights or [1.0] * len(reward_funcs))
     embedder = SentenceEmbedder(config.embedding_model) if config.embedding_model else None
     deduplicator = Deduplicator(config.dedup_threshold, embedder)
@@ -196,7 +157,9 @@ def generate_dataset(
         ) from error
     finally:
         progress.close()
-        _save_queries(config.output_dir, state.process_index, accounting)
+        # One running total per rank: a resumed run adds to the first
+        path = os.path.join(config.output_dir, QUERIES_FILE.format(rank=state.process_index))
+        write_queries_file(path, accounting.details(), add_to_existing=True)
     return GenerationSummary(config.output_dir, num_rows, len(todo), len(mine) - len(todo))
 
 
@@ -206,15 +169,48 @@ def _instructions_in(shards) -> list[str]:
     ]
 
 
-def _save_queries(output_dir: str, rank: int, accounting: QueryAccounting) -> None:
-    """Adds this run's queries to the rank's running totals (a resumed run adds to the first)."""
-    path = os.path.join(output_dir, QUERIES_FILE.format(rank=rank))
-    totals = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            totals = json.load(f)
-    for role, usage in accounting.details().items():
-        previous = totals.get(role, {})
-        totals[role] = {key: previous.get(key, 0) + value for key, value in usage.items()}
-    with open(path, "w") as f:
-        json.dump(totals, f, indent=2)
+def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
+    r"""
+    The `generate` stage: loads the seeds of `config`, generates (or resumes) the dataset, writes its card on the main
+    process, and pushes the dataset (and a local policy, with `hub_policy_id`) when `push_to_hub` is set. Under
+    `accelerate launch` every process calls it and generates its share of the seeds.
+
+    Returns:
+        [`GenerationSummary`]: what this process generated.
+    """
+    state = PartialState()
+    seeds = config.load_seeds()
+    summary = generate_dataset(config, seeds)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return summary
+    quickstart = config.dataset_name is None
+    local_policy = os.path.isdir(config.policy)
+    write_dataset_card(
+        config.output_dir,
+        num_seeds=len(seeds) if config.max_seeds is None else min(config.max_seeds, len(seeds)),
+        roles={role: _describe_role(getattr(config, role)) for role in ("rewriter", "reviewer", "expert")},
+        seeds_source="the instrl-trl quickstart seeds" if quickstart else config.dataset_name,
+        seeds_license=config.seeds_license or ("apache-2.0" if quickstart else "other"),
+        policy=config.hub_policy_id or (None if local_policy else config.policy),
+        dataset_id=config.hub_dataset_id,
+    )
+    print(  # noqa: T201
+        f"Dataset written to {os.path.abspath(config.output_dir)}: {summary.num_rows} new rows from "
+        f"{summary.num_seeds} seeds ({summary.num_skipped_seeds} seeds done by an earlier run)."
+    )
+    if config.push_to_hub:
+        patterns = ["data/*.parquet", "README.md", "*.png"]
+        url = push_folder(config.output_dir, config.hub_dataset_id, "dataset", allow_patterns=patterns,
+                          private=config.hub_private)  # fmt: skip
+        print(f"Dataset pushed: {url}")  # noqa: T201
+        if config.hub_policy_id and local_policy:
+            url = push_folder(config.policy, config.hub_policy_id, "model", private=config.hub_private,
+                              allow_patterns=["*.json", "*.safetensors", "*.md", "*.txt", "*.png"])  # fmt: skip
+            print(f"Policy pushed: {url}")  # noqa: T201
+    return summary
+
+
+def _describe_role(spec: dict) -> str:
+    backend = spec.get("backend", "rules")
+    return backend if backend == "rules" else f"{backend} ({spec.get('model')})"

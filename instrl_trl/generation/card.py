@@ -1,31 +1,19 @@
 """The dataset card and its plot, computed from the shards on disk."""
 
-import json
 import os
 from collections import Counter
 
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..backends.accounting import read_queries_file
 from ..hub.cards import render_dataset_card
 from ..hub.plots import pyplot
+from .rows import COLUMN_DESCRIPTIONS
 from .shards import list_shards
 
 
 PLOT_FILE = "operation_mix.png"
-COLUMNS = {
-    "instruction": "the evolved instruction",
-    "response": "the expert's answer",
-    "messages": "the pair in chat format (`user`, `assistant`), for TRL's `SFTTrainer`",
-    "seed": "the seed instruction it was evolved from",
-    "seed_index": "the seed's row in the seed dataset",
-    "operations": "the operations applied to the seed, in order",
-    "depth": "the number of operations applied",
-    "reward": "the weighted reward of the episode up to this instruction",
-    "constraints": "its verifiable constraints: lm-eval IFEval `instruction_id` and JSON `kwargs`",
-    "verified": "whether the response passes every constraint (null when there are none)",
-    "attempts": "how many answers the expert was asked for",
-}
 
 
 def dataset_statistics(output_dir: str) -> dict:
@@ -70,12 +58,12 @@ def plot_operation_mix(statistics: dict, path: str) -> None:
 
 
 def _queries(output_dir: str) -> dict[str, int]:
+    """Queries per role over every rank's `queries-rank*.json` (roles that spent none are left out)."""
     totals = Counter()
     for name in sorted(os.listdir(output_dir)):
         if name.startswith("queries-rank") and name.endswith(".json"):
-            with open(os.path.join(output_dir, name)) as f:
-                for role, usage in json.load(f).items():
-                    totals[role] += int(usage.get("queries", 0))
+            for role, usage in read_queries_file(os.path.join(output_dir, name)).items():
+                totals[role] += usage.queries
     return {role: count for role, count in totals.items() if count}
 
 
@@ -114,7 +102,7 @@ def write_dataset_card(
         num_seeds=num_seeds,
         queries=_queries(output_dir),
         plot_file=PLOT_FILE if statistics["operation_frequency"] else None,
-        columns=COLUMNS,
+        columns=COLUMN_DESCRIPTIONS,
         **statistics,
     )
     card.save(os.path.join(output_dir, "README.md"))

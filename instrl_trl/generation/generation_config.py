@@ -1,25 +1,30 @@
 from dataclasses import dataclass, field
 
+from ..backends.role_arguments import RoleArguments
+from ..data.seeds import SeedColumnArguments, SeedDataArguments
+from ..rewards.reward_arguments import RewardArguments
+
+
+# Why `novelty` is left out: see the NOTE in the docstring below
+GENERATION_REWARD_FUNCS = ["information_gain", "elimination", "query_cost"]
+
 
 @dataclass
-class DatasetGenerationConfig:
+class DatasetGenerationConfig(SeedDataArguments, SeedColumnArguments, RoleArguments, RewardArguments):
     r"""
     Configuration of the `generate` stage: a trained operation policy evolves seed instructions, an expert answers
-    them, and the rows are written as parquet shards (see [`generate_dataset`]).
+    them, and the rows are written as parquet shards (see [`run_generate`]). The seeds (`dataset_name`,
+    `dataset_config`, `dataset_split`, `instruction_column`), the `rewriter`, `reviewer` and `response_cache`, and the
+    rewards (`reward_funcs`, `reward_weights`, `embedding_model`, which the near-duplicate filter uses too) are the
+    fields of [`~instrl_trl.data.seeds.SeedDataArguments`], [`~instrl_trl.data.seeds.SeedColumnArguments`],
+    [`~instrl_trl.backends.role_arguments.RoleArguments`] and [`~instrl_trl.rewards.reward_arguments.RewardArguments`],
+    shared with the `train-policy` stage.
 
     Parameters:
         > Parameters that control the inputs
 
         policy (`str`):
             The trained operation policy: a local folder or a Hub id (loaded with `from_pretrained`).
-        dataset_name (`str`, *optional*):
-            Seeds: a Hub dataset id, a local file or a `save_to_disk` folder. Defaults to the quickstart seeds.
-        dataset_config (`str`, *optional*):
-            Configuration name of the Hub dataset.
-        dataset_split (`str`, *optional*, defaults to `"train"`):
-            Split of the seed dataset.
-        instruction_column (`str`, *optional*, defaults to `"instruction"`):
-            Column of the seed dataset that holds the instructions.
         max_seeds (`int`, *optional*):
             Use only the first `max_seeds` seeds.
         seeds_license (`str`, *optional*):
@@ -41,23 +46,12 @@ class DatasetGenerationConfig:
         dedup_threshold (`float`, *optional*, defaults to `0.95`):
             Cosine similarity of sentence embeddings above which an instruction is a near-duplicate of one already
             kept and is dropped. `1.0` keeps near-duplicates (exact duplicates are always dropped).
-        embedding_model (`str`, *optional*):
-            Sentence-embedding model for near-duplicates. Defaults to the packaged all-MiniLM-L6-v2.
-        reward_funcs (`list[str]`, *optional*, defaults to `["information_gain", "elimination", "query_cost"]`):
-            Reward functions whose weighted sum over an instruction's episode so far is stored as its `reward`.
-        reward_weights (`list[float]`, *optional*):
-            Their weights; all `1.0` by default.
 
         > Parameters that control the roles
 
-        rewriter (`dict` or `str`, *optional*):
-            Backend of the rewriter (as in [`InstructionGenerationConfig`]); the rules engine when unset.
-        reviewer (`dict` or `str`, *optional*):
-            Backend of the reviewer; the rules engine when unset.
         expert (`dict` or `str`, *optional*):
-            Backend of the expert that answers the evolved instructions; the rules engine when unset.
-        response_cache (`str`, *optional*):
-            sqlite file caching LLM answers. Defaults to `<output_dir>/response_cache.sqlite`.
+            Backend of the expert that answers the evolved instructions, in the same form as `rewriter`; the rules
+            engine when unset.
 
         > Parameters that control verification
 
@@ -86,18 +80,16 @@ class DatasetGenerationConfig:
             Hub repository to push the policy to, with its card, next to the dataset.
         hub_private (`bool`, *optional*, defaults to `False`):
             Create the Hub repositories as private.
+
+    > [!NOTE]
+    > These parameters have default values different from [`~instrl_trl.rewards.reward_arguments.RewardArguments`]:
+    > - `reward_funcs`: `["information_gain", "elimination", "query_cost"]`, the training default without `novelty`,
+    >   whose memory would make a row's `reward` depend on the seeds processed before it (a resumed run would then
+    >   write other rewards than an uninterrupted one).
     """
 
     # Parameters that control the inputs
     policy: str = field(default=None, metadata={"help": "The trained operation policy: a local folder or a Hub id."})
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "Seeds: a Hub id, a local file or a saved folder. Defaults to the quickstart."}
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
-    dataset_split: str = field(default="train", metadata={"help": "Split of the seed dataset."})
-    instruction_column: str = field(
-        default="instruction", metadata={"help": "Column of the seed dataset that holds the instructions."}
-    )
     max_seeds: int | None = field(default=None, metadata={"help": "Use only the first `max_seeds` seeds."})
     seeds_license: str | None = field(default=None, metadata={"help": "Licence of the seeds, for the dataset card."})
     operations_file: str | None = field(
@@ -114,23 +106,13 @@ class DatasetGenerationConfig:
     dedup_threshold: float = field(
         default=0.95, metadata={"help": "Cosine similarity above which an instruction is a near-duplicate."}
     )
-    embedding_model: str | None = field(
-        default=None, metadata={"help": "Sentence-embedding model for near-duplicates (default: packaged MiniLM)."}
-    )
     reward_funcs: list[str] = field(
-        default_factory=lambda: ["information_gain", "elimination", "query_cost"],
+        default_factory=lambda: list(GENERATION_REWARD_FUNCS),
         metadata={"help": "Reward functions whose weighted sum over the episode is stored as `reward`."},
     )
-    reward_weights: list[float] | None = field(default=None, metadata={"help": "Their weights; all 1.0 by default."})
 
     # Parameters that control the roles
-    rewriter: dict | str | None = field(default=None, metadata={"help": "Backend of the rewriter (rules if unset)."})
-    reviewer: dict | str | None = field(default=None, metadata={"help": "Backend of the reviewer (rules if unset)."})
     expert: dict | str | None = field(default=None, metadata={"help": "Backend of the expert (rules if unset)."})
-    response_cache: str | None = field(
-        default=None,
-        metadata={"help": "sqlite file caching LLM answers (default: <output_dir>/response_cache.sqlite)."},
-    )
 
     # Parameters that control verification
     verification_retries: int = field(
@@ -152,8 +134,6 @@ class DatasetGenerationConfig:
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repositories as private."})
 
     def __post_init__(self):
-        from ..backends.roles import parse_role_spec
-
         for name in ("policy", "output_dir"):
             if not getattr(self, name):
                 raise ValueError(f"`{name}` is required: set it in the recipe or with `--{name}`.")
@@ -169,11 +149,7 @@ class DatasetGenerationConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
-        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
-            raise ValueError(
-                f"`reward_weights` has {len(self.reward_weights)} values for {len(self.reward_funcs)} `reward_funcs`."
-            )
+        self.check_rewards()
         if self.push_to_hub and not self.hub_dataset_id:
             raise ValueError("`push_to_hub` needs `hub_dataset_id` (e.g. `your-name/my-instructions`).")
-        for role in ("rewriter", "reviewer", "expert"):
-            setattr(self, role, parse_role_spec(role, getattr(self, role)))
+        self.parse_roles(("rewriter", "reviewer", "expert"))

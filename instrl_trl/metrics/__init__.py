@@ -2,17 +2,19 @@
 
 from pathlib import Path
 
-from .benchmarks import BENCHMARKS, BenchmarkAdapter, get_benchmark
+from .benchmarks import BENCHMARKS, IFBENCH, IFEVAL, BenchmarkAdapter, RowSkipped, get_benchmark
 
 
 INSTRUCTION_FOLLOWING_PATH = str(Path(__file__).resolve().parent / "instruction_following")
 
 
-def load_instruction_following(**load_kwargs):
+def load_instruction_following(config_name: str = "ifeval", **load_kwargs):
     r"""
     Loads the packaged `instruction_following` metric with `evaluate.load`, from its folder (no Hub access needed).
 
     Args:
+        config_name (`str`, *optional*, defaults to `"ifeval"`):
+            The benchmark it scores: `"ifeval"` or `"ifbench"` (any name of `BENCHMARKS`).
         **load_kwargs:
             Passed to `evaluate.load` (for example `experiment_id`, `keep_in_memory`).
 
@@ -21,13 +23,16 @@ def load_instruction_following(**load_kwargs):
     """
     import evaluate
 
-    return evaluate.load(INSTRUCTION_FOLLOWING_PATH, **load_kwargs)
+    return evaluate.load(INSTRUCTION_FOLLOWING_PATH, config_name, **load_kwargs)
 
 
 __all__ = [
     "BENCHMARKS",
+    "IFBENCH",
+    "IFEVAL",
     "INSTRUCTION_FOLLOWING_PATH",
     "BenchmarkAdapter",
+    "RowSkipped",
     "get_benchmark",
     "load_instruction_following",
 ]

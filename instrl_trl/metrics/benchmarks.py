@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
-from ..constraints import InvalidReferenceError, RowVerdict, build_checkers, check_row
+from ..constraints import InvalidReferenceError, RowVerdict, build_checkers, check_row, ifbench
+
+
+class RowSkipped(Exception):
+    """
+    A row that cannot be scored in this environment, although it is valid (its checker needs data that cannot be had
+    offline): it is always skipped and listed with this message as reason, whatever `on_invalid` says.
+    """
 
 
 @dataclass(frozen=True)
@@ -29,10 +36,14 @@ class BenchmarkAdapter:
         sample_file (`str`):
             File name of the benchmark's packaged offline sample in `instrl_trl.data`.
         validate (`Callable[[Mapping], None]`):
-            Raises [`~instrl_trl.constraints.InvalidReferenceError`] for a row that cannot be checked reproducibly;
-            called before any model is loaded.
+            Raises [`~instrl_trl.constraints.InvalidReferenceError`] for a row that cannot be checked reproducibly,
+            or [`RowSkipped`] for a valid row that cannot be checked here; called before any model is loaded.
         check (`Callable[[Mapping, str], RowVerdict]`):
-            The verdicts of a response on a row (raises `InvalidReferenceError` like `validate`).
+            The verdicts of a response on a row (raises `InvalidReferenceError` or `RowSkipped` like `validate`). A
+            verdict has `strict` and `loose` (lists of `bool`, one per instruction) and `prompt_level_strict` and
+            `prompt_level_loose`.
+        hub_dataset (`str`, *optional*):
+            The benchmark's Hub dataset id, evaluated when a recipe names the benchmark alone (`benchmark: ifbench`).
         dataset_names (`dict[str, str]`, *optional*, defaults to `{}`):
             Hub dataset id -> the name the card shows (e.g. `google/IFEval` -> `IFEval`).
     """
@@ -43,6 +54,7 @@ class BenchmarkAdapter:
     sample_file: str
     validate: Callable[[Mapping], None]
     check: Callable[[Mapping, str], RowVerdict]
+    hub_dataset: str | None = None
     dataset_names: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -84,23 +96,59 @@ def _check_ifeval_row(row: Mapping, response: str) -> RowVerdict:
     return check_row(response, row["instruction_id_list"], row["kwargs"], prompt=row.get("prompt", ""))
 
 
+# lm-eval's names for the four scores (IFBench reports the same four), with the names the card shows
+FOUR_SCORES = {
+    "prompt_level_strict_acc": "Prompt-level strict accuracy",
+    "inst_level_strict_acc": "Instruction-level strict accuracy",
+    "prompt_level_loose_acc": "Prompt-level loose accuracy",
+    "inst_level_loose_acc": "Instruction-level loose accuracy",
+}
+
 IFEVAL = BenchmarkAdapter(
     name="ifeval",
     columns=("key", "prompt", "instruction_id_list", "kwargs"),
-    # lm-eval's names for IFEval's four scores, with the names the card shows
-    scores={
-        "prompt_level_strict_acc": "Prompt-level strict accuracy",
-        "inst_level_strict_acc": "Instruction-level strict accuracy",
-        "prompt_level_loose_acc": "Prompt-level loose accuracy",
-        "inst_level_loose_acc": "Instruction-level loose accuracy",
-    },
+    scores=FOUR_SCORES,
     sample_file="ifeval_sample.jsonl",
     validate=_validate_ifeval_row,
     check=_check_ifeval_row,
+    hub_dataset="google/IFEval",
     dataset_names={"google/IFEval": "IFEval"},
 )
 
-BENCHMARKS: dict[str, BenchmarkAdapter] = {IFEVAL.name: IFEVAL}
+
+def _validate_ifbench_row(row: Mapping) -> None:
+    try:
+        ifbench.build_checkers(row["instruction_id_list"], row["kwargs"])
+    except ifbench.InvalidIFBenchRowError as error:
+        raise InvalidReferenceError(str(error)) from error
+    except ifbench.CheckerUnavailable as error:
+        raise RowSkipped(str(error)) from error
+
+
+def _check_ifbench_row(row: Mapping, response: str) -> ifbench.RowVerdict:
+    # IFBench rows carry every argument name (unused ones null) and floats for counts: `check_row` takes them as they
+    # are. Its `skipped` verdict (a checker's data is not available offline) becomes a skipped row.
+    try:
+        verdict = ifbench.check_row(response, row["instruction_id_list"], row["kwargs"])
+    except ifbench.InvalidIFBenchRowError as error:
+        raise InvalidReferenceError(str(error)) from error
+    if verdict.skipped is not None:
+        raise RowSkipped(verdict.skipped)
+    return verdict
+
+
+IFBENCH = BenchmarkAdapter(
+    name="ifbench",
+    columns=("key", "prompt", "instruction_id_list", "kwargs"),
+    scores=FOUR_SCORES,  # IFBench's headline is prompt-level loose
+    sample_file="ifbench_sample.jsonl",
+    validate=_validate_ifbench_row,
+    check=_check_ifbench_row,
+    hub_dataset="allenai/IFBench_test",
+    dataset_names={"allenai/IFBench_test": "IFBench"},
+)
+
+BENCHMARKS: dict[str, BenchmarkAdapter] = {IFEVAL.name: IFEVAL, IFBENCH.name: IFBENCH}
 
 
 def get_benchmark(name: str) -> BenchmarkAdapter:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..constraints import InvalidReferenceError, RowVerdict
-from .benchmarks import BenchmarkAdapter
+from .benchmarks import BenchmarkAdapter, RowSkipped
 
 
 ON_INVALID_CHOICES = ("skip", "raise")
@@ -65,6 +65,8 @@ def check_rows(
             One response per row.
         on_invalid (`str`, *optional*, defaults to `"skip"`):
             `"skip"` keeps a row that cannot be scored as a skipped [`RowResult`]; `"raise"` raises a `ValueError`.
+            A valid row whose checker cannot run here ([`~instrl_trl.metrics.benchmarks.RowSkipped`]) is skipped
+            either way.
 
     Returns:
         `list[RowResult]`: one per row, in order.
@@ -85,6 +87,8 @@ def check_one_row(
         verdict = benchmark.check(row, response)
     except InvalidReferenceError as error:
         return skip_row(index, row.get("key"), error, on_invalid)
+    except RowSkipped as error:
+        return RowResult(index=index, key=row.get("key"), instruction_id_list=[], verdict=None, reason=str(error))
     return RowResult(index, row.get("key"), list(row["instruction_id_list"]), verdict)
 
 

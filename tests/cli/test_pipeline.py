@@ -68,6 +68,14 @@ def test_quickstart_pipeline_end_to_end(tiny_backbone, tmp_path):
     assert (tmp_path / "dataset" / "README.md").is_file()
     assert (tmp_path / "sft" / "model.safetensors").is_file()
     results = json.loads((tmp_path / "eval" / "sft" / "eval_results.json").read_text())
-    assert 0.0 <= results["prompt_level_strict_acc"] <= 1.0
+    assert set(results["benchmarks"]) == {"ifeval_sample", "ifbench_sample"}  # the quickstart recipe evaluates both
+    assert results["benchmarks"]["ifeval_sample"]["num_scored"] == 5
+    lines = (tmp_path / "eval" / "sft" / "predictions.jsonl").read_text().splitlines()
+    for benchmark, scores in results["benchmarks"].items():
+        verdicts = [
+            json.loads(line)["prompt_level_strict"] for line in lines if json.loads(line)["benchmark"] == benchmark
+        ]
+        assert len(verdicts) == 5  # max_samples
+        assert scores["prompt_level_strict_acc"] == pytest.approx(sum(verdicts) / len(verdicts))
     card = ModelCard.load(str(tmp_path / "sft" / "README.md"))
     assert {result.metric_type for result in card.data.eval_results} >= {"prompt_level_strict_acc"}

@@ -22,7 +22,6 @@ from instrl_trl.evaluation.results import PREDICTIONS_FILE, RESULTS_FILE
 from instrl_trl.metrics import load_instruction_following
 from instrl_trl.metrics.benchmarks import BENCHMARKS, IFEVAL
 from tests.backends.openai_server import OpenAIServer
-from tests.backends.tiny_causal_lm import build_tiny_causal_lm
 from tests.config_docs import assert_config_documented
 
 
@@ -46,11 +45,6 @@ Not evaluated yet.
 Tests only.
 """
 VALID_ROW = {"prompt": "Describe a cat. Do not use any commas.", "instruction_id_list": ["punctuation:no_comma"]}
-
-
-@pytest.fixture(scope="session")
-def tiny_causal_lm(tmp_path_factory) -> str:
-    return build_tiny_causal_lm(str(tmp_path_factory.mktemp("tiny-causal-lm")))
 
 
 def copy_model(source: str, folder, card: str | None = CARD) -> str:
@@ -94,14 +88,16 @@ def test_evaluate_writes_scores_predictions_and_card(carded_model, tmp_path):
     results = run_evaluate(config)[carded_model]
 
     folder = tmp_path / "eval" / "tiny-sft"
-    written = json.loads((folder / RESULTS_FILE).read_text())
+    assert json.loads((folder / RESULTS_FILE).read_text()) == json.loads(json.dumps(results))
+    assert list(results["benchmarks"]) == ["ifeval_sample"]
+    written = json.loads((folder / RESULTS_FILE).read_text())["benchmarks"]["ifeval_sample"]
     assert written["num_samples"] == written["num_scored"] == NUM_SAMPLES
     assert written["benchmark_split"] == f"train[:{NUM_SAMPLES}]"
-    assert written == json.loads(json.dumps(results))
+    assert written["benchmark_type"] == "ifeval"
 
     predictions = read_jsonl(folder / PREDICTIONS_FILE)
     assert len(predictions) == NUM_SAMPLES
-    assert all({"key", "prompt", "response", "instructions"} <= set(row) for row in predictions)
+    assert all({"benchmark", "key", "prompt", "response", "instructions"} <= set(row) for row in predictions)
     assert all(len(row["instructions"]) == len(row["instruction_id_list"]) for row in predictions)
     # The written scores are the metric's on the written responses
     references = [
@@ -193,7 +189,7 @@ INVALID_ROWS = [
 def test_invalid_row_is_skipped_and_listed(tiny_causal_lm, tmp_path):
     benchmark = write_benchmark(tmp_path / "bench.jsonl", INVALID_ROWS)
     config = make_config([tiny_causal_lm], tmp_path / "eval", benchmark=benchmark, update_model_card=False)
-    results = run_evaluate(config)[tiny_causal_lm]
+    results = run_evaluate(config)[tiny_causal_lm]["benchmarks"]["bench"]
     assert results["num_scored"] == 2
     assert results["num_skipped"] == 1
     assert results["skipped"][0]["key"] == 2
@@ -230,7 +226,8 @@ def test_endpoint_generator(tmp_path):
         config = make_config(["served-model"], tmp_path / "eval", generator=generator, max_samples=3)
         results = run_evaluate(config)["served-model"]
     assert results["backend"] == "endpoint"
-    assert results["num_scored"] == 3
+    assert results["benchmarks"]["ifeval_sample"]["num_scored"] == 3
+    assert results["benchmarks"]["ifeval_sample"]["num_failed_generations"] == 0
     assert (tmp_path / "eval" / "served-model" / RESULTS_FILE).is_file()
     assert all(request.body["max_tokens"] == 16 for request in server.state.requests)
 
@@ -317,7 +314,7 @@ def test_config_is_documented():
 def test_config_accepts_a_single_model(tmp_path):
     config = BenchmarkEvaluationConfig(models="org/model", output_dir=str(tmp_path))
     assert config.models == ["org/model"]
-    assert config.benchmark == "google/IFEval"
+    assert config.benchmark == ["google/IFEval"]
 
 
 @pytest.mark.parametrize(
@@ -331,6 +328,9 @@ def test_config_accepts_a_single_model(tmp_path):
         ({"max_samples": 0}, "`max_samples`"),
         ({"on_invalid": "ignore"}, "`on_invalid`"),
         ({"benchmark_type": "made_up"}, "`benchmark_type`"),
+        ({"benchmark": []}, "`benchmark` is empty"),
+        ({"benchmark": ["ifbench:"]}, "names no dataset"),
+        ({"benchmark": ["ifbench", "allenai/IFBench_test"]}, "twice"),
         ({"push_to_hub": True}, "`hub_model_id`"),
         ({"lm_eval_tasks": ["arc_challenge:many"]}, "arc_challenge:many"),
         ({"generator": {"backend": "rules"}}, "`generator.backend`"),
@@ -355,8 +355,9 @@ def test_parse_lm_eval_task():
 
 def test_nan_scores_are_not_reported(tmp_path):
     # The metric gives NaN when every row was skipped: the card then gets no result rather than a NaN
-    results = dict.fromkeys(IFEVAL.scores, math.nan) | {"benchmark_split": "train"}
-    assert to_eval_results(results, make_config(["a"], tmp_path), IFEVAL) == []
+    results = dict.fromkeys(IFEVAL.scores, math.nan) | {"num_scored": 0, "num_samples": 3}
+    results |= {"benchmark": "google/IFEval", "benchmark_config": None, "benchmark_split": "train"}
+    assert to_eval_results(results, IFEVAL) == []
 
 
 @pytest.mark.slow
@@ -396,4 +397,4 @@ def test_each_row_is_checked_once_and_a_finished_model_is_resumed(tiny_causal_lm
     # other settings: evaluated again
     monkeypatch.undo()
     again = run_evaluate(make_config([tiny_causal_lm], tmp_path / "eval", max_samples=2, resume=True))
-    assert again[tiny_causal_lm]["num_samples"] == 2
+    assert again[tiny_causal_lm]["benchmarks"]["ifeval_sample"]["num_samples"] == 2

@@ -15,6 +15,29 @@ from instrl_trl.generation import DatasetGenerationConfig, ExpertUnavailableErro
 from instrl_trl.generation.shards import list_shards
 
 
+def lm_eval_verdict(row: dict) -> bool | None:
+    """
+    Whether the row's response follows all its constraints, judged here with lm-eval's own checkers (as its IFEval
+    `test_instruction_following_strict` does), not through `instrl_trl.constraints`.
+    """
+    if not row["constraints"]:
+        return None
+    import langdetect
+    from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT
+
+    langdetect.DetectorFactory.seed = 0  # lm-eval leaves langdetect unseeded; the package's verdicts are seeded
+    response = row["response"]
+    verdicts = []
+    for constraint in row["constraints"]:
+        checker = INSTRUCTION_DICT[constraint["instruction_id"]](constraint["instruction_id"])
+        checker.build_description(**{k: v for k, v in json.loads(constraint["kwargs"]).items() if v is not None})
+        arguments = checker.get_instruction_args()
+        if arguments and "prompt" in arguments:
+            checker.build_description(prompt=row["instruction"])
+        verdicts.append(bool(response.strip() and checker.check_following(response)))
+    return all(verdicts)
+
+
 def make_config(tmp_path, policy, **overrides) -> DatasetGenerationConfig:
     kwargs = {
         "policy": policy,
@@ -51,15 +74,15 @@ def test_rows_have_the_documented_columns(tiny_policy, quickstart_seeds, tmp_pat
         assert row["depth"] == len(row["operations"]) >= 1
         assert row["seed"] == quickstart_seeds[row["seed_index"]]["instruction"]
         assert row["seed_index"] < 24
-        if row["constraints"]:
-            assert row["verified"] in (True, False)
-            assert all(json.loads(c["kwargs"]) is not None for c in row["constraints"])
-        else:
-            assert row["verified"] is None
+        assert row["verified"] is lm_eval_verdict(row), row
     # exact duplicates are dropped
     assert len({row["instruction"].lower() for row in rows}) == len(rows)
+    # both verdicts occur, so the comparison above is not met by a constant
+    assert {row["verified"] for row in rows if row["constraints"]} == {True, False}
     queries = json.loads((Path(config.output_dir) / "queries-rank00000.json").read_text())
-    assert queries["rewriter"]["queries"] > 0 and queries["expert"]["queries"] >= len(rows)
+    per_role = queries["per_role"]
+    assert per_role["rewriter"]["queries"] > 0 and per_role["expert"]["queries"] >= len(rows)
+    assert queries["total"] == sum(usage["queries"] for usage in per_role.values())
 
 
 def test_second_run_resumes_and_adds_nothing(tiny_policy, quickstart_seeds, tmp_path):

@@ -1,14 +1,14 @@
-import json
 import re
 
 import pytest
 from huggingface_hub import DatasetCard
 
+from instrl_trl.backends.accounting import read_queries_file, write_queries_file
 from instrl_trl.constraints import Constraint
-from instrl_trl.generation.builder import ROW_SCHEMA, to_row
 from instrl_trl.generation.card import PLOT_FILE, dataset_statistics, write_dataset_card
 from instrl_trl.generation.evolve import Candidate
 from instrl_trl.generation.responses import AnsweredCandidate
+from instrl_trl.generation.rows import COLUMN_DESCRIPTIONS, ROW_SCHEMA, to_row
 from instrl_trl.generation.shards import ShardWriter
 
 
@@ -39,8 +39,8 @@ def write_rows(output_dir):
         row = to_row(AnsweredCandidate(candidate, f"Answer {position}.", verified, 1))
         writers[position % 2].add([row], [seed_index])
     for rank, queries in ((0, {"rewriter": 6, "reviewer": 5, "expert": 2}), (1, {"rewriter": 4, "expert": 3})):
-        totals = {role: {"queries": count, "cache_hits": 0} for role, count in queries.items()}
-        (output_dir / f"queries-rank{rank:05d}.json").write_text(json.dumps(totals))
+        totals = {role: {"queries": count} for role, count in queries.items()}
+        write_queries_file(str(output_dir / f"queries-rank{rank:05d}.json"), totals)
 
 
 def jinja_left_over(text):
@@ -110,7 +110,10 @@ def test_write_dataset_card(output_dir, tmp_path):
     assert "[someone/teams-rl-policy](https://huggingface.co/someone/teams-rl-policy)" in text
     assert "- Expert: endpoint (Qwen/Qwen2.5-7B-Instruct)" in text
     assert 'load_dataset("someone/teams-rl-instructions", split="train")' in text
-    assert "- `messages`:" in text
+    # the columns, in the order of the shards
+    lines = [f"- `{name}`: {description}" for name, description in COLUMN_DESCRIPTIONS.items()]
+    assert list(COLUMN_DESCRIPTIONS) == ROW_SCHEMA.names
+    assert "\n".join(lines) in text
 
     # the plot, linked relatively
     plot = output_dir / PLOT_FILE
@@ -157,3 +160,15 @@ def test_card_without_rows_has_no_plot(tmp_path):
     assert not (output_dir / PLOT_FILE).exists()
     assert DatasetCard.load(output_dir / "README.md").data.license == "other"
     assert jinja_left_over(text) == []
+
+
+def test_a_resumed_run_adds_its_queries_to_the_rank_total(tmp_path):
+    path = str(tmp_path / "queries-rank00000.json")
+    write_queries_file(path, {"rewriter": {"queries": 4, "cache_hits": 1}}, add_to_existing=True)
+    content = write_queries_file(path, {"rewriter": {"queries": 3}, "expert": {"queries": 2}}, add_to_existing=True)
+    assert content["per_role"]["rewriter"] == {
+        "queries": 7, "cache_hits": 1, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0,
+        "paid_queries": 6,
+    }  # fmt: skip
+    assert (content["total"], content["paid_queries"]) == (9, 8)
+    assert read_queries_file(path)["expert"].queries == 2

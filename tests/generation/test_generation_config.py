@@ -1,9 +1,12 @@
-import dataclasses
-
 import pytest
+from datasets import Dataset
 from transformers import HfArgumentParser
 
+from instrl_trl.backends.role_arguments import RoleArguments
+from instrl_trl.data.seeds import SeedColumnArguments
 from instrl_trl.generation import DatasetGenerationConfig
+from instrl_trl.rewards.reward_arguments import RewardArguments
+from instrl_trl.trainer import InstructionGenerationConfig
 from tests.config_docs import assert_config_documented
 
 
@@ -17,11 +20,41 @@ def test_config_is_documented():
     assert_config_documented(DatasetGenerationConfig)
 
 
-def test_every_field_has_help_and_a_docstring_entry():
-    docstring = DatasetGenerationConfig.__doc__
-    for field in dataclasses.fields(DatasetGenerationConfig):
-        assert field.metadata.get("help"), field.name
-        assert f"        {field.name} (" in docstring, field.name
+@pytest.mark.parametrize("cls", [RoleArguments, RewardArguments, SeedColumnArguments])
+def test_shared_arguments_are_documented(cls):
+    assert_config_documented(cls)
+
+
+def test_shared_fields_are_declared_once_with_one_default():
+    # the generate and train-policy configs inherit the seeds, roles and rewards rather than declaring them again
+    for name in (
+        "dataset_name",
+        "dataset_split",
+        "instruction_column",
+        "rewriter",
+        "reviewer",
+        "response_cache",
+        "embedding_model",
+    ):
+        for cls in (DatasetGenerationConfig, InstructionGenerationConfig):
+            assert name not in vars(cls).get("__annotations__", {}), (cls.__name__, name)
+    assert "reward_weights" not in vars(InstructionGenerationConfig)["__annotations__"]
+
+
+def test_embedding_model_reaches_the_rewards(tiny_policy, tmp_path, monkeypatch):
+    from instrl_trl.generation import builder
+
+    seen = {}
+
+    def spy(names, embedding_model=None):
+        seen["embedding_model"] = embedding_model
+        raise RuntimeError("stop after the rewards are built")
+
+    monkeypatch.setattr(builder, "get_reward_funcs", spy)
+    config = make_config(tmp_path, policy=tiny_policy, embedding_model="some/embedder", reward_funcs=["novelty"])
+    with pytest.raises(RuntimeError, match="stop after"):
+        builder.generate_dataset(config, Dataset.from_dict({"instruction": ["Name a river."]}))
+    assert seen == {"embedding_model": "some/embedder"}
 
 
 def test_defaults(tmp_path):
@@ -64,7 +97,7 @@ def test_dedup_threshold_one_is_allowed(tmp_path):
 
 
 def test_reward_weights_must_match_reward_funcs(tmp_path):
-    with pytest.raises(ValueError, match=r"`reward_weights` has 2 values for 3 `reward_funcs`"):
+    with pytest.raises(ValueError, match=r"`reward_weights` has 2 values but `reward_funcs` has 3"):
         make_config(tmp_path, reward_weights=[1.0, 0.5])
     config = make_config(tmp_path, reward_funcs=["information_gain"], reward_weights=[2.0])
     assert config.reward_weights == [2.0]

@@ -4,9 +4,9 @@ import pyarrow.parquet as pq
 from datasets import load_dataset
 
 from instrl_trl.constraints import Constraint
-from instrl_trl.generation.builder import ROW_SCHEMA, to_row
 from instrl_trl.generation.evolve import Candidate
 from instrl_trl.generation.responses import AnsweredCandidate
+from instrl_trl.generation.rows import ROW_SCHEMA, to_row
 from instrl_trl.generation.shards import ShardWriter, list_shards, shard_name
 
 

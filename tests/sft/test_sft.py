@@ -9,7 +9,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import is_peft_available
 
-from instrl_trl.cli.sft import SFTScriptArguments, make_parser
+from instrl_trl.cli.sft import make_parser
 from instrl_trl.hub import framework_versions
 from instrl_trl.sft import (
     DEFAULT_CHAT_TEMPLATE,
@@ -20,7 +20,9 @@ from instrl_trl.sft import (
     policy_from_dataset_card,
     run_sft,
 )
-from instrl_trl.sft.run import find_checkpoint, hub_dataset_id, load_tokenizer
+from instrl_trl.sft.run import hub_dataset_id, load_tokenizer
+from instrl_trl.sft.sft_config import SFTScriptArguments
+from instrl_trl.trainer.checkpoints import find_resume_checkpoint
 from tests.backends.tiny_causal_lm import build_tiny_causal_lm
 from tests.config_docs import assert_config_documented
 from tests.sft.conftest import POLICY_ID, write_messages_parquet
@@ -278,12 +280,17 @@ def test_tokenizer_with_a_chat_template_keeps_it(tiny_causal_lm):
     assert tokenizer.chat_template != DEFAULT_CHAT_TEMPLATE
 
 
-def test_find_checkpoint_resumes_from_the_last(tmp_path):
-    _, training_args, _ = parse("--output_dir", str(tmp_path))
-    assert find_checkpoint(training_args) is None
+def test_a_rerun_resumes_from_the_last_checkpoint_unless_one_is_given(tmp_path):
+    said = []
+    assert find_resume_checkpoint(str(tmp_path / "absent")) is None
+    assert find_resume_checkpoint(str(tmp_path), None, said.append) is None
     for step in (2, 10):
         (tmp_path / f"checkpoint-{step}").mkdir()
-    assert find_checkpoint(training_args) == str(tmp_path / "checkpoint-10")
+    assert find_resume_checkpoint(str(tmp_path), None, said.append) == str(tmp_path / "checkpoint-10")
+    assert said == [f"Resuming from the last checkpoint in {tmp_path}: {tmp_path / 'checkpoint-10'}"]
+    given = str(tmp_path / "checkpoint-2")
+    assert find_resume_checkpoint(str(tmp_path), given, said.append) == given
+    assert len(said) == 1  # a checkpoint given explicitly is not announced as found
 
 
 def test_push_round_trips_model_and_card(hub, tiny_causal_lm, messages_dataset, tmp_path):

@@ -1,10 +1,10 @@
-"""Instruction following: IFEval's verifiable-instruction scores (lm-eval's scoring), by instruction and by count."""
+"""Instruction following: IFEval's (lm-eval's scoring) or IFBench's verifiable-instruction scores, with breakdowns."""
 
 import datasets
 import evaluate
 
 from instrl_trl.constraints import InvalidReferenceError
-from instrl_trl.metrics.benchmarks import get_benchmark
+from instrl_trl.metrics.benchmarks import BENCHMARKS, get_benchmark
 from instrl_trl.metrics.scoring import ON_INVALID_CHOICES, aggregate, check_one_row, skip_row
 
 
@@ -27,6 +27,14 @@ out-of-range argument that lm-eval would draw at random) is never scored. "Would
 building the row's checkers would consume Python's global `random` generator (whose state is restored, so `compute`
 never moves the caller's random stream, and the same rows are skipped in every process). Such a reference is
 skipped and listed with its `key` (`on_invalid="skip"`, the default), or it raises (`on_invalid="raise"`).
+
+Configurations: `ifeval` (the default, also reached as `default`) as above, and `ifbench`
+(`evaluate.load(path, "ifbench")`): IFBench's (Pyatkin et al., 2025) 58 out-of-distribution constraints, scored as
+IFBench's own `evaluation_lib` scores them (commit db69a6f), with the same four scores and breakdowns. IFBench rows
+have a string `key`, and kwargs dicts that carry every argument name (unused ones null) with floats for counts; they
+are taken as they are. A row whose checker needs data that cannot be had offline (`words:start_verb`, NLTK's
+perceptron tagger) is skipped and listed under `skipped` with the reason, whatever `on_invalid` says; it is never
+scored at random and nothing is downloaded.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -36,8 +44,8 @@ Args:
         `instruction_id_list` and `kwargs` (a list with one dict of `build_description` arguments per instruction;
         empty values such as `None` are dropped, as lm-eval drops them, so `google/IFEval` rows can be given as they
         are).
-    benchmark (`str`, defaults to `"ifeval"`): the benchmark adapter the references follow (see
-        `instrl_trl.metrics.benchmarks.BENCHMARKS`).
+    benchmark (`str`, *optional*): the benchmark adapter the references follow (see
+        `instrl_trl.metrics.benchmarks.BENCHMARKS`); defaults to the configuration's (`ifeval` or `ifbench`).
     on_invalid (`str`, defaults to `"skip"`): what to do with a reference that cannot be scored: `"skip"` leaves it
         out of every score and lists it under `skipped`; `"raise"` raises a `ValueError` naming its `key`.
 Returns:
@@ -71,6 +79,13 @@ _CITATION = """
     journal={arXiv preprint arXiv:2311.07911},
     year={2023}
 }
+@article{pyatkin2025generalizing,
+    title={Generalizing Verifiable Instruction Following},
+    author={Pyatkin, Valentina and Malik, Saumya and Graf, Victoria and Ivison, Hamish and Huang, Shengyi and
+        Dasigi, Pradeep and Lambert, Nathan and Hajishirzi, Hannaneh},
+    journal={arXiv preprint arXiv:2507.02833},
+    year={2025}
+}
 @article{gu2024teamsrl,
     title={TeaMs-RL: Teaching LLMs to Generate Better Instruction Datasets via Reinforcement Learning},
     author={Gu, Shangding and Knoll, Alois and Jin, Ming},
@@ -83,6 +98,12 @@ _CITATION = """
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class InstructionFollowing(evaluate.Metric):
     def _info(self):
+        self.benchmark = "ifeval" if self.config_name == "default" else self.config_name
+        if self.benchmark not in BENCHMARKS:
+            raise ValueError(
+                f"Unknown configuration {self.config_name!r} of `instruction_following`; valid ones: "
+                f"{', '.join(BENCHMARKS)} (the default is 'ifeval')."
+            )
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -93,14 +114,16 @@ class InstructionFollowing(evaluate.Metric):
             reference_urls=[
                 "https://huggingface.co/papers/2311.07911",
                 "https://github.com/EleutherAI/lm-evaluation-harness/tree/main/lm_eval/tasks/ifeval",
+                "https://huggingface.co/papers/2507.02833",
+                "https://github.com/allenai/IFBench",
                 "https://huggingface.co/papers/2403.08694",
             ],
         )
 
-    def _compute(self, predictions, references, on_invalid="skip", benchmark="ifeval"):
+    def _compute(self, predictions, references, on_invalid="skip", benchmark=None):
         if on_invalid not in ON_INVALID_CHOICES:
             raise ValueError(f"`on_invalid` must be one of {ON_INVALID_CHOICES}, got {on_invalid!r}.")
-        adapter = get_benchmark(benchmark)
+        adapter = get_benchmark(benchmark or self.benchmark)
         results = []
         for index, (response, reference) in enumerate(zip(predictions, references, strict=True)):
             try:

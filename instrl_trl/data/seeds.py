@@ -1,10 +1,52 @@
-"""Checking a seed dataset before any query is spent."""
+"""Seed instructions: where they come from (one set of arguments, one loader) and the check every stage runs."""
+
+from dataclasses import dataclass, field
 
 from accelerate.logging import get_logger
 from datasets import Dataset
 
+from . import load_quickstart_seeds
+from .loading import DatasetArguments, load_dataset_by_name
+
 
 logger = get_logger(__name__)
+
+
+@dataclass
+class SeedDataArguments(DatasetArguments):
+    r"""
+    Where the seed instructions come from, for the `train-policy` and `generate` stages: the fields of
+    [`~instrl_trl.data.loading.DatasetArguments`], where an unset `dataset_name` means the ~200 quickstart seeds
+    shipped with the package.
+    """
+
+    def load_seeds(self) -> Dataset:
+        return load_seeds(self.dataset_name, self.dataset_config, self.dataset_split)
+
+
+@dataclass
+class SeedColumnArguments:
+    r"""
+    Which column of the seed dataset holds the instructions; shared by the trainer's and the `generate` configs.
+
+    Parameters:
+        instruction_column (`str`, *optional*, defaults to `"instruction"`):
+            Column of the seed dataset that holds the seed instructions.
+    """
+
+    instruction_column: str = field(
+        default="instruction", metadata={"help": "Column of the seed dataset that holds the seed instructions."}
+    )
+
+
+def load_seeds(dataset_name: str | None, dataset_config: str | None = None, split: str = "train") -> Dataset:
+    """
+    `None` gives the embedded quickstart seeds; anything else is loaded by [`load_dataset_by_name`] (a local file or
+    folder, or a Hub dataset id).
+    """
+    if dataset_name is None:
+        return load_quickstart_seeds()
+    return load_dataset_by_name(dataset_name, dataset_config, split)
 
 
 def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1) -> Dataset:
