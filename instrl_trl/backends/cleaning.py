@@ -20,6 +20,7 @@ _LABEL = re.compile(
 )
 # The original echoed back: it starts a section the rewrite must not include
 _GIVEN = re.compile(r"[#*]*[ \t]*(?:given|original)[ \t]+(?:prompt|instruction)[ \t]*[#*]*[ \t]*:?", re.IGNORECASE)
+_INTERJECTION = re.compile(r"^(?:sure|certainly|of course|okay|ok|absolutely|great)[!.,][ \t]*(?=\S)", re.IGNORECASE)
 _PREAMBLE = re.compile(
     r"^(?:sure|certainly|of course|okay|ok|absolutely|great|here is|here's|here are|below is)\b[^\n]*?"
     r"(?::[ \t]*(?=\S)|[:.!][ \t]*(?:\n|$))",
@@ -58,10 +59,12 @@ def clean_rewrite(text: str) -> tuple[str, tuple[str, ...]]:
     reasons: list[str] = []
     text = text.strip()
 
-    preamble = _PREAMBLE.match(text)
-    if preamble and text[preamble.end() :].strip():
-        text = text[preamble.end() :].strip()
-        reasons.append("preamble")
+    for pattern in (_INTERJECTION, _PREAMBLE):
+        preamble = pattern.match(text)
+        if preamble and text[preamble.end() :].strip():
+            text = text[preamble.end() :].strip()
+            if "preamble" not in reasons:
+                reasons.append("preamble")
 
     labels = list(_LABEL.finditer(text))
     if labels and text[labels[-1].end() :].strip():

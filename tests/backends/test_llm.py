@@ -327,3 +327,181 @@ def test_roles_check_their_generation_kwargs(role):
     name = role.__name__.removeprefix("LLM").lower()
     with pytest.raises(ValueError, match=rf"`{name}.generation_kwargs.max_tokens`"):
         role(CheckingGenerator([]), generation_kwargs={"max_tokens": 8})
+
+
+# Verifiable constraints from an LLM rewriter
+
+
+def constraint_request(seed=3, constraints=()):
+    return RewriteRequest("Describe the water cycle.", DEFAULT_OPERATIONS["add_constraints"], (), constraints, seed)
+
+
+def drawn_constraint(seed=3, existing=()):
+    import random
+
+    from instrl_trl.constraints import sample_constraint
+
+    return sample_constraint(existing, random.Random(seed))
+
+
+def test_add_constraints_gives_the_model_the_exact_words_and_keeps_a_stated_constraint():
+    constraint = drawn_constraint()
+    rewrite_text = f"Describe the water cycle for a child. {constraint.description()}"
+    generator = ScriptedGenerator([f"#Rewritten Prompt#: {rewrite_text}"])
+    rewriter = LLMRewriter(generator)
+    (rewrite,) = rewriter.rewrite([constraint_request()])
+    user = generator.calls[0][0][0][-1]["content"]
+    assert f'"{constraint.description()}"' in user and "word for word" in user
+    assert rewrite.instruction == rewrite_text
+    assert rewrite.constraints == (constraint,)
+    assert rewrite.cleanups == ("label",)
+    assert rewriter.constraint_counts == {"stated": 1}
+    assert rewriter.cleanup_counts == {"label": 1}
+
+
+def test_a_constraint_the_model_dropped_is_appended_verbatim():
+    constraint = drawn_constraint()
+    rewriter = LLMRewriter(ScriptedGenerator(["Describe the water cycle for a child."]))
+    (rewrite,) = rewriter.rewrite([constraint_request()])
+    assert rewrite.instruction == f"Describe the water cycle for a child. {constraint.description()}"
+    assert rewrite.constraints == (constraint,) and rewrite.rejection is None
+    assert rewriter.constraint_counts == {"appended": 1}
+
+
+def test_a_constraint_the_model_dropped_can_eliminate_the_rewrite():
+    rewriter = LLMRewriter(
+        ScriptedGenerator(["Describe the water cycle for a child."]), missing_constraint="eliminate"
+    )
+    (rewrite,) = rewriter.rewrite([constraint_request()])
+    assert rewrite.rejection == "constraint_missing"
+    assert rewrite.constraints == ()
+    assert rewriter.constraint_counts == {"eliminated": 1}
+
+
+def test_the_new_constraint_conflicts_with_none_carried():
+    from instrl_trl.constraints import conflicts
+
+    carried = drawn_constraint(seed=1)
+    constraint = drawn_constraint(seed=5, existing=(carried,))
+    rewriter = LLMRewriter(ScriptedGenerator(["Describe the water cycle."]))
+    (rewrite,) = rewriter.rewrite([constraint_request(seed=5, constraints=(carried,))])
+    assert rewrite.constraints == (carried, constraint)
+    assert constraint.instruction_id not in conflicts(carried.instruction_id)
+    # the carried one was dropped by the model too, so both are stated again
+    assert carried.description() in rewrite.instruction and constraint.description() in rewrite.instruction
+
+
+def test_other_operations_add_no_constraint():
+    generator = ScriptedGenerator(["Explain why the water cycle matters."])
+    (rewrite,) = LLMRewriter(generator).rewrite([request()])
+    assert rewrite.constraints == ()
+    assert "word for word" not in generator.calls[0][0][0][-1]["content"]
+
+
+def test_missing_constraint_must_be_append_or_eliminate():
+    with pytest.raises(ValueError, match="`missing_constraint` is 'drop'; valid values: append, eliminate"):
+        LLMRewriter(ScriptedGenerator([]), missing_constraint="drop")
+
+
+def test_environment_eliminates_a_rewrite_its_rewriter_rejected():
+    rewriter = LLMRewriter(
+        ScriptedGenerator(["Describe the water cycle for a child."]), missing_constraint="eliminate"
+    )
+    env = InstructionEnv(DEFAULT_OPERATIONS, rewriter, LLMReviewer(ScriptedGenerator([])))
+    env.reset(["Describe the water cycle."])
+    result = env.step(["add_constraints"])
+    assert result.elimination == ["constraint_missing"]
+    assert result.queries == [1]  # no review for an eliminated rewrite
+
+
+# Verdicts with a probability
+
+
+class ScoringGenerator(ScriptedGenerator):
+    """Scores the verdicts with the scripted P("Not Equal") values, in order (`None` is a failed query)."""
+
+    choice_modes = ("likelihood",)
+
+    def score_choices(self, prompts, choices, mode):
+        from instrl_trl.backends.base import ChoiceScores
+
+        self.calls.append((list(prompts), {"choices": tuple(choices), "mode": mode}))
+        answers, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
+        return [
+            ChoiceScores(None, None, Usage(failed=True)) if p is None else ChoiceScores((p, 1 - p), "x", USAGE)
+            for p in answers
+        ]
+
+
+def test_reviewer_scores_the_two_verdicts_and_applies_the_threshold():
+    generator = ScoringGenerator([0.9, 0.55, 0.2])
+    reviewer = LLMReviewer(generator, threshold=0.6)
+    assert reviewer.verdict_mode == "likelihood"  # the generator's first mode
+    reviews = reviewer.review(["a", "b", "c"], ["a2", "b2", "c2"])
+    assert generator.calls[0][1] == {"choices": ("Not Equal", "Equal"), "mode": "likelihood"}
+    assert [r.probability for r in reviews] == [0.9, 0.55, 0.2]
+    assert [r.information_gain for r in reviews] == [True, False, False]
+    assert [r.verdict for r in reviews] == ["Not Equal", "Equal", "Equal"]
+    assert not any(r.usage.failed for r in reviews)
+
+
+def test_a_failed_scoring_counts_as_no_gain_and_failed(caplog):
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        (review,) = LLMReviewer(ScoringGenerator([None])).review(["a"], ["b"])
+    assert review.information_gain is False and review.probability is None and review.usage.failed
+    assert "failed" in caplog.text
+
+
+def test_reviewer_refuses_a_mode_its_generator_does_not_offer():
+    with pytest.raises(ValueError, match="`reviewer.verdict_mode` is 'systemone', which the scripted backend"):
+        LLMReviewer(ScoringGenerator([]), verdict_mode="systemone")
+    with pytest.raises(ValueError, match="valid modes: likelihood, logprobs, choice, systemone, parse"):
+        LLMReviewer(ScoringGenerator([]), verdict_mode="vibes")
+    with pytest.raises(ValueError, match="`reviewer.threshold` is 1.5"):
+        LLMReviewer(ScoringGenerator([]), threshold=1.5)
+    # parse stays available everywhere
+    assert LLMReviewer(ScoringGenerator([]), verdict_mode="parse").verdict_mode == "parse"
+
+
+def test_reviewer_reports_agreement_with_a_reference_and_spread():
+    from instrl_trl.backends.rules import RulesReviewer
+
+    originals = ["Name a river.", "Name a lake."]
+    rewrites = ["Name a river.", "Name a deep lake in Asia with its depth."]  # rules: Equal, Not Equal
+    reviewer = LLMReviewer(ScoringGenerator([0.8, 0.9, 0.1]), reference=RulesReviewer())
+    reviewer.review(originals, rewrites)
+    reviewer.review(["a"], ["b"])  # rules: Equal (nothing added); judge: Equal
+    stats = reviewer.statistics()
+    assert stats["reviews"] == stats["scored"] == 3 and stats["failed"] == 0
+    assert stats["gains"] == 2
+    assert stats["agreement"] == pytest.approx(2 / 3)
+    assert stats["p_gain_mean"] == pytest.approx(0.6)
+    assert stats["p_gain_std"] == pytest.approx(((0.2**2 + 0.3**2 + 0.5**2) / 3) ** 0.5)
+
+
+def test_a_judge_whose_probability_hardly_varies_is_reported(caplog):
+    reviewer = LLMReviewer(ScoringGenerator([0.51] * 20))
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        reviewer.review(["a"] * 15, ["b"] * 15)
+        assert "hardly varies" not in caplog.text  # too few reviews to say
+        reviewer.review(["a"] * 5, ["b"] * 5)
+    assert caplog.text.count("hardly varies") == 1
+    assert reviewer.statistics()["p_gain_std"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_judge_that_discriminates_is_not_reported(caplog):
+    reviewer = LLMReviewer(ScoringGenerator([0.1, 0.9] * 10))
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        reviewer.review(["a"] * 20, ["b"] * 20)
+    assert "hardly varies" not in caplog.text
+
+
+def test_environment_records_the_probability_per_step_and_per_evolution():
+    rewriter = LLMRewriter(ScriptedGenerator(["Explain why the water cycle matters.", "Name a long river in Peru."]))
+    env = InstructionEnv(DEFAULT_OPERATIONS, rewriter, LLMReviewer(ScoringGenerator([0.7, 0.3])))
+    env.reset(["Describe the water cycle.", "Name a river."])
+    result = env.step(["deepening", "concretizing"])
+    assert result.gain_probability == [0.7, 0.3]
+    assert result.accepted == [True, False]
+    assert result.review_failed == [False, False]
+    assert env.episodes[0].accepted[0].review_probability == 0.7
