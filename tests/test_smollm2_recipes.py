@@ -24,7 +24,7 @@ SMALL_REWRITER = {
     "backend": "transformers",
     "model": "smollm2-135m-instruct",
     "device": "cpu",
-    "max_new_tokens": 24,
+    "max_new_tokens": 40,
     "generation_kwargs": {"do_sample": True, "temperature": 0.7},
     "seed": 0,
 }
@@ -58,7 +58,7 @@ def test_train_policy_with_smollm2_reviewer_has_no_unparseable_verdict(tmp_path)
     output_dir = tmp_path / "policy"
     run_cli(
         "train-policy", "--config", str(RECIPES / "policy.yaml"), "--max_steps", "1",
-        "--per_device_train_batch_size", "3", "--max_operations", "1", "--output_dir", str(output_dir),
+        "--per_device_train_batch_size", "4", "--max_operations", "1", "--output_dir", str(output_dir),
         "--rewriter", json.dumps(SMALL_REWRITER), timeout=1450,
     )  # fmt: skip
     queries = json.loads((output_dir / "queries.json").read_text())["per_role"]
