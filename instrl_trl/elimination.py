@@ -1,13 +1,15 @@
 """
 Evol-Instruct's elimination rules ([WizardLM](https://huggingface.co/papers/2304.12244), section 3.3): a rewritten
 instruction is discarded when the rewriter failed. The reviewer's "no information gain" verdict is the fifth rule
-and lives with the reviewers.
+and lives with the reviewers. Two rules of our own: a rewrite that answers the instruction instead of rewriting it
+(`"answered"`, a habit of small chat models), and an added verifiable constraint the rewrite dropped
+(`"constraint_missing"`, found by the LLM rewriter itself when told to eliminate rather than append).
 """
 
 import re
 
 
-ELIMINATION_REASONS = ("empty", "refusal", "stopwords_only", "template_copy")
+ELIMINATION_REASONS = ("empty", "refusal", "stopwords_only", "template_copy", "answered", "constraint_missing")
 
 # Words the rewriter prompts use to mark their sections; an output that repeats them copied the prompt.
 TEMPLATE_MARKERS = (
@@ -19,6 +21,11 @@ TEMPLATE_MARKERS = (
     "created prompt",
 )
 MAX_REFUSAL_WORDS = 80
+# An answer, not a rewrite: this many times the original's words (and at least ANSWER_MIN_WORDS), keeping less than
+# ANSWER_MIN_OVERLAP of the original's content words. A rewrite that keeps the request passes however long it is.
+ANSWER_GROWTH = 3
+ANSWER_MIN_WORDS = 60
+ANSWER_MIN_OVERLAP = 0.5
 
 # A compact English stop-word list (NLTK's corpus needs a download, which we avoid).
 _STOP_WORDS_TEXT = """
@@ -48,15 +55,16 @@ def elimination_reason(original: str, rewritten: str) -> str | None:
 
     Args:
         original (`str`):
-            The instruction before the rewrite (kept for rules that compare both; the current rules read only
-            `rewritten`).
+            The instruction before the rewrite.
         rewritten (`str`):
             The rewriter's output.
 
     Returns:
         `str` or `None`: one of [`ELIMINATION_REASONS`]: `"empty"` (no text), `"refusal"` (contains "sorry" and has
         fewer than 80 words), `"stopwords_only"` (only punctuation and stop words), `"template_copy"` (repeats the
-        rewriter prompt's section markers such as "#Rewritten Prompt#").
+        rewriter prompt's section markers such as "#Rewritten Prompt#"), `"answered"` (at least
+        `ANSWER_GROWTH` times as many words as the original and `ANSWER_MIN_WORDS`, keeping less than half of the
+        original's content words: an answer to the instruction, not a rewrite of it).
 
     Example:
 
@@ -78,4 +86,17 @@ def elimination_reason(original: str, rewritten: str) -> str | None:
         return "stopwords_only"
     if any(marker in lowered for marker in TEMPLATE_MARKERS):
         return "template_copy"
+    if answers_instead(original, text):
+        return "answered"
     return None
+
+
+def answers_instead(original: str, rewritten: str) -> bool:
+    """Whether `rewritten` looks like an answer to `original` rather than a rewrite of it (see `"answered"`)."""
+    num_words = len(rewritten.split())
+    if num_words < max(ANSWER_MIN_WORDS, ANSWER_GROWTH * len(original.split())):
+        return False
+    request = content_words(original)
+    if not request:
+        return False
+    return len(request & content_words(rewritten)) / len(request) < ANSWER_MIN_OVERLAP

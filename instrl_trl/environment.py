@@ -29,11 +29,14 @@ class Evolution:
         operations (`tuple[str, ...]`): every operation applied to the seed up to this one (including those that
             added nothing).
         constraints (`tuple[Constraint, ...]`): the verifiable constraints it carries.
+        review_probability (`float` or `None`): the reviewer's P(information gain) for the step that made it
+            (`None` when the reviewer gives no probability, as the rules engine).
     """
 
     instruction: str
     operations: tuple[str, ...]
     constraints: tuple[Constraint, ...] = ()
+    review_probability: float | None = None
 
 
 @dataclass
@@ -82,6 +85,10 @@ class StepResult:
         instructions (`list[str]`): the instruction before the step.
         new_instructions (`list[str]`): the rewriter's output (the old instruction for `stop`).
         information_gain (`list[bool]`): the reviewer's verdict (`False` when not reviewed).
+        gain_probability (`list[float | None]`): the reviewer's P(information gain) (`None` when not reviewed, when
+            the review failed, or for a reviewer that gives no probability).
+        review_failed (`list[bool]`): the review was asked but gave no verdict (a failed or unparseable query).
+        cleanups (`list[tuple[str, ...]]`): what was cut from the rewriter's answer (see `clean_rewrite`).
         elimination (`list[str | None]`): the elimination reason, if any.
         accepted (`list[bool]`): information gain, not eliminated and not `stop`.
         queries (`list[int]`): LLM queries spent on this step (rewriter + reviewer).
@@ -97,6 +104,9 @@ class StepResult:
     accepted: list[bool]
     queries: list[int]
     done: list[bool]
+    gain_probability: list[float | None] = field(default_factory=list)
+    review_failed: list[bool] = field(default_factory=list)
+    cleanups: list[tuple[str, ...]] = field(default_factory=list)
 
     def reward_kwargs(self) -> dict[str, list]:
         """Episode fields passed to the reward functions as keyword arguments."""
@@ -219,6 +229,9 @@ class InstructionEnv:
             accepted=[False] * len(running),
             queries=[0] * len(running),
             done=[False] * len(running),
+            gain_probability=[None] * len(running),
+            review_failed=[False] * len(running),
+            cleanups=[()] * len(running),
         )
 
         to_rewrite = [k for k, name in enumerate(names) if name != STOP_ACTION]
@@ -238,7 +251,11 @@ class InstructionEnv:
             result.new_instructions[k] = rewrite.instruction
             result.queries[k] += 1
             episodes[k].failed_queries += int(rewrite.usage is not None and rewrite.usage.failed)
-            result.elimination[k] = elimination_reason(episodes[k].instruction, rewrite.instruction)
+            result.cleanups[k] = rewrite.cleanups
+            # A reason the rewriter found itself (e.g. a dropped constraint) comes before the text rules
+            result.elimination[k] = rewrite.rejection or elimination_reason(
+                episodes[k].instruction, rewrite.instruction
+            )
 
         # Eliminated rewrites are dropped by rule; only the others cost a reviewer query
         to_review = [k for k in to_rewrite if result.elimination[k] is None]
@@ -255,6 +272,8 @@ class InstructionEnv:
             # A verdict that could not be parsed is also `failed`, but it was answered (and cached): not counted
             episodes[k].failed_queries += int(review.usage is not None and review.usage.failed and not review.verdict)
             result.information_gain[k] = review.information_gain
+            result.gain_probability[k] = review.probability
+            result.review_failed[k] = review.usage is not None and review.usage.failed
             result.accepted[k] = review.information_gain
 
         rewrites_by_position = dict(zip(to_rewrite, rewrites, strict=True))
@@ -270,7 +289,12 @@ class InstructionEnv:
                     episode.instruction = result.new_instructions[k]
                     episode.constraints = rewrites_by_position[k].constraints
                     episode.accepted.append(
-                        Evolution(episode.instruction, tuple(episode.history), episode.constraints)
+                        Evolution(
+                            episode.instruction,
+                            tuple(episode.history),
+                            episode.constraints,
+                            result.gain_probability[k],
+                        )
                     )
                 if not episode.done and len(episode.history) >= self.max_operations:
                     episode.done, episode.end_reason = True, "max_operations"

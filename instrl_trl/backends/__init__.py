@@ -1,6 +1,20 @@
 from .accounting import QueryAccounting
-from .base import Answer, Expert, Generation, Review, Reviewer, Rewrite, Rewriter, RewriteRequest, TextGenerator, Usage
+from .base import (
+    VERDICT_MODES,
+    Answer,
+    ChoiceScores,
+    Expert,
+    Generation,
+    Review,
+    Reviewer,
+    Rewrite,
+    Rewriter,
+    RewriteRequest,
+    TextGenerator,
+    Usage,
+)
 from .cache import CachedGenerator, ResponseCache
+from .cleaning import CLEANUP_REASONS, clean_rewrite
 from .llm import LLMExpert, LLMReviewer, LLMRewriter
 from .models import resolve_model_name
 from .roles import build_role
@@ -10,9 +24,12 @@ from .rules import RULES, RulesExpert, RulesReviewer, RulesRewriter
 # `EndpointGenerator` and `TransformersGenerator` are imported from their modules
 # (`instrl_trl.backends.endpoint`, `instrl_trl.backends.transformers`): they pull in heavier dependencies.
 __all__ = [
+    "CLEANUP_REASONS",
     "RULES",
+    "VERDICT_MODES",
     "Answer",
     "CachedGenerator",
+    "ChoiceScores",
     "Expert",
     "Generation",
     "LLMExpert",
@@ -31,5 +48,6 @@ __all__ = [
     "TextGenerator",
     "Usage",
     "build_role",
+    "clean_rewrite",
     "resolve_model_name",
 ]

@@ -7,7 +7,7 @@ backends implement the same three classes, and every call is counted by the envi
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..constraints import Constraint
@@ -53,6 +53,44 @@ class Generation:
     usage: Usage = field(default_factory=Usage)
 
 
+# A prompt is one user message, or a whole chat (`[{"role": "system", "content": ...}, {"role": "user", ...}]`) when
+# a role needs a system message of its own
+Prompt = str | Sequence[Mapping[str, str]]
+
+# How a reviewer gets a verdict with a probability: `likelihood` scores the verdicts' texts with a local model (one
+# forward pass), `logprobs` reads the first token's top log-probabilities from an endpoint, `choice` asks the server
+# to answer only with one of them (vLLM `guided_choice`, TGI regex grammar), `systemone` asks transformers serve's
+# `/v1/systemone`, and `parse` generates freely and parses strictly (the last resort: probability 0 or 1).
+VERDICT_MODES = ("likelihood", "logprobs", "choice", "systemone", "parse")
+
+
+def prompt_messages(prompt: Prompt) -> list[dict[str, str]]:
+    """The chat messages of a prompt: a string is one user message."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [dict(message) for message in prompt]
+
+
+@dataclass(frozen=True)
+class ChoiceScores:
+    r"""
+    How likely a model finds each of a fixed set of answers to one prompt.
+
+    Parameters:
+        probabilities (`tuple[float, ...]` or `None`):
+            One probability per choice, in the order asked, summing to 1; `None` when the query failed or the answer
+            matched no choice.
+        text (`str` or `None`):
+            What the model answered, for logs (the most likely choice when nothing was generated).
+        usage ([`Usage`]):
+            What it cost.
+    """
+
+    probabilities: tuple[float, ...] | None
+    text: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
 class TextGenerator(ABC):
     """
     A text-generation backend: chat prompts in, completions out, in one batched call. The LLM roles
@@ -65,6 +103,8 @@ class TextGenerator(ABC):
     backend: str = "unknown"
     model_name: str = "unknown"
     max_tokens_key: str | None = None
+    # The `VERDICT_MODES` that `score_choices` serves, best first (`parse` works with any generator)
+    choice_modes: tuple[str, ...] = ()
 
     def cache_identity(self) -> dict:
         """What makes two generators answer the same prompt alike (part of the response-cache key)."""
@@ -85,10 +125,21 @@ class TextGenerator(ABC):
         """
         return True
 
-    @abstractmethod
-    def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
+    def score_choices(self, prompts: list[Prompt], choices: Sequence[str], mode: str) -> list[ChoiceScores]:
         """
-        One [`Generation`] per prompt, in order. Failures are `Generation(None, Usage(failed=True))`.
+        One [`ChoiceScores`] per prompt: the probability of each of `choices` as the whole answer, obtained the way
+        `mode` (one of `choice_modes`) says. This base class serves no mode.
+        """
+        raise ValueError(
+            f"The {self.backend} backend cannot score fixed answers (verdict mode {mode!r}); use "
+            "`verdict_mode: parse`."
+        )
+
+    @abstractmethod
+    def generate(self, prompts: list[Prompt], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
+        """
+        One [`Generation`] per prompt (a user message, or a list of chat messages), in order. Failures are
+        `Generation(None, Usage(failed=True))`.
 
         `seeds`, when given, holds one sampling seed per prompt: when sampling, the same prompt with another seed is
         another query (a retry asks for a new sample), and the same seed asks for the same sample again.
@@ -132,11 +183,18 @@ class Rewrite:
             All verifiable constraints the new instruction carries (the request's plus any added).
         usage ([`Usage`] or `None`):
             What the query cost (`None` for the rules engine).
+        cleanups (`tuple[str, ...]`, *optional*, defaults to `()`):
+            What was cut from the model's answer to get the instruction (see [`clean_rewrite`]), one reason each.
+        rejection (`str` or `None`, *optional*, defaults to `None`):
+            An elimination reason the rewriter found itself (e.g. `"constraint_missing"`), which the environment
+            applies before its own rules.
     """
 
     instruction: str
     constraints: tuple[Constraint, ...] = field(default_factory=tuple)
     usage: Usage | None = None
+    cleanups: tuple[str, ...] = ()
+    rejection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,11 +209,15 @@ class Review:
             The raw verdict text, kept for logs.
         usage ([`Usage`] or `None`):
             What the query cost (`None` for the rules engine); `usage.failed` when the verdict could not be parsed.
+        probability (`float` or `None`, *optional*, defaults to `None`):
+            P(information gain) as the reviewer sees it, `None` when it failed or gives none (the rules engine);
+            `information_gain` is this probability at or above the reviewer's threshold.
     """
 
     information_gain: bool
     verdict: str
     usage: Usage | None = None
+    probability: float | None = None
 
 
 @dataclass(frozen=True)

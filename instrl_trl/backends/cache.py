@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Self
 
-from .base import Generation, TextGenerator, Usage
+from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage
 
 
 # Plain `logging`, not `accelerate.logging.get_logger`: the latter raises unless an accelerate state exists, and the
@@ -50,7 +50,7 @@ def _is_corruption(error: Exception) -> bool:
     return isinstance(error, sqlite3.DatabaseError) and code & 0xFF in _CORRUPTION_CODES
 
 
-def cache_key(identity: dict, prompt: str, generation_kwargs: dict, seed: int | None = None) -> str:
+def cache_key(identity: dict, prompt: Prompt, generation_kwargs: dict, seed: int | None = None) -> str:
     r"""
     Returns the cache key of one query: the sha256 of a canonical JSON (sorted keys, no spaces) of the backend
     identity (backend and model, see [`TextGenerator.cache_identity`]), the prompt, the generation parameters and,
@@ -59,8 +59,8 @@ def cache_key(identity: dict, prompt: str, generation_kwargs: dict, seed: int | 
     Args:
         identity (`dict`):
             What makes two generators answer alike, from [`TextGenerator.cache_identity`].
-        prompt (`str`):
-            The prompt sent.
+        prompt (`str` or `list[dict]`):
+            The prompt sent: a user message, or chat messages.
         generation_kwargs (`dict`):
             The generation parameters sent with it. Values must be JSON-serializable; `0` and `0.0` give different
             keys, so pass a parameter the same way in every run.
@@ -316,7 +316,35 @@ class CachedGenerator(TextGenerator):
     def samples(self, generation_kwargs: dict) -> bool:
         return self.generator.samples(generation_kwargs)
 
-    def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
+    @property
+    def choice_modes(self) -> tuple[str, ...]:
+        return self.generator.choice_modes
+
+    def score_choices(self, prompts: list[Prompt], choices, mode: str) -> list[ChoiceScores]:
+        """[`TextGenerator.score_choices`] through the cache: the scores are stored as JSON under their own key."""
+        identity = self.generator.cache_identity()
+        settings = {"score_choices": list(choices), "mode": mode}
+        keys = [cache_key(identity, prompt, settings) for prompt in prompts]
+        found = self.cache.get_many(keys)
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        fresh = self.generator.score_choices([prompts[i] for i in missing], choices, mode) if missing else []
+        stored = {
+            keys[i]: Generation(json.dumps({"probabilities": scores.probabilities, "text": scores.text}), scores.usage)
+            for i, scores in zip(missing, fresh, strict=True)
+            if scores.probabilities is not None
+        }
+        self.cache.put_many(stored)
+        by_index = dict(zip(missing, fresh, strict=True))
+        results = []
+        for i, key in enumerate(keys):
+            if i in by_index:
+                results.append(by_index[i])
+            else:
+                data = json.loads(found[key].text)
+                results.append(ChoiceScores(tuple(data["probabilities"]), data["text"], found[key].usage))
+        return results
+
+    def generate(self, prompts: list[Prompt], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         if seeds is not None and len(seeds) != len(prompts):
             raise ValueError(f"Got {len(seeds)} `seeds` for {len(prompts)} prompts; pass one seed per prompt.")
         if seeds is None or not self.generator.samples(generation_kwargs):
@@ -326,7 +354,7 @@ class CachedGenerator(TextGenerator):
             cache_key(identity, prompt, generation_kwargs, seed) for prompt, seed in zip(prompts, seeds, strict=True)
         ]
         found = self.cache.get_many(keys)
-        to_ask: dict[str, tuple[str, int | None]] = {}  # key -> (prompt, seed), each missing key once, in order
+        to_ask: dict[str, tuple[Prompt, int | None]] = {}  # key -> (prompt, seed), each missing key once, in order
         for key, prompt, seed in zip(keys, prompts, seeds, strict=True):
             if key not in found:
                 to_ask.setdefault(key, (prompt, seed))

@@ -3,15 +3,19 @@ Text generation through an HTTP endpoint with [`~huggingface_hub.InferenceClient
 OpenAI-compatible `base_url`, or Hugging Face Inference Providers by model id.
 """
 
+import functools
 import inspect
 import json
 import logging
+import math
 import os
 import random
 import threading
 import time
+import urllib.error
+import urllib.request
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
@@ -19,7 +23,7 @@ from huggingface_hub import InferenceClient, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..hub.retry import TRANSPORT_ERRORS, backoff_seconds, http_status, is_retryable_status, retry_after_seconds
-from .base import Generation, TextGenerator, Usage
+from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
 
 
 # The standard library logger, not accelerate's: a backend also runs outside any accelerate state (generation stage,
@@ -43,6 +47,17 @@ _FIXES = {
     "repetition_penalty": "use `frequency_penalty`, or pass server-specific fields in `extra_body`",
     "stop_strings": "write `stop`",
 }
+
+
+# The verdict modes each server offers, best first: vLLM's `guided_choice` and TGI's regex grammar constrain the
+# answer; transformers serve ignores `logprobs` on chat completions but answers `/v1/systemone`
+_CHOICE_MODES = {
+    "openai": ("logprobs",),
+    "vllm": ("choice", "logprobs"),
+    "tgi": ("choice", "logprobs"),
+    "transformers": ("systemone",),
+}
+_TOP_LOGPROBS = 20
 
 
 class _MalformedResponse(ValueError):
@@ -122,6 +137,11 @@ class EndpointGenerator(TextGenerator):
 
     backend = "endpoint"
     max_tokens_key = "max_tokens"
+
+    @property
+    def choice_modes(self) -> tuple[str, ...]:
+        """The verdict modes `server` offers (see [`~EndpointGenerator.score_choices`])."""
+        return _CHOICE_MODES[self.server]
 
     def __init__(
         self,
@@ -285,24 +305,31 @@ class EndpointGenerator(TextGenerator):
                     future.cancel()
                 raise
 
-    def _generate_one(self, prompt: str, kwargs: dict, rng: random.Random, abort: threading.Event) -> Generation:
+    def _generate_one(self, prompt: Prompt, kwargs: dict, rng: random.Random, abort: threading.Event) -> Generation:
         start = time.perf_counter()
+
+        def call() -> Generation:
+            output = self._client.chat_completion(messages=prompt_messages(prompt), model=self.model_name, **kwargs)
+            text, prompt_tokens, completion_tokens = _parse(output)
+            usage = Usage(
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=time.perf_counter() - start
+            )
+            return Generation(text, usage)
+
+        result = self._with_retries(call, rng, abort)
+        return (
+            result if result is not None else Generation(None, Usage(failed=True, seconds=time.perf_counter() - start))
+        )
+
+    def _with_retries(self, call: Callable, rng: random.Random, abort: threading.Event):
+        """`call()`, retried as the class says; `None` when every attempt failed."""
         num_attempts = self.max_retries + 1
         for attempt in range(1, num_attempts + 1):
             if abort.is_set():
                 break
             retry_after = None
             try:
-                output = self._client.chat_completion(
-                    messages=[{"role": "user", "content": prompt}], model=self.model_name, **kwargs
-                )
-                text, prompt_tokens, completion_tokens = _parse(output)
-                usage = Usage(
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    seconds=time.perf_counter() - start,
-                )
-                return Generation(text, usage)
+                return call()
             except HfHubHTTPError as error:
                 status = http_status(error)
                 self._raise_if_fatal(status, error)
@@ -359,7 +386,115 @@ class EndpointGenerator(TextGenerator):
                 wait,
             )
             self._sleep(wait)
-        return Generation(None, Usage(failed=True, seconds=time.perf_counter() - start))
+        return None
+
+    def score_choices(self, prompts: list[Prompt], choices: Sequence[str], mode: str) -> list[ChoiceScores]:
+        """
+        The probability of each of `choices` as the answer to each prompt, the way `mode` says:
+
+        - `logprobs`: a one-token answer with its top log-probabilities; each choice gets the probability of the
+          tokens that start its first word (so the choices must start with distinct words), renormalised.
+        - `choice`: the server may answer only one of `choices` (vLLM `guided_choice`, TGI regex grammar); its
+          first token's log-probabilities give the probability when the server returns them, else the answer
+          counts as certain.
+        - `systemone`: transformers serve's `/v1/systemone` choice question, which returns a probability per option.
+
+        A prompt whose requests all fail, or whose answer matches no choice, gets `probabilities=None` (with
+        `usage.failed`). Requests run concurrently and are retried like [`~EndpointGenerator.generate`]'s.
+        """
+        if mode not in self.choice_modes:
+            raise ValueError(
+                f"Verdict mode {mode!r} is not offered by server {self.server!r} ({self.endpoint}); it offers "
+                f"{', '.join(self.choice_modes)}. Set the role's `server` to what serves `base_url`, or use "
+                "`verdict_mode: parse`."
+            )
+        first_words = [choice.split()[0].lower() for choice in choices]
+        if len(set(first_words)) != len(first_words):
+            raise ValueError(f"The choices {list(choices)} must start with distinct words to be scored.")
+        if not prompts:
+            return []
+        call_seed = self._rng.getrandbits(64)
+        abort = threading.Event()
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts))) as executor:
+            futures = [
+                executor.submit(self._score_one, prompt, list(choices), mode, random.Random(call_seed + i), abort)
+                for i, prompt in enumerate(prompts)
+            ]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                abort.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _score_one(
+        self, prompt: Prompt, choices: list[str], mode: str, rng: random.Random, abort: threading.Event
+    ) -> ChoiceScores:
+        start = time.perf_counter()
+        if mode == "systemone":
+            call = functools.partial(self._systemone, prompt, choices, start)
+        else:
+            kwargs = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": _TOP_LOGPROBS}
+            if mode == "choice":
+                kwargs["max_tokens"] = max(len(choice.split()) for choice in choices) * 4
+                if self.server == "vllm":
+                    kwargs["extra_body"] = {"guided_choice": choices}
+                else:  # TGI's grammar
+                    kwargs["response_format"] = {"type": "regex", "value": "|".join(map(_regex_escape, choices))}
+
+            def call() -> ChoiceScores:
+                output = self._client.chat_completion(
+                    messages=prompt_messages(prompt), model=self.model_name, **kwargs
+                )
+                text, prompt_tokens, completion_tokens = _parse(output)
+                usage = Usage(
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    seconds=time.perf_counter() - start,
+                )
+                probabilities = _first_token_probabilities(output, choices)
+                if probabilities is None and mode == "choice" and text.strip() in choices:
+                    probabilities = tuple(float(choice == text.strip()) for choice in choices)
+                return ChoiceScores(probabilities, text, usage if probabilities else _failed(usage))
+
+        result = self._with_retries(call, rng, abort)
+        return result if result is not None else ChoiceScores(None, None, Usage(failed=True))
+
+    def _systemone(self, prompt: Prompt, choices: list[str], start: float) -> ChoiceScores:
+        messages = prompt_messages(prompt)
+        body = {
+            "model": self.model_name,
+            "state": "\n\n".join(message["content"] for message in messages),
+            "questions": {"answer": {"type": "choice", "criteria": dict.fromkeys(choices)}},
+        }
+        root = self.base_url.rstrip("/").removesuffix("/v1") if self.base_url else ""
+        request = urllib.request.Request(
+            f"{root}/v1/systemone", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                data = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if is_retryable_status(error.code):
+                raise ConnectionError(f"/v1/systemone answered {error.code}") from None
+            detail = self._redact(error.read().decode(errors="replace"))[:300]
+            raise ValueError(
+                f"{root}/v1/systemone answered {error.code} for model {self.model_name!r}: {detail}. Check that "
+                "`transformers serve` (transformers >= 5.24) serves `base_url`, or use another `verdict_mode`."
+            ) from None
+        except urllib.error.URLError as error:
+            raise ConnectionError(str(error.reason)) from None
+        try:
+            by_option = data["answers"]["answer"]["probabilities"]
+            probabilities = tuple(float(by_option[choice]) for choice in choices)
+        except (KeyError, TypeError, ValueError) as error:
+            raise _MalformedResponse(f"No probability per choice in the /v1/systemone answer ({error}).") from None
+        input_tokens = int((data.get("usage") or {}).get("input_tokens") or 0)
+        text = choices[probabilities.index(max(probabilities))]
+        return ChoiceScores(
+            probabilities, text, Usage(prompt_tokens=input_tokens, seconds=time.perf_counter() - start)
+        )
 
     @property
     def is_local(self) -> bool:
@@ -400,6 +535,36 @@ class EndpointGenerator(TextGenerator):
         """`text` without the token, in case a server echoes it back."""
         token = self._client.token or (get_token() if self.token_env is None else None)
         return text.replace(token, "***") if token else text
+
+
+def _failed(usage: Usage) -> Usage:
+    return Usage(usage.cached, True, usage.prompt_tokens, usage.completion_tokens, usage.seconds)
+
+
+def _regex_escape(text: str) -> str:
+    return "".join("\\" + character if character in r".^$*+?{}[]\|()" else character for character in text)
+
+
+def _first_token_probabilities(output, choices: list[str]) -> tuple[float, ...] | None:
+    """Each choice's share of the first token's top probabilities (tokens that start its first word), or `None`."""
+    try:
+        top = output.choices[0].logprobs.content[0].top_logprobs
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    if not top:
+        return None
+    first_words = [choice.split()[0].lower() for choice in choices]
+    mass = [0.0] * len(choices)
+    for entry in top:
+        token = (getattr(entry, "token", None) or "").strip().lower()
+        if not token:
+            continue
+        for i, word in enumerate(first_words):
+            # A tokenizer may split the word: "Not" may come as "N"; a prefix of only one choice's word counts
+            if word.startswith(token) and sum(other.startswith(token) for other in first_words) == 1:
+                mass[i] += math.exp(float(entry.logprob))
+    total = sum(mass)
+    return tuple(value / total for value in mass) if total > 0 else None
 
 
 def _valid_generation_keys() -> frozenset[str]:

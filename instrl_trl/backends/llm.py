@@ -4,12 +4,33 @@ call and parses the answers. Wrap the generator in a [`CachedGenerator`] to pay 
 """
 
 import logging
+import math
+import random
 import re
 from collections import Counter
 from dataclasses import replace
 from importlib import resources
 
-from .base import Answer, Expert, Generation, Review, Reviewer, Rewrite, Rewriter, RewriteRequest, TextGenerator
+from ..constraints import (
+    DEFAULT_CONSTRAINT_FAMILIES,
+    Constraint,
+    check_constraint_families,
+    sample_constraint,
+)
+from .base import (
+    VERDICT_MODES,
+    Answer,
+    Expert,
+    Generation,
+    Prompt,
+    Review,
+    Reviewer,
+    Rewrite,
+    Rewriter,
+    RewriteRequest,
+    TextGenerator,
+)
+from .cleaning import clean_rewrite
 
 
 # Plain `logging`, not `accelerate.logging.get_logger`: the latter raises unless an accelerate state exists, and the
@@ -22,6 +43,26 @@ _PLACEHOLDER_PATTERN = re.compile(r"\{(original|rewritten)\}")
 _VERDICT_WRAPPERS = "\"'`*"
 # Enough for "Not Equal" with quotes, bold or a period around it; a reviewer must not inherit a generator's 256
 REVIEWER_MAX_TOKENS = 8
+# The verdicts, information gain first: P(gain) is the first one's probability
+VERDICTS = ("Not Equal", "Equal")
+REVIEWER_SYSTEM_PROMPT = (
+    "You compare two prompts written for an AI assistant. You never answer them. Reply with exactly one of "
+    '"Equal" or "Not Equal".'
+)
+REWRITER_SYSTEM_PROMPT = (
+    "You rewrite prompts for an AI assistant as you are asked. You never answer or carry out the prompt. Reply with "
+    "the rewritten prompt only: no title, no label, no quotes, no explanation."
+)
+REPLY_ONLY = "Reply with the rewritten prompt only."
+CONSTRAINT_OPERATIONS = ("add_constraints",)
+MISSING_CONSTRAINT_ACTIONS = ("append", "eliminate")
+# Fewer distinct reviews than this say nothing about spread; below MIN_SPREAD the judge barely discriminates
+MIN_REVIEWS_FOR_SPREAD = 16
+MIN_SPREAD = 0.05
+# The label a completion-style template ends with, which a chat model would echo back
+_TRAILING_LABEL = re.compile(
+    r"\n[ \t]*#?[ \t]*(?:rewritten|created|new)[ \t]+prompt[ \t]*#?[ \t]*:?[ \t]*$", re.IGNORECASE
+)
 
 
 def load_reviewer_template() -> str:
@@ -66,39 +107,132 @@ def _generate(
     return generations
 
 
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"[\"'\u201c\u201d`*]", "", text).lower().split())
+
+
+def states(text: str, constraint: Constraint) -> bool:
+    """Whether `text` states `constraint` in lm-eval's words (case, spacing and quotes aside)."""
+    return _normalised(constraint.description()) in _normalised(text)
+
+
 class LLMRewriter(Rewriter):
     r"""
-    Rewriter that sends each operation's prompt ([`Operation.render_prompt`]) to an LLM.
+    Rewriter that sends each operation's prompt ([`Operation.render_prompt`]) to an LLM as a chat: a system message
+    that asks for the rewritten prompt only, then the operation's prompt as the user's message (its closing
+    `#Rewritten Prompt#:` label, written for plain completion, replaced by "Reply with the rewritten prompt only.").
 
-    The answer, stripped, is the new instruction; the request's constraints are carried over unchanged (an LLM adds
-    none that can be verified). A failed query gives an empty instruction, which the environment's elimination rules
-    drop as `"empty"`. Each request's `seed` is its sampling seed: when the generator samples, the same instruction
-    and operation under another seed is another query, and under the same seed the same (cached) rewrite.
+    The answer is cleaned ([`clean_rewrite`]: echoed labels, preambles, quotes, closing commentary), each cut counted
+    in `cleanup_counts`, and becomes the new instruction. A failed query gives an empty instruction, which the
+    environment's elimination rules drop as `"empty"`. Each request's `seed` is its sampling seed.
+
+    Verifiable constraints come from any LLM: for an operation in `constraint_operations`, a constraint that
+    conflicts with none the instruction carries is drawn ([`sample_constraint`], seeded by the request's seed), and
+    the model is given its exact words to weave in. When the rewrite does not state it, it is appended verbatim, or
+    the rewrite is eliminated as `"constraint_missing"` (`missing_constraint`). Constraints the instruction already
+    carried and the rewrite dropped are appended again. What happened is counted in `constraint_counts` (`stated`,
+    `appended`, `eliminated`, `none_left`, `restated`).
 
     Args:
         generator ([`TextGenerator`]):
             The model that rewrites.
         generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
             Passed to `generator.generate` with every batch; checked against the backend's settings here.
+        system_prompt (`str` or `None`, *optional*, defaults to `REWRITER_SYSTEM_PROMPT`):
+            The system message; `None` sends the operation's prompt alone, as one user message, unchanged.
+        constraint_operations (`tuple[str, ...]`, *optional*, defaults to `("add_constraints",)`):
+            Operations that add a verifiable constraint.
+        missing_constraint (`str`, *optional*, defaults to `"append"`):
+            What to do when the rewrite does not state the constraint it was given: `"append"` it verbatim, or
+            `"eliminate"` the rewrite.
+        constraint_families (`tuple[str, ...]`, *optional*, defaults to `("ifeval",)`):
+            Which verifiable constraints are drawn: `ifeval`, `ifbench` or both ([`sample_constraint`]).
     """
 
-    def __init__(self, generator: TextGenerator, generation_kwargs: dict | None = None):
+    def __init__(
+        self,
+        generator: TextGenerator,
+        generation_kwargs: dict | None = None,
+        system_prompt: str | None = REWRITER_SYSTEM_PROMPT,
+        constraint_operations: tuple[str, ...] | list[str] = CONSTRAINT_OPERATIONS,
+        missing_constraint: str = "append",
+        constraint_families: tuple[str, ...] | list[str] = DEFAULT_CONSTRAINT_FAMILIES,
+    ):
+        if missing_constraint not in MISSING_CONSTRAINT_ACTIONS:
+            raise ValueError(
+                f"`missing_constraint` is {missing_constraint!r}; valid values: "
+                f"{', '.join(MISSING_CONSTRAINT_ACTIONS)}."
+            )
         self.generator = generator
         self.generation_kwargs = dict(generation_kwargs or {})
         generator.check_generation_kwargs(self.generation_kwargs, "rewriter.generation_kwargs")
+        self.system_prompt = system_prompt
+        self.constraint_operations = tuple(constraint_operations)
+        self.missing_constraint = missing_constraint
+        self.constraint_families = check_constraint_families(constraint_families, "rewriter.constraint_families")
+        self.cleanup_counts: Counter[str] = Counter()
+        self.constraint_counts: Counter[str] = Counter()
 
     @property
     def model_name(self) -> str:
         return self.generator.model_name
 
+    def build_prompt(self, request: RewriteRequest, constraint: Constraint | None = None) -> Prompt:
+        """The chat sent for `request`, asking to add `constraint` in its exact words when given."""
+        text = request.operation.render_prompt(request.instruction)
+        if self.system_prompt is None:
+            return text
+        text = _TRAILING_LABEL.sub("", text.rstrip()).rstrip()
+        if constraint is not None:
+            text += (
+                "\n\nThe requirement to add is the following sentence. Include it word for word in the rewritten "
+                f'prompt: "{constraint.description()}"'
+            )
+        return [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": f"{text}\n\n{REPLY_ONLY}"},
+        ]
+
+    def _new_constraint(self, request: RewriteRequest) -> Constraint | None:
+        if request.operation.name not in self.constraint_operations:
+            return None
+        constraint = sample_constraint(
+            request.constraints, random.Random(request.seed), families=self.constraint_families
+        )
+        if constraint is None:
+            self.constraint_counts["none_left"] += 1
+        return constraint
+
     def rewrite(self, requests: list[RewriteRequest]) -> list[Rewrite]:
-        prompts = [request.operation.render_prompt(request.instruction) for request in requests]
+        new_constraints = [self._new_constraint(request) for request in requests]
+        prompts = [self.build_prompt(request, c) for request, c in zip(requests, new_constraints, strict=True)]
         seeds = [request.seed for request in requests]
         generations = _generate(self.generator, prompts, self.generation_kwargs, seeds)
         return [
-            Rewrite((generation.text or "").strip(), request.constraints, generation.usage)
-            for request, generation in zip(requests, generations, strict=True)
+            self._finish(request, constraint, generation)
+            for request, constraint, generation in zip(requests, new_constraints, generations, strict=True)
         ]
+
+    def _finish(self, request: RewriteRequest, constraint: Constraint | None, generation: Generation) -> Rewrite:
+        text, cleanups = clean_rewrite(generation.text or "")
+        self.cleanup_counts.update(cleanups)
+        if not text:  # a failed query: the elimination rules drop it as "empty"
+            return Rewrite("", request.constraints, generation.usage, cleanups)
+        for carried in request.constraints:
+            if not states(text, carried):
+                text = f"{text.rstrip()} {carried.description()}"
+                self.constraint_counts["restated"] += 1
+        if constraint is None:
+            return Rewrite(text, request.constraints, generation.usage, cleanups)
+        if states(text, constraint):
+            self.constraint_counts["stated"] += 1
+        elif self.missing_constraint == "eliminate":
+            self.constraint_counts["eliminated"] += 1
+            return Rewrite(text, request.constraints, generation.usage, cleanups, rejection="constraint_missing")
+        else:
+            self.constraint_counts["appended"] += 1
+            text = f"{text.rstrip()} {constraint.description()}"
+        return Rewrite(text, (*request.constraints, constraint), generation.usage, cleanups)
 
 
 class LLMReviewer(Reviewer):
@@ -107,19 +241,35 @@ class LLMReviewer(Reviewer):
     ([WizardLM](https://huggingface.co/papers/2304.12244)): two prompts are "Equal" when they have the same constraints
     and requirements and the same depth and breadth of inquiry. "Not Equal" is an information gain.
 
-    Answers are parsed strictly ([`parse_verdict`]). An answer that is neither verdict, or a failed query, counts as
-    no information gain and is reported as failed (`usage.failed`), with a warning.
+    Every verdict comes with P(information gain), obtained as `verdict_mode` says ([`VERDICT_MODES`]): `likelihood`
+    (a local model scores "Not Equal" and "Equal" as whole answers, one forward pass), `logprobs`, `choice` or
+    `systemone` (what an endpoint's server offers), or `parse` (free generation parsed strictly, the last resort: P
+    is 0 or 1, and an answer that is neither verdict is a failed query). The gain is P at or above `threshold`. A
+    failed query counts as no gain and is reported (`usage.failed`), with a warning.
+
+    A judge that always answers the same is still visible: `statistics()` gives the spread of P and, when
+    `reference` is given (the rules reviewer, by [`build_role`]), the share of verdicts that agree with it on the
+    same pairs, and a warning is logged once when P hardly varies over many reviews.
 
     Args:
         generator ([`TextGenerator`]):
             The model that judges.
         generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
-            Passed to `generator.generate` with every batch, on top of `{"temperature": 0.0}` (a judge should not
-            sample) and a length limit of 8 tokens under the backend's name for it (`generator.max_tokens_key`:
-            `max_new_tokens` or `max_tokens`), since a verdict is a few tokens. Checked against the backend here.
+            For `verdict_mode: parse`: passed to `generator.generate` with every batch, on top of
+            `{"temperature": 0.0}` (a judge should not sample) and a length limit of 8 tokens under the backend's name
+            for it (`generator.max_tokens_key`), since a verdict is a few tokens. Checked against the backend here.
         prompt_template (`str` or `None`, *optional*, defaults to `None`):
             The judging prompt, with the placeholders `{original}` and `{rewritten}`. `None` uses the packaged
             `templates/reviewer.txt`.
+        verdict_mode (`str` or `None`, *optional*, defaults to `None`):
+            One of [`VERDICT_MODES`]; `None` takes the first the generator offers (`likelihood` for transformers, the
+            server's for an endpoint), else `parse`. A mode the generator does not offer raises here.
+        threshold (`float`, *optional*, defaults to `0.5`):
+            The P(gain) from which a rewrite counts as adding information.
+        system_prompt (`str` or `None`, *optional*, defaults to `REVIEWER_SYSTEM_PROMPT`):
+            The system message before the judging prompt; `None` sends the judging prompt alone.
+        reference ([`Reviewer`] or `None`, *optional*, defaults to `None`):
+            A reviewer asked on the same pairs (for free, e.g. the rules reviewer) to measure agreement.
     """
 
     def __init__(
@@ -127,6 +277,10 @@ class LLMReviewer(Reviewer):
         generator: TextGenerator,
         generation_kwargs: dict | None = None,
         prompt_template: str | None = None,
+        verdict_mode: str | None = None,
+        threshold: float = 0.5,
+        system_prompt: str | None = REVIEWER_SYSTEM_PROMPT,
+        reference: Reviewer | None = None,
     ):
         prompt_template = load_reviewer_template() if prompt_template is None else prompt_template
         missing = [placeholder for placeholder in REVIEWER_PLACEHOLDERS if placeholder not in prompt_template]
@@ -135,6 +289,17 @@ class LLMReviewer(Reviewer):
                 f"`prompt_template` lacks the placeholders {', '.join(missing)}; write them where the original and "
                 "the rewritten instruction go."
             )
+        offered = (*generator.choice_modes, "parse")
+        verdict_mode = offered[0] if verdict_mode is None else verdict_mode
+        if verdict_mode not in VERDICT_MODES:
+            raise ValueError(f"`reviewer.verdict_mode` is {verdict_mode!r}; valid modes: {', '.join(VERDICT_MODES)}.")
+        if verdict_mode not in offered:
+            raise ValueError(
+                f"`reviewer.verdict_mode` is {verdict_mode!r}, which the {generator.backend} backend does not offer "
+                f"here; it offers {', '.join(offered)} (an endpoint's modes depend on its `server`)."
+            )
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"`reviewer.threshold` is {threshold}; give a probability between 0 and 1.")
         self.generator = generator
         defaults = {"temperature": 0.0}
         if generator.max_tokens_key is not None:
@@ -142,6 +307,13 @@ class LLMReviewer(Reviewer):
         self.generation_kwargs = {**defaults, **(generation_kwargs or {})}
         generator.check_generation_kwargs(self.generation_kwargs, "reviewer.generation_kwargs")
         self.prompt_template = prompt_template
+        self.verdict_mode = verdict_mode
+        self.threshold = threshold
+        self.system_prompt = system_prompt
+        self.reference = reference
+        self._counts: Counter[str] = Counter()
+        self._sum = self._sum_of_squares = 0.0
+        self._warned_spread = False
 
     @property
     def model_name(self) -> str:
@@ -152,27 +324,98 @@ class LLMReviewer(Reviewer):
         values = {"original": original, "rewritten": rewritten}
         return _PLACEHOLDER_PATTERN.sub(lambda match: values[match.group(1)], self.prompt_template)
 
+    def build_prompt(self, original: str, rewritten: str) -> Prompt:
+        """The chat sent for one pair: the system message, then the judging prompt."""
+        text = self.render_prompt(original, rewritten)
+        if self.system_prompt is None:
+            return text
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": text}]
+
     def review(self, originals: list[str], rewrites: list[str]) -> list[Review]:
         if len(originals) != len(rewrites):
             raise ValueError(f"Got {len(originals)} `originals` but {len(rewrites)} `rewrites`; pass one per item.")
-        pairs = zip(originals, rewrites, strict=True)
-        prompts = [self.render_prompt(original, rewrite) for original, rewrite in pairs]
-        reviews = []
-        for generation in _generate(self.generator, prompts, self.generation_kwargs):
-            verdict = parse_verdict(generation.text)
-            if verdict is None:
-                if generation.text is None:
+        if not originals:
+            return []
+        prompts = [self.build_prompt(o, r) for o, r in zip(originals, rewrites, strict=True)]
+        if self.verdict_mode == "parse":
+            reviews = [
+                self._parsed(generation) for generation in _generate(self.generator, prompts, self.generation_kwargs)
+            ]
+        else:
+            scores = self.generator.score_choices(prompts, VERDICTS, self.verdict_mode)
+            if len(scores) != len(prompts):
+                raise RuntimeError(f"The {self.generator.backend!r} generator scored {len(scores)} of {len(prompts)}.")
+            reviews = []
+            for score in scores:
+                if score.probabilities is None:
                     logger.warning("A reviewer query failed; the rewrite counts as adding no information.")
-                else:
-                    logger.warning(
-                        "The reviewer answered %r, which is neither 'Equal' nor 'Not Equal'; the rewrite counts as "
-                        "adding no information and the query as failed.",
-                        generation.text[:80],
-                    )
-                reviews.append(Review(False, generation.text or "", replace(generation.usage, failed=True)))
-            else:
-                reviews.append(Review(verdict, generation.text, generation.usage))
+                    reviews.append(Review(False, score.text or "", replace(score.usage, failed=True)))
+                    continue
+                probability = score.probabilities[0]
+                gain = probability >= self.threshold
+                reviews.append(Review(gain, VERDICTS[0] if gain else VERDICTS[1], score.usage, probability))
+        references = self.reference.review(originals, rewrites) if self.reference is not None else None
+        self._record(reviews, references)
         return reviews
+
+    def _parsed(self, generation: Generation) -> Review:
+        verdict = parse_verdict(generation.text)
+        if verdict is None:
+            if generation.text is None:
+                logger.warning("A reviewer query failed; the rewrite counts as adding no information.")
+            else:
+                logger.warning(
+                    "The reviewer answered %r, which is neither 'Equal' nor 'Not Equal'; the rewrite counts as "
+                    "adding no information and the query as failed.",
+                    generation.text[:80],
+                )
+            return Review(False, generation.text or "", replace(generation.usage, failed=True))
+        return Review(verdict, generation.text, generation.usage, float(verdict))
+
+    def _record(self, reviews: list[Review], references: list[Review] | None) -> None:
+        for k, review in enumerate(reviews):
+            self._counts["reviews"] += 1
+            if review.probability is None:
+                self._counts["failed"] += 1
+                continue
+            self._counts["scored"] += 1
+            self._counts["gains"] += review.information_gain
+            self._sum += review.probability
+            self._sum_of_squares += review.probability**2
+            if references is not None:
+                self._counts["compared"] += 1
+                self._counts["agreed"] += review.information_gain == references[k].information_gain
+        stats = self.statistics()
+        if not self._warned_spread and stats["scored"] >= MIN_REVIEWS_FOR_SPREAD and stats["p_gain_std"] < MIN_SPREAD:
+            self._warned_spread = True
+            logger.warning(
+                "The reviewer's P(information gain) hardly varies (mean %.3f, std %.3f over %d reviews): it does not "
+                "tell rewrites apart, and its verdicts are a constant reward%s. Use a larger judge, or the rules "
+                "reviewer.",
+                stats["p_gain_mean"],
+                stats["p_gain_std"],
+                stats["scored"],
+                "" if stats["agreement"] is None else f" (agreement with the rules reviewer {stats['agreement']:.2f})",
+            )
+
+    def statistics(self) -> dict:
+        """
+        What the judge did so far: `reviews`, `failed` (no verdict), `scored`, `gains`, the mean and standard
+        deviation of P(gain) over scored reviews, and `agreement` with `reference` (`None` without one).
+        """
+        scored = self._counts["scored"]
+        mean = self._sum / scored if scored else 0.0
+        variance = max(0.0, self._sum_of_squares / scored - mean**2) if scored else 0.0
+        compared = self._counts["compared"]
+        return {
+            "reviews": self._counts["reviews"],
+            "failed": self._counts["failed"],
+            "scored": scored,
+            "gains": self._counts["gains"],
+            "p_gain_mean": mean,
+            "p_gain_std": math.sqrt(variance),
+            "agreement": self._counts["agreed"] / compared if compared else None,
+        }
 
 
 class LLMExpert(Expert):

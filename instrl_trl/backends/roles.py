@@ -8,11 +8,21 @@ rewriter:
   base_url: http://localhost:8000/v1
   token_env: MY_ENDPOINT_TOKEN # the name of an environment variable, never the token itself
   generation_kwargs: {temperature: 0.7, max_tokens: 512}
+reviewer:
+  backend: transformers
+  model: smollm2-135m-instruct
+  verdict_mode: likelihood     # P(gain) from the verdicts' log-likelihoods; see `LLMReviewer` for the others
+  threshold: 0.5
+  compare_with_rules: true     # count agreement with the rules reviewer on the same pairs (free)
 ```
 
 The rewriter's `constraint_families` (`[ifeval]` by default, `[ifeval, ifbench]` or `[ifbench]`) chooses which
 verifiable constraints `add_constraints` draws ([`~instrl_trl.constraints.sample_constraint`]); the rules engine reads
 it (`rewriter: {constraint_families: [ifeval, ifbench]}`).
+
+Besides the backend's settings, a role takes its own (`ROLE_SETTINGS`): the rewriter's `system_prompt`,
+`constraint_operations` and `missing_constraint` ([`LLMRewriter`]), the reviewer's `prompt_template`, `verdict_mode`,
+`threshold`, `system_prompt` and `compare_with_rules` ([`LLMReviewer`]), the expert's `system_prompt`.
 
 A missing role uses the offline rules engine. LLM roles answer through a persistent response cache, so a rerun or a
 resumed run never pays twice for the same query. Settings and `generation_kwargs` are checked against the backend
@@ -27,11 +37,17 @@ import json
 from typing import Any
 
 from ..constraints import check_constraint_families
-from .base import Expert, Reviewer, Rewriter, TextGenerator
+from .base import VERDICT_MODES, Expert, Reviewer, Rewriter, TextGenerator
 
 
 BACKENDS = ("rules", "transformers", "endpoint")
 CONSTRAINT_FAMILIES_KEY = "constraint_families"
+# Settings of the LLM roles themselves (the others are the backend's); see `LLMRewriter`, `LLMReviewer`, `LLMExpert`
+ROLE_SETTINGS = {
+    "rewriter": ("system_prompt", "constraint_operations", "missing_constraint", CONSTRAINT_FAMILIES_KEY),
+    "reviewer": ("prompt_template", "verdict_mode", "threshold", "system_prompt"),
+    "expert": ("system_prompt",),
+}
 _SECRET_KEYS = ("token", "api_key", "hf_token", "password")
 
 
@@ -126,19 +142,22 @@ def build_role(role: str, spec: dict | str | None, cache_path: str | None = None
     from .cache import CachedGenerator, ResponseCache
     from .llm import LLMExpert, LLMReviewer, LLMRewriter
 
-    if CONSTRAINT_FAMILIES_KEY in spec:
-        raise ValueError(
-            f"`{role}.{CONSTRAINT_FAMILIES_KEY}`: the {spec['backend']} rewriter adds no verifiable constraints yet; "
-            "only the rules engine reads this setting. Remove it, or use `backend: rules`."
-        )
     role_kwargs = {"generation_kwargs": spec.pop("generation_kwargs", None)}
     # Before the generator is built: a bad key must not cost a model load
     generator_class(spec).check_generation_kwargs(role_kwargs["generation_kwargs"] or {}, f"{role}.generation_kwargs")
-    if role == "reviewer" and "prompt_template" in spec:
-        role_kwargs["prompt_template"] = spec.pop("prompt_template")
-    if role == "expert" and "system_prompt" in spec:
-        role_kwargs["system_prompt"] = spec.pop("system_prompt")
+    for key in ROLE_SETTINGS[role]:
+        if key in spec:
+            role_kwargs[key] = spec.pop(key)
+    compare_with_rules = spec.pop("compare_with_rules", True) if role == "reviewer" else False
+    if role_kwargs.get("verdict_mode", "parse") not in VERDICT_MODES:
+        raise ValueError(
+            f"`reviewer.verdict_mode` is {role_kwargs['verdict_mode']!r}; valid modes: {', '.join(VERDICT_MODES)}."
+        )
     generator = build_generator(role, spec)
     if cache_path is not None:
         generator = CachedGenerator(generator, ResponseCache(cache_path))
+    if compare_with_rules:
+        from .rules import RulesReviewer
+
+        role_kwargs["reference"] = RulesReviewer()
     return {"rewriter": LLMRewriter, "reviewer": LLMReviewer, "expert": LLMExpert}[role](generator, **role_kwargs)

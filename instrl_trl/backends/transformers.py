@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 import threading
 import time
 import weakref
@@ -20,7 +21,7 @@ from transformers import (
     set_seed,
 )
 
-from .base import Generation, TextGenerator, Usage
+from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
 from .models import resolve_model_name
 
 
@@ -40,10 +41,10 @@ class TransformersGenerator(TextGenerator):
     r"""
     Generates with a local causal language model through [`~transformers.GenerationMixin.generate`].
 
-    Each prompt is sent as one user message: the tokenizer's chat template is applied when it has one, otherwise the
-    prompt is used as is. Prompts are generated in batches of `batch_size`, left-padded (sorted by length first, so
-    that a batch holds prompts of similar lengths), and each completion stops at the first end-of-sequence token or
-    after `max_new_tokens` tokens.
+    Each prompt is sent as one user message, or as the chat messages it lists: the tokenizer's chat template is
+    applied when it has one, otherwise the contents are used as they are. Prompts are generated in batches of
+    `batch_size`, left-padded (sorted by length first, so that a batch holds prompts of similar lengths), and each
+    completion stops at the first end-of-sequence token or after `max_new_tokens` tokens.
 
     The model and tokenizer are loaded when the generator is built, so that a wrong path or revision fails before
     any query is spent. Generators of one process that load the same model (path, revision, dtype and device) share
@@ -96,6 +97,7 @@ class TransformersGenerator(TextGenerator):
 
     backend = "transformers"
     max_tokens_key = "max_new_tokens"
+    choice_modes = ("likelihood",)
 
     def __init__(
         self,
@@ -172,24 +174,75 @@ class TransformersGenerator(TextGenerator):
         kwargs = {"do_sample": False, **self.generation_kwargs, **generation_kwargs}
         return bool(kwargs["do_sample"]) and kwargs.get("temperature") != 0
 
-    def format_prompts(self, prompts: list[str]) -> list[str]:
-        """The text the model sees for each prompt: one user message in the chat template, if the tokenizer has one."""
+    def format_prompts(self, prompts: list[Prompt]) -> list[str]:
+        """
+        The text the model sees for each prompt: its messages (a string is one user message) in the chat template,
+        ending with the assistant's turn. Without a chat template, the messages' contents joined by blank lines.
+        """
         if self.tokenizer.chat_template is None:
-            return list(prompts)
+            return ["\n\n".join(m["content"] for m in prompt_messages(prompt)) for prompt in prompts]
         return [
-            self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-            )
+            self.tokenizer.apply_chat_template(prompt_messages(prompt), add_generation_prompt=True, tokenize=False)
             for prompt in prompts
         ]
 
-    def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
+    def score_choices(self, prompts: list[Prompt], choices, mode: str = "likelihood") -> list[ChoiceScores]:
+        """
+        The probability of each of `choices` as the model's whole answer to each prompt, from one forward pass (per
+        `batch_size` rows) and no generation: each choice's log-likelihood, its end-of-sequence token included (so
+        that "Equal" is not read as the start of "Equal parts"), normalised over the choices.
+        """
+        if mode != "likelihood":
+            raise ValueError(f"The transformers backend scores choices by `likelihood`, not {mode!r}.")
+        if not prompts:
+            return []
+        if len(choices) < 2:
+            raise ValueError(f"Give at least two `choices` to score, got {list(choices)}.")
+        eos = self._eos_token_ids(None)[0]
+        add_special_tokens = self.tokenizer.chat_template is None
+        prompt_ids = self.tokenizer(self.format_prompts(prompts), add_special_tokens=add_special_tokens)["input_ids"]
+        choice_ids = [self.tokenizer(choice, add_special_tokens=False)["input_ids"] + [eos] for choice in choices]
+        rows = [(p, c) for p in range(len(prompts)) for c in range(len(choices))]
+        log_likelihoods = [0.0] * len(rows)
+        start_time = time.perf_counter()
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            sequences = [prompt_ids[p] + choice_ids[c] for p, c in batch]
+            width = max(len(sequence) for sequence in sequences)
+            pad = self.tokenizer.pad_token_id
+            # Right padding: the scored tokens keep the positions they have in an unpadded sequence
+            input_ids = torch.tensor([sequence + [pad] * (width - len(sequence)) for sequence in sequences])
+            mask = torch.tensor([[1] * len(sequence) + [0] * (width - len(sequence)) for sequence in sequences])
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=input_ids.to(self.model.device), attention_mask=mask.to(self.model.device)
+                )
+            log_probs = torch.log_softmax(logits.logits.float(), dim=-1).cpu()
+            for row, (p, c) in enumerate(batch):
+                first = len(prompt_ids[p])
+                targets = choice_ids[c]
+                # The token at position t is predicted by the logits at t - 1
+                scores = log_probs[row, first - 1 : first - 1 + len(targets)].gather(1, torch.tensor(targets)[:, None])
+                log_likelihoods[start + row] = float(scores.sum())
+        seconds = (time.perf_counter() - start_time) / len(prompts)
+        results = []
+        for p in range(len(prompts)):
+            values = log_likelihoods[p * len(choices) : (p + 1) * len(choices)]
+            top = max(values)
+            weights = [math.exp(value - top) for value in values]
+            probabilities = tuple(weight / sum(weights) for weight in weights)
+            best = choices[probabilities.index(max(probabilities))]
+            usage = Usage(prompt_tokens=len(prompt_ids[p]), seconds=seconds)
+            results.append(ChoiceScores(probabilities, best, usage))
+        return results
+
+    def generate(self, prompts: list[Prompt], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         """
         One [`Generation`] per prompt, in order.
 
         Args:
-            prompts (`list[str]`):
-                User messages.
+            prompts (`list[str | list[dict]]`):
+                User messages, or lists of chat messages (a system message, then the user's).
             seeds (`list[int]` or `None`, *optional*, defaults to `None`):
                 One sampling seed per prompt. `generate` draws a batch from one random state, so when sampling the
                 state is set from the seeds of the prompts in each batch (and the generator's `seed`): the same

@@ -20,6 +20,8 @@ class Candidate:
         operations (`tuple[str, ...]`): the operations applied to the seed to reach it.
         reward (`float`): weighted reward of its episode up to and including the step that produced it.
         constraints (`tuple[Constraint, ...]`): verifiable constraints it carries.
+        review_probability (`float` or `None`): the reviewer's P(information gain) for the step that made it
+            (`None` for a reviewer that gives none, as the rules engine).
     """
 
     instruction: str
@@ -28,6 +30,7 @@ class Candidate:
     operations: tuple[str, ...]
     reward: float
     constraints: tuple[Constraint, ...]
+    review_probability: float | None = None
 
     @property
     def depth(self) -> int:
@@ -48,7 +51,7 @@ def evolve_seeds(
     the last one), in seed order. `score_fn(step_result) -> rewards` gives each step's reward.
 
     Input columns: `seeds` (instructions). Output: [`Candidate`]s (`instruction`, `seed`, `seed_index`,
-    `operations`, `depth`, `reward`, `constraints`).
+    `operations`, `depth`, `reward`, `constraints`, `review_probability`).
     """
     states = env.reset(seeds)
     returns = [0.0] * len(seeds)
@@ -76,6 +79,7 @@ def evolve_seeds(
                 operations=evolution.operations,
                 reward=reward,
                 constraints=evolution.constraints,
+                review_probability=evolution.review_probability,
             )
             for evolution, reward in evolutions
         )

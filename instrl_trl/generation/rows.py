@@ -26,6 +26,10 @@ ROW_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     ),
     "verified": (pa.bool_(), "whether the response passes every constraint (null when there are none)"),
     "attempts": (pa.int64(), "how many answers the expert was asked for"),
+    "review_probability": (
+        pa.float64(),
+        "the reviewer's P(information gain) for the step that made the instruction (null for the rules reviewer)",
+    ),
 }
 ROW_SCHEMA = pa.schema([(name, data_type) for name, (data_type, _) in ROW_COLUMNS.items()])
 COLUMN_DESCRIPTIONS = {name: description for name, (_, description) in ROW_COLUMNS.items()}
@@ -52,4 +56,5 @@ def to_row(answered: AnsweredCandidate) -> dict:
         ],
         "verified": answered.verified,
         "attempts": answered.attempts,
+        "review_probability": candidate.review_probability,
     }

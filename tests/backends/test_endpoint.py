@@ -312,3 +312,52 @@ def test_bad_settings_raise_before_any_request(openai_server, kwargs, match):  #
     with pytest.raises(ValueError, match=r"`generation_kwargs.max_new_tokens`"):
         generator.generate(["a"], max_new_tokens=8)
     assert openai_server.requests == []
+
+
+# Verdict modes
+
+
+def chat_output(content: str, top: list[tuple[str, float]] | None):
+    from huggingface_hub import ChatCompletionOutput
+
+    choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": content}}
+    if top is not None:
+        entries = [{"token": token, "logprob": logprob, "bytes": None} for token, logprob in top]
+        choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": entries}]}
+    return ChatCompletionOutput.parse_obj_as_instance(
+        {"id": "x", "created": 0, "model": "m", "system_fingerprint": "", "choices": [choice], "usage": None}
+    )
+
+
+def test_first_token_probabilities_share_the_mass_of_each_verdict():
+    import math
+
+    from instrl_trl.backends.endpoint import _first_token_probabilities
+
+    choices = ["Not Equal", "Equal"]
+    top = [(" Not", math.log(0.6)), ("Equal", math.log(0.2)), (" equal", math.log(0.1)), ("Sure", math.log(0.05))]
+    assert _first_token_probabilities(chat_output("Not", top), choices) == pytest.approx((0.6 / 0.9, 0.3 / 0.9))
+    # A token that starts both words (none here) or neither word gives nothing; no verdict token at all is a failure
+    assert _first_token_probabilities(chat_output("Sure", [("Sure", -0.1), ("I", -2.0)]), choices) is None
+    assert _first_token_probabilities(chat_output("Not", None), choices) is None
+
+
+def test_logprobs_mode_asks_for_one_token_with_its_top_logprobs(openai_server):  # noqa: F811
+    generator = make_generator(openai_server)
+    assert generator.choice_modes == ("logprobs",)
+    (scores,) = generator.score_choices(["Are they equal?"], ("Not Equal", "Equal"), "logprobs")
+    body = openai_server.requests[0].body
+    assert (body["max_tokens"], body["logprobs"], body["top_logprobs"], body["temperature"]) == (1, True, 20, 0.0)
+    # The fake server returns no logprobs: the verdict is a counted failure, not a guess
+    assert scores.probabilities is None and scores.usage.failed
+
+
+def test_choice_mode_constrains_the_answer_as_each_server_wants(openai_server):  # noqa: F811
+    vllm = make_generator(openai_server, server="vllm")
+    vllm.score_choices(["q"], ("Not Equal", "Equal"), "choice")
+    assert openai_server.requests[-1].body["guided_choice"] == ["Not Equal", "Equal"]
+    tgi = make_generator(openai_server, server="tgi")
+    tgi.score_choices(["q"], ("Not Equal", "Equal"), "choice")
+    assert openai_server.requests[-1].body["response_format"] == {"type": "regex", "value": "Not Equal|Equal"}
+    with pytest.raises(ValueError, match="Verdict mode 'choice' is not offered by server 'openai'"):
+        make_generator(openai_server).score_choices(["q"], ("Not Equal", "Equal"), "choice")

@@ -1,5 +1,8 @@
 """The endpoint backend against a real server: `transformers serve` with the tiny chat model (see `serve.py`)."""
 
+import json
+from pathlib import Path
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -70,3 +73,30 @@ def test_concurrent_requests_come_back_in_order(transformers_serve):
     generations = concurrent.generate(PROMPTS, max_tokens=4)
     assert [g.text for g in generations] == expected
     assert not any(g.usage.failed for g in generations)
+
+
+def test_systemone_verdicts_always_parse(transformers_serve):
+    from instrl_trl.backends.llm import LLMReviewer
+
+    # The pipeline reads its option labels (A, B by default) as single tokens; the tiny word-level vocabulary has no
+    # "A", so the model's decision config names two of its words (read when the first request comes)
+    decision = Path(transformers_serve.model_dir) / "decision.json"
+    decision.write_text(json.dumps({"labels": {"choice": ["note", "city"]}}))
+    generator = make_generator(transformers_serve)
+    assert generator.choice_modes == ("systemone",)
+    reviewer = LLMReviewer(generator)  # the server's mode by default
+    assert reviewer.verdict_mode == "systemone"
+    originals, rewrites = PROMPTS[:3], [prompt + " Explain each step." for prompt in PROMPTS[:3]]
+    reviews = reviewer.review(originals, rewrites)
+    assert not any(review.usage.failed for review in reviews)
+    for review in reviews:
+        assert review.information_gain == (review.probability >= 0.5)
+        assert review.verdict == ("Not Equal" if review.information_gain else "Equal")
+    scores = generator.score_choices(
+        [reviewer.build_prompt(originals[0], rewrites[0])], ("Not Equal", "Equal"), "systemone"
+    )
+    assert sum(scores[0].probabilities) == pytest.approx(1.0, abs=1e-4)
+    assert scores[0].probabilities[0] == pytest.approx(reviews[0].probability)
+    assert scores[0].usage.prompt_tokens > 0
+    with pytest.raises(ValueError, match="Verdict mode 'logprobs' is not offered by server 'transformers'"):
+        generator.score_choices(["a"], ("Not Equal", "Equal"), "logprobs")

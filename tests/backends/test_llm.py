@@ -5,7 +5,16 @@ import pytest
 from instrl_trl.backends.accounting import QueryAccounting
 from instrl_trl.backends.base import Generation, RewriteRequest, TextGenerator, Usage
 from instrl_trl.backends.cache import CachedGenerator, ResponseCache
-from instrl_trl.backends.llm import LLMExpert, LLMReviewer, LLMRewriter, load_reviewer_template, parse_verdict
+from instrl_trl.backends.llm import (
+    REPLY_ONLY,
+    REVIEWER_SYSTEM_PROMPT,
+    REWRITER_SYSTEM_PROMPT,
+    LLMExpert,
+    LLMReviewer,
+    LLMRewriter,
+    load_reviewer_template,
+    parse_verdict,
+)
 from instrl_trl.constraints import Constraint
 from instrl_trl.environment import InstructionEnv
 from instrl_trl.operations import DEFAULT_OPERATIONS
@@ -47,17 +56,29 @@ def test_rewriter_sends_each_operation_prompt_in_one_batch():
 
     ((prompts, kwargs),) = generator.calls
     assert kwargs == {"temperature": 0.7}
-    assert prompts == [
-        DEFAULT_OPERATIONS["deepening"].render_prompt("Describe the water cycle."),
-        DEFAULT_OPERATIONS["breadth"].render_prompt("Name a river."),
-    ]
-    template_text = DEFAULT_OPERATIONS["deepening"].prompt_template.split("{instruction}")[0]
-    assert template_text.strip() and template_text in prompts[0]
-    assert "Describe the water cycle." in prompts[0]
-    assert rewrites[0].instruction == "Explain why the water cycle matters for climate."
+    # A chat: a real system message, then the operation's prompt without its completion-style closing label
+    for prompt, (operation, instruction) in zip(
+        prompts, [("deepening", "Describe the water cycle."), ("breadth", "Name a river.")], strict=True
+    ):
+        system, user = prompt
+        assert system == {"role": "system", "content": REWRITER_SYSTEM_PROMPT}
+        rendered = DEFAULT_OPERATIONS[operation].render_prompt(instruction).rstrip()
+        label = "#Rewritten Prompt#:" if operation == "deepening" else "#Created Prompt#:"
+        assert rendered.endswith(label)
+        assert user["role"] == "user"
+        assert user["content"] == rendered.removesuffix(label).rstrip() + "\n\n" + REPLY_ONLY
+    # The carried constraint was dropped by the model: it is stated again, word for word
+    assert rewrites[0].instruction == ("Explain why the water cycle matters for climate. " + CONSTRAINT.description())
+    assert rewriter.constraint_counts == {"restated": 1}
     assert rewrites[0].constraints == (CONSTRAINT,)
     assert rewrites[0].usage == USAGE
     assert rewriter.model_name == "scripted-model"
+
+
+def test_rewriter_without_system_prompt_sends_the_operation_prompt_as_is():
+    generator = ScriptedGenerator(["Explain why rivers flood."])
+    LLMRewriter(generator, system_prompt=None).rewrite([request()])
+    assert generator.calls[0][0] == [DEFAULT_OPERATIONS["deepening"].render_prompt("Describe the water cycle.")]
 
 
 def test_failed_rewrite_is_empty_and_keeps_constraints():
@@ -141,10 +162,17 @@ def test_reviewer_prompt_and_default_temperature():
     assert [review.information_gain for review in reviews] == [False, True]
     ((prompts, kwargs),) = generator.calls
     assert kwargs == {"temperature": 0.0}
-    assert prompts[1] == load_reviewer_template().replace("{original}", "Name a lake.").replace(
-        "{rewritten}", "Name a deep lake in Asia."
-    )
-    assert "Equal" in prompts[1] and "Not Equal" in prompts[1]
+    assert prompts[1] == [
+        {"role": "system", "content": REVIEWER_SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": load_reviewer_template()
+            .replace("{original}", "Name a lake.")
+            .replace("{rewritten}", "Name a deep lake in Asia."),
+        },
+    ]
+    assert [review.probability for review in reviews] == [0.0, 1.0]  # strict parsing is sure of what it read
+    assert reviewer.verdict_mode == "parse"  # the only mode a generator that scores nothing offers
     assert reviewer.model_name == "scripted-model"
 
 
@@ -156,7 +184,9 @@ def test_reviewer_generation_kwargs_override_the_default():
 
 def test_reviewer_custom_template_is_filled_in_one_pass():
     generator = ScriptedGenerator(["Equal"])
-    reviewer = LLMReviewer(generator, prompt_template='A: {original}\nB: {rewritten}\nJSON: {"k": 1}')
+    reviewer = LLMReviewer(
+        generator, prompt_template='A: {original}\nB: {rewritten}\nJSON: {"k": 1}', system_prompt=None
+    )
     reviewer.review(["say {rewritten}"], ["say more"])
     assert generator.calls[0][0] == ['A: say {rewritten}\nB: say more\nJSON: {"k": 1}']
 
@@ -205,12 +235,13 @@ class EchoLLM(TextGenerator):
 
     def generate(self, prompts, seeds=None, **generation_kwargs):
         self.num_prompts_asked += len(prompts)
+        texts = [prompt[-1]["content"] for prompt in prompts]  # the user's message of each chat
         return [
             Generation(
-                "Not Equal" if "#Second Prompt#" in prompt else f"Explain case {len(prompt)} with concrete examples.",
-                Usage(prompt_tokens=len(prompt.split()), completion_tokens=5, seconds=0.01),
+                "Not Equal" if "#Second Prompt#" in text else f"Explain case {len(text)} with concrete examples.",
+                Usage(prompt_tokens=len(text.split()), completion_tokens=5, seconds=0.01),
             )
-            for prompt in prompts
+            for text in texts
         ]
 
 
@@ -296,3 +327,191 @@ def test_roles_check_their_generation_kwargs(role):
     name = role.__name__.removeprefix("LLM").lower()
     with pytest.raises(ValueError, match=rf"`{name}.generation_kwargs.max_tokens`"):
         role(CheckingGenerator([]), generation_kwargs={"max_tokens": 8})
+
+
+# Verifiable constraints from an LLM rewriter
+
+
+def constraint_request(seed=3, constraints=()):
+    return RewriteRequest("Describe the water cycle.", DEFAULT_OPERATIONS["add_constraints"], (), constraints, seed)
+
+
+def drawn_constraint(seed=3, existing=()):
+    import random
+
+    from instrl_trl.constraints import sample_constraint
+
+    return sample_constraint(existing, random.Random(seed))
+
+
+def test_add_constraints_gives_the_model_the_exact_words_and_keeps_a_stated_constraint():
+    constraint = drawn_constraint()
+    rewrite_text = f"Describe the water cycle for a child. {constraint.description()}"
+    generator = ScriptedGenerator([f"#Rewritten Prompt#: {rewrite_text}"])
+    rewriter = LLMRewriter(generator)
+    (rewrite,) = rewriter.rewrite([constraint_request()])
+    user = generator.calls[0][0][0][-1]["content"]
+    assert f'"{constraint.description()}"' in user and "word for word" in user
+    assert rewrite.instruction == rewrite_text
+    assert rewrite.constraints == (constraint,)
+    assert rewrite.cleanups == ("label",)
+    assert rewriter.constraint_counts == {"stated": 1}
+    assert rewriter.cleanup_counts == {"label": 1}
+
+
+def test_a_constraint_the_model_dropped_is_appended_verbatim():
+    constraint = drawn_constraint()
+    rewriter = LLMRewriter(ScriptedGenerator(["Describe the water cycle for a child."]))
+    (rewrite,) = rewriter.rewrite([constraint_request()])
+    assert rewrite.instruction == f"Describe the water cycle for a child. {constraint.description()}"
+    assert rewrite.constraints == (constraint,) and rewrite.rejection is None
+    assert rewriter.constraint_counts == {"appended": 1}
+
+
+def test_a_constraint_the_model_dropped_can_eliminate_the_rewrite():
+    rewriter = LLMRewriter(
+        ScriptedGenerator(["Describe the water cycle for a child."]), missing_constraint="eliminate"
+    )
+    (rewrite,) = rewriter.rewrite([constraint_request()])
+    assert rewrite.rejection == "constraint_missing"
+    assert rewrite.constraints == ()
+    assert rewriter.constraint_counts == {"eliminated": 1}
+
+
+def test_the_new_constraint_conflicts_with_none_carried():
+    from instrl_trl.constraints import conflicts
+
+    carried = drawn_constraint(seed=1)
+    constraint = drawn_constraint(seed=5, existing=(carried,))
+    rewriter = LLMRewriter(ScriptedGenerator(["Describe the water cycle."]))
+    (rewrite,) = rewriter.rewrite([constraint_request(seed=5, constraints=(carried,))])
+    assert rewrite.constraints == (carried, constraint)
+    assert constraint.instruction_id not in conflicts(carried.instruction_id)
+    # the carried one was dropped by the model too, so both are stated again
+    assert carried.description() in rewrite.instruction and constraint.description() in rewrite.instruction
+
+
+def test_the_llm_rewriter_draws_ifbench_constraints_when_asked():
+    from instrl_trl.constraints import family_of
+
+    rewriter = LLMRewriter(ScriptedGenerator(["Describe the water cycle."] * 8), constraint_families=["ifbench"])
+    rewrites = rewriter.rewrite([constraint_request(seed=seed) for seed in range(8)])
+    assert {family_of(rewrite.constraints[0].instruction_id) for rewrite in rewrites} == {"ifbench"}
+    with pytest.raises(ValueError, match="rewriter.constraint_families"):
+        LLMRewriter(ScriptedGenerator([]), constraint_families=["ifbenchh"])
+
+
+def test_other_operations_add_no_constraint():
+    generator = ScriptedGenerator(["Explain why the water cycle matters."])
+    (rewrite,) = LLMRewriter(generator).rewrite([request()])
+    assert rewrite.constraints == ()
+    assert "word for word" not in generator.calls[0][0][0][-1]["content"]
+
+
+def test_missing_constraint_must_be_append_or_eliminate():
+    with pytest.raises(ValueError, match="`missing_constraint` is 'drop'; valid values: append, eliminate"):
+        LLMRewriter(ScriptedGenerator([]), missing_constraint="drop")
+
+
+def test_environment_eliminates_a_rewrite_its_rewriter_rejected():
+    rewriter = LLMRewriter(
+        ScriptedGenerator(["Describe the water cycle for a child."]), missing_constraint="eliminate"
+    )
+    env = InstructionEnv(DEFAULT_OPERATIONS, rewriter, LLMReviewer(ScriptedGenerator([])))
+    env.reset(["Describe the water cycle."])
+    result = env.step(["add_constraints"])
+    assert result.elimination == ["constraint_missing"]
+    assert result.queries == [1]  # no review for an eliminated rewrite
+
+
+# Verdicts with a probability
+
+
+class ScoringGenerator(ScriptedGenerator):
+    """Scores the verdicts with the scripted P("Not Equal") values, in order (`None` is a failed query)."""
+
+    choice_modes = ("likelihood",)
+
+    def score_choices(self, prompts, choices, mode):
+        from instrl_trl.backends.base import ChoiceScores
+
+        self.calls.append((list(prompts), {"choices": tuple(choices), "mode": mode}))
+        answers, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
+        return [
+            ChoiceScores(None, None, Usage(failed=True)) if p is None else ChoiceScores((p, 1 - p), "x", USAGE)
+            for p in answers
+        ]
+
+
+def test_reviewer_scores_the_two_verdicts_and_applies_the_threshold():
+    generator = ScoringGenerator([0.9, 0.55, 0.2])
+    reviewer = LLMReviewer(generator, threshold=0.6)
+    assert reviewer.verdict_mode == "likelihood"  # the generator's first mode
+    reviews = reviewer.review(["a", "b", "c"], ["a2", "b2", "c2"])
+    assert generator.calls[0][1] == {"choices": ("Not Equal", "Equal"), "mode": "likelihood"}
+    assert [r.probability for r in reviews] == [0.9, 0.55, 0.2]
+    assert [r.information_gain for r in reviews] == [True, False, False]
+    assert [r.verdict for r in reviews] == ["Not Equal", "Equal", "Equal"]
+    assert not any(r.usage.failed for r in reviews)
+
+
+def test_a_failed_scoring_counts_as_no_gain_and_failed(caplog):
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        (review,) = LLMReviewer(ScoringGenerator([None])).review(["a"], ["b"])
+    assert review.information_gain is False and review.probability is None and review.usage.failed
+    assert "failed" in caplog.text
+
+
+def test_reviewer_refuses_a_mode_its_generator_does_not_offer():
+    with pytest.raises(ValueError, match="`reviewer.verdict_mode` is 'systemone', which the scripted backend"):
+        LLMReviewer(ScoringGenerator([]), verdict_mode="systemone")
+    with pytest.raises(ValueError, match="valid modes: likelihood, logprobs, choice, systemone, parse"):
+        LLMReviewer(ScoringGenerator([]), verdict_mode="vibes")
+    with pytest.raises(ValueError, match="`reviewer.threshold` is 1.5"):
+        LLMReviewer(ScoringGenerator([]), threshold=1.5)
+    # parse stays available everywhere
+    assert LLMReviewer(ScoringGenerator([]), verdict_mode="parse").verdict_mode == "parse"
+
+
+def test_reviewer_reports_agreement_with_a_reference_and_spread():
+    from instrl_trl.backends.rules import RulesReviewer
+
+    originals = ["Name a river.", "Name a lake."]
+    rewrites = ["Name a river.", "Name a deep lake in Asia with its depth."]  # rules: Equal, Not Equal
+    reviewer = LLMReviewer(ScoringGenerator([0.8, 0.9, 0.1]), reference=RulesReviewer())
+    reviewer.review(originals, rewrites)
+    reviewer.review(["a"], ["b"])  # rules: Equal (nothing added); judge: Equal
+    stats = reviewer.statistics()
+    assert stats["reviews"] == stats["scored"] == 3 and stats["failed"] == 0
+    assert stats["gains"] == 2
+    assert stats["agreement"] == pytest.approx(2 / 3)
+    assert stats["p_gain_mean"] == pytest.approx(0.6)
+    assert stats["p_gain_std"] == pytest.approx(((0.2**2 + 0.3**2 + 0.5**2) / 3) ** 0.5)
+
+
+def test_a_judge_whose_probability_hardly_varies_is_reported(caplog):
+    reviewer = LLMReviewer(ScoringGenerator([0.51] * 20))
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        reviewer.review(["a"] * 15, ["b"] * 15)
+        assert "hardly varies" not in caplog.text  # too few reviews to say
+        reviewer.review(["a"] * 5, ["b"] * 5)
+    assert caplog.text.count("hardly varies") == 1
+    assert reviewer.statistics()["p_gain_std"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_judge_that_discriminates_is_not_reported(caplog):
+    reviewer = LLMReviewer(ScoringGenerator([0.1, 0.9] * 10))
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
+        reviewer.review(["a"] * 20, ["b"] * 20)
+    assert "hardly varies" not in caplog.text
+
+
+def test_environment_records_the_probability_per_step_and_per_evolution():
+    rewriter = LLMRewriter(ScriptedGenerator(["Explain why the water cycle matters.", "Name a long river in Peru."]))
+    env = InstructionEnv(DEFAULT_OPERATIONS, rewriter, LLMReviewer(ScoringGenerator([0.7, 0.3])))
+    env.reset(["Describe the water cycle.", "Name a river."])
+    result = env.step(["deepening", "concretizing"])
+    assert result.gain_probability == [0.7, 0.3]
+    assert result.accepted == [True, False]
+    assert result.review_failed == [False, False]
+    assert env.episodes[0].accepted[0].review_probability == 0.7

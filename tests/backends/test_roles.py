@@ -104,3 +104,22 @@ def test_roles_on_the_same_model_share_it_with_their_own_limits(tiny_causal_lm):
     assert reviewer.generation_kwargs["max_new_tokens"] == 8 and rewriter.generator.max_new_tokens == 256
     (review,) = reviewer.review(["Name a river."], ["Name a long river in Europe."])
     assert review.usage.completion_tokens <= 8
+
+
+def test_role_settings_reach_the_roles(tiny_causal_lm):
+    spec = {"backend": "transformers", "model": tiny_causal_lm, "device": "cpu"}
+    reviewer = build_role("reviewer", {**spec, "verdict_mode": "likelihood", "threshold": 0.7})
+    assert (reviewer.verdict_mode, reviewer.threshold) == ("likelihood", 0.7)
+    assert isinstance(reviewer.reference, RulesReviewer)  # agreement with the rules reviewer is counted by default
+    assert build_role("reviewer", {**spec, "compare_with_rules": False}).reference is None
+    rewriter = build_role("rewriter", {**spec, "missing_constraint": "eliminate", "system_prompt": None})
+    assert (rewriter.missing_constraint, rewriter.system_prompt) == ("eliminate", None)
+    (review,) = reviewer.review(["Name a river."], ["Name a long river in Peru and its length."])
+    assert review.probability is not None and review.information_gain == (review.probability >= 0.7)
+    # The rules reviewer sees new content words ("long", "peru", "length"): a gain
+    assert reviewer.statistics()["agreement"] == float(review.information_gain)
+
+
+def test_an_unknown_verdict_mode_fails_before_the_model_loads():
+    with pytest.raises(ValueError, match="`reviewer.verdict_mode` is 'vibes'; valid modes"):
+        build_role("reviewer", {"backend": "transformers", "model": "/no/such/model", "verdict_mode": "vibes"})

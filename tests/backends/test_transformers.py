@@ -221,3 +221,45 @@ def test_generation_kwargs_are_checked(tiny_causal_lm, key, fix):
     generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=2)
     with pytest.raises(ValueError, match=rf"`generation_kwargs.{key}`"):
         generator.generate(["Hi."], **{key: 1})
+
+
+def test_score_choices_is_the_normalised_likelihood_of_each_whole_answer(tiny_causal_lm):
+    generator = TransformersGenerator(tiny_causal_lm, batch_size=3)  # 2 prompts x 2 choices: batches of 3 and 1
+    prompts = ["Is the sky blue?", [{"role": "system", "content": "Judge."}, {"role": "user", "content": "Two?"}]]
+    choices = ("Not Equal", "Equal")
+    scores = generator.score_choices(prompts, choices, "likelihood")
+
+    # The same log-likelihoods, one unpadded sequence at a time
+    eos = generator.model.generation_config.eos_token_id
+    eos = eos if isinstance(eos, int) else eos[0]
+    for prompt, score in zip(prompts, scores, strict=True):
+        (text,) = generator.format_prompts([prompt])
+        prompt_ids = generator.tokenizer(text, add_special_tokens=False)["input_ids"]
+        values = []
+        for choice in choices:
+            targets = generator.tokenizer(choice, add_special_tokens=False)["input_ids"] + [eos]
+            with torch.no_grad():
+                logits = generator.model(torch.tensor([prompt_ids + targets])).logits[0]
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            values.append(sum(float(log_probs[len(prompt_ids) - 1 + i, t]) for i, t in enumerate(targets)))
+        expected = torch.softmax(torch.tensor(values), dim=0).tolist()
+        assert score.probabilities == pytest.approx(expected, abs=1e-4)
+        assert score.text == choices[expected.index(max(expected))]
+        assert score.usage.prompt_tokens == len(prompt_ids) and score.usage.completion_tokens == 0
+
+
+def test_score_choices_takes_only_likelihood(tiny_causal_lm):
+    generator = TransformersGenerator(tiny_causal_lm)
+    assert generator.choice_modes == ("likelihood",)
+    with pytest.raises(ValueError, match="scores choices by `likelihood`, not 'logprobs'"):
+        generator.score_choices(["a"], ("Not Equal", "Equal"), "logprobs")
+    assert generator.score_choices([], ("Not Equal", "Equal"), "likelihood") == []
+
+
+def test_chat_messages_go_through_the_chat_template(tiny_causal_lm):
+    generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=4)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Write a poem."}]
+    (text,) = generator.format_prompts([messages])
+    expected = generator.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert text == expected and "Be brief." in text
+    assert generator.format_prompts(["Write a poem."]) != [text]
