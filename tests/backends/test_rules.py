@@ -148,9 +148,9 @@ def test_constraint_families_setting_is_checked_before_any_query():
         RulesRewriter(constraint_families=[])
     with pytest.raises(ValueError, match="`reviewer.constraint_families`: only the rewriter draws constraints"):
         parse_role_spec("reviewer", {"constraint_families": ["ifbench"]})
-    # an LLM rewriter does not read it (yet): refused before any model is built
-    with pytest.raises(ValueError, match="`rewriter.constraint_families`: the transformers rewriter"):
-        build_role("rewriter", {"backend": "transformers", "model": "none", "constraint_families": ["ifbench"]})
+    # an LLM rewriter reads it too, and checks it before any model is built
+    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` has unknown"):
+        build_role("rewriter", {"backend": "transformers", "model": "none", "constraint_families": ["ifbnch"]})
 
 
 def test_constraint_check_on_handwritten_responses():

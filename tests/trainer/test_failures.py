@@ -42,9 +42,9 @@ def test_an_unreachable_rewriter_stops_training_and_saves_no_policy(tiny_backbon
 
 
 def test_a_run_of_mostly_failed_queries_is_not_saved(tiny_backbone, tmp_path):
-    # Every other query fails: under the default budget (a whole batch) training goes on, but the policy learnt
+    # Two queries of three fail: under the default budget (a whole batch) training goes on, but the policy learnt
     # from failures and is not saved as a finished run
-    with OpenAIServer(faults=["500", "ok"] * 1000) as server:
+    with OpenAIServer(faults=["500", "500", "ok"] * 1000) as server:
         config = make_config(tmp_path / "policy", rewriter=endpoint(server), max_steps=2)
         with pytest.raises(RuntimeError, match=r"The rewriter failed \d+ of its \d+ queries during training"):
             run_train_policy(PolicyScriptArguments(model_name_or_path=tiny_backbone), config)
