@@ -238,7 +238,8 @@ def _scripted_llm(messages: list[dict]) -> str:
     prompt = messages[-1]["content"]
     if "#Second Prompt#" in prompt:
         return "Not Equal"
-    given = prompt.split("#Given Prompt#:", 1)[1].split("#Rewritten Prompt#", 1)[0].strip()
+    given = prompt.split("#Given Prompt#:", 1)[1].split("#Rewritten Prompt#", 1)[0]
+    given = given.split("Reply with the rewritten prompt only.", 1)[0].strip()
     return f"{given} Support each point with a concrete example from practice."
 
 
@@ -258,7 +259,6 @@ def test_llm_roles_through_an_endpoint_are_counted_and_cached(tiny_backbone, qui
         queries = json.loads((tmp_path / "a" / "policy" / "queries.json").read_text())
         assert queries["per_role"]["rewriter"]["queries"] > 0
         assert queries["per_role"]["reviewer"]["queries"] > 0
-        assert queries["per_role"]["rewriter"]["cache_hits"] == 0
         assert queries["per_role"]["rewriter"]["completion_tokens"] > 0
 
         # The same run again: every answer comes from the cache, no new request reaches the server
