@@ -248,7 +248,14 @@ def test_llm_roles_through_an_endpoint_are_counted_and_cached(tiny_backbone, qui
 
     with OpenAIServer(responder=_scripted_llm) as server:
         role = {"backend": "endpoint", "model": "served", "base_url": server.base_url, "max_retries": 0}
-        overrides = {"max_steps": 2, "rewriter": role, "reviewer": role, "response_cache": str(tmp_path / "c.sqlite")}
+        # the scripted server answers in text only (no logprobs): the reviewer parses its verdicts
+        reviewer = {**role, "verdict_mode": "parse"}
+        overrides = {
+            "max_steps": 2,
+            "rewriter": role,
+            "reviewer": reviewer,
+            "response_cache": str(tmp_path / "c.sqlite"),
+        }
         first = InstructionGenerationTrainer(
             model=tiny_backbone, args=make_config(tmp_path / "a", **overrides), train_dataset=quickstart_seeds
         )
@@ -259,6 +266,7 @@ def test_llm_roles_through_an_endpoint_are_counted_and_cached(tiny_backbone, qui
         queries = json.loads((tmp_path / "a" / "policy" / "queries.json").read_text())
         assert queries["per_role"]["rewriter"]["queries"] > 0
         assert queries["per_role"]["reviewer"]["queries"] > 0
+        assert queries["per_role"]["reviewer"]["failures"] == 0
         assert queries["per_role"]["rewriter"]["completion_tokens"] > 0
 
         # The same run again: every answer comes from the cache, no new request reaches the server
