@@ -9,6 +9,7 @@ backends implement the same three classes, and every call is counted by the envi
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..constraints import Constraint
 from ..operations.operation import Operation
@@ -111,12 +112,30 @@ class TextGenerator(ABC):
         return {"backend": self.backend, "model": self.model_name}
 
     @classmethod
+    def valid_generation_keys(cls) -> frozenset[str] | None:
+        """The generation settings this backend takes; `None` (this base class) accepts every key."""
+        return None
+
+    # Names other backends use for a setting, with what to write here instead; and the advice for any other unknown key
+    generation_key_fixes: ClassVar[dict[str, str]] = {}
+    unknown_generation_key_fix: ClassVar[str] = "check the backend's documentation"
+
+    @classmethod
     def check_generation_kwargs(cls, generation_kwargs: dict, where: str = "generation_kwargs") -> None:
         """
-        Raises a `ValueError` naming `where.<key>` for a key this backend does not take, with the valid keys or the
-        fix, so that a recipe fails before any query is spent. This base class accepts everything.
+        Raises a `ValueError` naming `where.<key>` for a key this backend does not take, with the fix and the valid
+        keys, so that a recipe fails before any query is spent.
         """
-        return
+        valid = cls.valid_generation_keys()
+        if valid is None:
+            return
+        for key in generation_kwargs:
+            if key not in valid:
+                fix = cls.generation_key_fixes.get(key, cls.unknown_generation_key_fix)
+                raise ValueError(
+                    f"`{where}.{key}` is not a generation setting of the {cls.backend} backend: {fix}. Valid keys: "
+                    f"{', '.join(sorted(valid))}."
+                )
 
     def samples(self, generation_kwargs: dict) -> bool:
         """

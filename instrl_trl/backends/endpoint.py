@@ -237,18 +237,12 @@ class EndpointGenerator(TextGenerator):
             "generation_kwargs": dict(sorted(self.generation_kwargs.items())),
         }
 
+    generation_key_fixes = _FIXES
+    unknown_generation_key_fix = "pass server-specific fields in `extra_body`"
+
     @classmethod
-    def check_generation_kwargs(cls, generation_kwargs: dict, where: str = "generation_kwargs") -> None:
-        """Raises a `ValueError` for a key that [`~huggingface_hub.InferenceClient.chat_completion`] does not take."""
-        valid = _valid_generation_keys()
-        for key in generation_kwargs:
-            if key in valid:
-                continue
-            fix = _FIXES.get(key, "pass server-specific fields in `extra_body`")
-            raise ValueError(
-                f"`{where}.{key}` is not a generation setting of the endpoint backend: {fix}. Valid keys: "
-                f"{', '.join(sorted(valid))}."
-            )
+    def valid_generation_keys(cls) -> frozenset[str]:
+        return _valid_generation_keys()
 
     def samples(self, generation_kwargs: dict) -> bool:
         """Whether a call samples: `temperature` above 0, or unset (servers then sample at their default)."""

@@ -156,18 +156,12 @@ class TransformersGenerator(TextGenerator):
             "seed": self.seed,
         }
 
+    generation_key_fixes = _FIXES
+    unknown_generation_key_fix = "use the fields of `transformers.GenerationConfig`"
+
     @classmethod
-    def check_generation_kwargs(cls, generation_kwargs: dict, where: str = "generation_kwargs") -> None:
-        """Raises a `ValueError` for a key that is neither a `GenerationConfig` field nor a `generate` keyword."""
-        valid = _valid_generation_keys()
-        for key in generation_kwargs:
-            if key in valid:
-                continue
-            fix = _FIXES.get(key, "use the fields of `transformers.GenerationConfig`")
-            raise ValueError(
-                f"`{where}.{key}` is not a generation setting of the transformers backend: {fix}. Valid keys: "
-                f"{', '.join(sorted(valid))}."
-            )
+    def valid_generation_keys(cls) -> frozenset[str]:
+        return _valid_generation_keys()
 
     def samples(self, generation_kwargs: dict) -> bool:
         """Whether `generate` samples with these settings: `do_sample`, unless `temperature` is `0` (greedy)."""
