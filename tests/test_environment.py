@@ -9,9 +9,9 @@ from instrl_trl.environment import STOP_ACTION, Episode, InstructionEnv, StepRes
 from instrl_trl.operations import DEFAULT_OPERATIONS, Operation, OperationLibrary
 
 
-# One seed per behaviour: a general term to concretize, a reasoning task, neither, a plain writing task.
+# One seed per behaviour: a general term to concretize, a reasoning task on data, an inquiry, a plain writing task.
 CITY = "Plan a trip to a city."
-REASONING = "Calculate the total cost of five apples."
+REASONING = "Calculate the average of the sales figures."
 PLAIN = "Describe the water cycle."
 POEM = "Write a poem about the ocean."
 SEEDS = [CITY, REASONING, PLAIN, POEM]
@@ -20,7 +20,7 @@ SEEDS = [CITY, REASONING, PLAIN, POEM]
 def make_env(max_operations=6, seed=0, accounting=None):
     return InstructionEnv(
         DEFAULT_OPERATIONS,
-        RulesRewriter(),
+        RulesRewriter(slip_rate=0.0),  # no slips: each test names what each operation does
         RulesReviewer(),
         max_operations=max_operations,
         accounting=accounting,
@@ -281,23 +281,20 @@ def test_constraints_are_carried_on_the_episode():
     env.reset(SEEDS)
     env.step(["add_constraints"] * 4)
     env.step(["add_constraints", "deepening", "add_constraints", STOP_ACTION])
+    # the three tasks carry their one constraint; the inquiry (PLAIN) takes none
+    assert [len(episode.constraints) for episode in env.episodes] == [1, 1, 0, 1]
     for episode in env.episodes:
-        assert 1 <= len(episode.constraints) <= 2
         for constraint in episode.constraints:
             assert isinstance(constraint, Constraint)
             assert ":" in constraint.instruction_id
             assert isinstance(constraint.kwargs, dict)
             assert constraint.description() in episode.instruction
-    assert [len(episode.constraints) for episode in env.episodes] == [2, 1, 2, 1]
-    ids = [constraint.instruction_id for constraint in env.episodes[0].constraints]
-    assert len(set(ids)) == 2
 
 
-def test_a_third_constraint_adds_nothing():
+def test_a_second_constraint_adds_nothing():
     env = make_env()
     env.reset([POEM])
-    for _ in range(2):
-        assert env.step(["add_constraints"]).accepted == [True]
+    assert env.step(["add_constraints"]).accepted == [True]
     carried = env.episodes[0].constraints
     result = env.step(["add_constraints"])
     assert result.accepted == [False]

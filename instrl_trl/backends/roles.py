@@ -130,12 +130,13 @@ def build_role(role: str, spec: dict | str | None, cache_path: str | None = None
     if spec["backend"] == "rules":
         from .rules import RulesExpert, RulesReviewer, RulesRewriter
 
-        settings = {key: spec[key] for key in spec if key == CONSTRAINT_FAMILIES_KEY}
+        rewriter_settings = (CONSTRAINT_FAMILIES_KEY, "slip_rate")
+        settings = {key: spec[key] for key in spec if role == "rewriter" and key in rewriter_settings}
         extra = [key for key in spec if key != "backend" and key not in settings]
         if extra:
             raise ValueError(
                 f"`{role}.{extra[0]}`: the rules backend takes no settings other than the rewriter's "
-                f"`{CONSTRAINT_FAMILIES_KEY}`."
+                f"{', '.join(f'`{key}`' for key in rewriter_settings)}."
             )
         return {"rewriter": RulesRewriter, "reviewer": RulesReviewer, "expert": RulesExpert}[role](**settings)
 

@@ -14,7 +14,7 @@ from instrl_trl.backends.rules import (
     REASONING_CLAUSES,
     find_general_term,
     is_inquiry_instruction,
-    is_reasoning_instruction,
+    read_features,
 )
 from instrl_trl.constraints import Constraint
 from instrl_trl.elimination import elimination_reason
@@ -84,7 +84,8 @@ def request(instruction, name, history=(), constraints=(), seed=0):
 
 
 def apply(instruction, name, history=(), constraints=(), seed=0):
-    return RulesRewriter().rewrite([request(instruction, name, history, constraints, seed)])[0]
+    # no slips: these tests check the rules themselves (slips have a test of their own)
+    return RulesRewriter(slip_rate=0.0).rewrite([request(instruction, name, history, constraints, seed)])[0]
 
 
 def gains(original, rewritten):
@@ -99,36 +100,29 @@ def test_add_constraints_carries_checkable_constraints():
     assert isinstance(constraint, Constraint) and constraint.instruction_id
     assert first.instruction == f"{seed_text} {constraint.description()}"
     assert gains(seed_text, first.instruction)
+    # a task takes one constraint in this world: a second adds nothing
     second = apply(first.instruction, "add_constraints", ["add_constraints"], first.constraints, seed=3)
-    assert len(second.constraints) == MAX_CONSTRAINTS == 2
-    assert second.constraints[0] == constraint
-    ids = [c.instruction_id for c in second.constraints]
-    assert ids[1] != ids[0]
-    # a third constraint adds nothing
-    third = apply(second.instruction, "add_constraints", ["add_constraints"] * 2, second.constraints, seed=3)
-    assert third.instruction == second.instruction and third.constraints == second.constraints
-    assert not gains(second.instruction, third.instruction)
+    assert MAX_CONSTRAINTS == 1
+    assert second.instruction == first.instruction and second.constraints == first.constraints
+    assert not gains(first.instruction, second.instruction)
 
 
-def test_add_constraints_avoids_conflicts_and_stops_when_none_fits(monkeypatch):
-    json_format = Constraint("detectable_format:json_format")
-    for seed in range(10):
-        rewrite = apply("Name a fruit.", "add_constraints", ["add_constraints"], [json_format], seed=seed)
-        # json_format leaves only the two keyword constraints compatible
-        assert rewrite.constraints[1].instruction_id in {"keywords:existence", "keywords:forbidden_words"}
-    # no compatible constraint left: unchanged, no gain
+def test_add_constraints_only_on_tasks_and_when_one_fits(monkeypatch):
+    for inquiry in ("What is the capital of Australia?", "Explain how tides work.", "Compare cats and dogs as pets."):
+        assert apply(inquiry, "add_constraints").instruction == inquiry
+    assert apply("Name a fruit.", "add_constraints").constraints
+    # no constraint fits: unchanged, no gain
     monkeypatch.setattr("instrl_trl.backends.rules.strategies.sample_constraint", lambda existing, rng, families: None)
-    unchanged = apply("Name a fruit.", "add_constraints", ["add_constraints"], [json_format])
-    assert unchanged.instruction == "Name a fruit." and unchanged.constraints == (json_format,)
-    assert not gains("Name a fruit.", unchanged.instruction)
+    unchanged = apply("Name a fruit.", "add_constraints")
+    assert unchanged.instruction == "Name a fruit." and unchanged.constraints == ()
 
 
 def test_add_constraints_draws_the_chosen_families():
     def added(rewriter, seed):
         return rewriter.rewrite([request("Write a poem about the ocean.", "add_constraints", seed=seed)])[0]
 
-    ifbench_only = RulesRewriter(constraint_families=["ifbench"])
-    mixed = build_role("rewriter", {"constraint_families": ["ifeval", "ifbench"]})
+    ifbench_only = RulesRewriter(constraint_families=["ifbench"], slip_rate=0.0)
+    mixed = build_role("rewriter", {"constraint_families": ["ifeval", "ifbench"], "slip_rate": 0.0})
     assert mixed.constraint_families == ("ifeval", "ifbench")
     families = set()
     for seed in range(12):
@@ -136,9 +130,10 @@ def test_add_constraints_draws_the_chosen_families():
         (constraint,) = rewrite.constraints
         assert constraint.family == "ifbench" and rewrite.instruction.endswith(constraint.description())
         families |= {c.family for c in added(mixed, seed).constraints}
-        assert {c.family for c in added(RulesRewriter(), seed).constraints} == {"ifeval"}  # the default
+        assert {c.family for c in added(RulesRewriter(slip_rate=0.0), seed).constraints} == {"ifeval"}  # the default
     assert families == {"ifeval", "ifbench"}
-    assert added(mixed, 5) == added(build_role("rewriter", {"constraint_families": ["ifbench", "ifeval"]}), 5)
+    reordered = build_role("rewriter", {"constraint_families": ["ifbench", "ifeval"], "slip_rate": 0.0})
+    assert added(mixed, 5) == added(reordered, 5)
 
 
 def test_constraint_families_setting_is_checked_before_any_query():
@@ -221,12 +216,58 @@ def test_increase_reasoning_steps():
 
 
 def test_banks_do_not_trigger_other_rules():
-    # appended texts must not turn an instruction into a reasoning one or add a general term
-    for text in (*DEPTH_CLAUSES, *(block for blocks in INPUT_BLOCKS.values() for block in blocks)):
-        assert not is_reasoning_instruction(text), text
-        assert find_general_term(text) is None, text
-    for template in BREADTH_TEMPLATES:
-        assert not is_reasoning_instruction(template), template
+    # an appended clause or input block adds no general term and changes no other feature than its own
+    banks = {
+        "deepened": DEPTH_CLAUSES,
+        "reasoning_added": REASONING_CLAUSES,
+        "input_added": [block for blocks in INPUT_BLOCKS.values() for block in blocks],
+    }
+    for text in SEEDS:
+        before = read_features(text)
+        for flag, bank in banks.items():
+            for clause in bank:
+                after = read_features(f"{text} {clause}")
+                assert getattr(after, flag) and find_general_term(clause) is None, clause
+                assert (after.inquiry, after.general_term, after.reasoning, after.material) == (
+                    before.inquiry, before.general_term, before.reasoning, before.material
+                ), (text, clause)  # fmt: skip
+
+
+def applicable(instruction, constraints=()):
+    """The operations that add information to `instruction` (the rules of the package docstring)."""
+    return {
+        name
+        for name in OPS.names
+        if name != "breadth" and gains(instruction, apply(instruction, name, constraints=constraints).instruction)
+    }
+
+
+def test_features_read_unseen_instructions():
+    # surface features that any instruction has, so the rules carry over to instructions the engine never saw
+    assert applicable("Why do cats purr when they are content?") == {"deepening"}
+    assert applicable("Draft a welcome speech for a company retreat.") == {"add_constraints", "concretizing"}
+    assert applicable("Estimate how many litres of paint a school needs.") == {
+        "add_constraints", "concretizing", "increase_reasoning_steps"
+    }  # fmt: skip
+    assert applicable("Translate this paragraph into plain English.") == {"add_constraints", "complicate_input"}
+    assert applicable("How should a person plan a weekly budget for groceries?") == {
+        "deepening", "concretizing", "increase_reasoning_steps"
+    }  # fmt: skip
+
+
+def test_breadth_templates_differ_in_what_comes_next():
+    # the comment above each template names what can be added to it; together they leave no operation that always
+    # helps after breadth, so what to do next must be read from the new instruction
+    after_breadth = [applicable(template.format(topic="urban beekeeping")) for template in BREADTH_TEMPLATES]
+    assert after_breadth == [
+        {"add_constraints", "concretizing"},
+        {"deepening"},
+        {"deepening", "concretizing"},
+        {"add_constraints", "complicate_input"},
+        {"deepening", "increase_reasoning_steps"},
+        {"add_constraints", "increase_reasoning_steps"},
+    ]
+    assert not set.intersection(*after_breadth)
 
 
 def test_complicate_input_once_and_by_topic():
@@ -256,6 +297,26 @@ def test_length_limit_refusal():
     for name in OPS:
         rewrite = apply(long_text, name)
         assert elimination_reason(long_text, rewrite.instruction) == "refusal"
+
+
+def test_slips_are_seeded_and_a_retry_may_succeed():
+    rewriter = RulesRewriter()  # the default slip rate
+    requests = [request("Write a poem about the ocean.", "add_constraints", seed=seed) for seed in range(200)]
+    slipped = [r.instruction == "Write a poem about the ocean." for r in rewriter.rewrite(requests)]
+    assert 10 <= sum(slipped) <= 30  # about 10 % of 200
+    assert slipped == [r.instruction == "Write a poem about the ocean." for r in RulesRewriter().rewrite(requests)]
+    assert not any(
+        r.instruction == "Write a poem about the ocean." for r in RulesRewriter(slip_rate=0.0).rewrite(requests)
+    )
+    # the same operation at a later step draws again
+    first_slip = slipped.index(True)
+    retry = request("Write a poem about the ocean.", "add_constraints", ["deepening"], seed=first_slip)
+    assert rewriter.rewrite([retry])[0].constraints
+    assert build_role("rewriter", {"slip_rate": 0.0}).slip_rate == 0.0
+    with pytest.raises(ValueError, match=r"`rewriter.slip_rate` must be in \[0, 1\)"):
+        RulesRewriter(slip_rate=1.0)
+    with pytest.raises(ValueError, match="`reviewer.slip_rate`"):
+        build_role("reviewer", {"slip_rate": 0.0})
 
 
 def test_determinism_across_instances():
@@ -306,7 +367,7 @@ def test_yaml_rules_errors_name_file_operation_key(tmp_path):
 
 def test_append_clause_once():
     operation = rules_operation("add_humor", strategy="append_clause", texts=["Keep it light and playful."])
-    rewriter = RulesRewriter()
+    rewriter = RulesRewriter(slip_rate=0.0)
     rewrite = rewriter.rewrite([RewriteRequest("Name a fruit.", operation)])[0]
     assert rewrite.instruction == "Name a fruit. Keep it light and playful."
     again = rewriter.rewrite([RewriteRequest(rewrite.instruction, operation, ("add_humor",))])[0]
@@ -336,20 +397,22 @@ def uniform_policy(instruction, history, constraints, step, rng):
 
 
 def oracle_policy(instruction, history, constraints, step, rng):
-    """Reads the state: breadth on a fresh seed, constraints, depth, then what the text allows, input last."""
-    if not history and not (is_reasoning_instruction(instruction) and find_general_term(instruction)):
+    """Reads the state: breadth on a seed with little to add, then what the text allows, the long input last."""
+    features = read_features(instruction)
+    useful = [
+        name
+        for name, helps in (
+            ("add_constraints", not features.inquiry and not constraints),
+            ("deepening", features.inquiry and not features.deepened),
+            ("concretizing", features.general_term),
+            ("increase_reasoning_steps", features.reasoning and not features.reasoning_added),
+            ("complicate_input", features.material and not features.input_added),
+        )
+        if helps
+    ]
+    if not history and len(useful) < 3:
         return "breadth"
-    if step == NUM_STEPS - 1 and "complicate_input" not in history:
-        return "complicate_input"
-    if len(constraints) < MAX_CONSTRAINTS:
-        return "add_constraints"
-    if "deepening" not in history and is_inquiry_instruction(instruction):
-        return "deepening"
-    if "increase_reasoning_steps" not in history and is_reasoning_instruction(instruction):
-        return "increase_reasoning_steps"
-    if find_general_term(instruction):
-        return "concretizing"
-    return "complicate_input"
+    return useful[0] if useful else None
 
 
 def gain_fraction(policy, policy_seed=0):
@@ -363,6 +426,8 @@ def gain_fraction(policy, policy_seed=0):
         history, constraints = (), ()
         for step in range(NUM_STEPS):
             name = policy(instruction, history, constraints, step, rng)
+            if name is None:
+                break
             rewrite = rewriter.rewrite([request(instruction, name, history, constraints, seed)])[0]
             num_queries += 1
             history = (*history, name)
@@ -376,8 +441,8 @@ def gain_fraction(policy, policy_seed=0):
 
 def test_state_decides_which_operation_helps():
     # The uniform-random baseline (Evol-Instruct) wastes most of its queries; a policy that reads the state wastes
-    # almost none. This is what makes the policy's job learnable on the rules engine.
+    # few (its slips). This is what makes the policy's job learnable on the rules engine.
     uniform = [gain_fraction(uniform_policy, policy_seed) for policy_seed in range(5)]
     oracle = gain_fraction(oracle_policy)
-    assert max(uniform) < 0.5, uniform
+    assert max(uniform) < 0.4, uniform
     assert oracle > 0.8, oracle

@@ -15,68 +15,77 @@ DEPTH_CLAUSES = (
     "Point out common misconceptions and the evidence that corrects them.",
     "Consider the limitations, edge cases and exceptions that a careful expert would mention.",
 )
-# Evol-Instruct deepens only "inquiries about certain issues": questions and requests to describe or explain.
-INQUIRY_CUES = (
-    "what",
-    "how",
-    "why",
-    "which",
-    "describe",
-    "explain",
-    "discuss",
-    "summarize",
-    "summarise",
-    "outline",
-    "compare",
-    "analyze",
-    "analyse",
-    "tell me",
-    "guide",
-    "tips",
-    "advice",
-    "history",
-    "profile",
-    "benefits",
-    "causes",
-    "features",
-    "rules",
-    "difference",
-)
+# Evol-Instruct deepens only "inquiries about certain issues": questions and requests to describe or explain. An
+# instruction is an inquiry when its first sentence is a question or opens with one of these words; else a task.
+_INQUIRY_OPENERS_TEXT = """
+    what why how which who whom whose when where is are can could should would do does did will explain describe
+    discuss compare outline analyze analyse contrast
+"""
+INQUIRY_OPENERS = frozenset(_INQUIRY_OPENERS_TEXT.split())
+# Cues of a request that calls for reasoning, read in the first sentence.
 REASONING_CUES = (
     "calculate",
     "compute",
     "solve",
     "how many",
     "how much",
-    "compare",
-    "plan",
-    "prove",
+    "how long",
     "estimate",
+    "plan",
     "decide",
-    "why",
-    "explain",
-    "analyze",
-    "analyse",
-    "step",
-    "steps",
-    "reason",
-    "evaluate",
-    "determine",
+    "prove",
+    "justify",
     "derive",
     "predict",
-    "justify",
-    "what if",
-    "cause",
-    "causes",
-    "difference between",
-    "best way",
-    "choose",
+    "determine",
     "optimize",
     "budget",
     "schedule",
+    "choose",
     "convert",
     "average",
     "probability",
+    "trade-offs",
+    "pros and cons",
+    "rank",
+    "prioritize",
+)
+# Cues of a request that works on material (code, data, a passage), read in the first sentence: complicate_input
+# gives such a request its input.
+MATERIAL_CUES = (
+    "code",
+    "program",
+    "function",
+    "script",
+    "sql",
+    "query",
+    "bug",
+    "data",
+    "dataset",
+    "table",
+    "spreadsheet",
+    "figures",
+    "numbers",
+    "sales",
+    "summarize",
+    "summarise",
+    "translate",
+    "proofread",
+    "edit",
+    "paraphrase",
+    "classify",
+    "extract",
+    "debug",
+    "refactor",
+    "sort",
+    "parse",
+    "passage",
+    "paragraph",
+    "text",
+    "sentence",
+    "sentences",
+    "following",
+    "given",
 )
 REASONING_CLAUSES = (
     (
@@ -146,6 +155,8 @@ GENERAL_PATTERN = re.compile(
     r"\b(" + "|".join(re.escape(term) for term in sorted(GENERAL_TERMS, key=len, reverse=True)) + r")\b",
     flags=re.IGNORECASE,
 )
+# Every input block opens with this phrase, so that the engine knows one is there.
+INPUT_BLOCK_OPENING = "as the input:"
 # Input blocks for complicate_input, keyed loosely by topic cue. They are long (80 to 100 words), as real inputs
 # are, so an episode that adds one early soon runs into the length limit.
 INPUT_BLOCKS = {
@@ -269,13 +280,21 @@ INPUT_CUES = {
         "compute",
     ),
 }
-# New tasks that an LLM writes for in-breadth evolving; like real ones, they often name a general audience or place.
+# New instructions that an LLM writes for in-breadth evolving. Like real ones they vary: each leaves a different
+# set of operations with something to add (the comment after each), so what to do after breadth must be read.
 BREADTH_TEMPLATES = (
+    # a task naming a general audience: add_constraints, concretizing
     "Write a short guide to {topic} for people facing an unusual situation that most guides ignore.",
+    # an inquiry: deepening
+    "Why does {topic} matter so much more in some regions than in others?",
+    # an inquiry naming a general place: deepening, concretizing
     "Describe a rarely discussed case involving {topic} as it affects a business in a remote area.",
-    "Create a brief profile of a person who did pioneering but little-known work on {topic}.",
-    "Write a set of practical tips about {topic} for students living on a remote island with limited resources.",
-    "Outline the lesser-known history of {topic} in a city that textbooks usually leave out.",
+    # a task on material: add_constraints, complicate_input
+    "Summarize the following field notes on {topic} for a newcomer to the subject.",
+    # an inquiry calling for reasoning: deepening, increase_reasoning_steps
+    "How would a small research group plan a careful study of {topic} on a tight budget?",
+    # a task calling for reasoning: add_constraints, increase_reasoning_steps
+    "Estimate what a serious effort on {topic} would demand over its first five years.",
 )
 # Verbs that open instructions; they are not the topic.
 _INSTRUCTION_VERBS_TEXT = """

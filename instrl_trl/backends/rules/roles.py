@@ -13,12 +13,14 @@ from .strategies import RULES, RuleFunction, add_constraints, append_clause, rew
 
 
 LENGTH_LIMIT = 110
+SLIP_RATE = 0.1
 REFUSAL = "Sorry, I cannot make this prompt more complex without making it unreasonable to answer."
 
 
 class RulesRewriter(Rewriter):
     r"""
-    Offline rewriter that applies each operation's strategy from [`RULES`] (see [`rules_options`]).
+    Offline rewriter that applies each operation's strategy from [`RULES`] (see [`rules_options`] and the rules in
+    the package docstring).
 
     Args:
         rules (`Mapping[str, Callable]` or `None`, *optional*, defaults to `None`):
@@ -28,6 +30,10 @@ class RulesRewriter(Rewriter):
         constraint_families (`Iterable[str]`, *optional*, defaults to `("ifeval",)`):
             Constraint families `add_constraints` draws from: `"ifeval"` and/or `"ifbench"` (see
             [`~instrl_trl.constraints.sample_constraint`]).
+        slip_rate (`float`, *optional*, defaults to `0.1`):
+            Share of rewrites that come back unchanged whatever the operation, as a real rewriter sometimes fails to
+            apply one. Drawn from each rewrite's own seeded rng, so a retry of the same operation (a later step) may
+            succeed and a rerun slips on the same rewrites.
     """
 
     model_name = "rules"
@@ -37,7 +43,11 @@ class RulesRewriter(Rewriter):
         rules: Mapping[str, RuleFunction] | None = None,
         length_limit: int = LENGTH_LIMIT,
         constraint_families: Iterable[str] = DEFAULT_CONSTRAINT_FAMILIES,
+        slip_rate: float = SLIP_RATE,
     ):
+        if not 0.0 <= slip_rate < 1.0:
+            raise ValueError(f"`rewriter.slip_rate` must be in [0, 1), got {slip_rate!r}.")
+        self.slip_rate = slip_rate
         self.constraint_families = check_constraint_families(constraint_families, "rewriter.constraint_families")
         # Bound here so that every strategy keeps the `(request, rng)` form
         self.rules = {
@@ -70,9 +80,13 @@ class RulesRewriter(Rewriter):
         for request in requests:
             if count_words(request.instruction) > self.length_limit:
                 rewrites.append(Rewrite(REFUSAL, request.constraints))
+                continue
+            rng = rewrite_rng(request)
+            if rng.random() < self.slip_rate:
+                rewrites.append(Rewrite(request.instruction, request.constraints))
             else:
                 strategy = self.rules[rules_options(request.operation).strategy]
-                rewrites.append(strategy(request, rewrite_rng(request)))
+                rewrites.append(strategy(request, rng))
         return rewrites
 
 

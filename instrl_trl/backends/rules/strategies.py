@@ -4,17 +4,17 @@ The rules engine's strategies: one function per way of applying an operation off
 """
 
 import random
-import re
 from collections.abc import Callable
 
 from ...constraints import DEFAULT_CONSTRAINT_FAMILIES, sample_constraint
 from ..base import Rewrite, RewriteRequest
-from .lexicon import BREADTH_TEMPLATES, DEPTH_CLAUSES, GENERAL_TERMS, INPUT_BLOCKS, INPUT_CUES, REASONING_CLAUSES
+from .lexicon import BREADTH_TEMPLATES, DEPTH_CLAUSES, GENERAL_TERMS, INPUT_BLOCKS, REASONING_CLAUSES
 from .options import rules_options
-from .reading import find_general_term, is_inquiry_instruction, is_reasoning_instruction, main_topic
+from .reading import find_general_term, input_kind, is_inquiry_instruction, main_topic, read_features
 
 
-MAX_CONSTRAINTS = 2
+# A task takes one verifiable constraint in this world; a second adds nothing
+MAX_CONSTRAINTS = 1
 LEAKED_TEMPLATE_MARKER = "#Created Prompt#:"
 
 
@@ -33,9 +33,10 @@ def add_constraints(
     request: RewriteRequest, rng: random.Random, families: tuple[str, ...] = DEFAULT_CONSTRAINT_FAMILIES
 ) -> Rewrite:
     """
-    Appends a verifiable constraint of `families` that fits the ones already there (at most [`MAX_CONSTRAINTS`]).
+    On a task (not an inquiry) without a constraint yet, appends a verifiable constraint of `families` (at most
+    [`MAX_CONSTRAINTS`], each fitting the ones already there).
     """
-    if len(request.constraints) >= MAX_CONSTRAINTS:
+    if len(request.constraints) >= MAX_CONSTRAINTS or is_inquiry_instruction(request.instruction):
         return _unchanged(request)
     constraint = sample_constraint(request.constraints, rng, families=families)
     if constraint is None:
@@ -44,8 +45,9 @@ def add_constraints(
 
 
 def deepening(request: RewriteRequest, rng: random.Random) -> Rewrite:
-    """Appends a depth clause, once per episode and only on an inquiry (see [`is_inquiry_instruction`])."""
-    if request.operation.name in request.history or not is_inquiry_instruction(request.instruction):
+    """On an inquiry (see [`is_inquiry_instruction`]) not deepened yet, appends a depth clause."""
+    features = read_features(request.instruction)
+    if not features.inquiry or features.deepened:
         return _unchanged(request)
     return Rewrite(_append(request, rng.choice(DEPTH_CLAUSES)), request.constraints)
 
@@ -63,25 +65,30 @@ def concretizing(request: RewriteRequest, rng: random.Random) -> Rewrite:
 
 
 def increase_reasoning_steps(request: RewriteRequest, rng: random.Random) -> Rewrite:
-    """Asks for multi-step reasoning, once per episode and only on a reasoning instruction."""
-    if request.operation.name in request.history or not is_reasoning_instruction(request.instruction):
+    """On a request that calls for reasoning (see [`is_reasoning_instruction`]), asks for explicit steps, once."""
+    features = read_features(request.instruction)
+    if not features.reasoning or features.reasoning_added:
         return _unchanged(request)
     return Rewrite(_append(request, rng.choice(REASONING_CLAUSES)), request.constraints)
 
 
 def complicate_input(request: RewriteRequest, rng: random.Random) -> Rewrite:
-    """Appends an input block (code, table, JSON or passage) chosen by topic, once per episode."""
-    if request.operation.name in request.history:
+    """
+    On a request that works on material (see [`has_material`]) without an input yet, appends a long input block (code,
+    a table or JSON, or a passage) that fits its cues.
+    """
+    features = read_features(request.instruction)
+    if not features.material or features.input_added:
         return _unchanged(request)
-    words = set(re.findall(r"[a-z]+", request.instruction.lower()))
-    kind = next((kind for kind, cues in INPUT_CUES.items() if words & set(cues)), "text")
-    return Rewrite(_append(request, rng.choice(INPUT_BLOCKS[kind]), separator="\n\n"), request.constraints)
+    block = rng.choice(INPUT_BLOCKS[input_kind(request.instruction)])
+    return Rewrite(_append(request, block, separator="\n\n"), request.constraints)
 
 
 def breadth(request: RewriteRequest, rng: random.Random) -> Rewrite:
     """
-    Writes a new, rarer instruction on the same topic. On an instruction that was already evolved it imitates a known
-    LLM failure, leaking the prompt's "#Created Prompt#:" marker, which the elimination rules catch.
+    Writes a new, rarer instruction on the same topic (from [`BREADTH_TEMPLATES`], which differ in what can be added
+    next). On an instruction that was already evolved it imitates a known LLM failure, leaking the prompt's
+    "#Created Prompt#:" marker, which the elimination rules catch.
     """
     new_instruction = rng.choice(BREADTH_TEMPLATES).format(topic=main_topic(request.instruction))
     if request.history:
@@ -90,10 +97,11 @@ def breadth(request: RewriteRequest, rng: random.Random) -> Rewrite:
 
 
 def append_clause(request: RewriteRequest, rng: random.Random) -> Rewrite:
-    """Generic strategy for user operations: appends one of the operation's rules `texts`, once per episode."""
-    if request.operation.name in request.history:
+    """Generic strategy for user operations: appends one of the operation's rules `texts`, unless one is there."""
+    texts = rules_options(request.operation).texts
+    if any(text in request.instruction for text in texts):
         return _unchanged(request)
-    return Rewrite(_append(request, rng.choice(rules_options(request.operation).texts)), request.constraints)
+    return Rewrite(_append(request, rng.choice(texts)), request.constraints)
 
 
 RULES: dict[str, RuleFunction] = {
