@@ -33,7 +33,7 @@ from ..trainer.baseline_policies import build_baseline_policy
 from ..trainer.instructor import InstructionEnvironmentFactory, choose_operations_with_instructor
 from ..trainer.instructor.instructor_config import DEFAULT_TASK_PROMPT
 from ..trainer.instructor.instructor_trainer import INSTRUCTOR_FILE
-from .evolve import Candidate, evolve_seeds
+from .evolve import Candidate, episode_candidates, evolve_seeds
 
 
 POLICY_KINDS = ("ppo", "instructor", "uniform", "sequence")
@@ -217,20 +217,8 @@ class InstructorPolicy(GenerationPolicy):
         )  # fmt: skip
         candidates = []
         for episode, seed_index in zip(episodes, seed_indices, strict=True):
-            evolutions = list(zip(episode.accepted, episode.returns_at_acceptance, strict=True))
-            if not setup.keep_intermediate:
-                evolutions = evolutions[-1:]
-            candidates.extend(
-                Candidate(
-                    instruction=evolution.instruction,
-                    seed=episode.seed,
-                    seed_index=seed_index,
-                    operations=evolution.operations,
-                    reward=reward,
-                    constraints=evolution.constraints,
-                )
-                for evolution, reward in evolutions
-            )
+            candidates.extend(episode_candidates(episode.seed, seed_index, episode.accepted,
+                                                 episode.returns_at_acceptance, setup.keep_intermediate))  # fmt: skip
         failed = {index for episode, index in zip(episodes, seed_indices, strict=True) if episode.failed_queries}
         return EvolvedBatch(candidates, failed)
 

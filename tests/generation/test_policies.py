@@ -109,3 +109,41 @@ def test_uniform_baseline_is_seeded_by_batch(quickstart_seeds, tmp_path):
     generate_dataset(_config(tmp_path / "resumed", "uniform"), quickstart_seeds)
     key = lambda row: (row["seed_index"], row["instruction"])  # noqa: E731
     assert sorted(_rows(resumed.output_dir), key=key) == sorted(rows, key=key)
+
+
+def test_instructor_candidates_carry_evolutions_and_review_probability(monkeypatch):
+    import torch
+
+    from instrl_trl.backends import RulesReviewer, RulesRewriter
+    from instrl_trl.backends.accounting import QueryAccounting
+    from instrl_trl.environment import Evolution
+    from instrl_trl.generation import policies
+    from instrl_trl.generation.policies import EvolutionSetup
+    from instrl_trl.rewards import information_gain_reward
+    from instrl_trl.trainer.instructor import InstructorEpisode
+
+    # The instructor's episodes as its environment records them: no model needed to check how they become candidates
+    accepted = [
+        Evolution("Name rivers in depth.", ("deepening",), 1, (), 0.9),
+        Evolution("Name Spanish rivers in depth.", ("deepening", "breadth", "concretizing"), 2, (), 0.7),
+    ]
+    episodes = [
+        InstructorEpisode("Name rivers.", accepted[-1].instruction, accepted[-1].operations, accepted, True, [],
+                          returns_at_acceptance=[1.0, 1.5]),
+        InstructorEpisode("Plan a trip.", "Plan a trip.", ("deepening",), [], False, [], failed_queries=1),
+    ]  # fmt: skip
+    monkeypatch.setattr(policies, "choose_operations_with_instructor", lambda *args, **kwargs: episodes)
+    policy = InstructorPolicy(None, None, build_operation_library())
+
+    def evolve(keep_intermediate):
+        setup = EvolutionSetup(RulesRewriter(), RulesReviewer(), QueryAccounting(), [information_gain_reward],
+                               torch.tensor([1.0]), 6, 0, keep_intermediate=keep_intermediate)  # fmt: skip
+        return policy.evolve(setup, ["Name rivers.", "Plan a trip."], [7, 8])
+
+    batch = evolve(keep_intermediate=True)
+    assert [(c.seed_index, c.depth, c.evolutions, c.reward, c.review_probability) for c in batch.candidates] == [
+        (7, 1, 1, 1.0, 0.9),
+        (7, 3, 2, 1.5, 0.7),
+    ]
+    assert batch.failed_seed_indices == {8}
+    assert [c.instruction for c in evolve(keep_intermediate=False).candidates] == ["Name Spanish rivers in depth."]
