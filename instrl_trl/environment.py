@@ -28,6 +28,8 @@ class Evolution:
         instruction (`str`): the evolved instruction.
         operations (`tuple[str, ...]`): every operation applied to the seed up to this one (including those that
             added nothing).
+        evolutions (`int`): how many accepted evolutions of the episode made this instruction (1 for the first
+            accepted one); at most `len(operations)`, the operations tried.
         constraints (`tuple[Constraint, ...]`): the verifiable constraints it carries.
         review_probability (`float` or `None`): the reviewer's P(information gain) for the step that made it
             (`None` when the reviewer gives no probability, as the rules engine).
@@ -35,6 +37,7 @@ class Evolution:
 
     instruction: str
     operations: tuple[str, ...]
+    evolutions: int
     constraints: tuple[Constraint, ...] = ()
     review_probability: float | None = None
 
@@ -292,6 +295,7 @@ class InstructionEnv:
                         Evolution(
                             episode.instruction,
                             tuple(episode.history),
+                            len(episode.accepted) + 1,
                             episode.constraints,
                             result.gain_probability[k],
                         )

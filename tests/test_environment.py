@@ -93,6 +93,10 @@ def test_operation_without_gain_keeps_the_instruction_but_records_the_operation(
     assert reasoning.instruction == after_input
     assert [evolution.instruction for evolution in reasoning.accepted] == [after_input]
     assert [evolution.instruction for evolution in plain.accepted] == [plain.instruction]
+    # two operations tried, one accepted evolution
+    assert [(evolution.operations, evolution.evolutions) for evolution in plain.accepted] == [
+        (("concretizing", "deepening"), 1)
+    ]
     assert env.states()[1] == format_state(after_input, ["complicate_input", "complicate_input"])
 
 
@@ -149,6 +153,7 @@ def test_elimination_can_leave_the_episode_running():
     assert episode.instruction == before
     assert episode.history == ["concretizing", "breadth"]
     assert env.step(["add_constraints"]).accepted == [True]  # the episode goes on from the last instruction
+    assert [(len(e.operations), e.evolutions) for e in episode.accepted] == [(1, 1), (3, 2)]
 
 
 def test_breadth_as_first_operation_is_not_eliminated():

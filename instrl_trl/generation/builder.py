@@ -226,8 +226,11 @@ def _finish(
     """The main process's part: the card, the summary line and, once every seed is done, the push."""
     quickstart = config.dataset_name is None
     local_policy = os.path.isdir(config.policy)
-    hub_policy = config.hub_policy_id or (None if local_policy or policy_kind(config.policy) in BASELINE_KINDS
-                                          else config.policy)  # fmt: skip
+    # A baseline chose the operations: the card never names a trained policy, even one the recipe sets to push
+    if policy_kind(config.policy) in BASELINE_KINDS:
+        hub_policy = None
+    else:
+        hub_policy = config.hub_policy_id or (None if local_policy else config.policy)
     write_dataset_card(
         config.output_dir,
         num_seeds=len(seeds) if config.max_seeds is None else min(config.max_seeds, len(seeds)),

@@ -17,15 +17,21 @@ PLOT_FILE = "operation_mix.png"
 
 
 def dataset_statistics(output_dir: str) -> dict:
-    """Rows, seeds, operation shares, depths and verification rate, read column by column from every shard."""
-    operations, depths, verified, seeds = Counter(), Counter(), Counter(), set()
+    """
+    Rows, seeds, operation shares, distinct operation sequences, depths (operations tried), evolutions (accepted) and
+    verification rate, read column by column from every shard.
+    """
+    operations, depths, evolutions, verified = Counter(), Counter(), Counter(), Counter()
+    seeds, sequences = set(), set()
     num_rows = 0
     for shard in list_shards(output_dir):
-        table = pq.read_table(shard, columns=["operations", "depth", "verified", "seed_index"])
+        table = pq.read_table(shard, columns=["operations", "depth", "evolutions", "verified", "seed_index"])
         num_rows += table.num_rows
         for sequence in table["operations"].to_pylist():
             operations.update(sequence)
+            sequences.add(tuple(sequence))
         depths.update(table["depth"].to_pylist())
+        evolutions.update(table["evolutions"].to_pylist())
         verified.update(table["verified"].to_pylist())
         seeds.update(table["seed_index"].to_pylist())
     num_operations = sum(operations.values())
@@ -33,10 +39,12 @@ def dataset_statistics(output_dir: str) -> dict:
     return {
         "num_rows": num_rows,
         "num_seeds_with_rows": len(seeds),
+        "num_operation_sequences": len(sequences),
         "operation_frequency": [
             {"name": name, "share": count / num_operations} for name, count in operations.most_common()
         ],
         "depth_histogram": [{"depth": depth, "count": depths[depth]} for depth in sorted(depths)],
+        "evolutions_histogram": [{"evolutions": n, "count": evolutions[n]} for n in sorted(evolutions)],
         "verification": {
             "with_constraints": with_constraints,
             "rate": verified[True] / with_constraints if with_constraints else 0.0,

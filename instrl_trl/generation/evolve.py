@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from ..constraints import Constraint
-from ..environment import InstructionEnv
+from ..environment import Evolution, InstructionEnv
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,9 @@ class Candidate:
     Parameters:
         instruction (`str`): the evolved instruction.
         seed (`str`), seed_index (`int`): the seed it came from and its index in the seed dataset.
-        operations (`tuple[str, ...]`): the operations applied to the seed to reach it.
+        operations (`tuple[str, ...]`): the operations tried on the seed to reach it, in order (including those
+            the reviewer rejected): their number is its `depth`.
+        evolutions (`int`): how many accepted evolutions made it (1 for an episode's first accepted instruction).
         reward (`float`): weighted reward of its episode up to and including the step that produced it.
         constraints (`tuple[Constraint, ...]`): verifiable constraints it carries.
         review_probability (`float` or `None`): the reviewer's P(information gain) for the step that made it
@@ -28,13 +30,14 @@ class Candidate:
     seed: str
     seed_index: int
     operations: tuple[str, ...]
+    evolutions: int
     reward: float
     constraints: tuple[Constraint, ...]
     review_probability: float | None = None
 
     @property
     def depth(self) -> int:
-        """Number of operations applied to the seed."""
+        """Number of operations tried on the seed to reach it (accepted or not); see `evolutions` for the accepted."""
         return len(self.operations)
 
 
@@ -51,7 +54,7 @@ def evolve_seeds(
     the last one), in seed order. `score_fn(step_result) -> rewards` gives each step's reward.
 
     Input columns: `seeds` (instructions). Output: [`Candidate`]s (`instruction`, `seed`, `seed_index`,
-    `operations`, `depth`, `reward`, `constraints`, `review_probability`).
+    `operations`, `depth`, `evolutions`, `reward`, `constraints`, `review_probability`).
     """
     states = env.reset(seeds)
     returns = [0.0] * len(seeds)
@@ -68,19 +71,37 @@ def evolve_seeds(
 
     candidates = []
     for episode_index, episode in enumerate(env.episodes):
-        evolutions = list(zip(episode.accepted, rewards_at_acceptance[episode_index], strict=True))
-        if not keep_intermediate:
-            evolutions = evolutions[-1:]
-        candidates.extend(
-            Candidate(
-                instruction=evolution.instruction,
-                seed=episode.seed,
-                seed_index=seed_indices[episode_index],
-                operations=evolution.operations,
-                reward=reward,
-                constraints=evolution.constraints,
-                review_probability=evolution.review_probability,
-            )
-            for evolution, reward in evolutions
-        )
+        returns_at_acceptance = rewards_at_acceptance[episode_index]
+        candidates.extend(episode_candidates(episode.seed, seed_indices[episode_index], episode.accepted,
+                                             returns_at_acceptance, keep_intermediate))  # fmt: skip
     return candidates
+
+
+def episode_candidates(
+    seed: str,
+    seed_index: int,
+    accepted: list[Evolution],
+    returns_at_acceptance: list[float],
+    keep_intermediate: bool,
+) -> list[Candidate]:
+    """
+    The [`Candidate`]s of one episode: its `accepted` evolutions (all of them with `keep_intermediate`, else the last
+    one), each with the episode's return up to and including the step that made it (`returns_at_acceptance`, one per
+    accepted evolution).
+    """
+    evolutions = list(zip(accepted, returns_at_acceptance, strict=True))
+    if not keep_intermediate:
+        evolutions = evolutions[-1:]
+    return [
+        Candidate(
+            instruction=evolution.instruction,
+            seed=seed,
+            seed_index=seed_index,
+            operations=evolution.operations,
+            evolutions=evolution.evolutions,
+            reward=reward,
+            constraints=evolution.constraints,
+            review_probability=evolution.review_probability,
+        )
+        for evolution, reward in evolutions
+    ]

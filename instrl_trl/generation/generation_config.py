@@ -31,8 +31,9 @@ class DatasetGenerationConfig(
             What chooses the operations: a PPO operation policy saved by `train-policy` (a sequence classifier whose
             labels end with `stop`) or an instructor saved by `train-instructor` (a causal LM that calls the
             operations as tools), as a local folder or a Hub id; or a baseline that needs no training: `uniform`
-            (Evol-Instruct's uniform-random operations) or `sequence:<op>,<op>,...` (the same operations for every
-            seed). See [`~instrl_trl.generation.policies.load_generation_policy`].
+            (Evol-Instruct's uniform-random operations), `no_repeat` (random operations never repeated within an
+            episode, then `stop`) or `sequence:<op>,<op>,...` (the same operations for every seed). See
+            [`~instrl_trl.generation.policies.load_generation_policy`].
         max_seeds (`int`, *optional*):
             Use only the first `max_seeds` seeds.
         seeds_license (`str`, *optional*):
@@ -101,7 +102,7 @@ class DatasetGenerationConfig(
         default=None,
         metadata={
             "help": "What chooses the operations: a PPO operation policy or an instructor (local folder or Hub id), "
-            "or a baseline: `uniform` or `sequence:<op>,<op>,...`."
+            "or a baseline: `uniform`, `no_repeat` or `sequence:<op>,<op>,...`."
         },
     )
     max_seeds: int | None = field(default=None, metadata={"help": "Use only the first `max_seeds` seeds."})

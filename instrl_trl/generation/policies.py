@@ -1,9 +1,9 @@
 """
 What chooses the operations of the generation stage, by `policy` kind: a PPO operation policy (a sequence classifier
 from `train-policy`), an instructor (a causal LM from `train-instructor` that calls one tool per operation), or a
-baseline that needs no training (`uniform`, `sequence:<op>,<op>`). Each kind evolves a batch of seeds into the same
-[`Candidate`]s, with the generation's roles and [`QueryAccounting`], so rows, cards and query counts do not depend on
-the kind.
+baseline that needs no training (`uniform`, `no_repeat`, `sequence:<op>,<op>`). Each kind evolves a batch of seeds
+into the same [`Candidate`]s, with the generation's roles and [`QueryAccounting`], so rows, cards and query counts do
+not depend on the kind.
 """
 
 import json
@@ -33,16 +33,17 @@ from ..trainer.baseline_policies import build_baseline_policy
 from ..trainer.instructor import InstructionEnvironmentFactory, choose_operations_with_instructor
 from ..trainer.instructor.instructor_config import DEFAULT_TASK_PROMPT
 from ..trainer.instructor.instructor_trainer import INSTRUCTOR_FILE
-from .evolve import Candidate, evolve_seeds
+from .evolve import Candidate, episode_candidates, evolve_seeds
 
 
-POLICY_KINDS = ("ppo", "instructor", "uniform", "sequence")
+POLICY_KINDS = ("ppo", "instructor", "uniform", "no_repeat", "sequence")
 # Kinds named by the value of `policy` itself rather than by a model
-BASELINE_KINDS = ("uniform", "sequence")
+BASELINE_KINDS = ("uniform", "no_repeat", "sequence")
 _KINDS_HELP = (
     "an operation policy saved by `instrl-trl train-policy` (a sequence classifier whose labels end with 'stop'), an "
     "instructor saved by `instrl-trl train-instructor` (a causal LM with a chat template), 'uniform' (Evol-Instruct's "
-    "uniform-random operations) or 'sequence:<op>,<op>,...' (a fixed sequence of operations)"
+    "uniform-random operations), 'no_repeat' (random operations never repeated in an episode, then stop) or "
+    "'sequence:<op>,<op>,...' (a fixed sequence of operations)"
 )
 
 
@@ -217,20 +218,8 @@ class InstructorPolicy(GenerationPolicy):
         )  # fmt: skip
         candidates = []
         for episode, seed_index in zip(episodes, seed_indices, strict=True):
-            evolutions = list(zip(episode.accepted, episode.returns_at_acceptance, strict=True))
-            if not setup.keep_intermediate:
-                evolutions = evolutions[-1:]
-            candidates.extend(
-                Candidate(
-                    instruction=evolution.instruction,
-                    seed=episode.seed,
-                    seed_index=seed_index,
-                    operations=evolution.operations,
-                    reward=reward,
-                    constraints=evolution.constraints,
-                )
-                for evolution, reward in evolutions
-            )
+            candidates.extend(episode_candidates(episode.seed, seed_index, episode.accepted,
+                                                 episode.returns_at_acceptance, setup.keep_intermediate))  # fmt: skip
         failed = {index for episode, index in zip(episodes, seed_indices, strict=True) if episode.failed_queries}
         return EvolvedBatch(candidates, failed)
 
@@ -240,7 +229,7 @@ def policy_kind(policy: str) -> str:
     The kind of `policy` (one of [`POLICY_KINDS`]), read from its name or its model config alone. Anything else raises
     a `ValueError` naming `policy` and the valid kinds.
     """
-    if policy == "uniform" or policy.startswith("sequence:"):
+    if policy in ("uniform", "no_repeat") or policy.startswith("sequence:"):
         return policy.split(":", 1)[0]
     try:
         config = AutoConfig.from_pretrained(policy)
@@ -269,6 +258,7 @@ def describe_policy(policy: str) -> str:
         "ppo": "a local operation policy (PPO)",
         "instructor": "a local instructor (an LLM choosing the operations by tool calls, trained with GRPO)",
         "uniform": "uniform-random operations (the Evol-Instruct baseline, no training)",
+        "no_repeat": "random operations, none repeated within an episode, until all were applied (no training)",
     }[kind]
 
 

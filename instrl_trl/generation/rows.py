@@ -17,8 +17,9 @@ ROW_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     ),
     "seed": (pa.string(), "the seed instruction it was evolved from"),
     "seed_index": (pa.int64(), "the seed's row in the seed dataset"),
-    "operations": (pa.list_(pa.string()), "the operations applied to the seed, in order"),
-    "depth": (pa.int64(), "the number of operations applied"),
+    "operations": (pa.list_(pa.string()), "the operations tried on the seed, in order (including rejected ones)"),
+    "depth": (pa.int64(), "the number of operations tried on the seed to reach it, accepted or not"),
+    "evolutions": (pa.int64(), "the number of accepted evolutions that made it (1 for the first accepted rewrite)"),
     "reward": (pa.float64(), "the weighted reward of the episode up to this instruction"),
     "constraints": (
         pa.list_(pa.struct([("instruction_id", pa.string()), ("kwargs", pa.string())])),
@@ -49,6 +50,7 @@ def to_row(answered: AnsweredCandidate) -> dict:
         "seed_index": candidate.seed_index,
         "operations": list(candidate.operations),
         "depth": candidate.depth,
+        "evolutions": candidate.evolutions,
         "reward": candidate.reward,
         "constraints": [
             {"instruction_id": c.instruction_id, "kwargs": json.dumps(c.kwargs, sort_keys=True)}

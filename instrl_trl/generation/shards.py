@@ -36,6 +36,23 @@ def list_shards(output_dir: str | os.PathLike, rank: int | None = None) -> list[
     return sorted((Path(output_dir) / DATA_DIR).glob(pattern))
 
 
+def check_shard_columns(output_dir: str | os.PathLike, columns: list[str]) -> None:
+    """
+    Raises a `ValueError` naming the first shard of `output_dir` whose columns are not `columns` (in order), the
+    columns it lacks or adds, and the way out. Only the shards' footers are read.
+    """
+    for shard in list_shards(output_dir):
+        found = pq.read_schema(shard).names
+        if found != columns:
+            missing, extra = [c for c in columns if c not in found], [c for c in found if c not in columns]
+            raise ValueError(
+                f"The shard {shard} has the columns {found}, not the {columns} this version writes (missing: "
+                f"{missing or 'none'}; not written any more: {extra or 'none'}). It was written by another version of "
+                "instrl-trl, and resuming would mix two row layouts in one dataset. Set a new `output_dir`, or pass "
+                "`--overwrite_output_dir` to delete the earlier rows and start afresh."
+            )
+
+
 class ShardWriter:
     r"""
     Buffers rows and writes them as parquet shards of at most `shard_size` rows.
@@ -48,7 +65,9 @@ class ShardWriter:
         shard_size (`int`, *optional*, defaults to `1000`):
             Rows per shard.
         schema (`pyarrow.Schema`, *optional*):
-            Fixed schema of the rows, so that every shard reads back as one dataset.
+            Fixed schema of the rows, so that every shard reads back as one dataset. Shards already in `output_dir`
+            (any rank) with other columns, written by another version, raise a `ValueError`: the rows of both could
+            not be read back as one dataset.
     """
 
     def __init__(self, output_dir: str, rank: int = 0, shard_size: int = 1000, schema: pa.Schema | None = None):
@@ -56,6 +75,8 @@ class ShardWriter:
         self.rank = rank
         self.shard_size = shard_size
         self.schema = schema
+        if schema is not None:
+            check_shard_columns(output_dir, schema.names)
         (self.output_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
         (self.output_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
         for leftover in (self.output_dir / DATA_DIR).glob(f".rank-{rank:05d}-*.tmp"):

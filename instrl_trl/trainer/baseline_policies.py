@@ -1,7 +1,7 @@
 """
 Operation policies that need no training, as [`~instrl_trl.policy.ActFn`]s: Evol-Instruct's uniform-random choice
-(the paper's baseline) and a fixed sequence of operations. `build_baseline_policy("uniform" | "sequence:a,b", ...)`
-turns a command-line value into one.
+(the paper's baseline), a random choice that never repeats an operation within an episode, and a fixed sequence of
+operations. `build_baseline_policy("uniform" | "no_repeat" | "sequence:a,b", ...)` turns a command-line value into one.
 """
 
 import math
@@ -26,10 +26,33 @@ def uniform_policy(num_actions: int, generator: torch.Generator | None = None, a
     return act
 
 
-def _num_operations_applied(state: str) -> int:
+def _operations_applied(state: str) -> list[str]:
     # The state opens with "operations: a, b | ..." or "operations: none | ..." (`environment.format_state`)
     applied = state.split(" | ", 1)[0].removeprefix("operations: ")
-    return 0 if applied == "none" else len(applied.split(", "))
+    return [] if applied == "none" else applied.split(", ")
+
+
+def no_repeat_policy(action_names: list[str], generator: torch.Generator | None = None) -> ActFn:
+    """
+    A random heuristic: an operation drawn uniformly among those not yet applied in the episode (read from the state's
+    history), then `stop` (the last action) once every operation was applied.
+    """
+    stop = action_names.index(STOP_ACTION)
+    operations = [index for index, name in enumerate(action_names) if name != STOP_ACTION]
+
+    def act(states: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        actions, logprobs = [], []
+        for state in states:
+            applied = set(_operations_applied(state))
+            left = [index for index in operations if action_names[index] not in applied]
+            if left:
+                actions.append(left[int(torch.randint(len(left), (1,), generator=generator))])
+            else:
+                actions.append(stop)
+            logprobs.append(-math.log(len(left)) if left else 0.0)
+        return torch.tensor(actions), torch.tensor(logprobs), torch.zeros(len(states))
+
+    return act
 
 
 def sequence_policy(action_names: list[str], sequence: list[str]) -> ActFn:
@@ -45,16 +68,21 @@ def sequence_policy(action_names: list[str], sequence: list[str]) -> ActFn:
     ids = [action_names.index(name) for name in sequence] + [action_names.index(STOP_ACTION)]
 
     def act(states: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        actions = torch.tensor([ids[min(_num_operations_applied(state), len(ids) - 1)] for state in states])
+        actions = torch.tensor([ids[min(len(_operations_applied(state)), len(ids) - 1)] for state in states])
         return actions, torch.zeros(len(states)), torch.zeros(len(states))
 
     return act
 
 
 def build_baseline_policy(spec: str, action_names: list[str], seed: int = 0) -> ActFn:
-    """`"uniform"` -> [`uniform_policy`] seeded with `seed`; `"sequence:a,b"` -> [`sequence_policy`] over a, then b."""
+    """
+    `"uniform"` -> [`uniform_policy`] and `"no_repeat"` -> [`no_repeat_policy`], seeded with `seed`; `"sequence:a,b"`
+    -> [`sequence_policy`] over a, then b.
+    """
     if spec == "uniform":
         return uniform_policy(len(action_names), torch.Generator().manual_seed(seed))
+    if spec == "no_repeat":
+        return no_repeat_policy(action_names, torch.Generator().manual_seed(seed))
     if spec.startswith("sequence:"):
         return sequence_policy(action_names, [name.strip() for name in spec.removeprefix("sequence:").split(",")])
-    raise ValueError(f"Unknown baseline policy {spec!r}: use 'uniform' or 'sequence:<op>,<op>,...'.")
+    raise ValueError(f"Unknown baseline policy {spec!r}: use 'uniform', 'no_repeat' or 'sequence:<op>,<op>,...'.")

@@ -286,7 +286,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
         """
         Spends `query_budget` queries on `seeds` with the trained policy (`policy="trained"`) or a baseline
         (`"uniform"`: Evol-Instruct's `max_operations` rounds of random operations, a failed evolution dropped and its
-        instruction kept; `"sequence:a,b"`: those operations in order) on a separate environment with its own query
+        instruction kept; `"no_repeat"`: random operations never repeated within an episode, then `stop`;
+        `"sequence:a,b"`: those operations in order) on a separate environment with its own query
         count. Training state (query counts, novelty memory) is untouched. `end_on_elimination` overrides the
         environment's rule (by default only the trained policy's episodes end on elimination, as in training).
         """

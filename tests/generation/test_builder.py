@@ -72,9 +72,15 @@ def test_rows_have_the_documented_columns(tiny_policy, quickstart_seeds, tmp_pat
             {"role": "assistant", "content": row["response"]},
         ]
         assert row["depth"] == len(row["operations"]) >= 1
+        assert 1 <= row["evolutions"] <= row["depth"]
         assert row["seed"] == quickstart_seeds[row["seed_index"]]["instruction"]
         assert row["seed_index"] < 24
         assert row["verified"] is lm_eval_verdict(row), row
+    # each accepted evolution of a seed is its own row
+    by_seed = {}
+    for row in rows:
+        by_seed.setdefault(row["seed_index"], []).append(row["evolutions"])
+    assert all(len(set(evolutions)) == len(evolutions) for evolutions in by_seed.values())
     # exact duplicates are dropped
     assert len({row["instruction"].lower() for row in rows}) == len(rows)
     # both verdicts occur, so the comparison above is not met by a constant

@@ -14,25 +14,27 @@ from instrl_trl.generation.shards import ShardWriter
 
 NO_COMMA = Constraint("punctuation:no_comma", {})
 ROLES = {"rewriter": "rules", "reviewer": "rules", "expert": "endpoint (Qwen/Qwen2.5-7B-Instruct)"}
-# (seed_index, operations, verified): 8 operations (deepening 4, add_constraints 2, concretizing 2), depths 1, 2, 2, 3,
-# 3 rows with constraints of which 2 verified
+# (seed_index, operations, evolutions, verified): 10 operations (deepening 5, add_constraints 3, concretizing 2) in 4
+# distinct sequences, depths 1, 2, 2, 3, 2, evolutions 1, 2, 1, 2, 1, 3 rows with constraints of which 2 verified
 ROWS = [
-    (0, ("add_constraints",), True),
-    (1, ("add_constraints", "deepening"), True),
-    (2, ("concretizing", "deepening"), False),
-    (2, ("deepening", "deepening", "concretizing"), None),
+    (0, ("add_constraints",), 1, True),
+    (1, ("add_constraints", "deepening"), 2, True),
+    (2, ("concretizing", "deepening"), 1, False),
+    (2, ("deepening", "deepening", "concretizing"), 2, None),
+    (3, ("add_constraints", "deepening"), 1, None),
 ]
 
 
 def write_rows(output_dir):
     """Writes `ROWS` as shards of two ranks, and each rank's query totals."""
     writers = [ShardWriter(str(output_dir), rank=rank, shard_size=1, schema=ROW_SCHEMA) for rank in (0, 1)]
-    for position, (seed_index, operations, verified) in enumerate(ROWS):
+    for position, (seed_index, operations, evolutions, verified) in enumerate(ROWS):
         candidate = Candidate(
             f"Instruction {position}.",
             f"Seed {seed_index}.",
             seed_index,
             operations,
+            evolutions,
             0.5,
             (NO_COMMA,) if verified is not None else (),
         )
@@ -57,17 +59,23 @@ def output_dir(tmp_path):
 
 def test_dataset_statistics_reads_every_shard(output_dir):
     statistics = dataset_statistics(str(output_dir))
-    assert statistics["num_rows"] == 4
-    assert statistics["num_seeds_with_rows"] == 3
+    assert statistics["num_rows"] == 5
+    assert statistics["num_seeds_with_rows"] == 4
+    assert statistics["num_operation_sequences"] == 4  # two rows share ("add_constraints", "deepening")
     assert statistics["operation_frequency"] == [
         {"name": "deepening", "share": 0.5},
-        {"name": "add_constraints", "share": 0.25},
-        {"name": "concretizing", "share": 0.25},
+        {"name": "add_constraints", "share": 0.3},
+        {"name": "concretizing", "share": 0.2},
     ]
     assert statistics["depth_histogram"] == [
         {"depth": 1, "count": 1},
-        {"depth": 2, "count": 2},
+        {"depth": 2, "count": 3},
         {"depth": 3, "count": 1},
+    ]
+    # accepted evolutions, not operations tried: the same sequence made one row in 2 evolutions, another in 1
+    assert statistics["evolutions_histogram"] == [
+        {"evolutions": 1, "count": 3},
+        {"evolutions": 2, "count": 2},
     ]
     assert statistics["verification"]["with_constraints"] == 3
     assert statistics["verification"]["rate"] == pytest.approx(2 / 3)
@@ -96,15 +104,17 @@ def test_write_dataset_card(output_dir, tmp_path):
     assert "instrl-trl" in loaded.data.tags
 
     # statistics
-    assert "- Rows: 4\n" in text
+    assert "- Rows: 5\n" in text
     assert "- Seeds used: 5\n" in text
+    assert "- Distinct operation sequences: 4\n" in text
     assert "Rows with verifiable constraints: 3, of which 66.7% have an answer that passes" in text
     assert "- LLM queries: rewriter 10, reviewer 5, expert 5\n" in text
     assert "| `deepening` | 50.0% |" in text
-    assert "| `add_constraints` | 25.0% |" in text
-    assert "| `concretizing` | 25.0% |" in text
+    assert "| `add_constraints` | 30.0% |" in text
+    assert "| `concretizing` | 20.0% |" in text
     assert text.index("`deepening`") < text.index("`add_constraints`")  # most frequent first
-    assert "| 1 | 1 |\n| 2 | 2 |\n| 3 | 1 |" in text
+    assert "| Evolutions | Rows |\n|---|---|\n| 1 | 3 |\n| 2 | 2 |\n" in text
+    assert "| Depth | Rows |\n|---|---|\n| 1 | 1 |\n| 2 | 3 |\n| 3 | 1 |\n" in text
     # sources and usage
     assert "- Seed instructions: the instrl-trl quickstart seeds (licence: `apache-2.0`)" in text
     assert "[someone/teams-rl-policy](https://huggingface.co/someone/teams-rl-policy)" in text
@@ -154,6 +164,7 @@ def test_card_without_rows_has_no_plot(tmp_path):
     )
     text = (output_dir / "README.md").read_text()
     assert "- Rows: 0\n" in text
+    assert "- Distinct operation sequences: 0\n" in text
     assert "Rows with verifiable constraints" not in text
     assert "LLM queries" not in text
     assert "![Operation mix]" not in text

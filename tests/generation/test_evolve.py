@@ -82,6 +82,8 @@ def test_keep_intermediate_returns_every_accepted_step():
         ("add_constraints",),
     ]
     assert [c.depth for c in candidates] == [1, 2, 1]
+    assert [c.evolutions for c in candidates] == [1, 2, 1]
+    assert [e.evolutions for e in env.episodes[0].accepted] == [1, 2]
     assert [c.reward for c in candidates] == pytest.approx([ACCEPTED_STEP, 2 * ACCEPTED_STEP, ACCEPTED_STEP])
 
     # the instructions are the environment's accepted ones
@@ -119,7 +121,8 @@ def test_reward_is_cumulative_up_to_the_accepted_step():
     _, _, candidates = run(True, seeds=[HAIKU], seed_indices=[0], script=script)
     assert len(candidates) == 1
     assert candidates[0].operations == ("concretizing", "add_constraints")
-    assert candidates[0].depth == 2
+    assert candidates[0].depth == 2  # operations tried
+    assert candidates[0].evolutions == 1  # the rejected concretizing step is not an evolution
     assert candidates[0].reward == pytest.approx(REJECTED_STEP + ACCEPTED_STEP)
 
 

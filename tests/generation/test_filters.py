@@ -11,7 +11,7 @@ DERIVATIVE = "Explain how to compute the derivative of a polynomial."  # cosine 
 
 
 def candidate(instruction, seed_index=0):
-    return Candidate(instruction, "seed", seed_index, ("deepening",), 1.0, ())
+    return Candidate(instruction, "seed", seed_index, ("deepening",), 1, 1.0, ())
 
 
 def instructions(candidates):

@@ -52,3 +52,23 @@ def test_an_empty_seed_file_is_a_clear_error(tiny_policy, tmp_path):
     empty.write_text("")
     with pytest.raises(ValueError, match="empty.jsonl"):
         run_generate(config(tmp_path, tiny_policy, str(empty)))
+
+
+def test_resuming_over_shards_without_the_evolutions_column_is_refused(tmp_path):
+    # Shards of a version before `evolutions`: the recipe is the same, but the rows could not be read as one dataset
+    import pyarrow.parquet as pq
+
+    from instrl_trl.generation.shards import list_shards
+
+    seeds = seeds_file(tmp_path, "a.jsonl", ["Write a poem about the sea.", "Explain how tides work."])
+    run_generate(config(tmp_path, "uniform", seeds))
+    shards = list_shards(tmp_path / "dataset")
+    assert shards
+    for shard in shards:
+        pq.write_table(pq.read_table(shard).drop_columns(["evolutions"]), shard)
+
+    with pytest.raises(ValueError, match=r"missing: \['evolutions'\]") as info:
+        run_generate(config(tmp_path, "uniform", seeds))
+    assert "--overwrite_output_dir" in str(info.value)
+    run_generate(config(tmp_path, "uniform", seeds, overwrite_output_dir=True))
+    assert all("evolutions" in pq.read_schema(shard).names for shard in list_shards(tmp_path / "dataset"))

@@ -5,10 +5,14 @@ from datasets import load_dataset
 from transformers import BertConfig, BertModel
 
 from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
+from instrl_trl.generation.builder import run_generate
+from instrl_trl.generation.card import dataset_statistics
 from instrl_trl.generation.policies import (
+    BASELINE_KINDS,
     POLICY_KINDS,
     InstructorPolicy,
     PPOPolicy,
+    describe_policy,
     load_generation_policy,
     policy_kind,
 )
@@ -62,14 +66,17 @@ def test_a_folder_that_is_neither_fails_naming_policy_and_the_kinds(tmp_path, ki
                              vocab_size=32)).save_pretrained(folder)  # fmt: skip
     with pytest.raises(ValueError, match="`policy`") as info:
         policy_kind(str(folder))
-    for name in ("train-policy", "train-instructor", "'uniform'", "'sequence:"):
+    for name in ("train-policy", "train-instructor", "'uniform'", "'no_repeat'", "'sequence:"):
         assert name in str(info.value)
 
 
 def test_baselines_are_named_by_the_value():
     assert policy_kind("uniform") == "uniform"
+    assert policy_kind("no_repeat") == "no_repeat"
     assert policy_kind("sequence:deepening,breadth") == "sequence"
-    assert set(POLICY_KINDS) == {"ppo", "instructor", "uniform", "sequence"}
+    assert set(POLICY_KINDS) == {"ppo", "instructor", "uniform", "no_repeat", "sequence"}
+    assert set(BASELINE_KINDS) == {"uniform", "no_repeat", "sequence"}
+    assert "none repeated" in describe_policy("no_repeat")
     with pytest.raises(ValueError, match="teleport"):
         load_generation_policy("sequence:deepening,teleport")
 
@@ -109,3 +116,80 @@ def test_uniform_baseline_is_seeded_by_batch(quickstart_seeds, tmp_path):
     generate_dataset(_config(tmp_path / "resumed", "uniform"), quickstart_seeds)
     key = lambda row: (row["seed_index"], row["instruction"])  # noqa: E731
     assert sorted(_rows(resumed.output_dir), key=key) == sorted(rows, key=key)
+
+
+def test_no_repeat_baseline_never_repeats_an_operation(quickstart_seeds, tmp_path):
+    config = _config(tmp_path, "no_repeat", max_operations=8)  # room past the 6 operations: it stops by itself
+    generate_dataset(config, quickstart_seeds)
+    rows = _rows(config.output_dir)
+    assert rows
+    names = set(build_operation_library().names)
+    for row in rows:
+        assert set(row["operations"]) <= names
+        assert len(set(row["operations"])) == len(row["operations"]) == row["depth"] <= len(names)
+        assert 1 <= row["evolutions"] <= row["depth"]
+    assert len({tuple(row["operations"]) for row in rows}) > 2  # random, not one fixed order
+
+
+def _card_outline(card: str) -> list[str]:
+    """The card's statistics labels and section headings, without their values."""
+    body = card[card.index("## Statistics") : card.index("## Columns")]
+    return [line.split(":")[0] for line in body.splitlines() if line.startswith(("- ", "#"))]
+
+
+def test_baselines_write_the_same_card_statistics(tmp_path):
+    # `generate --policy <baseline>` runs the stage a trained policy runs, and writes the same card
+    outlines = {}
+    for policy in ("uniform", "no_repeat", "sequence:add_constraints,deepening"):
+        # A recipe of the trained policy, with the baseline on the command line: the card must not name that policy
+        config = _config(tmp_path / policy.replace(":", "-"), policy, hub_policy_id="someone/trained-policy")
+        run_generate(config)
+        statistics = dataset_statistics(config.output_dir)
+        card = (tmp_path / policy.replace(":", "-") / "dataset" / "README.md").read_text()
+        assert statistics["num_rows"] > 0
+        assert sum(row["count"] for row in statistics["evolutions_histogram"]) == statistics["num_rows"]
+        assert f"- Distinct operation sequences: {statistics['num_operation_sequences']}\n" in card
+        assert f"- Operation policy: {describe_policy(policy)}" in card
+        assert "someone/trained-policy" not in card
+        outlines[policy] = _card_outline(card)
+    assert outlines["uniform"] == outlines["no_repeat"] == outlines["sequence:add_constraints,deepening"]
+    for label in ("- Rows", "- Distinct operation sequences", "- LLM queries", "### Evolutions", "### Depth"):
+        assert any(line.startswith(label) for line in outlines["uniform"]), label
+
+
+def test_instructor_candidates_carry_evolutions_and_review_probability(monkeypatch):
+    import torch
+
+    from instrl_trl.backends import RulesReviewer, RulesRewriter
+    from instrl_trl.backends.accounting import QueryAccounting
+    from instrl_trl.environment import Evolution
+    from instrl_trl.generation import policies
+    from instrl_trl.generation.policies import EvolutionSetup
+    from instrl_trl.rewards import information_gain_reward
+    from instrl_trl.trainer.instructor import InstructorEpisode
+
+    # The instructor's episodes as its environment records them: no model needed to check how they become candidates
+    accepted = [
+        Evolution("Name rivers in depth.", ("deepening",), 1, (), 0.9),
+        Evolution("Name Spanish rivers in depth.", ("deepening", "breadth", "concretizing"), 2, (), 0.7),
+    ]
+    episodes = [
+        InstructorEpisode("Name rivers.", accepted[-1].instruction, accepted[-1].operations, accepted, True, [],
+                          returns_at_acceptance=[1.0, 1.5]),
+        InstructorEpisode("Plan a trip.", "Plan a trip.", ("deepening",), [], False, [], failed_queries=1),
+    ]  # fmt: skip
+    monkeypatch.setattr(policies, "choose_operations_with_instructor", lambda *args, **kwargs: episodes)
+    policy = InstructorPolicy(None, None, build_operation_library())
+
+    def evolve(keep_intermediate):
+        setup = EvolutionSetup(RulesRewriter(), RulesReviewer(), QueryAccounting(), [information_gain_reward],
+                               torch.tensor([1.0]), 6, 0, keep_intermediate=keep_intermediate)  # fmt: skip
+        return policy.evolve(setup, ["Name rivers.", "Plan a trip."], [7, 8])
+
+    batch = evolve(keep_intermediate=True)
+    assert [(c.seed_index, c.depth, c.evolutions, c.reward, c.review_probability) for c in batch.candidates] == [
+        (7, 1, 1, 1.0, 0.9),
+        (7, 3, 2, 1.5, 0.7),
+    ]
+    assert batch.failed_seed_indices == {8}
+    assert [c.instruction for c in evolve(keep_intermediate=False).candidates] == ["Name Spanish rivers in depth."]

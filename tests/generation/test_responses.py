@@ -12,7 +12,7 @@ LOWERCASE = Constraint("change_case:english_lowercase", {})
 
 
 def candidate(instruction, constraints=()):
-    return Candidate(instruction, "seed", 0, ("add_constraints",), 1.0, tuple(constraints))
+    return Candidate(instruction, "seed", 0, ("add_constraints",), 1, 1.0, tuple(constraints))
 
 
 class ScriptedExpert(Expert):

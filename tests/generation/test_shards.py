@@ -1,6 +1,8 @@
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from datasets import load_dataset
 
 from instrl_trl.constraints import Constraint
@@ -16,6 +18,7 @@ def make_row(seed_index, step=0, constraints=(), verified=None):
         seed=f"Describe topic number {seed_index}.",
         seed_index=seed_index,
         operations=("deepening",) * (step + 1),
+        evolutions=1 + step // 2,  # one of every two operations accepted
         reward=0.5 * (step + 1),
         constraints=tuple(constraints),
     )
@@ -163,10 +166,24 @@ def test_shards_read_back_as_one_dataset(tmp_path):
     ]
     assert first["verified"] is True
     assert second["operations"] == ["deepening", "deepening"]
-    assert second["depth"] == 2
+    assert (second["depth"], second["evolutions"]) == (2, 1)
     assert second["reward"] == 1.0
     assert second["constraints"] == []
     assert second["verified"] is None
     assert third["verified"] is False
     assert [row["seed_index"] for row in dataset] == [0, 1, 2]
     assert [row["attempts"] for row in dataset] == [1, 1, 1]
+
+
+def test_shards_of_another_row_layout_are_refused_naming_the_columns(tmp_path):
+    # A shard written before the `evolutions` column existed: resuming into it would mix two layouts
+    writer = ShardWriter(str(tmp_path), rank=1, shard_size=1, schema=ROW_SCHEMA)
+    writer.add(rows_of([0]), [0])
+    old_schema = ROW_SCHEMA.remove(ROW_SCHEMA.get_field_index("evolutions"))
+    old = [{name: value for name, value in row.items() if name != "evolutions"} for row in rows_of([1])]
+    pq.write_table(pa.Table.from_pylist(old, schema=old_schema), tmp_path / "data" / shard_name(1, 1))
+
+    with pytest.raises(ValueError, match=r"missing: \['evolutions'\]") as info:
+        ShardWriter(str(tmp_path), rank=0, schema=ROW_SCHEMA)  # another rank's shards count too
+    assert shard_name(1, 1) in str(info.value) and "--overwrite_output_dir" in str(info.value)
+    ShardWriter(str(tmp_path), rank=0)  # without a schema to keep, nothing is checked

@@ -32,7 +32,7 @@ def make_dataset_folder(folder):
     """A generation output folder: two shards, a card, and files that must not be pushed."""
     writer = ShardWriter(str(folder), shard_size=2, schema=ROW_SCHEMA)
     for index in range(3):
-        candidate = Candidate(f"Instruction {index}.", f"Seed {index}.", index, ("deepening",), 1.0, ())
+        candidate = Candidate(f"Instruction {index}.", f"Seed {index}.", index, ("deepening",), 1, 1.0, ())
         writer.add([to_row(AnsweredCandidate(candidate, f"Answer {index}.", None, 1))], [index])
     writer.flush()
     (folder / "README.md").write_text(CARD)

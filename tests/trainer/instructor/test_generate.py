@@ -42,6 +42,7 @@ def test_generate_with_a_trained_instructor(tiny_instructor, instructor_cache, t
     assert rows
     assert {name for row in rows for name in row["operations"]} <= set(library.names)
     assert all(row["depth"] == len(row["operations"]) >= 1 for row in rows)
+    assert all(1 <= row["evolutions"] <= row["depth"] for row in rows)
     assert {row["seed_index"] for row in rows} <= set(range(8))
 
     # The instructor's tool calls went through the generation's rewriter and reviewer, and were counted there: at
