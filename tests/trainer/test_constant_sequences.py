@@ -1,3 +1,4 @@
+import doctest
 import itertools
 import math
 import zlib
@@ -9,6 +10,7 @@ from instrl_trl.backends.base import Review
 from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
 from instrl_trl.environment import InstructionEnv
 from instrl_trl.operations import build_operation_library
+from instrl_trl.trainer import constant_sequences
 from instrl_trl.trainer.baseline_policies import sequence_policy
 from instrl_trl.trainer.constant_sequences import best_constant_sequence, sequence_key
 from instrl_trl.trainer.policy_report import policy_report
@@ -119,3 +121,8 @@ def test_best_constant_sequence_equals_brute_force_in_random_worlds(num_seeds, m
         sequence, score = best_constant_sequence(make_env, seeds, max_length=3, min_evolutions=min_evolutions)
         expected = brute_force(make_env, seeds, 3, min_evolutions)
         assert sequence_key(sequence, score.num_queries, score.num_deep_instructions) == expected, f"world {world}"
+
+
+def test_docstring_example():
+    results = doctest.testmod(constant_sequences)
+    assert results.attempted > 0 and results.failed == 0

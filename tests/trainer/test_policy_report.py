@@ -1,9 +1,11 @@
+import doctest
 import math
 
 import pytest
 import torch
 
 from instrl_trl.environment import STOP_ACTION
+from instrl_trl.trainer import policy_report as policy_report_module
 from instrl_trl.trainer.baseline_policies import sequence_policy
 from instrl_trl.trainer.policy_report import operation_entropy, policy_report, rollout_report
 from instrl_trl.trainer.rollout import collect_rollouts
@@ -95,3 +97,8 @@ def test_operation_entropy_in_bits_without_stop():
 def test_policy_report_refuses_an_environment_that_survives_elimination():
     with pytest.raises(ValueError, match="end_on_elimination"):
         policy_report(lambda: make_scripted_env(end_on_elimination=False), _stop, SEEDS)
+
+
+def test_docstring_example():
+    results = doctest.testmod(policy_report_module)
+    assert results.attempted > 0 and results.failed == 0
