@@ -10,7 +10,7 @@ class can back another trainer later.
 """
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .backends.accounting import QueryAccounting
 from .backends.base import Reviewer, Rewriter, RewriteRequest
@@ -75,6 +75,13 @@ class Episode:
     done: bool = False
     end_reason: str | None = None
     failed_queries: int = 0
+
+    def copy(self) -> "Episode":
+        """
+        An independent copy to continue along another branch (see [`InstructionEnv.resume`]): its lists are copied,
+        its evolutions and constraints (immutable) are shared.
+        """
+        return replace(self, history=list(self.history), accepted=list(self.accepted))
 
 
 @dataclass
@@ -184,6 +191,14 @@ class InstructionEnv:
     def reset(self, seeds: list[str]) -> list[str]:
         """Starts one episode per seed instruction and returns their states."""
         self.episodes = [Episode(seed=seed, instruction=seed) for seed in seeds]
+        return self.states()
+
+    def resume(self, episodes: list[Episode]) -> list[str]:
+        """
+        Continues `episodes` (for example [`Episode.copy`]s of another batch's, as a search over operation sequences
+        does) in place of the current ones, and returns their states. Steps change these objects.
+        """
+        self.episodes = list(episodes)
         return self.states()
 
     @property

@@ -324,3 +324,31 @@ def test_states_follow_the_running_episodes():
     (state,) = env.states()
     instruction = env.episodes[0].instruction
     assert state == f"operations: concretizing | words: {len(instruction.split())} | {instruction}"
+
+
+def test_resumed_copies_branch_without_touching_the_original():
+    env = make_env()
+    env.reset(SEEDS)
+    env.step(["add_constraints"] * 4)
+    branch_point = [episode.copy() for episode in env.episodes]
+    before = [(episode.instruction, list(episode.history), list(episode.accepted)) for episode in branch_point]
+
+    # One branch goes on from copies as if never interrupted
+    states = env.resume([episode.copy() for episode in branch_point])
+    assert states == [format_state(e.instruction, e.history) for e in branch_point if not e.done]
+    env.step(["concretizing"] * len(env.running))
+    straight = make_env()
+    straight.reset(SEEDS)
+    straight.step(["add_constraints"] * 4)
+    straight.step(["concretizing"] * len(straight.running))
+    assert env.episodes == straight.episodes
+
+    # The episodes at the branch point did not change: another branch starts from them
+    assert [(episode.instruction, episode.history, episode.accepted) for episode in branch_point] == before
+    running = [not episode.done for episode in branch_point]
+    env.resume(branch_point)
+    env.step(["deepening"] * sum(running))
+    expected = [
+        history + ["deepening"] if run else history for (_, history, _), run in zip(before, running, strict=True)
+    ]
+    assert [episode.history for episode in env.episodes] == expected
