@@ -308,7 +308,7 @@ class EndpointGenerator(TextGenerator):
             usage = Usage(
                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=time.perf_counter() - start
             )
-            return Generation(text, usage)
+            return Generation(text, usage, _finish_reason(output))
 
         result = self._with_retries(call, rng, abort)
         return (
@@ -559,6 +559,12 @@ def _first_token_probabilities(output, choices: list[str]) -> tuple[float, ...] 
                 mass[i] += math.exp(float(entry.logprob))
     total = sum(mass)
     return tuple(value / total for value in mass) if total > 0 else None
+
+
+def _finish_reason(output) -> str | None:
+    """The answer's `finish_reason` (`"stop"`, `"length"`, ...) when the server gives one."""
+    reason = getattr(output.choices[0], "finish_reason", None)
+    return reason if isinstance(reason, str) and reason else None
 
 
 def _valid_generation_keys() -> frozenset[str]:

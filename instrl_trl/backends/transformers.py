@@ -296,13 +296,17 @@ class TransformersGenerator(TextGenerator):
         completions = outputs[:, inputs["input_ids"].shape[1] :].tolist()
         seconds = (time.perf_counter() - start) / len(input_ids)
         generations = []
+        pad, limit = kwargs["pad_token_id"], kwargs.get("max_new_tokens")
         for prompt_ids, completion in zip(input_ids, completions, strict=True):
             # Rows that stopped early are padded up to the longest: cut at the first EOS, which is counted
             end = next((i for i, token in enumerate(completion) if token in eos_token_ids), None)
+            if end is None:  # a stop string ends a row without EOS, and the padding follows it
+                while completion and completion[-1] == pad:
+                    completion = completion[:-1]
             num_tokens = len(completion) if end is None else end + 1
             text = self.tokenizer.decode(completion[:end], skip_special_tokens=True)
             usage = Usage(prompt_tokens=len(prompt_ids), completion_tokens=num_tokens, seconds=seconds)
-            generations.append(Generation(text, usage))
+            generations.append(Generation(text, usage, _finish_reason(end is not None, num_tokens, limit)))
         return generations
 
     def _eos_token_ids(self, eos_token_id: int | list[int] | None) -> list[int]:
@@ -314,6 +318,13 @@ class TransformersGenerator(TextGenerator):
             f"No end-of-sequence token for {self.model_name!r}: neither its generation config nor its tokenizer sets "
             "one. Pass `eos_token_id` in `generation_kwargs`."
         )
+
+
+def _finish_reason(ended: bool, num_tokens: int, max_new_tokens: int | None) -> str | None:
+    """`"stop"` at an end of sequence or a stop string, `"length"` at `max_new_tokens`, `None` when unknown."""
+    if ended or (max_new_tokens is not None and num_tokens < max_new_tokens):
+        return "stop"
+    return "length" if max_new_tokens is not None else None
 
 
 def _mix_seeds(seed: int | None, seeds: list[int]) -> int:

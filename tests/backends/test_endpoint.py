@@ -45,6 +45,7 @@ def test_generate_returns_answers_in_order_with_usage(openai_server):  # noqa: F
         assert generation.usage.prompt_tokens == 3  # the server counts words
         assert generation.usage.completion_tokens == 4
         assert generation.usage.seconds > 0
+        assert generation.finish_reason == "stop"  # as the server says
     bodies = [request.body for request in openai_server.requests]
     assert len(bodies) == 6
     assert {request.path for request in openai_server.requests} == {"/v1/chat/completions"}
@@ -327,6 +328,12 @@ def chat_output(content: str, top: list[tuple[str, float]] | None):
     return ChatCompletionOutput.parse_obj_as_instance(
         {"id": "x", "created": 0, "model": "m", "system_fingerprint": "", "choices": [choice], "usage": None}
     )
+
+
+def test_finish_reason_is_the_servers():
+    from instrl_trl.backends.endpoint import _finish_reason
+
+    assert _finish_reason(chat_output("Name three rivers in", None)) == "length"
 
 
 def test_first_token_probabilities_share_the_mass_of_each_verdict():

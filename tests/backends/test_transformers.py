@@ -75,15 +75,17 @@ def test_stops_at_eos(tiny_causal_lm, prompts):
     generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=12)
     (full,) = generator.generate([prompts[1]])
     assert full.usage.completion_tokens == 12  # the random model never says `<|end|>` on this prompt
+    assert full.finish_reason == "length"
     # Make the 4th generated token the end of sequence: the completion must stop there, that token counted, not shown
     full_ids = generator.tokenizer(full.text, add_special_tokens=False)["input_ids"]
     stop = next(i for i in range(3, len(full_ids)) if full_ids[i] not in full_ids[:i])
     (stopped,) = generator.generate([prompts[1]], eos_token_id=full_ids[stop])
     assert stopped.usage.completion_tokens == stop + 1
     assert stopped.text == generator.tokenizer.decode(full_ids[:stop])
+    assert stopped.finish_reason == "stop"
     # In a batch, rows that stop early are padded: the padding is neither decoded nor counted
     batch = generator.generate(prompts, eos_token_id=full_ids[stop])
-    assert batch[1] == Generation(stopped.text, batch[1].usage)
+    assert batch[1] == Generation(stopped.text, batch[1].usage, "stop")
     assert batch[1].usage.completion_tokens == stop + 1
     assert max(g.usage.completion_tokens for g in batch) <= 12
 
