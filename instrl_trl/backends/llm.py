@@ -29,6 +29,7 @@ from .base import (
     Rewriter,
     RewriteRequest,
     TextGenerator,
+    prompt_messages,
 )
 from .cleaning import clean_rewrite
 
@@ -122,9 +123,11 @@ class LLMRewriter(Rewriter):
     that asks for the rewritten prompt only, then the operation's prompt as the user's message (its closing
     `#Rewritten Prompt#:` label, written for plain completion, replaced by "Reply with the rewritten prompt only.").
 
-    The answer is cleaned ([`clean_rewrite`]: echoed labels, preambles, quotes, closing commentary), each cut counted
-    in `cleanup_counts`, and becomes the new instruction. A failed query gives an empty instruction, which the
-    environment's elimination rules drop as `"empty"`. Each request's `seed` is its sampling seed.
+    The answer is cleaned ([`clean_rewrite`]: echoed labels and lines of the prompt, preambles, quotes, closing
+    commentary, repeated sentences, an unfinished last sentence when the generation stopped at its length limit),
+    each cut counted in `cleanup_counts`, and becomes the new instruction. A failed query gives an empty
+    instruction, which the environment's elimination rules drop as `"empty"`. Each request's `seed` is its sampling
+    seed.
 
     Verifiable constraints come from any LLM: for an operation in `constraint_operations`, a constraint that
     conflicts with none the instruction carries is drawn ([`sample_constraint`], seeded by the request's seed), and
@@ -209,12 +212,19 @@ class LLMRewriter(Rewriter):
         seeds = [request.seed for request in requests]
         generations = _generate(self.generator, prompts, self.generation_kwargs, seeds)
         return [
-            self._finish(request, constraint, generation)
-            for request, constraint, generation in zip(requests, new_constraints, generations, strict=True)
+            self._finish(request, constraint, prompt, generation)
+            for request, constraint, prompt, generation in zip(
+                requests, new_constraints, prompts, generations, strict=True
+            )
         ]
 
-    def _finish(self, request: RewriteRequest, constraint: Constraint | None, generation: Generation) -> Rewrite:
-        text, cleanups = clean_rewrite(generation.text or "")
+    def _finish(
+        self, request: RewriteRequest, constraint: Constraint | None, prompt: Prompt, generation: Generation
+    ) -> Rewrite:
+        shown = "\n\n".join(message["content"] for message in prompt_messages(prompt))
+        keep = [request.instruction] + ([constraint.description()] if constraint is not None else [])
+        truncated = generation.finish_reason == "length"
+        text, cleanups = clean_rewrite(generation.text or "", prompt=shown, keep=keep, truncated=truncated)
         self.cleanup_counts.update(cleanups)
         if not text:  # a failed query: the elimination rules drop it as "empty"
             return Rewrite("", request.constraints, generation.usage, cleanups)

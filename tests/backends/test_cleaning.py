@@ -1,7 +1,9 @@
 import pytest
 
 from instrl_trl.backends.cleaning import CLEANUP_REASONS, clean_rewrite
+from instrl_trl.backends.llm import REPLY_ONLY, REWRITER_SYSTEM_PROMPT
 from instrl_trl.elimination import elimination_reason
+from instrl_trl.operations import DEFAULT_OPERATIONS
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,125 @@ def test_clean_rewrite_leaves_a_clean_rewrite_alone(answer):
 def test_an_echo_of_the_given_prompt_alone_is_left_for_the_elimination_rules():
     text, _ = clean_rewrite("#Given Prompt#: Name rivers.")
     assert elimination_reason("Name rivers.", text) == "template_copy"
+
+
+# What the rewriter showed SmolLM2-135M-Instruct (the system message and an operation's prompt) and the instruction
+ADD_CONSTRAINTS_PROMPT = "\n\n".join(
+    (
+        REWRITER_SYSTEM_PROMPT,
+        DEFAULT_OPERATIONS["add_constraints"].render_prompt("Describe the water cycle."),
+        REPLY_ONLY,
+    )
+)
+KEEP = ("Describe the water cycle.",)
+
+
+@pytest.mark.parametrize(
+    "answer, cleaned, reasons",
+    [
+        # The operation's own lines copied before the rewrite (SmolLM2's habit)
+        (
+            "Rewrite the prompt with the following method:\nDescribe the water cycle in three short paragraphs.",
+            "Describe the water cycle in three short paragraphs.",
+            ("echoed_template_line",),
+        ),
+        (
+            "Rewrite the prompt with the following method: Describe the water cycle in under 100 words.",
+            "Describe the water cycle in under 100 words.",
+            ("echoed_template_line",),
+        ),
+        # A copied sentence that the template wraps over two lines, and the closing instruction of the chat prompt
+        (
+            (
+                "Describe the water cycle for a ten-year-old.\nAdd one more constraint or requirement that the answer "
+                "must satisfy, such as a format, a length, a word to use or avoid, or a style.\n"
+                "Reply with the rewritten prompt only."
+            ),
+            "Describe the water cycle for a ten-year-old.",
+            ("echoed_template_line",),
+        ),
+        # Only the template, no rewrite at all: nothing is left
+        (
+            "I want you to act as a prompt rewriter.\nRewrite the prompt with the following method:",
+            "",
+            ("echoed_template_line",),
+        ),
+        # The rewrite keeps the instruction's own sentence although the prompt holds it
+        (
+            "Describe the water cycle. Use exactly three bullet points.",
+            "Describe the water cycle. Use exactly three bullet points.",
+            (),
+        ),
+        # Degenerate repetition
+        (
+            "Explain the water cycle in detail. Explain the water cycle in detail. explain the water cycle in detail",
+            "Explain the water cycle in detail.",
+            ("repeated_sentence",),
+        ),
+        (
+            "Describe the water cycle.\nExplain evaporation. Explain evaporation.\nexplain  evaporation.",
+            "Describe the water cycle.\nExplain evaporation.",
+            ("repeated_sentence",),
+        ),
+        # All at once, in the order they are cut
+        (
+            (
+                "Rewrite the prompt with the following method:\n#Rewritten Prompt#: Describe the water cycle in "
+                "detail. Describe the water cycle in detail."
+            ),
+            "Describe the water cycle in detail.",
+            ("echoed_template_line", "label", "repeated_sentence"),
+        ),
+    ],
+)
+def test_echoed_template_lines_and_repeated_sentences_are_cut(answer, cleaned, reasons):
+    assert clean_rewrite(answer, prompt=ADD_CONSTRAINTS_PROMPT, keep=KEEP) == (cleaned, reasons)
+
+
+def test_without_the_prompt_nothing_is_taken_for_an_echo():
+    answer = "Rewrite the prompt with the following method:\nDescribe the water cycle."
+    assert clean_rewrite(answer) == (answer, ())
+
+
+def test_a_constraint_to_state_word_for_word_is_kept():
+    constraint = "Your response should contain at least 3 sentences."
+    prompt = f'{ADD_CONSTRAINTS_PROMPT}\nInclude it word for word in the rewritten prompt: "{constraint}"'
+    answer = f"Describe the water cycle. {constraint}"
+    assert clean_rewrite(answer, prompt=prompt, keep=(*KEEP, constraint)) == (answer, ())
+    assert clean_rewrite(answer, prompt=prompt, keep=KEEP) == ("Describe the water cycle.", ("echoed_template_line",))
+
+
+@pytest.mark.parametrize(
+    "answer, cleaned, reasons",
+    [
+        (
+            "Describe the water cycle in three paragraphs. Mention evaporation, condensation and",
+            "Describe the water cycle in three paragraphs.",
+            ("truncated",),
+        ),
+        (
+            'Describe the water cycle in "simple words." Then list the four stages:\n1. Evaporation\n2. Conden',
+            'Describe the water cycle in "simple words." Then list the four stages:\n1. Evaporation',
+            ("truncated",),
+        ),
+        # Degenerate repetition cut off at the limit: the fragment goes, then the repeats
+        (
+            "Explain the water cycle. Explain the water cycle. Explain the water cycle. Explain the",
+            "Explain the water cycle.",
+            ("truncated", "repeated_sentence"),
+        ),
+        # Nothing complete to keep, or nothing unfinished: left as it is
+        ("Describe the water cycle and its four stages in", "Describe the water cycle and its four stages in", ()),
+        ("Describe the water cycle. Name its stages.", "Describe the water cycle. Name its stages.", ()),
+        # The end was cut already (closing commentary): what is left is not the unfinished part
+        (
+            "Describe the water cycle. Name its stages\n\nThis rewritten prompt adds a requirement to name the",
+            "Describe the water cycle. Name its stages",
+            ("commentary",),
+        ),
+    ],
+)
+def test_an_unfinished_last_sentence_is_dropped_when_the_generation_hit_its_limit(answer, cleaned, reasons):
+    assert clean_rewrite(answer, truncated=True) == (cleaned, reasons)
+    # A prompt may end without a full stop: without the finish reason nothing is cut as unfinished
+    assert "truncated" not in clean_rewrite(answer)[1]

@@ -30,8 +30,9 @@ class ScriptedGenerator(TextGenerator):
     backend = "scripted"
     model_name = "scripted-model"
 
-    def __init__(self, answers):
+    def __init__(self, answers, finish_reason=None):
         self.answers = list(answers)
+        self.finish_reason = finish_reason
         self.calls = []
         self.seeds = []
 
@@ -39,7 +40,10 @@ class ScriptedGenerator(TextGenerator):
         self.calls.append((list(prompts), generation_kwargs))
         self.seeds.append(seeds)
         answers, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
-        return [Generation(None, Usage(failed=True)) if a is None else Generation(a, USAGE) for a in answers]
+        return [
+            Generation(None, Usage(failed=True)) if a is None else Generation(a, USAGE, self.finish_reason)
+            for a in answers
+        ]
 
 
 def request(instruction="Describe the water cycle.", operation="deepening", constraints=()):
@@ -73,6 +77,18 @@ def test_rewriter_sends_each_operation_prompt_in_one_batch():
     assert rewrites[0].constraints == (CONSTRAINT,)
     assert rewrites[0].usage == USAGE
     assert rewriter.model_name == "scripted-model"
+
+
+def test_the_rewriter_cleans_with_its_prompt_and_the_finish_reason():
+    generator = ScriptedGenerator(
+        ["Rewrite the prompt with the following method:\nDescribe the water cycle in 3 steps. Then give an"],
+        finish_reason="length",
+    )
+    rewriter = LLMRewriter(generator)
+    (rewrite,) = rewriter.rewrite([RewriteRequest("Describe the water cycle.", DEFAULT_OPERATIONS["deepening"])])
+    assert rewrite.instruction == "Describe the water cycle in 3 steps."
+    assert rewrite.cleanups == ("echoed_template_line", "truncated")
+    assert rewriter.cleanup_counts == {"echoed_template_line": 1, "truncated": 1}
 
 
 def test_rewriter_without_system_prompt_sends_the_operation_prompt_as_is():
