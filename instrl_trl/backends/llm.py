@@ -4,7 +4,6 @@ call and parses the answers. Wrap the generator in a [`CachedGenerator`] to pay 
 """
 
 import logging
-import math
 import random
 import re
 from collections import Counter
@@ -32,6 +31,7 @@ from .base import (
     prompt_messages,
 )
 from .cleaning import clean_rewrite
+from .review_statistics import MIN_REVIEWS_FOR_SPREAD, ReviewStatistics
 
 
 # Plain `logging`, not `accelerate.logging.get_logger`: the latter raises unless an accelerate state exists, and the
@@ -57,9 +57,6 @@ REWRITER_SYSTEM_PROMPT = (
 REPLY_ONLY = "Reply with the rewritten prompt only."
 CONSTRAINT_OPERATIONS = ("add_constraints",)
 MISSING_CONSTRAINT_ACTIONS = ("append", "eliminate")
-# Fewer distinct reviews than this say nothing about spread; below MIN_SPREAD the judge barely discriminates
-MIN_REVIEWS_FOR_SPREAD = 16
-MIN_SPREAD = 0.05
 # The label a completion-style template ends with, which a chat model would echo back
 _TRAILING_LABEL = re.compile(
     r"\n[ \t]*#?[ \t]*(?:rewritten|created|new)[ \t]+prompt[ \t]*#?[ \t]*:?[ \t]*$", re.IGNORECASE
@@ -257,9 +254,11 @@ class LLMReviewer(Reviewer):
     is 0 or 1, and an answer that is neither verdict is a failed query). The gain is P at or above `threshold`. A
     failed query counts as no gain and is reported (`usage.failed`), with a warning.
 
-    A judge that always answers the same is still visible: `statistics()` gives the spread of P and, when
-    `reference` is given (the rules reviewer, by [`build_role`]), the share of verdicts that agree with it on the
-    same pairs, and a warning is logged once when P hardly varies over many reviews.
+    A judge that always answers the same is still visible: `review_statistics` ([`ReviewStatistics`]) sums the
+    failed verdicts, the spread of P and, when `reference` is given (the rules reviewer, by [`build_role`]), the
+    verdicts that agree with it on the same pairs; the trainer logs them per logging window and writes them to
+    `queries.json`. A warning is logged once when, over a window of at least `MIN_REVIEWS_FOR_SPREAD` (20) scored
+    reviews, the standard deviation of P is below `MIN_SPREAD` (0.05): the judge does not tell rewrites apart.
 
     Args:
         generator ([`TextGenerator`]):
@@ -321,8 +320,9 @@ class LLMReviewer(Reviewer):
         self.threshold = threshold
         self.system_prompt = system_prompt
         self.reference = reference
-        self._counts: Counter[str] = Counter()
-        self._sum = self._sum_of_squares = 0.0
+        self.review_statistics = ReviewStatistics()
+        # The reviews since the spread was last checked
+        self._window = ReviewStatistics()
         self._warned_spread = False
 
     @property
@@ -383,49 +383,26 @@ class LLMReviewer(Reviewer):
         return Review(verdict, generation.text, generation.usage, float(verdict))
 
     def _record(self, reviews: list[Review], references: list[Review] | None) -> None:
-        for k, review in enumerate(reviews):
-            self._counts["reviews"] += 1
-            if review.probability is None:
-                self._counts["failed"] += 1
-                continue
-            self._counts["scored"] += 1
-            self._counts["gains"] += review.information_gain
-            self._sum += review.probability
-            self._sum_of_squares += review.probability**2
-            if references is not None:
-                self._counts["compared"] += 1
-                self._counts["agreed"] += review.information_gain == references[k].information_gain
-        stats = self.statistics()
-        if not self._warned_spread and stats["scored"] >= MIN_REVIEWS_FOR_SPREAD and stats["p_gain_std"] < MIN_SPREAD:
+        self.review_statistics.add(reviews, references)
+        self._window.add(reviews, references)
+        if self._window.scored < MIN_REVIEWS_FOR_SPREAD:
+            return
+        if not self._warned_spread and self._window.hardly_varies():
             self._warned_spread = True
             logger.warning(
-                "The reviewer's P(information gain) hardly varies (mean %.3f, std %.3f over %d reviews): it does not "
-                "tell rewrites apart, and its verdicts are a constant reward%s. Use a larger judge, or the rules "
-                "reviewer.",
-                stats["p_gain_mean"],
-                stats["p_gain_std"],
-                stats["scored"],
-                "" if stats["agreement"] is None else f" (agreement with the rules reviewer {stats['agreement']:.2f})",
+                "The reviewer's P(information gain) hardly varies (%s): it does not discriminate between rewrites, "
+                "and its verdicts are a constant reward. Use a larger judge, or the rules reviewer.",
+                self._window.describe(),
             )
+        self._window = ReviewStatistics()
 
     def statistics(self) -> dict:
         """
-        What the judge did so far: `reviews`, `failed` (no verdict), `scored`, `gains`, the mean and standard
-        deviation of P(gain) over scored reviews, and `agreement` with `reference` (`None` without one).
+        What the judge did so far ([`ReviewStatistics.summary`]): `reviews`, `failed` (no verdict), `scored`, `gains`,
+        `failed_share`, the mean and standard deviation of P(gain) over scored reviews, and `agreement` with
+        `reference` (`None` without one).
         """
-        scored = self._counts["scored"]
-        mean = self._sum / scored if scored else 0.0
-        variance = max(0.0, self._sum_of_squares / scored - mean**2) if scored else 0.0
-        compared = self._counts["compared"]
-        return {
-            "reviews": self._counts["reviews"],
-            "failed": self._counts["failed"],
-            "scored": scored,
-            "gains": self._counts["gains"],
-            "p_gain_mean": mean,
-            "p_gain_std": math.sqrt(variance),
-            "agreement": self._counts["agreed"] / compared if compared else None,
-        }
+        return self.review_statistics.summary()
 
 
 class LLMExpert(Expert):
