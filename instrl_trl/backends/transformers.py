@@ -1,6 +1,8 @@
 """A local causal LM as a [`TextGenerator`]: batched, left-padded `generate` with any `from_pretrained` model."""
 
+import copy
 import functools
+import inspect
 import json
 import math
 import threading
@@ -182,9 +184,10 @@ class TransformersGenerator(TextGenerator):
 
     def score_choices(self, prompts: list[Prompt], choices, mode: str = "likelihood") -> list[ChoiceScores]:
         """
-        The probability of each of `choices` as the model's whole answer to each prompt, from one forward pass (per
-        `batch_size` rows) and no generation: each choice's log-likelihood, its end-of-sequence token included (so
-        that "Equal" is not read as the start of "Equal parts"), normalised over the choices.
+        The probability of each of `choices` as the model's whole answer to each prompt, without generating: each
+        choice's log-likelihood, its end-of-sequence token included (so that "Equal" is not read as the start of
+        "Equal parts"), normalised over the choices. The prompts run once (per `batch_size` prompts), and every
+        choice continues them from their cached keys and values ([`~TransformersGenerator.choice_log_likelihoods`]).
         """
         if mode != "likelihood":
             raise ValueError(f"The transformers backend scores choices by `likelihood`, not {mode!r}.")
@@ -196,32 +199,16 @@ class TransformersGenerator(TextGenerator):
         add_special_tokens = self.tokenizer.chat_template is None
         prompt_ids = self.tokenizer(self.format_prompts(prompts), add_special_tokens=add_special_tokens)["input_ids"]
         choice_ids = [self.tokenizer(choice, add_special_tokens=False)["input_ids"] + [eos] for choice in choices]
-        rows = [(p, c) for p in range(len(prompts)) for c in range(len(choices))]
-        log_likelihoods = [0.0] * len(rows)
         start_time = time.perf_counter()
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
-            sequences = [prompt_ids[p] + choice_ids[c] for p, c in batch]
-            width = max(len(sequence) for sequence in sequences)
-            pad = self.tokenizer.pad_token_id
-            # Right padding: the scored tokens keep the positions they have in an unpadded sequence
-            input_ids = torch.tensor([sequence + [pad] * (width - len(sequence)) for sequence in sequences])
-            mask = torch.tensor([[1] * len(sequence) + [0] * (width - len(sequence)) for sequence in sequences])
-            with torch.inference_mode():
-                logits = self.model(
-                    input_ids=input_ids.to(self.model.device), attention_mask=mask.to(self.model.device)
-                )
-            log_probs = torch.log_softmax(logits.logits.float(), dim=-1).cpu()
-            for row, (p, c) in enumerate(batch):
-                first = len(prompt_ids[p])
-                targets = choice_ids[c]
-                # The token at position t is predicted by the logits at t - 1
-                scores = log_probs[row, first - 1 : first - 1 + len(targets)].gather(1, torch.tensor(targets)[:, None])
-                log_likelihoods[start + row] = float(scores.sum())
+        log_likelihoods = torch.cat(
+            [
+                self.choice_log_likelihoods(prompt_ids[start : start + self.batch_size], choice_ids)
+                for start in range(0, len(prompts), self.batch_size)
+            ]
+        )
         seconds = (time.perf_counter() - start_time) / len(prompts)
         results = []
-        for p in range(len(prompts)):
-            values = log_likelihoods[p * len(choices) : (p + 1) * len(choices)]
+        for p, values in enumerate(log_likelihoods.tolist()):
             top = max(values)
             weights = [math.exp(value - top) for value in values]
             probabilities = tuple(weight / sum(weights) for weight in weights)
@@ -229,6 +216,58 @@ class TransformersGenerator(TextGenerator):
             usage = Usage(prompt_tokens=len(prompt_ids[p]), seconds=seconds)
             results.append(ChoiceScores(probabilities, best, usage))
         return results
+
+    def choice_log_likelihoods(self, prompt_ids: list[list[int]], choice_ids: list[list[int]]) -> torch.Tensor:
+        """
+        The log-likelihood of each choice's tokens after each prompt, as a `(prompts, choices)` float tensor: one
+        forward pass over the left-padded prompts, then one short pass per choice over its tokens, from a copy of the
+        prompts' key-value cache (the last choice takes the cache itself).
+
+        ```
+        prompts, left-padded      choice c, on the cache           scored
+        [pad pad p1 p2 p3] ------> [c1 c2 ... c(n-1)]  (logits) -> c1 from p3's logits, c2..cn from c1..c(n-1)'s
+        [p1  p2  p3 p4 p5] ------> [c1 c2 ... c(n-1)]
+        ```
+
+        Positions count from each row's first real token, as in an unpadded sequence, so that padding changes
+        nothing but rounding.
+        """
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in prompt_ids)
+        # Left padding: every prompt ends in the last column, where each choice continues it
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids])
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
+        lengths = mask.sum(dim=1, keepdim=True)
+        device = self.model.device
+        # transformers 5 renames the key-value cache from `past_key_values` to `cache`, in arguments and outputs
+        cache_key = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        scores = torch.zeros(len(prompt_ids), len(choice_ids))
+        with torch.inference_mode():
+            prompt = self.model(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0).to(device),
+                use_cache=True,
+            )
+            # The token at position t is predicted by the logits at t - 1: each choice's first token by the prompt's
+            first_log_probs = torch.log_softmax(prompt.logits[:, -1].float(), dim=-1).cpu()
+            for c, ids in enumerate(choice_ids):
+                scores[:, c] = first_log_probs[:, ids[0]]
+                if len(ids) == 1:
+                    continue
+                cache = prompt[cache_key] if c == len(choice_ids) - 1 else copy.deepcopy(prompt[cache_key])
+                fed = torch.tensor([ids[:-1]] * len(prompt_ids))
+                logits = self.model(
+                    input_ids=fed.to(device),
+                    attention_mask=torch.cat([mask, torch.ones_like(fed)], dim=1).to(device),
+                    position_ids=(lengths + torch.arange(len(ids) - 1)).to(device),
+                    use_cache=True,
+                    **{cache_key: cache},
+                ).logits
+                log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
+                targets = torch.tensor(ids[1:]).expand(len(prompt_ids), -1)
+                scores[:, c] += log_probs.gather(2, targets[..., None]).squeeze(2).sum(dim=1)
+        return scores
 
     def generate(self, prompts: list[Prompt], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         """
