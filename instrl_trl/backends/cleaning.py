@@ -9,6 +9,7 @@ so that a run can count how often a model needed which.
 
 import re
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 
 
 CLEANUP_REASONS = (
@@ -25,6 +26,9 @@ CLEANUP_REASONS = (
 # A sentence of the prompt shorter than this is not looked for in the answer: "Given Prompt" is the label rules'
 # business, and a two-word sentence may well belong in a rewrite
 MIN_ECHO_WORDS = 3
+# How close (difflib's ratio over words) a sentence must be to one of the prompt's to be a copy of it. SmolLM2 copies
+# with small slips: "Rewrite the given prompt with the following method", "a word to use, or avoid using a style"
+ECHO_SIMILARITY = 0.85
 # Where a line splits into sentences: after an end mark or a colon ("...the following method: Name three rivers.")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?:])[ \t]+")
 # The end of a complete sentence, closing quotes and brackets included
@@ -62,10 +66,12 @@ def clean_rewrite(
     Returns the rewrite without the wrapping a chat model put around it, and the reasons for each cut, in the order
     they were made (each of [`CLEANUP_REASONS`] at most once).
 
-    - `"echoed_template_line"`: lines, or sentences of a line, that copy a line or a sentence of `prompt` (of at
-      least `MIN_ECHO_WORDS` words; case, spacing, quotes and Markdown marks aside), such as "Rewrite the prompt with
-      the following method:". Sentences found in a `keep` text are never cut. An answer made only of such copies
-      holds no rewrite and becomes empty.
+    - `"echoed_template_line"`: lines, or sentences of a line, that copy a line or a sentence of `prompt` of at
+      least `MIN_ECHO_WORDS` words, such as "Rewrite the prompt with the following method:". Only the words count
+      (not case, punctuation or Markdown), and a copy with a slip is still one (at least `ECHO_SIMILARITY` alike).
+      When `truncated`, a last sentence that copies the start of one is cut too. The `keep` texts are no part of
+      the prompt here, and their sentences are never cut. An answer made only of such copies holds no rewrite and
+      becomes empty.
     - `"preamble"`: a first sentence such as "Sure, here is the rewritten prompt:".
     - `"label"`: an echoed label introducing the rewrite (`#Rewritten Prompt#:`, `The new prompt is:`); the text
       after the last one is kept.
@@ -110,10 +116,16 @@ def clean_rewrite(
     reasons: list[str] = []
     answer = text = text.strip()
 
-    echoes = _sentences_of(prompt) - {""}
-    keep = [_normalised(kept) for kept in keep]
+    keep = [kept for kept in keep if kept.strip()]
+    for kept in keep:
+        prompt = prompt.replace(kept, "\n")
+    echoes = {words for words in _sentences_of(prompt) if len(words) >= MIN_ECHO_WORDS}
     if echoes:
-        kept_lines = _drop_sentences(text, lambda sentence: _is_echo(sentence, echoes, keep))
+        kept_words = [" ".join(_words(kept)) for kept in keep]
+        kept_lines = _drop_sentences(text, lambda sentence: _is_echo(sentence, echoes, kept_words))
+        if truncated:  # a copy cut off by the length limit: the start of a prompt sentence
+            starts = {echo[:n] for echo in echoes for n in range(MIN_ECHO_WORDS, len(echo))}
+            kept_lines = _drop_last_sentence_if(kept_lines, lambda sentence: _is_echo(sentence, starts, kept_words))
         if kept_lines != text:
             text = kept_lines.strip()
             reasons.append("echoed_template_line")
@@ -182,23 +194,23 @@ def clean_rewrite(
     return text, tuple(reasons)
 
 
-def _normalised(text: str) -> str:
-    """Lowercase words without quotes, Markdown marks and a closing end mark, for comparing sentences."""
-    text = re.sub(r"[\"'\u201c\u201d`*#_]", "", text).lower()
-    return " ".join(text.split()).rstrip(".:!?; ")
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def _sentences_of(text: str) -> set[str]:
-    """The normalised lines of `text`, and the sentences of its paragraphs (lines wrapped mid-sentence joined)."""
-    units = {_normalised(line) for line in text.splitlines()}
+def _sentences_of(text: str) -> set[tuple[str, ...]]:
+    """The words of each line of `text`, and of each sentence of its paragraphs (lines wrapped mid-sentence joined)."""
+    units = {_words(line) for line in text.splitlines()}
     for paragraph in re.split(r"\n[ \t]*\n", text):
-        units.update(_normalised(sentence) for sentence in _SENTENCE_BREAK.split(" ".join(paragraph.split())))
+        units.update(_words(sentence) for sentence in _SENTENCE_BREAK.split(" ".join(paragraph.split())))
     return units
 
 
-def _is_echo(sentence: str, echoes: set[str], keep: list[str]) -> bool:
-    key = _normalised(sentence)
-    return len(key.split()) >= MIN_ECHO_WORDS and key in echoes and not any(key in kept for kept in keep)
+def _is_echo(sentence: str, echoes: set[tuple[str, ...]], keep: list[str]) -> bool:
+    words = _words(sentence)
+    if len(words) < MIN_ECHO_WORDS or any(" ".join(words) in kept for kept in keep):
+        return False
+    return words in echoes or any(SequenceMatcher(None, words, echo).ratio() >= ECHO_SIMILARITY for echo in echoes)
 
 
 def _drop_sentences(text: str, drop) -> str:
@@ -217,6 +229,15 @@ def _drop_sentences(text: str, drop) -> str:
         return text
     # A dropped line may leave two blank lines side by side
     return re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", "\n".join(lines))
+
+
+def _drop_last_sentence_if(text: str, drop) -> str:
+    """`text` without its last sentence when `drop(sentence)` is true for it; `text` itself otherwise."""
+    head, _, last_line = text.rstrip().rpartition("\n")
+    sentences = _SENTENCE_BREAK.split(last_line.strip())
+    if not drop(sentences[-1]):
+        return text
+    return f"{head}\n{' '.join(sentences[:-1])}".strip()
 
 
 def _finished_part(text: str) -> str | None:

@@ -1,7 +1,8 @@
 import pytest
 
+from instrl_trl.backends.base import RewriteRequest, TextGenerator, prompt_messages
 from instrl_trl.backends.cleaning import CLEANUP_REASONS, clean_rewrite
-from instrl_trl.backends.llm import REPLY_ONLY, REWRITER_SYSTEM_PROMPT
+from instrl_trl.backends.llm import LLMRewriter
 from instrl_trl.elimination import elimination_reason
 from instrl_trl.operations import DEFAULT_OPERATIONS
 
@@ -67,14 +68,18 @@ def test_an_echo_of_the_given_prompt_alone_is_left_for_the_elimination_rules():
     assert elimination_reason("Name rivers.", text) == "template_copy"
 
 
-# What the rewriter showed SmolLM2-135M-Instruct (the system message and an operation's prompt) and the instruction
-ADD_CONSTRAINTS_PROMPT = "\n\n".join(
-    (
-        REWRITER_SYSTEM_PROMPT,
-        DEFAULT_OPERATIONS["add_constraints"].render_prompt("Describe the water cycle."),
-        REPLY_ONLY,
-    )
-)
+class _Unused(TextGenerator):
+    def generate(self, prompts, seeds=None, **generation_kwargs):
+        raise AssertionError("only the prompts are built here")
+
+
+def shown(operation: str, instruction: str) -> str:
+    """What the LLM rewriter shows the model for `operation` on `instruction`: every message's text."""
+    prompt = LLMRewriter(_Unused()).build_prompt(RewriteRequest(instruction, DEFAULT_OPERATIONS[operation]))
+    return "\n\n".join(message["content"] for message in prompt_messages(prompt))
+
+
+ADD_CONSTRAINTS_PROMPT = shown("add_constraints", "Describe the water cycle.")
 KEEP = ("Describe the water cycle.",)
 
 
@@ -108,6 +113,8 @@ KEEP = ("Describe the water cycle.",)
             "",
             ("echoed_template_line",),
         ),
+        # A rewrite close to the instruction is no copy of the prompt, which holds the instruction
+        ("Describe the water cycle simply.", "Describe the water cycle simply.", ()),
         # The rewrite keeps the instruction's own sentence although the prompt holds it
         (
             "Describe the water cycle. Use exactly three bullet points.",
@@ -187,3 +194,75 @@ def test_an_unfinished_last_sentence_is_dropped_when_the_generation_hit_its_limi
     assert clean_rewrite(answer, truncated=True) == (cleaned, reasons)
     # A prompt may end without a full stop: without the finish reason nothing is cut as unfinished
     assert "truncated" not in clean_rewrite(answer)[1]
+
+
+# SmolLM2-135M-Instruct's answers through the chat prompt, greedy, all stopped at 64 new tokens
+SMOLLM2_ANSWERS = [
+    (
+        "add_constraints",
+        "Give three tips for learning a new language.",
+        (
+            "Rewrite the prompt with the following method:\nAdd one more constraint or requirement that the "
+            "answer must satisfy, such as a format, a length, a word to use, or avoid, or a style.\nRewrite the "
+            "prompt with the following method:\nAdd one more constraint or requirement that the answer"
+        ),
+        "",
+        ("echoed_template_line",),
+    ),
+    (  # copies with slips ("the given prompt", "or avoid using a style")
+        "add_constraints",
+        "Summarize the plot of Romeo and Juliet.",
+        (
+            "Rewrite the given prompt with the following method:\nAdd one more constraint or requirement that "
+            "the answer must satisfy, such as a format, a length, a word to use, or avoid using a style.\n"
+            "Rewrite the prompt with the following method:\nAdd one more constraint or requirement that the answer"
+        ),
+        "",
+        ("echoed_template_line",),
+    ),
+    (
+        "deepening",
+        "Give three tips for learning a new language.",
+        (
+            "The rewritten prompt should be:\n\n#Rewritten Prompt#:\nThree Tips for Learning a New Language:\n"
+            "1. **Use a Language Learning Bundle**\n2. **Practice Regularly**\n3. **Learn from Your Own Tongue**"
+            "\n\nRewrite the prompt with the following"
+        ),
+        (
+            "Three Tips for Learning a New Language:\n1. **Use a Language Learning Bundle**\n"
+            "2. **Practice Regularly**\n3. **Learn from Your Own Tongue**"
+        ),
+        ("echoed_template_line", "label"),
+    ),
+    (
+        "breadth",
+        "Give three tips for learning a new language.",
+        (
+            "The new prompt must belong to the same domain as the given prompt, but it should be about a rare, "
+            "less common case.\nThe prompt must be about a rare, less common case.\nThe prompt must be about a "
+            "rare, less common case.\n\nThe prompt must be about a rare, less common"
+        ),
+        "The prompt must be about a rare, less common case.",
+        ("echoed_template_line", "truncated", "repeated_sentence"),
+    ),
+    (
+        "add_constraints",
+        "Explain how photosynthesis works.",
+        (
+            "#Rewritten Prompt#:\nPhotosynthesis is a complex process that involves plants, algae, and some "
+            "bacteria. It's a vital process that helps plants grow and produce energy. This process takes place "
+            "in the leaves of"
+        ),
+        (
+            "Photosynthesis is a complex process that involves plants, algae, and some bacteria. It's a vital "
+            "process that helps plants grow and produce energy."
+        ),
+        ("label", "truncated"),
+    ),
+]
+
+
+@pytest.mark.parametrize("operation, instruction, answer, cleaned, reasons", SMOLLM2_ANSWERS)
+def test_real_smollm2_rewrites(operation, instruction, answer, cleaned, reasons):
+    prompt = shown(operation, instruction)
+    assert clean_rewrite(answer, prompt=prompt, keep=(instruction,), truncated=True) == (cleaned, reasons)
