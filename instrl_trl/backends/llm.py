@@ -1,6 +1,9 @@
 """
 The three roles on top of any [`TextGenerator`]: each builds the prompts of a batch, sends them in one `generate`
 call and parses the answers. Wrap the generator in a [`CachedGenerator`] to pay for each prompt once.
+
+What the roles read off the model lives beside them: the rewrite's cleanups in `cleaning.py`, the verdicts and their
+probabilities in `verdicts.py`, what a judge did over many reviews in `review_statistics.py`.
 """
 
 import logging
@@ -32,6 +35,7 @@ from .base import (
 )
 from .cleaning import clean_rewrite
 from .review_statistics import MIN_REVIEWS_FOR_SPREAD, ReviewStatistics
+from .verdicts import VERDICTS, parse_verdict
 
 
 # Plain `logging`, not `accelerate.logging.get_logger`: the latter raises unless an accelerate state exists, and the
@@ -40,12 +44,8 @@ logger = logging.getLogger(__name__)
 
 REVIEWER_PLACEHOLDERS = ("{original}", "{rewritten}")
 _PLACEHOLDER_PATTERN = re.compile(r"\{(original|rewritten)\}")
-# Wrappers that chat models put around a one-word answer: quotes, Markdown bold/italics, inline code
-_VERDICT_WRAPPERS = "\"'`*"
 # Enough for "Not Equal" with quotes, bold or a period around it; a reviewer must not inherit a generator's 256
 REVIEWER_MAX_TOKENS = 8
-# The verdicts, information gain first: P(gain) is the first one's probability
-VERDICTS = ("Not Equal", "Equal")
 REVIEWER_SYSTEM_PROMPT = (
     "You compare two prompts written for an AI assistant. You never answer them. Reply with exactly one of "
     '"Equal" or "Not Equal".'
@@ -66,29 +66,6 @@ _TRAILING_LABEL = re.compile(
 def load_reviewer_template() -> str:
     """Returns the packaged reviewer prompt `templates/reviewer.txt` (placeholders `{original}`, `{rewritten}`)."""
     return resources.files(__package__).joinpath("templates", "reviewer.txt").read_text(encoding="utf-8")
-
-
-def parse_verdict(answer: str | None) -> bool | None:
-    r"""
-    Parses a reviewer's answer strictly: `False` for "Equal", `True` for "Not Equal" (information gain), `None` for
-    anything else.
-
-    Surrounding whitespace, quotes, asterisks and backticks and one trailing period are ignored, and case does not
-    matter; any other text (an explanation, "Yes", an empty answer) makes the answer unparseable, since guessing
-    would turn a confused reviewer into a reward.
-
-    Example:
-    ```python
-    >>> parse_verdict("Not Equal"), parse_verdict(" **equal.** "), parse_verdict("Equal, because both ask the same")
-    (True, False, None)
-
-    ```
-    """
-    if answer is None:
-        return None
-    text = answer.strip().strip(_VERDICT_WRAPPERS).strip()
-    text = text.removesuffix(".").strip().strip(_VERDICT_WRAPPERS).strip()
-    return {"equal": False, "not equal": True}.get(" ".join(text.lower().split()))
 
 
 def _generate(

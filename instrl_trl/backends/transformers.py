@@ -4,7 +4,6 @@ import copy
 import functools
 import inspect
 import json
-import math
 import threading
 import time
 import weakref
@@ -25,6 +24,7 @@ from transformers import (
 
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
 from .models import resolve_model_name
+from .verdicts import choice_probabilities
 
 
 # Keywords of `generate` that are not `GenerationConfig` fields
@@ -209,9 +209,7 @@ class TransformersGenerator(TextGenerator):
         seconds = (time.perf_counter() - start_time) / len(prompts)
         results = []
         for p, values in enumerate(log_likelihoods.tolist()):
-            top = max(values)
-            weights = [math.exp(value - top) for value in values]
-            probabilities = tuple(weight / sum(weights) for weight in weights)
+            probabilities = choice_probabilities(values)
             best = choices[probabilities.index(max(probabilities))]
             usage = Usage(prompt_tokens=len(prompt_ids[p]), seconds=seconds)
             results.append(ChoiceScores(probabilities, best, usage))

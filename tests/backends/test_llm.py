@@ -13,7 +13,6 @@ from instrl_trl.backends.llm import (
     LLMReviewer,
     LLMRewriter,
     load_reviewer_template,
-    parse_verdict,
 )
 from instrl_trl.constraints import Constraint
 from instrl_trl.environment import InstructionEnv
@@ -161,14 +160,6 @@ def test_reviewer_warning_shows_only_the_first_80_characters(caplog):
     with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
         LLMReviewer(ScriptedGenerator([answer])).review(["a"], ["b"])
     assert repr(answer[:80]) in caplog.text and answer[:81] not in caplog.text
-
-
-def test_parse_verdict():
-    assert parse_verdict("Equal") is False
-    assert parse_verdict("not   equal") is True
-    assert parse_verdict("Equal..") is None  # one trailing period only
-    assert parse_verdict("Unequal") is None
-    assert parse_verdict(None) is None
 
 
 def test_reviewer_prompt_and_default_temperature():
