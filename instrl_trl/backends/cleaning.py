@@ -116,21 +116,12 @@ def clean_rewrite(
     reasons: list[str] = []
     answer = text = text.strip()
 
-    keep = [kept for kept in keep if kept.strip()]
-    for kept in keep:
-        prompt = prompt.replace(kept, "\n")
-    echoes = {words for words in _sentences_of(prompt) if len(words) >= MIN_ECHO_WORDS}
-    if echoes:
-        kept_words = [" ".join(_words(kept)) for kept in keep]
-        kept_lines = _drop_sentences(text, lambda sentence: _is_echo(sentence, echoes, kept_words))
-        if truncated:  # a copy cut off by the length limit: the start of a prompt sentence
-            starts = {echo[:n] for echo in echoes for n in range(MIN_ECHO_WORDS, len(echo))}
-            kept_lines = _drop_last_sentence_if(kept_lines, lambda sentence: _is_echo(sentence, starts, kept_words))
-        if kept_lines != text:
-            text = kept_lines.strip()
-            reasons.append("echoed_template_line")
-            if not text:
-                return "", tuple(reasons)
+    without_echoes = _without_echoes(text, prompt, keep, truncated)
+    if without_echoes != text:
+        text = without_echoes.strip()
+        reasons.append("echoed_template_line")
+        if not text:
+            return "", tuple(reasons)
 
     for pattern in (_INTERJECTION, _PREAMBLE):
         preamble = pattern.match(text)
@@ -176,6 +167,31 @@ def clean_rewrite(
             text = finished
             reasons.append("truncated")
 
+    deduplicated = _without_repeats(text)
+    if deduplicated != text:
+        text = deduplicated.strip()
+        reasons.append("repeated_sentence")
+    return text, tuple(reasons)
+
+
+def _without_echoes(text: str, prompt: str, keep: Iterable[str], truncated: bool) -> str:
+    """`text` without the sentences that copy one of `prompt` (the `keep` texts aside); `text` itself if none does."""
+    keep = [kept for kept in keep if kept.strip()]
+    for kept in keep:
+        prompt = prompt.replace(kept, "\n")
+    echoes = {words for words in _sentences_of(prompt) if len(words) >= MIN_ECHO_WORDS}
+    if not echoes:
+        return text
+    kept_words = [" ".join(_words(kept)) for kept in keep]
+    text = _drop_sentences(text, lambda sentence: _is_echo(sentence, echoes, kept_words))
+    if truncated:  # a copy cut off by the length limit: the start of a prompt sentence
+        starts = {echo[:n] for echo in echoes for n in range(MIN_ECHO_WORDS, len(echo))}
+        text = _drop_last_sentence_if(text, lambda sentence: _is_echo(sentence, starts, kept_words))
+    return text
+
+
+def _without_repeats(text: str) -> str:
+    """`text` with each sentence once, at its first place (case, spacing and end mark aside)."""
     seen: set[str] = set()
 
     def repeated(sentence: str) -> bool:
@@ -187,11 +203,7 @@ def clean_rewrite(
         seen.add(key)
         return False
 
-    deduplicated = _drop_sentences(text, repeated)
-    if deduplicated != text:
-        text = deduplicated.strip()
-        reasons.append("repeated_sentence")
-    return text, tuple(reasons)
+    return _drop_sentences(text, repeated)
 
 
 def _words(text: str) -> tuple[str, ...]:
