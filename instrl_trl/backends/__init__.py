@@ -17,6 +17,7 @@ from .cache import CachedGenerator, ResponseCache
 from .cleaning import CLEANUP_REASONS, clean_rewrite
 from .llm import LLMExpert, LLMReviewer, LLMRewriter
 from .models import resolve_model_name
+from .review_statistics import ReviewStatistics
 from .roles import build_role
 from .rules import RULES, RulesExpert, RulesReviewer, RulesRewriter
 
@@ -38,6 +39,7 @@ __all__ = [
     "QueryAccounting",
     "ResponseCache",
     "Review",
+    "ReviewStatistics",
     "Reviewer",
     "Rewrite",
     "RewriteRequest",

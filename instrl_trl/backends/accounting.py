@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 from .base import Usage
+from .review_statistics import ReviewStatistics
 
 
 ROLES = ("rewriter", "reviewer", "expert")
@@ -118,12 +119,17 @@ class QueryAccounting:
 
 
 def write_queries_file(
-    path: str, per_role: Mapping[str, Mapping[str, float]], add_to_existing: bool = False
+    path: str,
+    per_role: Mapping[str, Mapping[str, float]],
+    add_to_existing: bool = False,
+    reviewer: ReviewStatistics | None = None,
 ) -> dict[str, object]:
     r"""
     Writes what a stage spent, in the one format of every `queries*.json` file:
     `{"total": ..., "paid_queries": ..., "per_role": {role: {"queries", "cache_hits", "failures", "prompt_tokens",
-    "completion_tokens", "seconds", "paid_queries"}}}`, with every role of [`ROLES`].
+    "completion_tokens", "seconds", "paid_queries"}}}`, with every role of [`ROLES`], and, for an LLM reviewer,
+    `"reviewer"`: what the judge did ([`ReviewStatistics.summary`]: failed verdicts and their share, mean and standard
+    deviation of P(information gain), agreement with the rules reviewer on the same pairs).
 
     Args:
         path (`str`): the file to write.
@@ -131,6 +137,8 @@ def write_queries_file(
             [`QueryAccounting.details`] or the same summed over processes.
         add_to_existing (`bool`, *optional*, defaults to `False`): add to the counts already in `path` (a resumed
             run that keeps one running total) instead of replacing them.
+        reviewer ([`ReviewStatistics`] or `None`, *optional*, defaults to `None`): the LLM reviewer's sums (over
+            processes); `None` for a reviewer that gives no probability (the rules engine).
 
     Returns:
         `dict`: what was written.
@@ -139,11 +147,17 @@ def write_queries_file(
     if add_to_existing and os.path.exists(path):
         previous = read_queries_file(path)
         usage = {role: usage[role] + previous[role] for role in ROLES}
+        with open(path) as f:
+            previous_reviewer = json.load(f).get("reviewer")
+        if previous_reviewer is not None:
+            reviewer = ReviewStatistics.from_dict(previous_reviewer) + (reviewer or ReviewStatistics())
     content = {
         "total": sum(totals.queries for totals in usage.values()),
         "paid_queries": sum(totals.paid_queries for totals in usage.values()),
         "per_role": {role: {**asdict(totals), "paid_queries": totals.paid_queries} for role, totals in usage.items()},
     }
+    if reviewer is not None:
+        content["reviewer"] = reviewer.summary()
     with open(path, "w") as f:
         json.dump(content, f, indent=2)
     return content

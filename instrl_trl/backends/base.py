@@ -48,10 +48,15 @@ class Generation:
             The completion, `None` when the query failed.
         usage ([`Usage`]):
             What it cost.
+        finish_reason (`str` or `None`, *optional*, defaults to `None`):
+            Why the model stopped, in the chat-completions words: `"stop"` (an end of sequence or a stop string) or
+            `"length"` (the length limit, so that the text may end mid-sentence); `None` when the backend does not
+            say.
     """
 
     text: str | None
     usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
 
 
 # A prompt is one user message, or a whole chat (`[{"role": "system", "content": ...}, {"role": "user", ...}]`) when

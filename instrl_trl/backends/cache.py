@@ -34,9 +34,13 @@ CREATE TABLE IF NOT EXISTS responses (
     text TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    finish_reason TEXT
 ) WITHOUT ROWID
 """
+# Caches written before `finish_reason` existed get the column, empty (`None`: the backend did not say)
+_ADDED_COLUMNS = {"finish_reason": "TEXT"}
+_COLUMNS = "key, text, prompt_tokens, completion_tokens, created, finish_reason"
 
 
 class _CorruptCacheError(Exception):
@@ -171,6 +175,16 @@ class ResponseCache:
             )
             connection = self._connect()
         connection.execute(_SCHEMA)
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(responses)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name in columns:
+                continue
+            try:
+                with connection:
+                    connection.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as error:  # another process added it first
+                if "duplicate column" not in str(error):
+                    raise
         return connection
 
     def _move_aside(self) -> Path:
@@ -204,7 +218,8 @@ class ResponseCache:
     def get_many(self, keys: Iterable[str]) -> dict[str, Generation]:
         r"""
         Looks up `keys` and returns the stored answers as `{key: Generation}`, keys not found left out. Each
-        [`Generation`] reports `Usage(cached=True, seconds=0.0)` with the token counts stored with it.
+        [`Generation`] reports `Usage(cached=True, seconds=0.0)` with the token counts and the finish reason stored
+        with it.
         """
         keys = list(dict.fromkeys(keys))
         connection = self._connection()
@@ -212,13 +227,13 @@ class ResponseCache:
         for start in range(0, len(keys), _MAX_KEYS_PER_QUERY):
             chunk = keys[start : start + _MAX_KEYS_PER_QUERY]
             rows = connection.execute(
-                "SELECT key, text, prompt_tokens, completion_tokens FROM responses "
+                "SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM responses "
                 f"WHERE key IN ({', '.join('?' * len(chunk))})",
                 chunk,
             )
-            for key, text, prompt_tokens, completion_tokens in rows:
+            for key, text, prompt_tokens, completion_tokens, finish_reason in rows:
                 usage = Usage(cached=True, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-                found[key] = Generation(text, usage)
+                found[key] = Generation(text, usage, finish_reason)
         return found
 
     def put_many(self, items: Mapping[str, Generation] | Iterable[tuple[str, Generation]]) -> None:
@@ -241,12 +256,14 @@ class ResponseCache:
                     f"Cannot cache key {key!r}: its generation failed (`text` is None). Store successful answers only."
                 )
             usage = generation.usage
-            rows.append((key, generation.text, usage.prompt_tokens, usage.completion_tokens, created))
+            rows.append(
+                (key, generation.text, usage.prompt_tokens, usage.completion_tokens, created, generation.finish_reason)
+            )
         if not rows:
             return
         connection = self._connection()
         with self._write_lock, connection:  # the connection context commits, or rolls back on error
-            connection.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+            connection.executemany(f"INSERT OR IGNORE INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def __len__(self) -> int:
         return self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -408,4 +425,5 @@ def _repeat(generation: Generation) -> Generation:
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
         ),
+        generation.finish_reason,
     )

@@ -1,13 +1,13 @@
 """
 Text generation through an HTTP endpoint with [`~huggingface_hub.InferenceClient`]: a TGI or vLLM server, any
-OpenAI-compatible `base_url`, or Hugging Face Inference Providers by model id.
+OpenAI-compatible `base_url`, or Hugging Face Inference Providers by model id. The requests that score a verdict,
+and the reading of their answers, are built in `verdicts.py`; this module sends them, concurrently and with retries.
 """
 
 import functools
 import inspect
 import json
 import logging
-import math
 import os
 import random
 import threading
@@ -24,6 +24,15 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..hub.retry import TRANSPORT_ERRORS, backoff_seconds, http_status, is_retryable_status, retry_after_seconds
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
+from .verdicts import (
+    CHOICE_MODES_BY_SERVER,
+    answered_choice,
+    check_first_words,
+    choice_request_kwargs,
+    first_token_probabilities,
+    systemone_body,
+    systemone_probabilities,
+)
 
 
 # The standard library logger, not accelerate's: a backend also runs outside any accelerate state (generation stage,
@@ -47,17 +56,6 @@ _FIXES = {
     "repetition_penalty": "use `frequency_penalty`, or pass server-specific fields in `extra_body`",
     "stop_strings": "write `stop`",
 }
-
-
-# The verdict modes each server offers, best first: vLLM's `guided_choice` and TGI's regex grammar constrain the
-# answer; transformers serve ignores `logprobs` on chat completions but answers `/v1/systemone`
-_CHOICE_MODES = {
-    "openai": ("logprobs",),
-    "vllm": ("choice", "logprobs"),
-    "tgi": ("choice", "logprobs"),
-    "transformers": ("systemone",),
-}
-_TOP_LOGPROBS = 20
 
 
 class _MalformedResponse(ValueError):
@@ -141,7 +139,7 @@ class EndpointGenerator(TextGenerator):
     @property
     def choice_modes(self) -> tuple[str, ...]:
         """The verdict modes `server` offers (see [`~EndpointGenerator.score_choices`])."""
-        return _CHOICE_MODES[self.server]
+        return CHOICE_MODES_BY_SERVER[self.server]
 
     def __init__(
         self,
@@ -308,7 +306,7 @@ class EndpointGenerator(TextGenerator):
             usage = Usage(
                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=time.perf_counter() - start
             )
-            return Generation(text, usage)
+            return Generation(text, usage, _finish_reason(output))
 
         result = self._with_retries(call, rng, abort)
         return (
@@ -402,9 +400,7 @@ class EndpointGenerator(TextGenerator):
                 f"{', '.join(self.choice_modes)}. Set the role's `server` to what serves `base_url`, or use "
                 "`verdict_mode: parse`."
             )
-        first_words = [choice.split()[0].lower() for choice in choices]
-        if len(set(first_words)) != len(first_words):
-            raise ValueError(f"The choices {list(choices)} must start with distinct words to be scored.")
+        check_first_words(choices)
         if not prompts:
             return []
         call_seed = self._rng.getrandbits(64)
@@ -429,13 +425,7 @@ class EndpointGenerator(TextGenerator):
         if mode == "systemone":
             call = functools.partial(self._systemone, prompt, choices, start)
         else:
-            kwargs = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": _TOP_LOGPROBS}
-            if mode == "choice":
-                kwargs["max_tokens"] = max(len(choice.split()) for choice in choices) * 4
-                if self.server == "vllm":
-                    kwargs["extra_body"] = {"guided_choice": choices}
-                else:  # TGI's grammar
-                    kwargs["response_format"] = {"type": "regex", "value": "|".join(map(_regex_escape, choices))}
+            kwargs = choice_request_kwargs(mode, self.server, choices)
 
             def call() -> ChoiceScores:
                 output = self._client.chat_completion(
@@ -447,21 +437,16 @@ class EndpointGenerator(TextGenerator):
                     completion_tokens=completion_tokens,
                     seconds=time.perf_counter() - start,
                 )
-                probabilities = _first_token_probabilities(output, choices)
-                if probabilities is None and mode == "choice" and text.strip() in choices:
-                    probabilities = tuple(float(choice == text.strip()) for choice in choices)
+                probabilities = first_token_probabilities(output, choices)
+                if probabilities is None and mode == "choice":
+                    probabilities = answered_choice(text, choices)
                 return ChoiceScores(probabilities, text, usage if probabilities else _failed(usage))
 
         result = self._with_retries(call, rng, abort)
         return result if result is not None else ChoiceScores(None, None, Usage(failed=True))
 
     def _systemone(self, prompt: Prompt, choices: list[str], start: float) -> ChoiceScores:
-        messages = prompt_messages(prompt)
-        body = {
-            "model": self.model_name,
-            "state": "\n\n".join(message["content"] for message in messages),
-            "questions": {"answer": {"type": "choice", "criteria": dict.fromkeys(choices)}},
-        }
+        body = systemone_body(self.model_name, prompt, choices)
         root = self.base_url.rstrip("/").removesuffix("/v1") if self.base_url else ""
         request = urllib.request.Request(
             f"{root}/v1/systemone", json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -480,10 +465,9 @@ class EndpointGenerator(TextGenerator):
         except urllib.error.URLError as error:
             raise ConnectionError(str(error.reason)) from None
         try:
-            by_option = data["answers"]["answer"]["probabilities"]
-            probabilities = tuple(float(by_option[choice]) for choice in choices)
-        except (KeyError, TypeError, ValueError) as error:
-            raise _MalformedResponse(f"No probability per choice in the /v1/systemone answer ({error}).") from None
+            probabilities = systemone_probabilities(data, choices)
+        except ValueError as error:
+            raise _MalformedResponse(str(error)) from None
         input_tokens = int((data.get("usage") or {}).get("input_tokens") or 0)
         text = choices[probabilities.index(max(probabilities))]
         return ChoiceScores(
@@ -535,30 +519,10 @@ def _failed(usage: Usage) -> Usage:
     return Usage(usage.cached, True, usage.prompt_tokens, usage.completion_tokens, usage.seconds)
 
 
-def _regex_escape(text: str) -> str:
-    return "".join("\\" + character if character in r".^$*+?{}[]\|()" else character for character in text)
-
-
-def _first_token_probabilities(output, choices: list[str]) -> tuple[float, ...] | None:
-    """Each choice's share of the first token's top probabilities (tokens that start its first word), or `None`."""
-    try:
-        top = output.choices[0].logprobs.content[0].top_logprobs
-    except (AttributeError, IndexError, KeyError, TypeError):
-        return None
-    if not top:
-        return None
-    first_words = [choice.split()[0].lower() for choice in choices]
-    mass = [0.0] * len(choices)
-    for entry in top:
-        token = (getattr(entry, "token", None) or "").strip().lower()
-        if not token:
-            continue
-        for i, word in enumerate(first_words):
-            # A tokenizer may split the word: "Not" may come as "N"; a prefix of only one choice's word counts
-            if word.startswith(token) and sum(other.startswith(token) for other in first_words) == 1:
-                mass[i] += math.exp(float(entry.logprob))
-    total = sum(mass)
-    return tuple(value / total for value in mass) if total > 0 else None
+def _finish_reason(output) -> str | None:
+    """The answer's `finish_reason` (`"stop"`, `"length"`, ...) when the server gives one."""
+    reason = getattr(output.choices[0], "finish_reason", None)
+    return reason if isinstance(reason, str) and reason else None
 
 
 def _valid_generation_keys() -> frozenset[str]:

@@ -1,10 +1,12 @@
 """
 The three roles on top of any [`TextGenerator`]: each builds the prompts of a batch, sends them in one `generate`
 call and parses the answers. Wrap the generator in a [`CachedGenerator`] to pay for each prompt once.
+
+What the roles read off the model lives beside them: the rewrite's cleanups in `cleaning.py`, the verdicts and their
+probabilities in `verdicts.py`, what a judge did over many reviews in `review_statistics.py`.
 """
 
 import logging
-import math
 import random
 import re
 from collections import Counter
@@ -29,8 +31,11 @@ from .base import (
     Rewriter,
     RewriteRequest,
     TextGenerator,
+    prompt_messages,
 )
 from .cleaning import clean_rewrite
+from .review_statistics import MIN_REVIEWS_FOR_SPREAD, ReviewStatistics
+from .verdicts import VERDICTS, parse_verdict
 
 
 # Plain `logging`, not `accelerate.logging.get_logger`: the latter raises unless an accelerate state exists, and the
@@ -39,12 +44,8 @@ logger = logging.getLogger(__name__)
 
 REVIEWER_PLACEHOLDERS = ("{original}", "{rewritten}")
 _PLACEHOLDER_PATTERN = re.compile(r"\{(original|rewritten)\}")
-# Wrappers that chat models put around a one-word answer: quotes, Markdown bold/italics, inline code
-_VERDICT_WRAPPERS = "\"'`*"
 # Enough for "Not Equal" with quotes, bold or a period around it; a reviewer must not inherit a generator's 256
 REVIEWER_MAX_TOKENS = 8
-# The verdicts, information gain first: P(gain) is the first one's probability
-VERDICTS = ("Not Equal", "Equal")
 REVIEWER_SYSTEM_PROMPT = (
     "You compare two prompts written for an AI assistant. You never answer them. Reply with exactly one of "
     '"Equal" or "Not Equal".'
@@ -56,9 +57,6 @@ REWRITER_SYSTEM_PROMPT = (
 REPLY_ONLY = "Reply with the rewritten prompt only."
 CONSTRAINT_OPERATIONS = ("add_constraints",)
 MISSING_CONSTRAINT_ACTIONS = ("append", "eliminate")
-# Fewer distinct reviews than this say nothing about spread; below MIN_SPREAD the judge barely discriminates
-MIN_REVIEWS_FOR_SPREAD = 16
-MIN_SPREAD = 0.05
 # The label a completion-style template ends with, which a chat model would echo back
 _TRAILING_LABEL = re.compile(
     r"\n[ \t]*#?[ \t]*(?:rewritten|created|new)[ \t]+prompt[ \t]*#?[ \t]*:?[ \t]*$", re.IGNORECASE
@@ -68,29 +66,6 @@ _TRAILING_LABEL = re.compile(
 def load_reviewer_template() -> str:
     """Returns the packaged reviewer prompt `templates/reviewer.txt` (placeholders `{original}`, `{rewritten}`)."""
     return resources.files(__package__).joinpath("templates", "reviewer.txt").read_text(encoding="utf-8")
-
-
-def parse_verdict(answer: str | None) -> bool | None:
-    r"""
-    Parses a reviewer's answer strictly: `False` for "Equal", `True` for "Not Equal" (information gain), `None` for
-    anything else.
-
-    Surrounding whitespace, quotes, asterisks and backticks and one trailing period are ignored, and case does not
-    matter; any other text (an explanation, "Yes", an empty answer) makes the answer unparseable, since guessing
-    would turn a confused reviewer into a reward.
-
-    Example:
-    ```python
-    >>> parse_verdict("Not Equal"), parse_verdict(" **equal.** "), parse_verdict("Equal, because both ask the same")
-    (True, False, None)
-
-    ```
-    """
-    if answer is None:
-        return None
-    text = answer.strip().strip(_VERDICT_WRAPPERS).strip()
-    text = text.removesuffix(".").strip().strip(_VERDICT_WRAPPERS).strip()
-    return {"equal": False, "not equal": True}.get(" ".join(text.lower().split()))
 
 
 def _generate(
@@ -122,9 +97,11 @@ class LLMRewriter(Rewriter):
     that asks for the rewritten prompt only, then the operation's prompt as the user's message (its closing
     `#Rewritten Prompt#:` label, written for plain completion, replaced by "Reply with the rewritten prompt only.").
 
-    The answer is cleaned ([`clean_rewrite`]: echoed labels, preambles, quotes, closing commentary), each cut counted
-    in `cleanup_counts`, and becomes the new instruction. A failed query gives an empty instruction, which the
-    environment's elimination rules drop as `"empty"`. Each request's `seed` is its sampling seed.
+    The answer is cleaned ([`clean_rewrite`]: echoed labels and lines of the prompt, preambles, quotes, closing
+    commentary, repeated sentences, an unfinished last sentence when the generation stopped at its length limit),
+    each cut counted in `cleanup_counts`, and becomes the new instruction. A failed query gives an empty
+    instruction, which the environment's elimination rules drop as `"empty"`. Each request's `seed` is its sampling
+    seed.
 
     Verifiable constraints come from any LLM: for an operation in `constraint_operations`, a constraint that
     conflicts with none the instruction carries is drawn ([`sample_constraint`], seeded by the request's seed), and
@@ -209,12 +186,19 @@ class LLMRewriter(Rewriter):
         seeds = [request.seed for request in requests]
         generations = _generate(self.generator, prompts, self.generation_kwargs, seeds)
         return [
-            self._finish(request, constraint, generation)
-            for request, constraint, generation in zip(requests, new_constraints, generations, strict=True)
+            self._finish(request, constraint, prompt, generation)
+            for request, constraint, prompt, generation in zip(
+                requests, new_constraints, prompts, generations, strict=True
+            )
         ]
 
-    def _finish(self, request: RewriteRequest, constraint: Constraint | None, generation: Generation) -> Rewrite:
-        text, cleanups = clean_rewrite(generation.text or "")
+    def _finish(
+        self, request: RewriteRequest, constraint: Constraint | None, prompt: Prompt, generation: Generation
+    ) -> Rewrite:
+        shown = "\n\n".join(message["content"] for message in prompt_messages(prompt))
+        keep = [request.instruction] + ([constraint.description()] if constraint is not None else [])
+        truncated = generation.finish_reason == "length"
+        text, cleanups = clean_rewrite(generation.text or "", prompt=shown, keep=keep, truncated=truncated)
         self.cleanup_counts.update(cleanups)
         if not text:  # a failed query: the elimination rules drop it as "empty"
             return Rewrite("", request.constraints, generation.usage, cleanups)
@@ -247,9 +231,11 @@ class LLMReviewer(Reviewer):
     is 0 or 1, and an answer that is neither verdict is a failed query). The gain is P at or above `threshold`. A
     failed query counts as no gain and is reported (`usage.failed`), with a warning.
 
-    A judge that always answers the same is still visible: `statistics()` gives the spread of P and, when
-    `reference` is given (the rules reviewer, by [`build_role`]), the share of verdicts that agree with it on the
-    same pairs, and a warning is logged once when P hardly varies over many reviews.
+    A judge that always answers the same is still visible: `review_statistics` ([`ReviewStatistics`]) sums the
+    failed verdicts, the spread of P and, when `reference` is given (the rules reviewer, by [`build_role`]), the
+    verdicts that agree with it on the same pairs; the trainer logs them per logging window and writes them to
+    `queries.json`. A warning is logged once when, over a window of at least `MIN_REVIEWS_FOR_SPREAD` (20) scored
+    reviews, the standard deviation of P is below `MIN_SPREAD` (0.05): the judge does not tell rewrites apart.
 
     Args:
         generator ([`TextGenerator`]):
@@ -311,8 +297,9 @@ class LLMReviewer(Reviewer):
         self.threshold = threshold
         self.system_prompt = system_prompt
         self.reference = reference
-        self._counts: Counter[str] = Counter()
-        self._sum = self._sum_of_squares = 0.0
+        self.review_statistics = ReviewStatistics()
+        # The reviews since the spread was last checked
+        self._window = ReviewStatistics()
         self._warned_spread = False
 
     @property
@@ -373,49 +360,26 @@ class LLMReviewer(Reviewer):
         return Review(verdict, generation.text, generation.usage, float(verdict))
 
     def _record(self, reviews: list[Review], references: list[Review] | None) -> None:
-        for k, review in enumerate(reviews):
-            self._counts["reviews"] += 1
-            if review.probability is None:
-                self._counts["failed"] += 1
-                continue
-            self._counts["scored"] += 1
-            self._counts["gains"] += review.information_gain
-            self._sum += review.probability
-            self._sum_of_squares += review.probability**2
-            if references is not None:
-                self._counts["compared"] += 1
-                self._counts["agreed"] += review.information_gain == references[k].information_gain
-        stats = self.statistics()
-        if not self._warned_spread and stats["scored"] >= MIN_REVIEWS_FOR_SPREAD and stats["p_gain_std"] < MIN_SPREAD:
+        self.review_statistics.add(reviews, references)
+        self._window.add(reviews, references)
+        if self._window.scored < MIN_REVIEWS_FOR_SPREAD:
+            return
+        if not self._warned_spread and self._window.hardly_varies():
             self._warned_spread = True
             logger.warning(
-                "The reviewer's P(information gain) hardly varies (mean %.3f, std %.3f over %d reviews): it does not "
-                "tell rewrites apart, and its verdicts are a constant reward%s. Use a larger judge, or the rules "
-                "reviewer.",
-                stats["p_gain_mean"],
-                stats["p_gain_std"],
-                stats["scored"],
-                "" if stats["agreement"] is None else f" (agreement with the rules reviewer {stats['agreement']:.2f})",
+                "The reviewer's P(information gain) hardly varies (%s): it does not discriminate between rewrites, "
+                "and its verdicts are a constant reward. Use a larger judge, or the rules reviewer.",
+                self._window.describe(),
             )
+        self._window = ReviewStatistics()
 
     def statistics(self) -> dict:
         """
-        What the judge did so far: `reviews`, `failed` (no verdict), `scored`, `gains`, the mean and standard
-        deviation of P(gain) over scored reviews, and `agreement` with `reference` (`None` without one).
+        What the judge did so far ([`ReviewStatistics.summary`]): `reviews`, `failed` (no verdict), `scored`, `gains`,
+        `failed_share`, the mean and standard deviation of P(gain) over scored reviews, and `agreement` with
+        `reference` (`None` without one).
         """
-        scored = self._counts["scored"]
-        mean = self._sum / scored if scored else 0.0
-        variance = max(0.0, self._sum_of_squares / scored - mean**2) if scored else 0.0
-        compared = self._counts["compared"]
-        return {
-            "reviews": self._counts["reviews"],
-            "failed": self._counts["failed"],
-            "scored": scored,
-            "gains": self._counts["gains"],
-            "p_gain_mean": mean,
-            "p_gain_std": math.sqrt(variance),
-            "agreement": self._counts["agreed"] / compared if compared else None,
-        }
+        return self.review_statistics.summary()
 
 
 class LLMExpert(Expert):

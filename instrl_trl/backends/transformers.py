@@ -1,8 +1,9 @@
 """A local causal LM as a [`TextGenerator`]: batched, left-padded `generate` with any `from_pretrained` model."""
 
+import copy
 import functools
+import inspect
 import json
-import math
 import threading
 import time
 import weakref
@@ -23,6 +24,7 @@ from transformers import (
 
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
 from .models import resolve_model_name
+from .verdicts import choice_probabilities
 
 
 # Keywords of `generate` that are not `GenerationConfig` fields
@@ -182,9 +184,10 @@ class TransformersGenerator(TextGenerator):
 
     def score_choices(self, prompts: list[Prompt], choices, mode: str = "likelihood") -> list[ChoiceScores]:
         """
-        The probability of each of `choices` as the model's whole answer to each prompt, from one forward pass (per
-        `batch_size` rows) and no generation: each choice's log-likelihood, its end-of-sequence token included (so
-        that "Equal" is not read as the start of "Equal parts"), normalised over the choices.
+        The probability of each of `choices` as the model's whole answer to each prompt, without generating: each
+        choice's log-likelihood, its end-of-sequence token included (so that "Equal" is not read as the start of
+        "Equal parts"), normalised over the choices. The prompts run once (per `batch_size` prompts), and every
+        choice continues them from their cached keys and values ([`~TransformersGenerator.choice_log_likelihoods`]).
         """
         if mode != "likelihood":
             raise ValueError(f"The transformers backend scores choices by `likelihood`, not {mode!r}.")
@@ -196,39 +199,73 @@ class TransformersGenerator(TextGenerator):
         add_special_tokens = self.tokenizer.chat_template is None
         prompt_ids = self.tokenizer(self.format_prompts(prompts), add_special_tokens=add_special_tokens)["input_ids"]
         choice_ids = [self.tokenizer(choice, add_special_tokens=False)["input_ids"] + [eos] for choice in choices]
-        rows = [(p, c) for p in range(len(prompts)) for c in range(len(choices))]
-        log_likelihoods = [0.0] * len(rows)
         start_time = time.perf_counter()
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
-            sequences = [prompt_ids[p] + choice_ids[c] for p, c in batch]
-            width = max(len(sequence) for sequence in sequences)
-            pad = self.tokenizer.pad_token_id
-            # Right padding: the scored tokens keep the positions they have in an unpadded sequence
-            input_ids = torch.tensor([sequence + [pad] * (width - len(sequence)) for sequence in sequences])
-            mask = torch.tensor([[1] * len(sequence) + [0] * (width - len(sequence)) for sequence in sequences])
-            with torch.inference_mode():
-                logits = self.model(
-                    input_ids=input_ids.to(self.model.device), attention_mask=mask.to(self.model.device)
-                )
-            log_probs = torch.log_softmax(logits.logits.float(), dim=-1).cpu()
-            for row, (p, c) in enumerate(batch):
-                first = len(prompt_ids[p])
-                targets = choice_ids[c]
-                # The token at position t is predicted by the logits at t - 1
-                scores = log_probs[row, first - 1 : first - 1 + len(targets)].gather(1, torch.tensor(targets)[:, None])
-                log_likelihoods[start + row] = float(scores.sum())
+        log_likelihoods = torch.cat(
+            [
+                self.choice_log_likelihoods(prompt_ids[start : start + self.batch_size], choice_ids)
+                for start in range(0, len(prompts), self.batch_size)
+            ]
+        )
         seconds = (time.perf_counter() - start_time) / len(prompts)
         results = []
-        for p in range(len(prompts)):
-            values = log_likelihoods[p * len(choices) : (p + 1) * len(choices)]
-            top = max(values)
-            weights = [math.exp(value - top) for value in values]
-            probabilities = tuple(weight / sum(weights) for weight in weights)
+        for p, values in enumerate(log_likelihoods.tolist()):
+            probabilities = choice_probabilities(values)
             best = choices[probabilities.index(max(probabilities))]
             usage = Usage(prompt_tokens=len(prompt_ids[p]), seconds=seconds)
             results.append(ChoiceScores(probabilities, best, usage))
         return results
+
+    def choice_log_likelihoods(self, prompt_ids: list[list[int]], choice_ids: list[list[int]]) -> torch.Tensor:
+        """
+        The log-likelihood of each choice's tokens after each prompt, as a `(prompts, choices)` float tensor: one
+        forward pass over the left-padded prompts, then one short pass per choice over its tokens, from a copy of the
+        prompts' key-value cache (the last choice takes the cache itself).
+
+        ```
+        prompts, left-padded      choice c, on the cache           scored
+        [pad pad p1 p2 p3] ------> [c1 c2 ... c(n-1)]  (logits) -> c1 from p3's logits, c2..cn from c1..c(n-1)'s
+        [p1  p2  p3 p4 p5] ------> [c1 c2 ... c(n-1)]
+        ```
+
+        Positions count from each row's first real token, as in an unpadded sequence, so that padding changes
+        nothing but rounding.
+        """
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in prompt_ids)
+        # Left padding: every prompt ends in the last column, where each choice continues it
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids])
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
+        lengths = mask.sum(dim=1, keepdim=True)
+        device = self.model.device
+        # transformers 5 renames the key-value cache from `past_key_values` to `cache`, in arguments and outputs
+        cache_key = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        scores = torch.zeros(len(prompt_ids), len(choice_ids))
+        with torch.inference_mode():
+            prompt = self.model(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0).to(device),
+                use_cache=True,
+            )
+            # The token at position t is predicted by the logits at t - 1: each choice's first token by the prompt's
+            first_log_probs = torch.log_softmax(prompt.logits[:, -1].float(), dim=-1).cpu()
+            for c, ids in enumerate(choice_ids):
+                scores[:, c] = first_log_probs[:, ids[0]]
+                if len(ids) == 1:
+                    continue
+                cache = prompt[cache_key] if c == len(choice_ids) - 1 else copy.deepcopy(prompt[cache_key])
+                fed = torch.tensor([ids[:-1]] * len(prompt_ids))
+                logits = self.model(
+                    input_ids=fed.to(device),
+                    attention_mask=torch.cat([mask, torch.ones_like(fed)], dim=1).to(device),
+                    position_ids=(lengths + torch.arange(len(ids) - 1)).to(device),
+                    use_cache=True,
+                    **{cache_key: cache},
+                ).logits
+                log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
+                targets = torch.tensor(ids[1:]).expand(len(prompt_ids), -1)
+                scores[:, c] += log_probs.gather(2, targets[..., None]).squeeze(2).sum(dim=1)
+        return scores
 
     def generate(self, prompts: list[Prompt], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         """
@@ -296,13 +333,17 @@ class TransformersGenerator(TextGenerator):
         completions = outputs[:, inputs["input_ids"].shape[1] :].tolist()
         seconds = (time.perf_counter() - start) / len(input_ids)
         generations = []
+        pad, limit = kwargs["pad_token_id"], kwargs.get("max_new_tokens")
         for prompt_ids, completion in zip(input_ids, completions, strict=True):
             # Rows that stopped early are padded up to the longest: cut at the first EOS, which is counted
             end = next((i for i, token in enumerate(completion) if token in eos_token_ids), None)
+            if end is None:  # a stop string ends a row without EOS, and the padding follows it
+                while completion and completion[-1] == pad:
+                    completion = completion[:-1]
             num_tokens = len(completion) if end is None else end + 1
             text = self.tokenizer.decode(completion[:end], skip_special_tokens=True)
             usage = Usage(prompt_tokens=len(prompt_ids), completion_tokens=num_tokens, seconds=seconds)
-            generations.append(Generation(text, usage))
+            generations.append(Generation(text, usage, _finish_reason(end is not None, num_tokens, limit)))
         return generations
 
     def _eos_token_ids(self, eos_token_id: int | list[int] | None) -> list[int]:
@@ -314,6 +355,13 @@ class TransformersGenerator(TextGenerator):
             f"No end-of-sequence token for {self.model_name!r}: neither its generation config nor its tokenizer sets "
             "one. Pass `eos_token_id` in `generation_kwargs`."
         )
+
+
+def _finish_reason(ended: bool, num_tokens: int, max_new_tokens: int | None) -> str | None:
+    """`"stop"` at an end of sequence or a stop string, `"length"` at `max_new_tokens`, `None` when unknown."""
+    if ended or (max_new_tokens is not None and num_tokens < max_new_tokens):
+        return "stop"
+    return "length" if max_new_tokens is not None else None
 
 
 def _mix_seeds(seed: int | None, seeds: list[int]) -> int:

@@ -13,6 +13,7 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..backends.accounting import QUERIES_FILE, QueryAccounting, write_queries_file
 from ..backends.base import Reviewer, Rewriter
+from ..backends.review_statistics import ReviewStatistics
 from ..backends.roles import build_role
 from ..data.seeds import prepare_seed_dataset
 from ..environment import STOP_ACTION, InstructionEnv, StepResult
@@ -39,7 +40,7 @@ from .query_budget import QueryBudgetCallback
 from .query_efficiency import QueryEfficiency, measure_query_efficiency, measurement_env
 from .reward_funcs import build_reward_funcs
 from .rollout import RolloutBatch, collect_rollouts
-from .run_statistics import RolloutTotals, RunStatistics, reduce_usage, rollout_metrics
+from .run_statistics import RolloutTotals, RunStatistics, reduce_review_statistics, reduce_usage, rollout_metrics
 from .sampling import EpochSeededRepeatSampler
 from .state import InstructionGenerationState
 
@@ -183,7 +184,10 @@ class InstructionGenerationTrainer(_BaseTrainer):
             rollout_generator=torch.Generator().manual_seed(args.seed + self.accelerator.process_index),
             reward_funcs=dict(zip(self.reward_func_names, self.reward_funcs, strict=True)),
             usage_totals=self.accounting.details(),
+            # An LLM reviewer's verdicts: failed share, spread of P(gain), agreement with the rules reviewer
+            reviewer_statistics=getattr(self.env.reviewer, "review_statistics", None),
         )
+        self._logged_review_totals = ReviewStatistics()
 
     @property
     def total_queries(self) -> int:
@@ -319,6 +323,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
         if self.args.cost_target is not None:
             state.update_cost_multiplier(totals, self.args.cost_target, self.args.cost_multiplier_lr)
         state.usage_totals = reduce_usage(self.accounting, self.accelerator)
+        if state.reviewer_statistics is not None:
+            state.review_totals = reduce_review_statistics(state.reviewer_statistics, self.accelerator)
         metrics = rollout_metrics(rollout, totals, state.statistics, state.usage_totals, state.cost_multiplier)
         for key, value in metrics.items():
             self._metrics["train"][key].append(value)
@@ -383,6 +389,10 @@ class InstructionGenerationTrainer(_BaseTrainer):
                 metrics[key] = sum(valid) / len(valid) if valid else None
         if mode == "eval":
             metrics = {f"eval_{key}": value for key, value in metrics.items()}
+        elif self.run_state.review_totals is not None:
+            # The reviews of this logging window (`reviewer/*`): a judge that fails or hardly varies shows here
+            metrics.update((self.run_state.review_totals - self._logged_review_totals).metrics())
+            self._logged_review_totals = self.run_state.review_totals
         logs.update(metrics)
         super().log(logs, start_time)
         self._metrics[mode].clear()
@@ -398,6 +408,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is not None and not self.run_state.load(checkpoint, rank=self.accelerator.process_index):
             logger.warning(f"No resumable state in {checkpoint}: query counts and rollout state start anew.")
+        if self.run_state.review_totals is not None:
+            self._logged_review_totals = self.run_state.review_totals
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -414,7 +426,11 @@ class InstructionGenerationTrainer(_BaseTrainer):
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             save_value_head(model, output_dir)
-            write_queries_file(os.path.join(output_dir, QUERIES_FILE), self.run_state.usage_totals)
+            write_queries_file(
+                os.path.join(output_dir, QUERIES_FILE),
+                self.run_state.usage_totals,
+                reviewer=self.run_state.review_totals,
+            )
             has_curve = plot_training_curve(self.state.log_history, os.path.join(output_dir, TRAINING_CURVE_FILE))
             card = self._build_model_card(training_curve=TRAINING_CURVE_FILE if has_curve else None)
             card.save(os.path.join(output_dir, "README.md"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.accounting import ROLES, QueryAccounting
+from ..backends.review_statistics import ReviewStatistics
 from ..environment import STOP_ACTION
 from .rollout import RolloutBatch
 
@@ -142,6 +143,12 @@ def reduce_usage(accounting: QueryAccounting, accelerator) -> dict[str, dict[str
     )
     totals = accelerator.reduce(local, reduction="sum").cpu().tolist()
     return {role: dict(zip(_USAGE_FIELDS, values, strict=True)) for role, values in zip(ROLES, totals, strict=True)}
+
+
+def reduce_review_statistics(statistics: ReviewStatistics, accelerator) -> ReviewStatistics:
+    """An LLM reviewer's sums (failed verdicts, P(gain), agreement) summed over all processes."""
+    local = torch.tensor(statistics.to_list(), dtype=torch.float64, device=accelerator.device)
+    return ReviewStatistics.from_list(accelerator.reduce(local, reduction="sum").cpu().tolist())
 
 
 def rollout_metrics(

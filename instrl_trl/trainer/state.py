@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.accounting import QueryAccounting
+from ..backends.review_statistics import ReviewStatistics
 from .rollout import select_rows
 from .run_statistics import RolloutTotals, RunStatistics
 
@@ -35,6 +36,9 @@ class InstructionGenerationState:
         buffered_inputs (`list[dict]` or `None`): the buffer split into this PPO epoch's minibatches.
         cost_multiplier (`float`): Lagrange multiplier of the query cost.
         usage_totals (`dict[str, dict[str, float]]`): per-role usage over all ranks, as last reduced.
+        reviewer_statistics ([`ReviewStatistics`] or `None`): this rank's LLM reviewer's sums (the reviewer's own
+            object, restored in place); `None` for a reviewer without probabilities (the rules engine).
+        review_totals ([`ReviewStatistics`] or `None`): the reviewer's sums over all ranks, as last reduced.
     """
 
     accounting: QueryAccounting
@@ -46,6 +50,8 @@ class InstructionGenerationState:
     buffered_inputs: list[dict] | None = None
     cost_multiplier: float = 0.0
     usage_totals: dict[str, dict[str, float]] = field(default_factory=dict)
+    reviewer_statistics: ReviewStatistics | None = None
+    review_totals: ReviewStatistics | None = None
 
     def shuffle_minibatches(self, num_minibatches: int) -> None:
         """Reshuffles the buffered transitions into `num_minibatches` minibatches (one PPO epoch), as CleanRL does."""
@@ -88,6 +94,8 @@ class InstructionGenerationState:
             },
             "statistics": self.statistics.state_dict(),
             "usage_totals": self.usage_totals,
+            "reviewer_statistics": None if self.reviewer_statistics is None else self.reviewer_statistics.state_dict(),
+            "review_totals": None if self.review_totals is None else self.review_totals.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -99,6 +107,11 @@ class InstructionGenerationState:
         self.rollout_generator.set_state(state["rollout_generator"])
         self.statistics.load_state_dict(state["statistics"])
         self.usage_totals = state["usage_totals"]
+        # Checkpoints from before the reviewer's statistics were kept have neither key
+        if self.reviewer_statistics is not None and state.get("reviewer_statistics") is not None:
+            self.reviewer_statistics.load_state_dict(state["reviewer_statistics"])
+        if state.get("review_totals") is not None:
+            self.review_totals = ReviewStatistics.from_dict(state["review_totals"])
         for name, func in self.reward_funcs.items():
             if name in state["reward_states"]:
                 func.load_state_dict(state["reward_states"][name])

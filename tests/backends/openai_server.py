@@ -262,3 +262,16 @@ class OpenAIServer:
     def max_in_flight(self) -> int:
         """The largest number of requests the server was handling at once."""
         return self.state.max_in_flight
+
+
+def chat_output(content: str, top: list[tuple[str, float]] | None):
+    """A chat completion as `huggingface_hub` parses it, cut at the length limit, with these top log-probabilities."""
+    from huggingface_hub import ChatCompletionOutput
+
+    choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": content}}
+    if top is not None:
+        entries = [{"token": token, "logprob": logprob, "bytes": None} for token, logprob in top]
+        choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": entries}]}
+    return ChatCompletionOutput.parse_obj_as_instance(
+        {"id": "x", "created": 0, "model": "m", "system_fingerprint": "", "choices": [choice], "usage": None}
+    )

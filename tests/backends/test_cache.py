@@ -193,6 +193,29 @@ def test_put_many_get_many_and_len(cache_path):
     assert found["key-0"] == Generation("KEY-0", Usage(cached=True, prompt_tokens=1))
 
 
+def test_finish_reason_is_stored_and_old_caches_get_the_column(cache_path):
+    cache_path.parent.mkdir(parents=True)
+    # A cache written before `finish_reason` existed
+    with sqlite3.connect(cache_path) as connection:
+        connection.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, "
+            "completion_tokens INTEGER NOT NULL, created REAL NOT NULL) WITHOUT ROWID"
+        )
+        connection.execute("INSERT INTO responses VALUES ('old', 'Name a river.', 4, 3, 0.0)")
+    connection.close()
+    with ResponseCache(cache_path) as cache:
+        cache.put_many({"cut": Generation("Name a river in", Usage(completion_tokens=4), "length")})
+        found = cache.get_many(["old", "cut"])
+    assert found["old"] == Generation("Name a river.", Usage(cached=True, prompt_tokens=4, completion_tokens=3))
+    assert found["cut"].finish_reason == "length" and found["old"].finish_reason is None
+    # A repeat within one batch keeps it too
+    generator = CountingGenerator()
+    generator.generate = lambda prompts, seeds=None, **kwargs: [Generation("Name a", Usage(), "length")]
+    with CachedGenerator(generator, cache_path) as cached:
+        assert [g.finish_reason for g in cached.generate(["p", "p"])] == ["length", "length"]
+        assert cached.generate(["p"])[0].finish_reason == "length"
+
+
 def test_put_many_refuses_failed_generations(cache_path):
     with ResponseCache(cache_path) as cache:
         with pytest.raises(ValueError, match="failed"):

@@ -7,7 +7,7 @@ import pytest
 from instrl_trl.backends.base import Generation
 from instrl_trl.backends.endpoint import EndpointGenerator
 from tests.backends.openai_fixtures import openai_server  # noqa: F401 - a fixture
-from tests.backends.openai_server import OpenAIServer
+from tests.backends.openai_server import OpenAIServer, chat_output
 
 
 FAKE_TOKEN = "hf_testtoken" + "Zq7xK2mP9w" * 3  # recognizable, so that any leak is found
@@ -45,6 +45,7 @@ def test_generate_returns_answers_in_order_with_usage(openai_server):  # noqa: F
         assert generation.usage.prompt_tokens == 3  # the server counts words
         assert generation.usage.completion_tokens == 4
         assert generation.usage.seconds > 0
+        assert generation.finish_reason == "stop"  # as the server says
     bodies = [request.body for request in openai_server.requests]
     assert len(bodies) == 6
     assert {request.path for request in openai_server.requests} == {"/v1/chat/completions"}
@@ -317,29 +318,10 @@ def test_bad_settings_raise_before_any_request(openai_server, kwargs, match):  #
 # Verdict modes
 
 
-def chat_output(content: str, top: list[tuple[str, float]] | None):
-    from huggingface_hub import ChatCompletionOutput
+def test_finish_reason_is_the_servers():
+    from instrl_trl.backends.endpoint import _finish_reason
 
-    choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": content}}
-    if top is not None:
-        entries = [{"token": token, "logprob": logprob, "bytes": None} for token, logprob in top]
-        choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": entries}]}
-    return ChatCompletionOutput.parse_obj_as_instance(
-        {"id": "x", "created": 0, "model": "m", "system_fingerprint": "", "choices": [choice], "usage": None}
-    )
-
-
-def test_first_token_probabilities_share_the_mass_of_each_verdict():
-    import math
-
-    from instrl_trl.backends.endpoint import _first_token_probabilities
-
-    choices = ["Not Equal", "Equal"]
-    top = [(" Not", math.log(0.6)), ("Equal", math.log(0.2)), (" equal", math.log(0.1)), ("Sure", math.log(0.05))]
-    assert _first_token_probabilities(chat_output("Not", top), choices) == pytest.approx((0.6 / 0.9, 0.3 / 0.9))
-    # A token that starts both words (none here) or neither word gives nothing; no verdict token at all is a failure
-    assert _first_token_probabilities(chat_output("Sure", [("Sure", -0.1), ("I", -2.0)]), choices) is None
-    assert _first_token_probabilities(chat_output("Not", None), choices) is None
+    assert _finish_reason(chat_output("Name three rivers in", None)) == "length"
 
 
 def test_logprobs_mode_asks_for_one_token_with_its_top_logprobs(openai_server):  # noqa: F811

@@ -13,7 +13,6 @@ from instrl_trl.backends.llm import (
     LLMReviewer,
     LLMRewriter,
     load_reviewer_template,
-    parse_verdict,
 )
 from instrl_trl.constraints import Constraint
 from instrl_trl.environment import InstructionEnv
@@ -30,8 +29,9 @@ class ScriptedGenerator(TextGenerator):
     backend = "scripted"
     model_name = "scripted-model"
 
-    def __init__(self, answers):
+    def __init__(self, answers, finish_reason=None):
         self.answers = list(answers)
+        self.finish_reason = finish_reason
         self.calls = []
         self.seeds = []
 
@@ -39,7 +39,10 @@ class ScriptedGenerator(TextGenerator):
         self.calls.append((list(prompts), generation_kwargs))
         self.seeds.append(seeds)
         answers, self.answers = self.answers[: len(prompts)], self.answers[len(prompts) :]
-        return [Generation(None, Usage(failed=True)) if a is None else Generation(a, USAGE) for a in answers]
+        return [
+            Generation(None, Usage(failed=True)) if a is None else Generation(a, USAGE, self.finish_reason)
+            for a in answers
+        ]
 
 
 def request(instruction="Describe the water cycle.", operation="deepening", constraints=()):
@@ -73,6 +76,18 @@ def test_rewriter_sends_each_operation_prompt_in_one_batch():
     assert rewrites[0].constraints == (CONSTRAINT,)
     assert rewrites[0].usage == USAGE
     assert rewriter.model_name == "scripted-model"
+
+
+def test_the_rewriter_cleans_with_its_prompt_and_the_finish_reason():
+    generator = ScriptedGenerator(
+        ["Rewrite the prompt with the following method:\nDescribe the water cycle in 3 steps. Then give an"],
+        finish_reason="length",
+    )
+    rewriter = LLMRewriter(generator)
+    (rewrite,) = rewriter.rewrite([RewriteRequest("Describe the water cycle.", DEFAULT_OPERATIONS["deepening"])])
+    assert rewrite.instruction == "Describe the water cycle in 3 steps."
+    assert rewrite.cleanups == ("echoed_template_line", "truncated")
+    assert rewriter.cleanup_counts == {"echoed_template_line": 1, "truncated": 1}
 
 
 def test_rewriter_without_system_prompt_sends_the_operation_prompt_as_is():
@@ -145,14 +160,6 @@ def test_reviewer_warning_shows_only_the_first_80_characters(caplog):
     with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.llm"):
         LLMReviewer(ScriptedGenerator([answer])).review(["a"], ["b"])
     assert repr(answer[:80]) in caplog.text and answer[:81] not in caplog.text
-
-
-def test_parse_verdict():
-    assert parse_verdict("Equal") is False
-    assert parse_verdict("not   equal") is True
-    assert parse_verdict("Equal..") is None  # one trailing period only
-    assert parse_verdict("Unequal") is None
-    assert parse_verdict(None) is None
 
 
 def test_reviewer_prompt_and_default_temperature():

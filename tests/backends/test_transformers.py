@@ -75,15 +75,17 @@ def test_stops_at_eos(tiny_causal_lm, prompts):
     generator = TransformersGenerator(tiny_causal_lm, max_new_tokens=12)
     (full,) = generator.generate([prompts[1]])
     assert full.usage.completion_tokens == 12  # the random model never says `<|end|>` on this prompt
+    assert full.finish_reason == "length"
     # Make the 4th generated token the end of sequence: the completion must stop there, that token counted, not shown
     full_ids = generator.tokenizer(full.text, add_special_tokens=False)["input_ids"]
     stop = next(i for i in range(3, len(full_ids)) if full_ids[i] not in full_ids[:i])
     (stopped,) = generator.generate([prompts[1]], eos_token_id=full_ids[stop])
     assert stopped.usage.completion_tokens == stop + 1
     assert stopped.text == generator.tokenizer.decode(full_ids[:stop])
+    assert stopped.finish_reason == "stop"
     # In a batch, rows that stop early are padded: the padding is neither decoded nor counted
     batch = generator.generate(prompts, eos_token_id=full_ids[stop])
-    assert batch[1] == Generation(stopped.text, batch[1].usage)
+    assert batch[1] == Generation(stopped.text, batch[1].usage, "stop")
     assert batch[1].usage.completion_tokens == stop + 1
     assert max(g.usage.completion_tokens for g in batch) <= 12
 
@@ -246,6 +248,53 @@ def test_score_choices_is_the_normalised_likelihood_of_each_whole_answer(tiny_ca
         assert score.probabilities == pytest.approx(expected, abs=1e-4)
         assert score.text == choices[expected.index(max(expected))]
         assert score.usage.prompt_tokens == len(prompt_ids) and score.usage.completion_tokens == 0
+
+
+def _two_pass_probabilities(generator, prompts, choices, batch_size):
+    """
+    The scoring as it was before the prompt's cache was reused: every (prompt, choice) row a whole right-padded
+    sequence, the prompt run once per choice.
+    """
+    eos = generator._eos_token_ids(None)[0]
+    prompt_ids = generator.tokenizer(generator.format_prompts(prompts), add_special_tokens=False)["input_ids"]
+    choice_ids = [generator.tokenizer(choice, add_special_tokens=False)["input_ids"] + [eos] for choice in choices]
+    rows = [(p, c) for p in range(len(prompts)) for c in range(len(choices))]
+    values = torch.zeros(len(prompts), len(choices))
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        sequences = [prompt_ids[p] + choice_ids[c] for p, c in batch]
+        width = max(len(sequence) for sequence in sequences)
+        pad = generator.tokenizer.pad_token_id
+        input_ids = torch.tensor([sequence + [pad] * (width - len(sequence)) for sequence in sequences])
+        mask = torch.tensor([[1] * len(sequence) + [0] * (width - len(sequence)) for sequence in sequences])
+        with torch.no_grad():
+            log_probs = torch.log_softmax(generator.model(input_ids=input_ids, attention_mask=mask).logits, dim=-1)
+        for row, (p, c) in enumerate(batch):
+            first, targets = len(prompt_ids[p]), choice_ids[c]
+            scores = log_probs[row, first - 1 : first - 1 + len(targets)].gather(1, torch.tensor(targets)[:, None])
+            values[p, c] = scores.sum()
+    return torch.softmax(values, dim=1)
+
+
+def test_score_choices_runs_each_prompt_once_and_scores_as_two_passes_did(tiny_causal_lm, prompts):
+    generator = TransformersGenerator(tiny_causal_lm, batch_size=4)  # 6 prompts of 5 to 100 tokens: batches 4 + 2
+    choices = ("Not Equal", "Equal", "Equal parts")  # the last one continues the second: the EOS must tell them apart
+    widths = []  # the length of every forward pass's input
+    hook = generator.model.register_forward_hook(
+        lambda module, args, kwargs, output: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    try:
+        scores = generator.score_choices(prompts, choices, "likelihood")
+    finally:
+        hook.remove()
+
+    expected = _two_pass_probabilities(generator, prompts, choices, batch_size=4)
+    actual = torch.tensor([score.probabilities for score in scores])
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
+    # Each batch of prompts runs once, padded to its longest; then each choice runs only its tokens (but the EOS)
+    encoded = generator.tokenizer(generator.format_prompts(prompts), add_special_tokens=False)["input_ids"]
+    fed = [len(generator.tokenizer(choice, add_special_tokens=False)["input_ids"]) for choice in choices]
+    assert widths == [max(map(len, encoded[:4])), *fed, max(map(len, encoded[4:])), *fed]
 
 
 def test_score_choices_takes_only_likelihood(tiny_causal_lm):

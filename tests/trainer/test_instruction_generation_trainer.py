@@ -6,6 +6,7 @@ from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
+from instrl_trl.backends.base import ChoiceScores, TextGenerator, Usage
 from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
 from instrl_trl.trainer.advantages import explained_variance
 from instrl_trl.trainer.state import EXTRA_STATE_FILE
@@ -313,3 +314,88 @@ def test_explained_variance_once_per_rollout_against_the_rollout_values(tiny_bac
     # The advantages PPO trains on are GAE's, normalised
     assert buffer["advantages"].mean().item() == pytest.approx(0.0, abs=1e-6)
     assert buffer["advantages"].std().item() == pytest.approx(1.0, abs=1e-5)
+
+
+class _ScriptedJudge(TextGenerator):
+    """
+    Scores the two verdicts without a model: a constant P(gain) when `probability` is given, else the rules
+    reviewer's verdict as P = 0.9 or 0.1 (a judge that discriminates); every `fail_every`-th review fails.
+    """
+
+    backend = "scripted"
+    choice_modes = ("likelihood",)
+
+    def __init__(self, probability: float | None = None, fail_every: int = 0):
+        self.probability = probability
+        self.fail_every = fail_every
+        self.num_scored = 0
+
+    def generate(self, prompts, seeds=None, **generation_kwargs):
+        raise AssertionError("a likelihood judge generates nothing")
+
+    def score_choices(self, prompts, choices, mode):
+        from instrl_trl.backends.rules import RulesReviewer
+
+        scores = []
+        for prompt in prompts:
+            self.num_scored += 1
+            if self.fail_every and self.num_scored % self.fail_every == 0:
+                scores.append(ChoiceScores(None, None, Usage(failed=True)))
+                continue
+            text = prompt[-1]["content"]
+            original, rewritten = text.split("#First Prompt#:\n", 1)[1].split("\n\n#Second Prompt#:\n", 1)
+            rewritten = rewritten.split("\n\nReply with exactly", 1)[0]
+            p = self.probability
+            if p is None:
+                p = 0.9 if RulesReviewer().review([original], [rewritten])[0].information_gain else 0.1
+            scores.append(ChoiceScores((p, 1 - p), None, Usage()))
+        return scores
+
+
+def _train_with_judge(tiny_backbone, quickstart_seeds, tmp_path, judge: TextGenerator):
+    from instrl_trl.backends.llm import LLMReviewer
+    from instrl_trl.backends.rules import RulesReviewer
+
+    reviewer = LLMReviewer(judge, reference=RulesReviewer())
+    # One PPO epoch: steps 1 and 3 collect a rollout of 32 episodes each
+    config = make_config(tmp_path, max_steps=4, logging_steps=1, num_iterations=1, per_device_train_batch_size=16)
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=config, train_dataset=quickstart_seeds, reviewer=reviewer
+    )
+    trainer.train()
+    trainer.save_model()
+    queries = json.loads((tmp_path / "policy" / "queries.json").read_text())
+    windows = [log for log in trainer.state.log_history if "reviewer/p_gain_std" in log]
+    return trainer, queries, windows
+
+
+def test_a_judge_that_hardly_varies_is_logged_and_warned_about(tiny_backbone, quickstart_seeds, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="instrl_trl.backends.llm"):
+        trainer, queries, windows = _train_with_judge(
+            tiny_backbone, quickstart_seeds, tmp_path, _ScriptedJudge(probability=0.51, fail_every=4)
+        )
+    assert caplog.text.count("does not discriminate") == 1
+    # One window per rollout, each with what its reviews said
+    assert [log["step"] for log in windows] == [1, 3]
+    for log in windows:
+        assert log["reviewer/p_gain_mean"] == pytest.approx(0.51)
+        assert log["reviewer/p_gain_std"] == pytest.approx(0.0, abs=1e-6)
+        assert 0.0 < log["reviewer/failed_share"] < 0.5  # one review in four fails
+    # The run's totals agree with the query accounting, counted elsewhere
+    judged, usage = queries["reviewer"], queries["per_role"]["reviewer"]
+    assert judged["reviews"] == usage["queries"] == trainer.run_state.usage_totals["reviewer"]["queries"] >= 20
+    assert judged["failed"] == usage["failures"] == usage["queries"] // 4
+    assert judged["failed_share"] == pytest.approx(usage["failures"] / usage["queries"])
+    assert judged["compared"] == judged["scored"] == usage["queries"] - usage["failures"]
+    assert judged["p_gain_std"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_judge_that_discriminates_is_logged_without_warning(tiny_backbone, quickstart_seeds, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="instrl_trl.backends.llm"):
+        _, queries, windows = _train_with_judge(tiny_backbone, quickstart_seeds, tmp_path, _ScriptedJudge())
+    assert "does not discriminate" not in caplog.text
+    assert len(windows) == 2 and all(log["reviewer/p_gain_std"] > 0.05 for log in windows)
+    # It says what the rules reviewer says: agreement 1 (a wrong pairing of reviews and references would break it)
+    assert [log["reviewer/agreement"] for log in windows] == [1.0, 1.0]
+    assert queries["reviewer"]["agreement"] == 1.0 and queries["reviewer"]["failed"] == 0
+    assert queries["reviewer"]["p_gain_std"] > 0.05
