@@ -177,11 +177,12 @@ def best_constant_sequence(
     >>> from instrl_trl.environment import InstructionEnv
     >>> from instrl_trl.operations import build_operation_library
 
-    >>> operations = build_operation_library(["add_constraints", "deepening"])
+    >>> operations = build_operation_library(["add_constraints", "concretizing"])
     >>> make_env = lambda: InstructionEnv(operations, RulesRewriter(), RulesReviewer(), max_operations=2)
-    >>> sequence, score = best_constant_sequence(make_env, ["Why is the sky blue?"], 2, min_evolutions=2)
+    >>> seeds = ["Write a poem about a city.", "Describe a city at night."]  # a task and an inquiry
+    >>> sequence, score = best_constant_sequence(make_env, seeds, 2, min_evolutions=2)
     >>> sequence, score.queries_per_deep_instruction
-    (('add_constraints', 'add_constraints'), 4.0)
+    (('concretizing', 'add_constraints'), 8.0)
 
     ```
     """

@@ -10,7 +10,7 @@ from instrl_trl.operations import DEFAULT_OPERATIONS
 from instrl_trl.rewards.scoring import weighted_rewards
 
 
-WATER = "Describe the water cycle."  # add_constraints, then deepening (an inquiry): two accepted steps
+WATER = "Write a guide to the water cycle for people."  # add_constraints, then concretizing: two accepted steps
 HAIKU = "Write a haiku about the ocean."  # add_constraints, then concretizing (no general term): one accepted
 RIVERS = "Name three rivers."  # stops at once: nothing accepted
 SEEDS = [WATER, HAIKU, RIVERS]
@@ -18,7 +18,7 @@ SEED_INDICES = [10, 11, 12]
 # One list of actions per call of the policy, one action per running episode (in episode order)
 SCRIPT = [
     ["add_constraints", "add_constraints", STOP_ACTION],
-    ["deepening", "concretizing"],
+    ["concretizing", "concretizing"],
     [STOP_ACTION, STOP_ACTION],
 ]
 
@@ -61,7 +61,8 @@ class ScriptedPolicy:
 
 
 def run(keep_intermediate, seeds=SEEDS, seed_indices=SEED_INDICES, script=SCRIPT):
-    env = InstructionEnv(DEFAULT_OPERATIONS, RulesRewriter(), RulesReviewer(), accounting=QueryAccounting())
+    rewriter = RulesRewriter(slip_rate=0.0)  # no slips: the script names what each step does
+    env = InstructionEnv(DEFAULT_OPERATIONS, rewriter, RulesReviewer(), accounting=QueryAccounting())
     policy = ScriptedPolicy(env, script)
     candidates = evolve_seeds(env, policy, seeds, seed_indices, score, keep_intermediate=keep_intermediate)
     assert policy.script == []  # every scripted step was played
@@ -78,7 +79,7 @@ def test_keep_intermediate_returns_every_accepted_step():
     assert [c.seed_index for c in candidates] == [10, 10, 11]  # the caller's indices, not batch positions
     assert [c.operations for c in candidates] == [
         ("add_constraints",),
-        ("add_constraints", "deepening"),
+        ("add_constraints", "concretizing"),
         ("add_constraints",),
     ]
     assert [c.depth for c in candidates] == [1, 2, 1]
@@ -92,10 +93,10 @@ def test_keep_intermediate_returns_every_accepted_step():
         env.episodes[1].accepted[0].instruction,
     ]
     assert water_1.instruction.startswith(WATER) and water_1.instruction != WATER
-    assert water_2.instruction.startswith(water_1.instruction) and water_2.instruction != water_1.instruction
+    assert "people" in water_1.instruction and "people" not in water_2.instruction
     assert haiku.instruction.startswith(HAIKU)
 
-    # constraints: the one added by add_constraints, carried through the deepening step
+    # constraints: the one added by add_constraints, carried through the concretizing step
     for c in candidates:
         assert len(c.constraints) == 1
         assert isinstance(c.constraints[0], Constraint)
@@ -107,7 +108,7 @@ def test_keep_intermediate_returns_every_accepted_step():
 def test_without_keep_intermediate_only_the_last_accepted_step_is_kept():
     env, _, candidates = run(keep_intermediate=False)
     assert [(c.seed_index, c.operations) for c in candidates] == [
-        (10, ("add_constraints", "deepening")),
+        (10, ("add_constraints", "concretizing")),
         (11, ("add_constraints",)),  # the later concretizing step was not accepted
     ]
     assert candidates[0].instruction == env.episodes[0].instruction

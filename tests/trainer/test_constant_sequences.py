@@ -66,7 +66,7 @@ def brute_force(make_env, seeds, max_length, min_evolutions):
 @pytest.mark.parametrize(
     ("operations", "reviewer", "min_evolutions"),
     [
-        (["add_constraints", "deepening", "concretizing"], RulesReviewer, 3),
+        (["add_constraints", "concretizing", "breadth"], RulesReviewer, 3),
         (["deepening", "concretizing", "increase_reasoning_steps", "breadth"], RulesReviewer, 2),
         (["add_constraints", "deepening", "concretizing", "breadth"], NoisyRulesReviewer, 2),
     ],
