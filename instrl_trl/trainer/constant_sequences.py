@@ -151,8 +151,8 @@ def best_constant_sequence(
     Branch and bound: at a prefix that spent `Q` queries with `N` deep instructions and `R` running episodes, of which
     `D` can still reach `min_evolutions`, no longer sequence can do better than `(Q + R) / (N + D)` (each running
     episode spends a query on the next step; a finer form in `_SequenceSearch.extension_bound`), so the search
-    skips the prefix's subtree once that bound is no better than the best sequence found. The result equals a brute-force
-    enumeration of all sequences. Replaying it with
+    skips the prefix's subtree once that bound is no better than the best sequence found. The result equals a
+    brute-force enumeration of all sequences. Replaying it with
     [`~instrl_trl.trainer.baseline_policies.sequence_policy`] and [`~instrl_trl.trainer.policy_report.policy_report`]
     gives the same numbers when the rewriter and reviewer answer a request the same way each time (the rules engine;
     an LLM with seeded sampling or a response cache).
