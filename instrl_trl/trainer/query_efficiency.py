@@ -60,7 +60,8 @@ def measure_query_efficiency(
     """
     Plays episodes over `seeds` (cycling through them) in batches of `batch_size` until `query_budget` queries are
     spent, and reports how many accepted instructions they bought. Every batch is played to its end, so the spend
-    can pass the budget by at most one batch's queries; both figures are reported.
+    can pass the budget by at most one batch's queries; both figures are reported. A policy that spends no query on a
+    whole pass over the seeds (it stops at once) would never spend the budget: the measure ends there.
     """
     if query_budget <= 0:
         raise ValueError(f"`query_budget` must be a positive number of queries, got {query_budget}.")
@@ -68,6 +69,7 @@ def measure_query_efficiency(
         raise ValueError("`seeds` is empty: pass at least one seed instruction.")
     num_queries = num_accepted = num_episodes = num_rewrites = 0
     reward_sum, position = 0.0, 0
+    episodes_in_pass = queries_in_pass = 0
     while num_queries < query_budget:
         batch = [seeds[(position + i) % len(seeds)] for i in range(batch_size)]
         position += batch_size
@@ -77,6 +79,12 @@ def measure_query_efficiency(
         num_episodes += rollout.num_episodes
         num_rewrites += sum(operation != STOP_ACTION for operation in rollout.operations)
         reward_sum += torch.cat(rollout.rewards).sum().item()
+        episodes_in_pass += rollout.num_episodes
+        queries_in_pass += sum(rollout.queries)
+        if episodes_in_pass >= len(seeds):  # a whole pass over the seeds
+            if queries_in_pass == 0:
+                break  # the policy stops at once on every seed: it would never spend the budget
+            episodes_in_pass = queries_in_pass = 0
     return QueryEfficiency(
         num_queries=num_queries,
         num_accepted=num_accepted,
