@@ -4,6 +4,7 @@ any instruction (an inquiry or a task, general terms, reasoning cues, material t
 already added), so that the engine's rules apply to instructions it has never seen.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -29,9 +30,15 @@ def _first_sentence(text: str) -> str:
     return re.split(r"(?<=[.?!])\s|\n", text.strip(), maxsplit=1)[0]
 
 
-def _has_cue(text: str, cues) -> bool:
-    lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(cue)}\b", lowered) for cue in cues)
+@functools.cache
+def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern:
+    # One compiled alternation per cue list: the rules run on every step of every episode (and the exact search of
+    # `trainer.constant_sequences` plays thousands of sequences), so a regex per cue per call is the hot path
+    return re.compile(r"\b(?:" + "|".join(re.escape(cue) for cue in cues) + r")\b")
+
+
+def _has_cue(text: str, cues: tuple[str, ...]) -> bool:
+    return _cue_pattern(cues).search(text.lower()) is not None
 
 
 def is_inquiry_instruction(text: str) -> bool:
