@@ -31,8 +31,8 @@ from instrl_trl.data.loading import load_dataset_by_name
 from instrl_trl.generation.policies import EvolutionSetup, load_generation_policy
 from instrl_trl.policy import default_policy_model
 from instrl_trl.rewards import get_reward_funcs
+from instrl_trl.stages.train_instructor import build_environment_factory, load_instructor_seeds
 from instrl_trl.trainer.instructor import InstructorConfig, InstructorTrainer, default_instructor
-from instrl_trl.trainer.instructor.run import build_environment_factory, load_instructor_seeds
 
 
 HELDOUT_FILE = Path(__file__).resolve().parents[1] / "instrl_trl" / "data" / "heldout_seeds.jsonl"

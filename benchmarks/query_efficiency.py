@@ -40,10 +40,10 @@ from instrl_trl.data import load_heldout_seeds, load_quickstart_seeds
 from instrl_trl.embeddings import SentenceEmbedder
 from instrl_trl.environment import STOP_ACTION, InstructionEnv
 from instrl_trl.operations import build_operation_library
+from instrl_trl.policies.baselines import build_baseline_policy
+from instrl_trl.policies.constant_sequences import best_constant_sequence
+from instrl_trl.policies.report import PolicyReport, policy_report
 from instrl_trl.policy import act
-from instrl_trl.trainer.baseline_policies import build_baseline_policy
-from instrl_trl.trainer.constant_sequences import best_constant_sequence
-from instrl_trl.trainer.policy_report import PolicyReport, policy_report
 
 
 RECIPE = "recipes/quickstart/policy.yaml"

@@ -23,7 +23,7 @@ import torch
 from datasets.utils.logging import disable_progress_bar
 
 from instrl_trl.cli.sft import make_parser
-from instrl_trl.sft import run_sft
+from instrl_trl.stages.sft import run_sft
 from instrl_trl.tiny_models import build_tiny_causal_lm, training_corpus
 
 

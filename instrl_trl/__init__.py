@@ -32,6 +32,8 @@ _LAZY_IMPORTS = {
     "get_reward_funcs": "rewards",
     "InstructionGenerationConfig": "trainer",
     "InstructionGenerationTrainer": "trainer",
+    "InstructorConfig": "trainer.instructor",
+    "InstructorTrainer": "trainer.instructor",
 }
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "InstructionEnv",
     "InstructionGenerationConfig",
     "InstructionGenerationTrainer",
+    "InstructorConfig",
+    "InstructorTrainer",
     "Operation",
     "OperationLibrary",
     "QueryAccounting",
@@ -83,3 +87,4 @@ if TYPE_CHECKING:
     from .policy import build_policy
     from .rewards import REWARD_FUNCS, get_reward_funcs
     from .trainer import InstructionGenerationConfig, InstructionGenerationTrainer
+    from .trainer.instructor import InstructorConfig, InstructorTrainer

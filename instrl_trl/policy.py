@@ -167,7 +167,7 @@ class ActFn(Protocol):
     """
     What the environment loop asks of an operation policy: one action per state, with its log-probability and the
     state's value estimate, each a 1-D tensor over `states` on CPU. The PPO policy (`act` bound to a model), the
-    Evol-Instruct uniform baseline and a fixed operation sequence (`instrl_trl.trainer.baseline_policies`) all fit.
+    Evol-Instruct uniform baseline and a fixed operation sequence (`instrl_trl.policies.baselines`) all fit.
     """
 
     def __call__(self, states: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...

@@ -15,6 +15,6 @@ def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str 
 
 def main(config) -> dict[str, dict]:
     """Runs the `evaluate` stage ([`~instrl_trl.evaluation.run_evaluate`]); returns the results."""
-    from ..evaluation.runner import run_evaluate
+    from ..stages.evaluate import run_evaluate
 
     return run_evaluate(config)

@@ -23,7 +23,7 @@ def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str 
 
 def main(script_args, training_args, model_args) -> str:
     """Fine-tunes, saves the model and its card, and pushes when asked; returns `output_dir`."""
-    from ..sft import run_sft
+    from ..stages.sft import run_sft
 
     run_sft(script_args, training_args, model_args)
     return training_args.output_dir

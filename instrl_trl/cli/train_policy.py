@@ -6,8 +6,8 @@ import argparse
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
     from trl import TrlParser
 
+    from ..stages.train_policy import PolicyScriptArguments
     from ..trainer import InstructionGenerationConfig
-    from ..trainer.run import PolicyScriptArguments
 
     dataclass_types = (PolicyScriptArguments, InstructionGenerationConfig)
     if subparsers is not None:
@@ -17,7 +17,7 @@ def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str 
 
 def main(script_args, training_args) -> str:
     """Trains, saves and optionally pushes the policy; returns the folder it was saved to."""
-    from ..trainer.run import run_train_policy
+    from ..stages.train_policy import run_train_policy
 
     run_train_policy(script_args, training_args)
     return training_args.output_dir

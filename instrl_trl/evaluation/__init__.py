@@ -1,7 +1,9 @@
-"""The `evaluate` stage: its config and [`run_evaluate`]."""
+"""
+The `evaluate` stage's parts: its config, benchmark rows, answers, results and card (the stage itself:
+`instrl_trl.stages.evaluate`).
+"""
 
 from .evaluation_config import BenchmarkEvaluationConfig
-from .runner import run_evaluate
 
 
-__all__ = ["BenchmarkEvaluationConfig", "run_evaluate"]
+__all__ = ["BenchmarkEvaluationConfig"]

@@ -8,6 +8,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..metrics.benchmarks import BenchmarkAdapter
+from ..runs.atomic import write_text_atomically
 from .benchmark_rows import dataset_id
 
 
@@ -118,7 +119,7 @@ def update_model_card(model_dir: str, eval_results: list[EvalResult], model_name
     card.data.eval_results = merge_eval_results(card.data.eval_results, eval_results)
     card.data.model_name = card.data.model_name or name
     card.text = _replace_section(card.text, "Evaluation", results_table(card.data.eval_results))
-    card.save(path)
+    write_text_atomically(path, str(card))  # a cut card would lose the model's description
     return card
 
 

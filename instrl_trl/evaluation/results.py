@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datasets import Dataset
 
 from ..metrics.scoring import RowResult
+from ..runs.atomic import atomic_open, write_json_atomically
 from .benchmark_rows import BenchmarkSpec
 from .evaluation_config import BenchmarkEvaluationConfig
 
@@ -101,10 +102,8 @@ def write_results(folder: str, results: dict) -> str:
     """Writes `results` to `folder/eval_results.json`; returns its path."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, RESULTS_FILE)
-    with open(path, "w", encoding="utf-8") as file:
-        # A score over no row is NaN, which is not JSON: written as null
-        json.dump(_nan_to_none(results), file, indent=2, ensure_ascii=False, allow_nan=False)
-        file.write("\n")
+    # A score over no row is NaN, which is not JSON: written as null
+    write_json_atomically(path, _nan_to_none(results), ensure_ascii=False, allow_nan=False)
     logger.info(f"Results of {results['model']} written to {path}.")
     return path
 
@@ -123,6 +122,6 @@ def write_predictions(folder: str, rows: list[dict]) -> str:
     """Writes one JSON line per prompt (see [`prediction_rows`]) to `folder/predictions.jsonl`; returns its path."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, PREDICTIONS_FILE)
-    with open(path, "w", encoding="utf-8") as file:
+    with atomic_open(path) as file:
         file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     return path

@@ -1,7 +1,13 @@
 from .builder import GenerationSummary, generate_dataset, load_policy, run_generate
 from .card import write_dataset_card
 from .generation_config import DatasetGenerationConfig
-from .policies import POLICY_KINDS, EvolutionSetup, GenerationPolicy, load_generation_policy, policy_kind
+from .policies import (
+    POLICY_KINDS,
+    EvolutionSetup,
+    GenerationPolicy,
+    load_generation_policy,
+    policy_kind,
+)
 from .responses import ExpertUnavailableError
 from .rows import COLUMN_DESCRIPTIONS, ROW_COLUMNS, ROW_SCHEMA, to_row
 

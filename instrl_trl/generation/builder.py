@@ -19,12 +19,12 @@ from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
 from ..backends.failure_budget import FailureBudget
 from ..backends.roles import build_role
-from ..data.run_folder import claim_run_folder
 from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
 from ..hub.push import push_folder
 from ..operations import OperationLibrary
 from ..rewards import get_reward_funcs
+from ..runs.folder import claim_run_folder
 from .card import write_dataset_card
 from .filters import Deduplicator
 from .fingerprint import GENERATION_OUTPUTS, generation_fingerprint
@@ -185,7 +185,7 @@ def _instructions_in(shards) -> list[str]:
 def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
     r"""
     The `generate` stage: loads the seeds of `config`, claims `output_dir` (one run at a time; a rerun with another
-    recipe is refused, see [`~instrl_trl.data.run_folder.claim_run_folder`]), generates (or resumes) the dataset,
+    recipe is refused, see [`~instrl_trl.runs.folder.claim_run_folder`]), generates (or resumes) the dataset,
     writes its card on the main process, and pushes the dataset (and a local policy, with `hub_policy_id`) when
     `push_to_hub` is set. Under `accelerate launch` every process calls it and generates its share of the seeds.
 

@@ -2,7 +2,7 @@
 
 from datasets import Dataset
 
-from ..data.run_folder import fingerprint_folder, fingerprint_texts
+from ..runs.folder import fingerprint_folder, fingerprint_texts
 from .generation_config import DatasetGenerationConfig
 
 

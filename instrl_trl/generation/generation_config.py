@@ -1,9 +1,9 @@
 from dataclasses import dataclass, field
 
 from ..backends.role_arguments import RoleArguments
-from ..data.run_folder import RunFolderArguments
 from ..data.seeds import SeedColumnArguments, SeedDataArguments
 from ..rewards.reward_arguments import RewardArguments
+from ..runs.folder import RunFolderArguments
 
 
 # Why `novelty` is left out: see the NOTE in the docstring below
@@ -21,7 +21,7 @@ class DatasetGenerationConfig(
     `max_failure_fraction`, the rewards (`reward_funcs`, `reward_weights`, `embedding_model`, which the near-duplicate
     filter uses too) and `overwrite_output_dir` are the fields of [`~instrl_trl.data.seeds.SeedDataArguments`],
     [`~instrl_trl.data.seeds.SeedColumnArguments`], [`~instrl_trl.backends.role_arguments.RoleArguments`],
-    [`~instrl_trl.rewards.reward_arguments.RewardArguments`] and [`~instrl_trl.data.run_folder.RunFolderArguments`],
+    [`~instrl_trl.rewards.reward_arguments.RewardArguments`] and [`~instrl_trl.runs.folder.RunFolderArguments`],
     shared with the `train-policy` stage.
 
     Parameters:

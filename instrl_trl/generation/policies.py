@@ -27,12 +27,11 @@ from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..environment import STOP_ACTION, InstructionEnv
 from ..operations import OperationLibrary, build_operation_library
+from ..policies.baselines import build_baseline_policy
+from ..policies.instructor import choose_operations_with_instructor
 from ..policy import act
 from ..rewards.scoring import weighted_rewards
-from ..trainer.baseline_policies import build_baseline_policy
-from ..trainer.instructor import InstructionEnvironmentFactory, choose_operations_with_instructor
-from ..trainer.instructor.instructor_config import DEFAULT_TASK_PROMPT
-from ..trainer.instructor.instructor_trainer import INSTRUCTOR_FILE
+from ..tool_environment import DEFAULT_TASK_PROMPT, INSTRUCTOR_FILE, InstructionEnvironmentFactory
 from .evolve import Candidate, episode_candidates, evolve_seeds
 
 
@@ -165,7 +164,7 @@ class PPOPolicy(ActPolicy):
 class InstructorPolicy(GenerationPolicy):
     r"""
     An instructor: a causal LM that evolves each seed by calling one tool per operation (and `stop`), in an
-    [`~instrl_trl.trainer.instructor.InstructionEnvironment`] whose rewriter, reviewer, query accounting and rewards
+    [`~instrl_trl.tool_environment.InstructionEnvironment`] whose rewriter, reviewer, query accounting and rewards
     are the generation's.
 
     Args:

@@ -1,7 +1,7 @@
 from dataclasses import dataclass, field
 
 from ..data.loading import DatasetArguments
-from ..data.run_folder import RunFolderArguments
+from ..runs.folder import RunFolderArguments
 
 
 @dataclass
@@ -10,7 +10,7 @@ class SFTScriptArguments(DatasetArguments, RunFolderArguments):
     Script arguments of the `sft` stage, next to TRL's [`~trl.SFTConfig`] and [`~trl.ModelConfig`]: the instruction
     dataset (the fields of [`~instrl_trl.data.loading.DatasetArguments`]; `dataset_name` is required here, e.g. the
     `data/` folder of an `instrl-trl generate` run or its Hub id), what to do with an earlier run in `output_dir`
-    (`overwrite_output_dir`, see [`~instrl_trl.data.run_folder.RunFolderArguments`]) and what the model card records
+    (`overwrite_output_dir`, see [`~instrl_trl.runs.folder.RunFolderArguments`]) and what the model card records
     about it.
 
     Parameters:

@@ -15,14 +15,20 @@ MAX_RUN_FAILURE_FRACTION = 0.5
 class FailureBudgetCallback(TrainerCallback):
     """
     Stops training with a [`~instrl_trl.backends.failure_budget.RoleFailureError`] at the end of an optimizer step
-    whose rollout had one role fail at least `max_failure_fraction` of its queries. Each process checks its own
-    queries (a process that stops ends the launch).
+    whose rollouts had one role fail at least `max_failure_fraction` of its queries; the same rule for the PPO trainer
+    and the GRPO instructor. Each process checks its own queries (a process that stops ends the launch).
+
+    Args:
+        usage (`Callable[[], Mapping[str, Mapping[str, float]]]`):
+            The trainer's running totals per role (e.g. [`~instrl_trl.backends.accounting.QueryAccounting.details`]).
+        roles (`dict`):
+            The role objects by name, to name their endpoint in the error.
+        max_failure_fraction (`float`):
+            See [`~instrl_trl.backends.role_arguments.RoleArguments`].
     """
 
-    def __init__(self, trainer):
-        self.trainer = trainer
-        roles = {"rewriter": trainer.env.rewriter, "reviewer": trainer.env.reviewer}
-        self.budget = FailureBudget(trainer.accounting.details, roles, trainer.args.max_failure_fraction)
+    def __init__(self, usage, roles: dict, max_failure_fraction: float):
+        self.budget = FailureBudget(usage, roles, max_failure_fraction)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.budget.start_batch()  # after a resume has restored the counts of the earlier run
@@ -40,17 +46,17 @@ class FailureBudgetCallback(TrainerCallback):
         return control
 
 
-def check_rollouts_answered(trainer) -> None:
+def check_run_answered(usage_totals: dict, output_dir: str, what: str = "policy") -> None:
     """
-    Raises a `RuntimeError` when more than half of a role's queries over the whole run failed: the policy then learnt
-    from failures, and must not be saved as a finished run.
+    Raises a `RuntimeError` when more than half of a role's queries over the whole run failed (`usage_totals`: per
+    role, at least `queries` and `failures`): the model then learnt from failures, and must not be saved as a
+    finished run.
     """
-    for role, usage in trainer.run_state.usage_totals.items():
+    for role, usage in usage_totals.items():
         failed, queries = int(usage["failures"]), int(usage["queries"])
         if queries and failed > MAX_RUN_FAILURE_FRACTION * queries:
             raise RuntimeError(
-                f"The {role} failed {failed} of its {queries} queries during training, so the policy learnt mostly "
-                f"from failed queries; it is not saved as a finished run in {trainer.args.output_dir} (the "
-                "checkpoints stay there). Fix the backend (see the warnings above), then train again with "
-                "`--overwrite_output_dir`."
+                f"The {role} failed {failed} of its {queries} queries during training, so the {what} learnt mostly "
+                f"from failed queries; it is not saved as a finished run in {output_dir} (the checkpoints stay "
+                "there). Fix the backend (see the warnings above), then train again with `--overwrite_output_dir`."
             )

@@ -32,12 +32,10 @@ from ..policy import (
 from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .advantages import compute_episode_gae, explained_variance, normalize_advantages
-from .baseline_policies import build_baseline_policy
 from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import TRAINING_CURVE_FILE, build_policy_card, plot_training_curve
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
-from .query_efficiency import QueryEfficiency, measure_query_efficiency, measurement_env
 from .reward_funcs import build_reward_funcs
 from .rollout import RolloutBatch, collect_rollouts
 from .run_statistics import RolloutTotals, RunStatistics, reduce_review_statistics, reduce_usage, rollout_metrics
@@ -278,32 +276,6 @@ class InstructionGenerationTrainer(_BaseTrainer):
         with eval_mode(self.accelerator.unwrap_model(self.model)):
             return collect_rollouts(self.env, self.policy_act_fn(), seeds, self.score_step)
 
-    def evaluate_query_efficiency(
-        self,
-        seeds: list[str],
-        query_budget: int,
-        policy: str = "trained",
-        greedy: bool = True,
-        batch_size: int = 32,
-        end_on_elimination: bool | None = None,
-    ) -> QueryEfficiency:
-        """
-        Spends `query_budget` queries on `seeds` with the trained policy (`policy="trained"`) or a baseline
-        (`"uniform"`: Evol-Instruct's `max_operations` rounds of random operations, a failed evolution dropped and its
-        instruction kept; `"no_repeat"`: random operations never repeated within an episode, then `stop`;
-        `"sequence:a,b"`: those operations in order) on a separate environment with its own query
-        count. Training state (query counts, novelty memory) is untouched. `end_on_elimination` overrides the
-        environment's rule (by default only the trained policy's episodes end on elimination, as in training).
-        """
-        if policy == "trained":
-            act_fn = self.policy_act_fn(greedy=greedy)
-        else:
-            act_fn = build_baseline_policy(policy, self.action_names, seed=self.args.seed)
-        end_on_elimination = policy == "trained" if end_on_elimination is None else end_on_elimination
-        env = measurement_env(self.env, end_on_elimination)
-        with self.run_state.reward_memories_kept(), eval_mode(self.accelerator.unwrap_model(self.model)):
-            return measure_query_efficiency(env, act_fn, seeds, self.score_step, query_budget, batch_size)
-
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""
         rewards, components = weighted_rewards(
@@ -399,9 +371,10 @@ class InstructionGenerationTrainer(_BaseTrainer):
 
     # Checkpoints: the value head in its own file, the resumable state per rank
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+        # Our state first: the Trainer writes `trainer_state.json` last, which marks the checkpoint complete
         checkpoint_dir = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
         self.run_state.save(checkpoint_dir, rank=self.accelerator.process_index)
+        super()._save_checkpoint(model, trial)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         # Called for every backend, DeepSpeed included (`_load_from_checkpoint` is not)

@@ -14,6 +14,7 @@ import torch
 
 from ..backends.accounting import QueryAccounting
 from ..backends.review_statistics import ReviewStatistics
+from ..runs.checkpoints import save_resumable_state
 from .rollout import select_rows
 from .run_statistics import RolloutTotals, RunStatistics
 
@@ -117,7 +118,7 @@ class InstructionGenerationState:
                 func.load_state_dict(state["reward_states"][name])
 
     def save(self, checkpoint_dir: str, rank: int) -> None:
-        torch.save(self.state_dict(), os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank)))
+        save_resumable_state(self.state_dict(), checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank))
 
     def load(self, checkpoint_dir: str, rank: int) -> bool:
         """Restores this rank's file from `checkpoint_dir`; returns `False` when the checkpoint has none."""

@@ -9,8 +9,8 @@ from instrl_trl.cli.main import STAGES, main
 from instrl_trl.cli.train_policy import make_parser
 from instrl_trl.data.loading import DatasetArguments
 from instrl_trl.data.seeds import load_seeds
+from instrl_trl.stages.train_policy import PolicyScriptArguments
 from instrl_trl.trainer import InstructionGenerationConfig
-from instrl_trl.trainer.run import PolicyScriptArguments
 from tests.config_docs import assert_config_documented
 
 

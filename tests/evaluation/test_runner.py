@@ -11,7 +11,6 @@ import pytest
 from huggingface_hub import EvalResult, ModelCard
 
 from instrl_trl.cli.main import main as cli_main
-from instrl_trl.evaluation import run_evaluate
 from instrl_trl.evaluation.benchmark_rows import check_benchmark_rows, load_benchmark
 from instrl_trl.evaluation.card import merge_eval_results, to_eval_results, update_model_card
 from instrl_trl.evaluation.comparison import COMPARISON_PLOT_FILE, format_comparison_table
@@ -21,6 +20,7 @@ from instrl_trl.evaluation.responses import build_benchmark_generator
 from instrl_trl.evaluation.results import PREDICTIONS_FILE, RESULTS_FILE, write_results
 from instrl_trl.metrics import load_instruction_following
 from instrl_trl.metrics.benchmarks import BENCHMARKS, IFEVAL
+from instrl_trl.stages.evaluate import run_evaluate
 from tests.backends.openai_server import OpenAIServer
 from tests.config_docs import assert_config_documented
 
@@ -391,7 +391,7 @@ def test_each_row_is_checked_once_and_a_finished_model_is_resumed(tiny_causal_lm
     def no_generation(*args, **kwargs):
         raise AssertionError("a finished model was evaluated again")
 
-    monkeypatch.setattr("instrl_trl.evaluation.runner.generate_responses", no_generation)
+    monkeypatch.setattr("instrl_trl.stages.evaluate.generate_responses", no_generation)
     assert run_evaluate(config)[tiny_causal_lm] == json.loads(json.dumps(first))
     assert checked == keys
     # other settings: evaluated again

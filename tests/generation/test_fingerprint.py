@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from instrl_trl.data.run_folder import RunFingerprintError
 from instrl_trl.generation import DatasetGenerationConfig
 from instrl_trl.generation.builder import run_generate
+from instrl_trl.runs.folder import RunFingerprintError
 
 
 def seeds_file(tmp_path, name, instructions):

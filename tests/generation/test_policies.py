@@ -165,8 +165,8 @@ def test_instructor_candidates_carry_evolutions_and_review_probability(monkeypat
     from instrl_trl.environment import Evolution
     from instrl_trl.generation import policies
     from instrl_trl.generation.policies import EvolutionSetup
+    from instrl_trl.policies.instructor import InstructorEpisode
     from instrl_trl.rewards import information_gain_reward
-    from instrl_trl.trainer.instructor import InstructorEpisode
 
     # The instructor's episodes as its environment records them: no model needed to check how they become candidates
     accepted = [

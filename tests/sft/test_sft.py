@@ -11,19 +11,11 @@ from transformers.utils import is_peft_available
 
 from instrl_trl.backends import models
 from instrl_trl.cli.sft import make_parser
-from instrl_trl.data.run_folder import RunFingerprintError
 from instrl_trl.hub import framework_versions
-from instrl_trl.sft import (
-    DEFAULT_CHAT_TEMPLATE,
-    LOSS_PLOT_FILE,
-    build_sft_card,
-    load_messages_dataset,
-    plot_loss_curve,
-    policy_from_dataset_card,
-    run_sft,
-)
-from instrl_trl.sft.run import hub_dataset_id, load_tokenizer
+from instrl_trl.runs.folder import RunFingerprintError
+from instrl_trl.sft import LOSS_PLOT_FILE, build_sft_card, plot_loss_curve, policy_from_dataset_card
 from instrl_trl.sft.sft_config import SFTScriptArguments
+from instrl_trl.stages.sft import DEFAULT_CHAT_TEMPLATE, hub_dataset_id, load_messages_dataset, load_tokenizer, run_sft
 from tests.backends.tiny_causal_lm import build_tiny_causal_lm
 from tests.config_docs import assert_config_documented
 from tests.sft.conftest import POLICY_ID, write_messages_parquet

@@ -6,9 +6,9 @@ import re
 import pytest
 
 from instrl_trl.backends.failure_budget import RoleFailureError
-from instrl_trl.data.run_folder import RunFingerprintError
+from instrl_trl.runs.folder import RunFingerprintError
+from instrl_trl.stages.train_policy import PolicyScriptArguments, run_train_policy
 from instrl_trl.trainer import InstructionGenerationConfig
-from instrl_trl.trainer.run import PolicyScriptArguments, run_train_policy
 from tests.backends.openai_server import OpenAIServer
 
 

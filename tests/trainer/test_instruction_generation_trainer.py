@@ -8,8 +8,9 @@ from transformers import AutoModelForSequenceClassification, TrainerCallback
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.backends.base import ChoiceScores, TextGenerator, Usage
 from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
+from instrl_trl.runs.checkpoints import find_resume_checkpoint, is_complete_checkpoint
 from instrl_trl.trainer.advantages import explained_variance
-from instrl_trl.trainer.state import EXTRA_STATE_FILE
+from instrl_trl.trainer.state import EXTRA_STATE_FILE, InstructionGenerationState
 
 
 # Shrunken on purpose so that a test trains in seconds on 2 CPU cores: 8 seeds per micro-step, 2 micro-steps per
@@ -399,3 +400,48 @@ def test_a_judge_that_discriminates_is_logged_without_warning(tiny_backbone, qui
     assert [log["reviewer/agreement"] for log in windows] == [1.0, 1.0]
     assert queries["reviewer"]["agreement"] == 1.0 and queries["reviewer"]["failed"] == 0
     assert queries["reviewer"]["p_gain_std"] > 0.05
+
+
+class _Killed(BaseException):
+    """A kill -9 as the code after it sees one: nothing more runs (not an `Exception`, so nothing catches it)."""
+
+
+def test_a_kill_while_our_state_is_saved_leaves_the_previous_checkpoint_to_resume(
+    tiny_backbone, quickstart_seeds, tmp_path, monkeypatch
+):
+    # Issue 22: our per-rank state was written after `trainer_state.json` and after the older checkpoints were rotated
+    # away, so a kill while writing it left a "complete" checkpoint that every rerun failed to read (EOFError).
+    config = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3, "save_total_limit": 1}
+    full = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path / "full", **config), train_dataset=quickstart_seeds
+    )
+    full.train()
+
+    output_dir = tmp_path / "killed" / "policy"
+    killed = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path / "killed", **config), train_dataset=quickstart_seeds
+    )
+    save = InstructionGenerationState.save
+
+    def save_then_die_at_step_6(self, checkpoint_dir, rank):
+        if checkpoint_dir.endswith("checkpoint-6"):
+            raise _Killed
+        save(self, checkpoint_dir, rank)
+
+    monkeypatch.setattr(InstructionGenerationState, "save", save_then_die_at_step_6)
+    with pytest.raises(_Killed):
+        killed.train()
+    monkeypatch.undo()
+
+    assert not is_complete_checkpoint(str(output_dir / "checkpoint-6"))
+    checkpoint = find_resume_checkpoint(str(output_dir))
+    assert checkpoint == str(output_dir / "checkpoint-3")
+    resumed = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path / "killed", **config), train_dataset=quickstart_seeds
+    )
+    resumed.train(resume_from_checkpoint=checkpoint)
+    assert resumed.accounting.as_dict() == full.accounting.as_dict()
+    for (name, expected), (_, actual) in zip(
+        full.model.named_parameters(), resumed.model.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6, msg=f"{name} differs after resume")

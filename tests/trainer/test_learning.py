@@ -8,6 +8,7 @@ import pytest
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.backends.rules import read_features
+from instrl_trl.policies.query_efficiency import evaluate_trainer_query_efficiency
 
 
 def _config(tmp_path, **overrides) -> InstructionGenerationConfig:
@@ -75,9 +76,9 @@ def test_trained_policy_beats_uniform_operations(tiny_backbone, quickstart_seeds
 
     seeds = quickstart_seeds["instruction"]
     # Same environment rules for both (episodes end on elimination), same seeds, same budget
-    uniform = trainer.evaluate_query_efficiency(seeds, 1000, policy="uniform", end_on_elimination=True)
-    trained = trainer.evaluate_query_efficiency(seeds, 1000, policy="trained", greedy=True)
-    sampled = trainer.evaluate_query_efficiency(seeds, 1000, policy="trained", greedy=False)
+    uniform = evaluate_trainer_query_efficiency(trainer, seeds, 1000, policy="uniform", end_on_elimination=True)
+    trained = evaluate_trainer_query_efficiency(trainer, seeds, 1000, policy="trained", greedy=True)
+    sampled = evaluate_trainer_query_efficiency(trainer, seeds, 1000, policy="trained", greedy=False)
 
     # measured with seed 1: reward 0.93 against uniform's 0.11, accepted rate 0.53 against 0.35, 3.7 queries per
     # accepted instruction against 5.3; an untrained policy is uniform's equal

@@ -5,8 +5,8 @@ from huggingface_hub import ModelCard, ModelCardData
 from ...environment import STOP_ACTION
 from ...hub.cards import render_model_card
 from ...operations import OperationLibrary
-from .instructor_config import DEFAULT_TASK_PROMPT
-from .statistics import InstructorStatistics
+from ...tool_environment import DEFAULT_TASK_PROMPT
+from ...tool_environment.statistics import InstructorStatistics
 
 
 def build_instructor_card(

@@ -4,23 +4,26 @@ from dataclasses import dataclass, field
 import torch
 from trl import GRPOConfig
 
-from ...backends.roles import parse_role_spec
+from ...backends.role_arguments import RoleArguments
+from ...data.seeds import SeedColumnArguments
 from ...rewards import REWARD_FUNCS
+from ...tool_environment import DEFAULT_TASK_PROMPT
 
 
 DEFAULT_REWARD_FUNCS = ["information_gain", "elimination", "novelty", "query_cost"]
 # Names accepted by `chat_template_path` for TRL's stored templates that TRL can parse tool calls from
 STORED_CHAT_TEMPLATES = ("qwen2.5",)
-DEFAULT_TASK_PROMPT = "Improve the instruction with the tools, one call at a time, then call stop."
 
 
 @dataclass
-class InstructorConfig(GRPOConfig):
+class InstructorConfig(GRPOConfig, SeedColumnArguments, RoleArguments):
     r"""
     Configuration of the `train-instructor` stage: TRL's [`~trl.GRPOTrainer`] trains an LLM (the *instructor*) to
     evolve seed instructions by calling one tool per operation in an [`InstructionEnvironment`].
 
-    This class includes only the parameters that are specific to the instructor. For the GRPO parameters, see
+    This class includes only the parameters that are specific to the instructor. The rewriter, the reviewer, the
+    response cache and the failure budget are the PPO trainer's own argument group
+    ([`~instrl_trl.backends.role_arguments.RoleArguments`]), as is `instruction_column`. For the GRPO parameters, see
     [`~trl.GRPOConfig`]; for the others, [`~transformers.TrainingArguments`]. Batch sizes count completions: each seed
     instruction is played `num_generations` times, from the same state.
 
@@ -62,7 +65,7 @@ class InstructorConfig(GRPOConfig):
             Added to the reward of an episode the instructor ends by calling `stop` (unless the episode was ended by an
             elimination): without it, answering in plain text would end an episode as well as `stop` does.
 
-        > Parameters that control the rewriter and the reviewer
+        > Parameters that control the rewriter and the reviewer ([`~instrl_trl.backends.role_arguments.RoleArguments`])
 
         rewriter (`dict` or `str`, *optional*):
             Backend of the rewriter: a mapping with `backend` (`"rules"`, `"transformers"` or `"endpoint"`), `model`
@@ -71,8 +74,10 @@ class InstructorConfig(GRPOConfig):
         reviewer (`dict` or `str`, *optional*):
             Backend of the reviewer, in the same form as `rewriter`.
         response_cache (`str`, *optional*):
-            Path of the sqlite file that caches LLM answers. Defaults to `<output_dir>/response_cache.sqlite` when a
-            role uses an LLM.
+            Path of the sqlite file that caches LLM answers. Defaults to `<output_dir>/response_cache.sqlite`.
+        max_failure_fraction (`float`, *optional*, defaults to `1.0`):
+            Training stops (non-zero exit, checkpoints kept, the same command resumes) when, in one optimizer step,
+            at least this fraction of one role's queries failed after the backend's retries.
 
         > Parameters that control the rewards
 
@@ -149,9 +154,6 @@ class InstructorConfig(GRPOConfig):
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
     dataset_split: str = field(default="train", metadata={"help": "Split of the Hub dataset."})
-    instruction_column: str = field(
-        default="instruction", metadata={"help": "Column of the seed dataset that holds the seed instructions."}
-    )
     task_prompt: str = field(
         default=DEFAULT_TASK_PROMPT,
         metadata={"help": "The user message; the environment appends the seed instruction to it."},
@@ -172,25 +174,6 @@ class InstructorConfig(GRPOConfig):
     stop_reward: float = field(
         default=0.1,
         metadata={"help": "Added to the reward of an episode ended by `stop` (not after an elimination)."},
-    )
-
-    # Parameters that control the rewriter and the reviewer
-    rewriter: dict | str | None = field(
-        default=None,
-        metadata={
-            "help": "Backend of the rewriter: a mapping with `backend` (rules, transformers or endpoint), `model` and "
-            "its settings. Rules engine when unset. Never a token: name an environment variable with `token_env`."
-        },
-    )
-    reviewer: dict | str | None = field(
-        default=None, metadata={"help": "Backend of the reviewer, in the same form as `rewriter`."}
-    )
-    response_cache: str | None = field(
-        default=None,
-        metadata={
-            "help": "sqlite file caching LLM answers. Defaults to <output_dir>/response_cache.sqlite when a role uses "
-            "an LLM."
-        },
     )
 
     # Parameters that control the rewards
@@ -243,8 +226,7 @@ class InstructorConfig(GRPOConfig):
             )
         if not self.task_prompt.strip():
             raise ValueError("`task_prompt` is empty; write the user message that introduces the seed instruction.")
-        for role in ("rewriter", "reviewer"):
-            setattr(self, role, parse_role_spec(role, getattr(self, role)))
+        self.parse_roles()
         if not self.reward_funcs:
             raise ValueError("`reward_funcs` is empty; name at least one reward function, e.g. 'information_gain'.")
         unknown = [name for name in self.reward_funcs if name not in REWARD_FUNCS]

@@ -8,17 +8,17 @@ from accelerate.logging import get_logger
 from trl import GRPOTrainer
 
 from ...backends.accounting import ROLES
+from ...runs.checkpoints import save_resumable_state
+from ...tool_environment.environment import INSTRUCTOR_FILE, InstructionEnvironmentFactory
+from ...tool_environment.statistics import InstructorStatistics
 from .card import build_instructor_card
-from .environment import InstructionEnvironmentFactory
 from .instructor_config import InstructorConfig
-from .statistics import InstructorStatistics
 
 
 logger = get_logger(__name__)
 
 QUERIES_FILE = "queries.json"
 # What generation needs to replay the instructor's episodes: its tools and its user message
-INSTRUCTOR_FILE = "instructor.json"
 USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
 EXTRA_STATE_FILE = "instructor_state_rank{rank}.pt"
 
@@ -97,7 +97,7 @@ class InstructorTrainer(GRPOTrainer):
         }
         return per_role, InstructorStatistics.from_vector(total[num_usage:], statistics.action_names)
 
-    def _run_totals(self) -> tuple[dict[str, dict[str, float]], InstructorStatistics]:
+    def run_totals(self) -> tuple[dict[str, dict[str, float]], InstructorStatistics]:
         """The totals of the last training step over all processes, or this process's own before any step."""
         if getattr(self, "_totals", None) is not None:
             return self._totals
@@ -132,7 +132,7 @@ class InstructorTrainer(GRPOTrainer):
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
-                per_role, _ = self._run_totals()
+                per_role, _ = self.run_totals()
                 total = int(sum(usage["queries"] for usage in per_role.values()))
                 json.dump({"total": total, "per_role": per_role}, f, indent=2)
             with open(os.path.join(output_dir, INSTRUCTOR_FILE), "w") as f:
@@ -148,7 +148,7 @@ class InstructorTrainer(GRPOTrainer):
         name_or_path = self.accelerator.unwrap_model(self.model).config._name_or_path
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         factory = self.instruction_environments
-        per_role, statistics = self._run_totals()
+        per_role, statistics = self.run_totals()
         return build_instructor_card(
             model_name=model_name or (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1],
             operations=factory.operations,
@@ -182,10 +182,11 @@ class InstructorTrainer(GRPOTrainer):
         }
 
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+        # Our state first: the Trainer writes `trainer_state.json` last, which marks the checkpoint complete
         checkpoint_dir = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
-        path = os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=self.accelerator.process_index))
-        torch.save(self._extra_state(), path)
+        filename = EXTRA_STATE_FILE.format(rank=self.accelerator.process_index)
+        save_resumable_state(self._extra_state(), checkpoint_dir, filename)
+        super()._save_checkpoint(model, trial)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         # Called on resume for every backend (DeepSpeed included), unlike `_load_from_checkpoint`

@@ -21,7 +21,7 @@ from ...environment import STOP_ACTION
 from ...operations import OperationLibrary
 from ...rewards import information_gain_reward
 from ...tiny_models import build_tiny_tool_chat_model, training_corpus
-from .environment import InstructionEnvironmentFactory
+from ...tool_environment.environment import InstructionEnvironmentFactory
 
 
 # Bump when the builder changes what it writes: cached folders of older builds are then ignored

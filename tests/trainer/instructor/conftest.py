@@ -23,8 +23,8 @@ def instructor_cache(tmp_path_factory) -> str:
 def tiny_instructor(instructor_cache) -> str:
     """The offline default instructor (tiny chat model, warm-started on tool-call transcripts); returns its folder."""
     from instrl_trl.operations import build_operation_library
+    from instrl_trl.tool_environment import DEFAULT_TASK_PROMPT
     from instrl_trl.trainer.instructor import default_instructor
-    from instrl_trl.trainer.instructor.instructor_config import DEFAULT_TASK_PROMPT
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

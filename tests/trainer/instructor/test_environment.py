@@ -11,7 +11,7 @@ from instrl_trl.environment import InstructionEnv
 from instrl_trl.operations import Operation, build_operation_library
 from instrl_trl.rewards import elimination_penalty, information_gain_reward, query_cost
 from instrl_trl.rewards.scoring import weighted_rewards
-from instrl_trl.trainer.instructor import InstructionEnvironmentFactory
+from instrl_trl.tool_environment import InstructionEnvironmentFactory
 
 
 SEED = "Write a short poem about the sea."

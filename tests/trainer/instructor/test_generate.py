@@ -59,12 +59,10 @@ def test_a_malformed_tool_call_does_not_break_the_next_turn(tiny_instructor, mon
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
+    from instrl_trl.policies import instructor as episodes
+    from instrl_trl.policies.instructor import choose_operations_with_instructor
     from instrl_trl.rewards import information_gain_reward
-    from instrl_trl.trainer.instructor import (
-        InstructionEnvironmentFactory,
-        choose_operations_with_instructor,
-        episodes,
-    )
+    from instrl_trl.tool_environment import InstructionEnvironmentFactory
 
     # Injected fault: the first answer parses to a call without `arguments`, which the chat template renders next turn
     answers = iter([{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "deepening"}}]}])

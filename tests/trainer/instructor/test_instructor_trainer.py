@@ -5,9 +5,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from instrl_trl.operations import build_operation_library
-from instrl_trl.trainer.instructor import InstructorConfig, InstructorTrainer, choose_operations_with_instructor
+from instrl_trl.policies.instructor import choose_operations_with_instructor
+from instrl_trl.stages.train_instructor import build_environment_factory, load_instructor_seeds
+from instrl_trl.trainer.instructor import InstructorConfig, InstructorTrainer
 from instrl_trl.trainer.instructor.instructor_trainer import EXTRA_STATE_FILE
-from instrl_trl.trainer.instructor.run import build_environment_factory, load_instructor_seeds
 
 
 def make_config(output_dir, **kwargs) -> InstructorConfig:
@@ -115,7 +116,7 @@ def test_bad_seed_column_fails_before_any_query(tmp_path):
 def test_chat_template_path_replaces_the_template(tiny_instructor, tmp_path):
     from trl.chat_template_utils import qwen2_5_chat_template, supports_tool_calling
 
-    from instrl_trl.trainer.instructor.run import load_processing_class
+    from instrl_trl.stages.train_instructor import load_processing_class
 
     assert load_processing_class(make_config(tmp_path), tiny_instructor) is None
     tokenizer = load_processing_class(make_config(tmp_path, chat_template_path="qwen2.5"), tiny_instructor)

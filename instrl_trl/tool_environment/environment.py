@@ -13,12 +13,18 @@ from collections.abc import Callable
 
 import torch
 
-from ...backends.accounting import QueryAccounting
-from ...backends.base import Reviewer, Rewriter
-from ...environment import STOP_ACTION, Evolution, InstructionEnv
-from ...operations import Operation, OperationLibrary
-from ...rewards.scoring import reward_func_name, weighted_rewards
+from ..backends.accounting import QueryAccounting
+from ..backends.base import Reviewer, Rewriter
+from ..environment import STOP_ACTION, Evolution, InstructionEnv
+from ..operations import Operation, OperationLibrary
+from ..rewards.scoring import reward_func_name, weighted_rewards
 from .statistics import EpisodeRecord, InstructorStatistics
+
+
+# What the instructor is asked before each seed (its chat turn); the environment appends the seed to it
+DEFAULT_TASK_PROMPT = "Improve the instruction with the tools, one call at a time, then call stop."
+# The settings a trained instructor is saved with (its tools and task prompt), read back to play it
+INSTRUCTOR_FILE = "instructor.json"
 
 
 # Methods TRL treats as the protocol, not as tools: an operation may not take these names

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import torch
 
 from ..environment import STOP_ACTION, InstructionEnv
-from ..policy import ActFn
-from .rollout import RewardFn, collect_rollouts
-from .run_statistics import queries_per_accepted
+from ..policy import ActFn, eval_mode
+from ..trainer.rollout import RewardFn, collect_rollouts
+from ..trainer.run_statistics import queries_per_accepted
+from .baselines import build_baseline_policy
 
 
 @dataclass
@@ -92,3 +93,31 @@ def measure_query_efficiency(
         mean_episode_reward=reward_sum / num_episodes,
         accepted_rate=num_accepted / num_rewrites if num_rewrites else 0.0,
     )
+
+
+def evaluate_trainer_query_efficiency(
+    trainer,
+    seeds: list[str],
+    query_budget: int,
+    policy: str = "trained",
+    greedy: bool = True,
+    batch_size: int = 32,
+    end_on_elimination: bool | None = None,
+) -> QueryEfficiency:
+    """
+    Spends `query_budget` queries on `seeds` with the policy of an [`~instrl_trl.InstructionGenerationTrainer`]
+    (`policy="trained"`) or a baseline (`"uniform"`: Evol-Instruct's `max_operations` rounds of random operations, a
+    failed evolution dropped and its instruction kept; `"no_repeat"`: random operations never repeated within an
+    episode, then `stop`; `"sequence:a,b"`: those operations in order), scored by the trainer's rewards, on a separate
+    environment with its own query count. Training state (query counts, novelty memory) is untouched.
+    `end_on_elimination` overrides the environment's rule (by default only the trained policy's episodes end on
+    elimination, as in training).
+    """
+    if policy == "trained":
+        act_fn = trainer.policy_act_fn(greedy=greedy)
+    else:
+        act_fn = build_baseline_policy(policy, trainer.action_names, seed=trainer.args.seed)
+    end_on_elimination = policy == "trained" if end_on_elimination is None else end_on_elimination
+    env = measurement_env(trainer.env, end_on_elimination)
+    with trainer.run_state.reward_memories_kept(), eval_mode(trainer.accelerator.unwrap_model(trainer.model)):
+        return measure_query_efficiency(env, act_fn, seeds, trainer.score_step, query_budget, batch_size)

@@ -20,12 +20,12 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantiz
 
 from ..backends.models import MODEL_NAMES, card_base_model, resolve_model_name
 from ..data.loading import load_dataset_by_name
-from ..data.run_folder import claim_run_folder, fingerprint_folder, fingerprint_texts
 from ..hub.push import push_folder
-from ..trainer.checkpoints import check_max_steps, find_resume_checkpoint
-from ..trainer.run_fingerprint import TRAINING_OUTPUTS, training_fingerprint
-from .card import policy_from_dataset_card, write_sft_card
-from .sft_config import SFTScriptArguments
+from ..runs.checkpoints import check_max_steps, find_resume_checkpoint
+from ..runs.fingerprint import TRAINING_OUTPUTS, training_fingerprint
+from ..runs.folder import claim_run_folder, fingerprint_folder, fingerprint_texts
+from ..sft.card import policy_from_dataset_card, write_sft_card
+from ..sft.sft_config import SFTScriptArguments
 
 
 logger = get_logger(__name__)

@@ -14,15 +14,14 @@ from typing import Any
 from datasets import Dataset
 from transformers import AutoConfig
 
-from ..metrics.benchmarks import BenchmarkAdapter
-from ..metrics.scoring import aggregate, check_rows
-from .benchmark_rows import BenchmarkSpec, check_benchmark_rows, load_benchmark
-from .card import push_model_card, to_eval_results, update_model_card
-from .comparison import COMPARISON_PLOT_FILE, format_comparison_table, plot_comparison
-from .evaluation_config import BenchmarkEvaluationConfig
-from .lm_eval_tasks import check_lm_eval_tasks, lm_eval_to_eval_results, run_lm_eval
-from .responses import generate_responses
-from .results import (
+from ..backends.models import resolve_model_name
+from ..evaluation.benchmark_rows import BenchmarkSpec, check_benchmark_rows, load_benchmark
+from ..evaluation.card import push_model_card, to_eval_results, update_model_card
+from ..evaluation.comparison import COMPARISON_PLOT_FILE, format_comparison_table, plot_comparison
+from ..evaluation.evaluation_config import BenchmarkEvaluationConfig
+from ..evaluation.lm_eval_tasks import check_lm_eval_tasks, lm_eval_to_eval_results, run_lm_eval
+from ..evaluation.responses import generate_responses
+from ..evaluation.results import (
     PREDICTIONS_FILE,
     RESULTS_FILE,
     benchmark_settings,
@@ -32,6 +31,9 @@ from .results import (
     write_predictions,
     write_results,
 )
+from ..metrics.benchmarks import BenchmarkAdapter
+from ..metrics.scoring import aggregate, check_rows
+from ..runs.folder import RunFolderLock
 
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,8 @@ def check_models_exist(config: BenchmarkEvaluationConfig) -> None:
         return
     for index, model in enumerate(config.models):
         try:
-            AutoConfig.from_pretrained(model)
+            # A built-in name (`instrl-tiny-chat`, `smollm2-135m-instruct`) is built or converted here, once
+            AutoConfig.from_pretrained(resolve_model_name(model))
         except (OSError, ValueError) as error:
             raise ValueError(
                 f"`models[{index}]` ({model!r}) cannot be loaded: {str(error).rstrip('.')}. Pass an existing local "
@@ -97,7 +100,10 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
     pushed (when `push_to_hub`). With several models, `output_dir/comparison.png` compares them, one panel per
     benchmark. A summary table per benchmark is printed.
 
-    Every benchmark's columns and rows, and the lm-eval tasks' data, are checked before any model is loaded.
+    Every benchmark's columns and rows, and the lm-eval tasks' data, are checked before any model is loaded, and
+    `output_dir` is locked for the run (a second `evaluate` into it fails at once, naming the first). Each model's
+    results record the settings they were made with, which `resume` compares: that is this stage's fingerprint, per
+    model, so that several runs may add models to one folder. Results, predictions and cards are written atomically.
 
     Args:
         config ([`BenchmarkEvaluationConfig`]):
@@ -114,6 +120,11 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
         raise ValueError(
             f"`push_to_hub` pushes the card of `models[0]`, which must be a local folder; got {config.models[0]!r}."
         )
+    with RunFolderLock(config.output_dir, "evaluate"):
+        return _evaluate_models(config, benchmarks)
+
+
+def _evaluate_models(config: BenchmarkEvaluationConfig, benchmarks: list["LoadedBenchmark"]) -> dict[str, dict]:
     results = {}
     for model, folder in zip(config.models, model_output_dirs(config.models, config.output_dir), strict=True):
         results[model] = (config.resume and load_finished_results(folder, model, config, benchmarks)) or (
@@ -189,8 +200,13 @@ def load_finished_results(
     path = os.path.join(folder, RESULTS_FILE)
     if not (os.path.isfile(path) and os.path.isfile(os.path.join(folder, PREDICTIONS_FILE))):
         return None
-    with open(path, encoding="utf-8") as file:
-        results = json.load(file)
+    try:
+        with open(path, encoding="utf-8") as file:
+            results = json.load(file)
+    except (OSError, ValueError) as error:
+        # Written atomically, so only something else could have cut it: evaluate again rather than trust it
+        logger.warning(f"{path} is unreadable ({error}); evaluating {model} again instead of resuming it.")
+        return None
     expected = json.loads(json.dumps(run_settings(model, config)))
     if any(results.get(key) != value for key, value in expected.items()):
         return None

@@ -10,10 +10,10 @@ from instrl_trl.backends.base import Review
 from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
 from instrl_trl.environment import InstructionEnv
 from instrl_trl.operations import build_operation_library
-from instrl_trl.trainer import constant_sequences
-from instrl_trl.trainer.baseline_policies import sequence_policy
-from instrl_trl.trainer.constant_sequences import best_constant_sequence, sequence_key
-from instrl_trl.trainer.policy_report import policy_report
+from instrl_trl.policies import constant_sequences
+from instrl_trl.policies.baselines import sequence_policy
+from instrl_trl.policies.constant_sequences import best_constant_sequence, sequence_key
+from instrl_trl.policies.report import policy_report
 from tests.trainer.scripted_world import BREAK, GROW, SEEDS, make_random_world_env, make_scripted_env
 
 

@@ -19,7 +19,7 @@ from ..embeddings import SentenceEmbedder
 from ..environment import STOP_ACTION, Evolution, InstructionEnv, StepResult
 from ..policy import ActFn
 from ..rewards.diversity import NoveltyReward
-from .rollout import RolloutBatch, collect_rollouts
+from ..trainer.rollout import RolloutBatch, collect_rollouts
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def policy_report(
             Builds the environment; pass the same one for every policy compared, so that all play by the same
             operations, roles, `max_operations` and run seed. It must end an episode on elimination.
         act_fn ([`~instrl_trl.policy.ActFn`]):
-            The policy: a trained one, or a baseline from [`~instrl_trl.trainer.baseline_policies`].
+            The policy: a trained one, or a baseline from [`~instrl_trl.policies.baselines`].
         seeds (`list[str]`):
             Seed instructions, one episode each.
         min_evolutions (`int`, *optional*, defaults to `3`):

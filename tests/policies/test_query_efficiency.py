@@ -4,8 +4,8 @@ import torch
 from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
 from instrl_trl.environment import STOP_ACTION, InstructionEnv
 from instrl_trl.operations import DEFAULT_OPERATIONS
-from instrl_trl.trainer.baseline_policies import build_baseline_policy
-from instrl_trl.trainer.query_efficiency import measure_query_efficiency
+from instrl_trl.policies.baselines import build_baseline_policy
+from instrl_trl.policies.query_efficiency import measure_query_efficiency
 
 
 SEEDS = ["Write a poem about the ocean.", "Why is the sky blue?", "Plan a trip to a city."]

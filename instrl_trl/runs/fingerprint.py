@@ -4,8 +4,6 @@ from dataclasses import fields
 
 from transformers import TrainingArguments
 
-from ..backends.role_arguments import RoleArguments
-
 
 # The `TrainingArguments` fields that change the trained weights (the others say where to log, save or push)
 TRAINING_FIELDS = (
@@ -65,6 +63,8 @@ def training_fingerprint(args: TrainingArguments) -> dict:
         if field.name in base or field.name in NOT_RESULT_FIELDS or field.name.startswith("log"):
             continue
         values[field.name] = getattr(args, field.name)
-    if isinstance(args, RoleArguments):
-        values.update(args.roles_fingerprint())
+    # A config with LLM roles (`RoleArguments`) says which of their settings change the answers
+    roles_fingerprint = getattr(args, "roles_fingerprint", None)
+    if callable(roles_fingerprint):
+        values.update(roles_fingerprint())
     return values

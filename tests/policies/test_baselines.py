@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from instrl_trl.environment import STOP_ACTION, format_state
-from instrl_trl.trainer.baseline_policies import (
+from instrl_trl.policies.baselines import (
     build_baseline_policy,
     no_repeat_policy,
     sequence_policy,
     uniform_policy,
 )
-from instrl_trl.trainer.query_efficiency import QueryEfficiency
+from instrl_trl.policies.query_efficiency import QueryEfficiency
 from instrl_trl.trainer.run_statistics import RunStatistics, queries_per_accepted
 
 

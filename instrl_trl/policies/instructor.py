@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ...environment import Evolution
-from .environment import InstructionEnvironmentFactory
-from .instructor_config import DEFAULT_TASK_PROMPT
+from ..environment import Evolution
+from ..tool_environment import DEFAULT_TASK_PROMPT
+from ..tool_environment.environment import InstructionEnvironmentFactory
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..environment import Episode, InstructionEnv
-from .policy_report import check_measurement_env, is_deep, queries_per_instruction
+from .report import check_measurement_env, is_deep, queries_per_instruction
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def best_constant_sequence(
     episode spends a query on the next step; a finer form in `_SequenceSearch.extension_bound`), so the search
     skips the prefix's subtree once that bound is no better than the best sequence found. The result equals a
     brute-force enumeration of all sequences. Replaying it with
-    [`~instrl_trl.trainer.baseline_policies.sequence_policy`] and [`~instrl_trl.trainer.policy_report.policy_report`]
+    [`~instrl_trl.policies.baselines.sequence_policy`] and [`~instrl_trl.policies.report.policy_report`]
     gives the same numbers when the rewriter and reviewer answer a request the same way each time (the rules engine;
     an LLM with seeded sampling or a response cache).
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from instrl_trl.environment import STOP_ACTION
-from instrl_trl.trainer import policy_report as policy_report_module
-from instrl_trl.trainer.baseline_policies import sequence_policy
-from instrl_trl.trainer.policy_report import operation_entropy, policy_report, rollout_report
+from instrl_trl.policies import report as policy_report_module
+from instrl_trl.policies.baselines import sequence_policy
+from instrl_trl.policies.report import operation_entropy, policy_report, rollout_report
 from instrl_trl.trainer.rollout import collect_rollouts
 from tests.trainer.scripted_world import GROW, IDLE, POEM, SEEDS, VASE, make_scripted_env
 

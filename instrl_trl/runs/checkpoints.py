@@ -7,6 +7,7 @@ import re
 import shutil
 from collections.abc import Callable
 
+import torch
 from transformers import TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -17,6 +18,20 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 STATE_FILE = "trainer_state.json"
 INCOMPLETE_PREFIX = "incomplete-"
 _CHECKPOINT = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+
+
+def save_resumable_state(state: dict, checkpoint_dir: str, filename: str) -> None:
+    """
+    Writes a trainer's own resumable state (`state`, read back by `torch.load`) into `checkpoint_dir` atomically.
+    Trainers call it *before* the Trainer's `_save_checkpoint`, so that `trainer_state.json`, written last, still
+    marks a complete checkpoint: written after it, a kill mid-write left a checkpoint that every rerun picked and
+    failed to read (`EOFError`), with the older checkpoints already rotated away.
+    """
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    path = os.path.join(checkpoint_dir, filename)
+    temporary = f"{path}.tmp"
+    torch.save(state, temporary)
+    os.replace(temporary, path)
 
 
 def is_complete_checkpoint(checkpoint: str) -> bool:

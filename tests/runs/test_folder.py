@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from instrl_trl.data.run_folder import (
+from instrl_trl.runs.folder import (
     FINGERPRINT_FILE,
     LOCK_FILE,
     RunFingerprintError,
@@ -24,7 +24,7 @@ from instrl_trl.data.run_folder import (
 HOLD_LOCK = textwrap.dedent(
     """
     import sys, time
-    from instrl_trl.data.run_folder import RunFolderLock
+    from instrl_trl.runs.folder import RunFolderLock
     lock = RunFolderLock(sys.argv[1], "generate")
     lock.acquire()
     print("locked", flush=True)
@@ -106,7 +106,7 @@ def test_fingerprints_change_with_content(tmp_path):
 
 
 def test_arguments_are_documented():
-    from instrl_trl.data.run_folder import RunFolderArguments
+    from instrl_trl.runs.folder import RunFolderArguments
     from tests.config_docs import assert_config_documented
 
     assert_config_documented(RunFolderArguments)

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 from accelerate.logging import get_logger
 
-from ..data.run_folder import RunFolderArguments, claim_run_folder, fingerprint_folder, fingerprint_texts
 from ..data.seeds import SeedDataArguments
 from ..policy import default_policy_model
-from .checkpoints import check_max_steps, find_resume_checkpoint
-from .failures import FailureBudgetCallback, check_rollouts_answered
-from .instruction_generation_config import InstructionGenerationConfig
-from .instruction_generation_trainer import InstructionGenerationTrainer
-from .run_fingerprint import TRAINING_OUTPUTS, training_fingerprint
+from ..runs.checkpoints import check_max_steps, find_resume_checkpoint
+from ..runs.fingerprint import TRAINING_OUTPUTS, training_fingerprint
+from ..runs.folder import RunFolderArguments, claim_run_folder, fingerprint_folder, fingerprint_texts
+from ..trainer.failures import FailureBudgetCallback, check_run_answered
+from ..trainer.instruction_generation_config import InstructionGenerationConfig
+from ..trainer.instruction_generation_trainer import InstructionGenerationTrainer
 
 
 logger = get_logger(__name__)
@@ -26,7 +26,7 @@ class PolicyScriptArguments(SeedDataArguments, RunFolderArguments):
     r"""
     Script arguments of the `train-policy` stage: the seeds (see [`~instrl_trl.data.seeds.SeedDataArguments`]), what
     to do with an earlier run in `output_dir` (`overwrite_output_dir`, see
-    [`~instrl_trl.data.run_folder.RunFolderArguments`]) and the policy's backbone.
+    [`~instrl_trl.runs.folder.RunFolderArguments`]) and the policy's backbone.
 
     Parameters:
         model_name_or_path (`str`, *optional*):
@@ -49,7 +49,7 @@ def run_train_policy(
     `push_to_hub` is set. Under `accelerate launch` every process calls this function; the trainer saves and pushes on
     the main process.
 
-    `output_dir` is claimed first (see [`~instrl_trl.data.run_folder.claim_run_folder`]): a second run on it fails at
+    `output_dir` is claimed first (see [`~instrl_trl.runs.folder.claim_run_folder`]): a second run on it fails at
     once, and a rerun whose seeds, backbone or training settings differ is refused unless `overwrite_output_dir`.
 
     Returns:
@@ -73,7 +73,10 @@ def run_train_policy(
         training_args.output_dir, "train-policy", fingerprint, script_args.overwrite_output_dir, TRAINING_OUTPUTS
     ):
         trainer = InstructionGenerationTrainer(model=model, args=training_args, train_dataset=seeds)
-        trainer.add_callback(FailureBudgetCallback(trainer))
+        roles = {"rewriter": trainer.env.rewriter, "reviewer": trainer.env.reviewer}
+        trainer.add_callback(
+            FailureBudgetCallback(trainer.accounting.details, roles, training_args.max_failure_fraction)
+        )
         is_main = trainer.accelerator.is_main_process
         checkpoint = find_resume_checkpoint(
             training_args.output_dir,
@@ -82,7 +85,7 @@ def run_train_policy(
             warn=logger.warning,
         )
         trainer.train(resume_from_checkpoint=checkpoint)
-        check_rollouts_answered(trainer)
+        check_run_answered(trainer.run_state.usage_totals, training_args.output_dir)
         trainer.save_model(training_args.output_dir)
         if training_args.push_to_hub:
             trainer.push_to_hub()

@@ -1,6 +1,6 @@
 import json
 
-from instrl_trl.trainer.checkpoints import find_resume_checkpoint, is_complete_checkpoint
+from instrl_trl.runs.checkpoints import find_resume_checkpoint, is_complete_checkpoint
 
 
 def _checkpoint(folder, step, complete=True):
