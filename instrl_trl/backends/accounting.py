@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
+from ..runs.atomic import write_json_atomically
 from .base import Usage
 from .review_statistics import ReviewStatistics
 
@@ -158,8 +159,7 @@ def write_queries_file(
     }
     if reviewer is not None:
         content["reviewer"] = reviewer.summary()
-    with open(path, "w") as f:
-        json.dump(content, f, indent=2)
+    write_json_atomically(path, content)
     return content
 
 

@@ -2,6 +2,7 @@
 
 import math
 import os
+from collections.abc import Callable
 
 from huggingface_hub import ModelCard, ModelCardData
 
@@ -10,6 +11,29 @@ from ..hub.cards import render_model_card
 from ..hub.plots import pyplot
 from ..operations import OperationLibrary
 from .run_statistics import RunStatistics
+
+
+def operation_card_data(
+    pipeline_tag: str, base_model: str | None, dataset_name: str | None, tags: list[str]
+) -> ModelCardData:
+    """The card metadata of a model that chooses operations (the PPO policy, the instructor)."""
+    return ModelCardData(
+        base_model=base_model,
+        library_name="transformers",
+        pipeline_tag=pipeline_tag,
+        datasets=[dataset_name] if dataset_name else None,
+        tags=tags,
+    )
+
+
+def operation_rows(operations: OperationLibrary, frequency: Callable[[str], float]) -> list[dict]:
+    """The card's operation table: each operation (and `stop`) with its description and how often it was chosen."""
+    rows = [
+        {"name": name, "description": operation.description, "frequency": frequency(name)}
+        for name, operation in operations.items()
+    ]
+    rows.append({"name": STOP_ACTION, "description": "End the episode.", "frequency": frequency(STOP_ACTION)})
+    return rows
 
 
 def build_policy_card(
@@ -29,20 +53,8 @@ def build_policy_card(
     model is named only when `name_or_path` is a Hub id (a local folder would leak a path into a public card).
     """
     base_model = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
-    card_data = ModelCardData(
-        base_model=base_model,
-        library_name="transformers",
-        pipeline_tag="text-classification",
-        datasets=[dataset_name] if dataset_name else None,
-        tags=tags,
-    )
-    rows = [
-        {"name": name, "description": operation.description, "frequency": statistics.frequency(name)}
-        for name, operation in operations.items()
-    ]
-    rows.append(
-        {"name": STOP_ACTION, "description": "End the episode.", "frequency": statistics.frequency(STOP_ACTION)}
-    )
+    card_data = operation_card_data("text-classification", base_model, dataset_name, tags)
+    rows = operation_rows(operations, statistics.frequency)
     return render_model_card(
         "policy_card.md",
         card_data,

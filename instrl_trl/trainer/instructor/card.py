@@ -1,12 +1,12 @@
 """The instructor's model card, rendered from `model_cards/instructor_card.md`."""
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard
 
-from ...environment import STOP_ACTION
 from ...hub.cards import render_model_card
 from ...operations import OperationLibrary
 from ...tool_environment import DEFAULT_TASK_PROMPT
 from ...tool_environment.statistics import InstructorStatistics
+from ..policy_card import operation_card_data, operation_rows
 
 
 def build_instructor_card(
@@ -24,20 +24,8 @@ def build_instructor_card(
     dataset_name: str | None = None,
 ) -> ModelCard:
     """Renders the card: what the instructor does, its tools and how often it called them, rewards and queries."""
-    card_data = ModelCardData(
-        base_model=base_model,
-        library_name="transformers",
-        pipeline_tag="text-generation",
-        datasets=[dataset_name] if dataset_name else None,
-        tags=tags,
-    )
-    rows = [
-        {"name": name, "description": operation.description, "frequency": statistics.frequency(name)}
-        for name, operation in operations.items()
-    ]
-    rows.append(
-        {"name": STOP_ACTION, "description": "End the episode.", "frequency": statistics.frequency(STOP_ACTION)}
-    )
+    card_data = operation_card_data("text-generation", base_model, dataset_name, tags)
+    rows = operation_rows(operations, statistics.frequency)
     return render_model_card(
         "instructor_card.md",
         card_data,

@@ -1,4 +1,3 @@
-import json
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -7,7 +6,8 @@ import torch
 from accelerate.logging import get_logger
 from trl import GRPOTrainer
 
-from ...backends.accounting import ROLES
+from ...backends.accounting import QUERIES_FILE, ROLES, write_queries_file
+from ...runs.atomic import write_json_atomically
 from ...runs.checkpoints import save_resumable_state
 from ...tool_environment.environment import INSTRUCTOR_FILE, InstructionEnvironmentFactory
 from ...tool_environment.statistics import InstructorStatistics
@@ -17,7 +17,6 @@ from .instructor_config import InstructorConfig
 
 logger = get_logger(__name__)
 
-QUERIES_FILE = "queries.json"
 # What generation needs to replay the instructor's episodes: its tools and its user message
 USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
 EXTRA_STATE_FILE = "instructor_state_rank{rank}.pt"
@@ -131,17 +130,14 @@ class InstructorTrainer(GRPOTrainer):
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
-            with open(os.path.join(output_dir, QUERIES_FILE), "w") as f:
-                per_role, _ = self.run_totals()
-                total = int(sum(usage["queries"] for usage in per_role.values()))
-                json.dump({"total": total, "per_role": per_role}, f, indent=2)
-            with open(os.path.join(output_dir, INSTRUCTOR_FILE), "w") as f:
-                settings = {
-                    "operations": self.instruction_environments.operations.names,
-                    "task_prompt": self.args.task_prompt,
-                    "max_operations": self.args.max_operations,
-                }
-                json.dump(settings, f, indent=2)
+            per_role, _ = self.run_totals()
+            write_queries_file(os.path.join(output_dir, QUERIES_FILE), per_role)
+            settings = {
+                "operations": self.instruction_environments.operations.names,
+                "task_prompt": self.args.task_prompt,
+                "max_operations": self.args.max_operations,
+            }
+            write_json_atomically(os.path.join(output_dir, INSTRUCTOR_FILE), settings)
             self._build_card().save(os.path.join(output_dir, "README.md"))
 
     def _build_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
