@@ -50,7 +50,7 @@ def test_bad_values_fail_naming_the_field(tmp_path, kwargs, field):
 def test_recipes_parse_strictly(recipe, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
-    (config,) = make_parser(prog="instrl-trl train-instructor").parse_args_and_config(["--config", recipe])
+    config, _ = make_parser(prog="instrl-trl train-instructor").parse_args_and_config(["--config", recipe])
     assert config.output_dir.startswith("data/") and config.hub_model_id
     assert len(config.operation_reward_weights) == len(config.reward_funcs)
 
