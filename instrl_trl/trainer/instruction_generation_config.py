@@ -77,9 +77,6 @@ class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArgument
             KL coefficient against the initial policy (a frozen copy, kept only when `beta > 0`).
         normalize_advantage (`bool`, *optional*, defaults to `True`):
             Whether to normalize the advantages of each rollout to zero mean and unit variance.
-        target_kl (`float`, *optional*):
-            If the approximate KL of a minibatch exceeds it, the rest of the rollout is dropped and the next
-            micro-step collects a fresh one (early stopping of the PPO epochs, as in CleanRL).
 
         > Parameters that control the rewards and the query cost
 
@@ -189,13 +186,6 @@ class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArgument
     normalize_advantage: bool = field(
         default=True, metadata={"help": "Normalize each rollout's advantages to zero mean and unit variance."}
     )
-    target_kl: float | None = field(
-        default=None,
-        metadata={
-            "help": "If a minibatch's approximate KL exceeds it, the rest of the rollout is dropped and the next "
-            "micro-step collects a fresh one (early stop of the PPO epochs)."
-        },
-    )
 
     # Parameters that control the rewards and the query cost
     query_budget: int | None = field(
@@ -261,7 +251,6 @@ class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArgument
             ("vf_coef", self.vf_coef >= 0, "non-negative"),
             ("entropy_coef", self.entropy_coef >= 0, "non-negative"),
             ("beta", self.beta >= 0, "non-negative"),
-            ("target_kl", self.target_kl is None or self.target_kl > 0, "positive (or unset)"),
             ("query_budget", self.query_budget is None or self.query_budget > 0, "a positive number of queries"),
             ("cost_target", self.cost_target is None or self.cost_target > 0, "positive (or unset)"),
             ("cost_multiplier_lr", self.cost_multiplier_lr > 0, "positive"),

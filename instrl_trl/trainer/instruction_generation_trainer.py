@@ -31,13 +31,13 @@ from ..policy import (
 )
 from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
-from .advantages import compute_episode_gae, explained_variance, normalize_advantages
 from .instruction_generation_config import InstructionGenerationConfig
 from .policy_card import TRAINING_CURVE_FILE, build_policy_card, plot_training_curve
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
 from .reward_funcs import build_reward_funcs
 from .rollout import RolloutBatch, collect_rollouts
+from .rollout_buffer import RolloutBuffer
 from .run_statistics import RolloutTotals, RunStatistics, reduce_review_statistics, reduce_usage, rollout_metrics
 from .sampling import EpochSeededRepeatSampler
 from .state import InstructionGenerationState
@@ -231,27 +231,13 @@ class InstructionGenerationTrainer(_BaseTrainer):
     def _prepare_inputs(self, generation_batch: list[dict]) -> dict:
         # The body of CleanRL's loop: roll out, GAE, normalise, buffer; then one minibatch per micro-step
         state, args = self.run_state, self.args
-        position = state.step % (args.steps_per_generation * args.num_iterations)
-        if position == 0 or state.buffer is None:
+        if state.step % (args.steps_per_generation * args.num_iterations) == 0 or state.buffer is None:
             rollout = self.collect_rollout([row[args.instruction_column] for row in generation_batch])
             self._log_rollout(rollout)
-            buffer = rollout.to_dict()
-            advantages, returns = compute_episode_gae(
-                rollout.pad(buffer["rewards"]),
-                rollout.pad(buffer["old_values"]),
-                mask=rollout.pad(torch.ones_like(buffer["rewards"])),
-                gamma=args.gamma,
-                gae_lambda=args.gae_lambda,
-            )
-            buffer["advantages"], buffer["returns"] = rollout.unpad(advantages), rollout.unpad(returns)
-            if args.normalize_advantage:
-                buffer["advantages"] = normalize_advantages(buffer["advantages"])
-            # Once per update, of the values the rollout was collected with (CleanRL, SB3); NaN (skipped) if constant
-            ev = explained_variance(buffer["old_values"], buffer["returns"])
-            self._metrics["train"]["value/explained_variance"].append(ev.item())
-            state.buffer = buffer
+            state.buffer = RolloutBuffer.from_rollout(rollout, args.gamma, args.gae_lambda, args.normalize_advantage)
+            self._metrics["train"]["value/explained_variance"].append(state.buffer.explained_variance)
         if state.step % args.steps_per_generation == 0 or state.buffered_inputs is None:
-            state.shuffle_minibatches(args.steps_per_generation)  # a new PPO epoch over the same rollout
+            state.buffered_inputs = state.buffer.minibatches(args.steps_per_generation, state.rollout_generator)
         return state.buffered_inputs[state.step % args.steps_per_generation]
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -345,9 +331,6 @@ class InstructionGenerationTrainer(_BaseTrainer):
         metrics["value/loss"].append(stats["value_loss"])
         metrics["entropy"].append(stats["entropy"])
         metrics["kl"].append(stats["kl"])
-        if self.args.target_kl is not None and stats["approx_kl"] > self.args.target_kl:
-            # Early stop of the PPO epochs: drop the rollout, the next micro-step collects a fresh one
-            self.run_state.drop_rollout()
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

@@ -89,14 +89,6 @@ class RolloutBatch:
         }
 
 
-def select_rows(buffer: dict, indices: torch.Tensor) -> dict:
-    """The rows `indices` (a minibatch) of every list and tensor in a [`RolloutBatch.to_dict`] buffer."""
-    return {
-        key: [value[i] for i in indices.tolist()] if isinstance(value, list) else value[indices]
-        for key, value in buffer.items()
-    }
-
-
 def collect_rollouts(env: InstructionEnv, act_fn: ActFn, seeds: list[str], reward_fn: RewardFn) -> RolloutBatch:
     """
     Plays one episode per seed until all have ended and returns every transition.

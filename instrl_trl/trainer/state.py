@@ -15,7 +15,7 @@ import torch
 from ..backends.accounting import QueryAccounting
 from ..backends.review_statistics import ReviewStatistics
 from ..runs.checkpoints import save_resumable_state
-from .rollout import select_rows
+from .rollout_buffer import RolloutBuffer
 from .run_statistics import RolloutTotals, RunStatistics
 
 
@@ -33,7 +33,7 @@ class InstructionGenerationState:
         rollout_generator (`torch.Generator`): draws this rank's sampled actions and minibatch order.
         reward_funcs (`dict[str, Callable]`): reward functions by name; those with a `state_dict` are saved.
         step (`int`): micro-steps done; its position in the rollout cycle says when to collect again.
-        buffer (`dict` or `None`): the current rollout as PPO's flat training tensors.
+        buffer ([`RolloutBuffer`] or `None`): the current rollout as PPO trains on it.
         buffered_inputs (`list[dict]` or `None`): the buffer split into this PPO epoch's minibatches.
         cost_multiplier (`float`): Lagrange multiplier of the query cost.
         usage_totals (`dict[str, dict[str, float]]`): per-role usage over all ranks, as last reduced.
@@ -47,24 +47,12 @@ class InstructionGenerationState:
     rollout_generator: torch.Generator
     reward_funcs: dict[str, Callable] = field(default_factory=dict)
     step: int = 0
-    buffer: dict | None = None
+    buffer: RolloutBuffer | None = None
     buffered_inputs: list[dict] | None = None
     cost_multiplier: float = 0.0
     usage_totals: dict[str, dict[str, float]] = field(default_factory=dict)
     reviewer_statistics: ReviewStatistics | None = None
     review_totals: ReviewStatistics | None = None
-
-    def shuffle_minibatches(self, num_minibatches: int) -> None:
-        """Reshuffles the buffered transitions into `num_minibatches` minibatches (one PPO epoch), as CleanRL does."""
-        order = torch.randperm(len(self.buffer["states"]), generator=self.rollout_generator)
-        self.buffered_inputs = [
-            select_rows(self.buffer, mb_inds) for mb_inds in torch.tensor_split(order, num_minibatches)
-        ]
-
-    def drop_rollout(self) -> None:
-        """Forgets the buffered rollout: the next micro-step collects a fresh one."""
-        self.buffer = None
-        self.buffered_inputs = None
 
     def update_cost_multiplier(self, totals: RolloutTotals, cost_target: float, learning_rate: float) -> None:
         """Dual ascent on the Lagrange multiplier of "queries per accepted instruction <= cost_target"."""
@@ -85,7 +73,7 @@ class InstructionGenerationState:
     def state_dict(self) -> dict:
         return {
             "step": self.step,
-            "buffer": self.buffer,
+            "buffer": None if self.buffer is None else self.buffer.state_dict(),
             "buffered_inputs": self.buffered_inputs,
             "cost_multiplier": self.cost_multiplier,
             "accounting": self.accounting.state_dict(),
@@ -101,7 +89,7 @@ class InstructionGenerationState:
 
     def load_state_dict(self, state: dict) -> None:
         self.step = state["step"]
-        self.buffer = state["buffer"]
+        self.buffer = None if state["buffer"] is None else RolloutBuffer.from_state_dict(state["buffer"])
         self.buffered_inputs = state["buffered_inputs"]
         self.cost_multiplier = state["cost_multiplier"]
         self.accounting.load_state_dict(state["accounting"])

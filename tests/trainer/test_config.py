@@ -99,7 +99,6 @@ def test_no_gradient_checkpointing_future_warning(tmp_path):
         ({"vf_coef": -0.5}, "vf_coef"),
         ({"entropy_coef": -0.01}, "entropy_coef"),
         ({"beta": -0.1}, "beta"),
-        ({"target_kl": 0.0}, "target_kl"),
         ({"cost_multiplier_lr": 0.0}, "cost_multiplier_lr"),
         ({"steps_per_generation": 0}, "steps_per_generation"),
         ({"reward_weights": [1.0, 2.0]}, "reward_weights"),

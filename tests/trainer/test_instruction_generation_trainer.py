@@ -310,11 +310,11 @@ def test_explained_variance_once_per_rollout_against_the_rollout_values(tiny_bac
     logged = {log["step"]: log for log in trainer.state.log_history if "loss" in log}
     assert [step for step, log in logged.items() if log.get("value/explained_variance") is not None] == [1, 5]
     buffer = trainer.run_state.buffer  # the rollout of step 5, as collected
-    expected = explained_variance(buffer["old_values"], buffer["returns"]).item()
+    expected = explained_variance(buffer.old_values, buffer.returns).item()
     assert logged[5]["value/explained_variance"] == pytest.approx(expected, rel=1e-6)
     # The advantages PPO trains on are GAE's, normalised
-    assert buffer["advantages"].mean().item() == pytest.approx(0.0, abs=1e-6)
-    assert buffer["advantages"].std().item() == pytest.approx(1.0, abs=1e-5)
+    assert buffer.advantages.mean().item() == pytest.approx(0.0, abs=1e-6)
+    assert buffer.advantages.std().item() == pytest.approx(1.0, abs=1e-5)
 
 
 class _ScriptedJudge(TextGenerator):
