@@ -219,6 +219,12 @@ class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArgument
             self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
         super().__post_init__()
         self._check_values()
+        if str(getattr(self.eval_strategy, "value", self.eval_strategy)) != "no":
+            raise ValueError(
+                f"`eval_strategy` is {self.eval_strategy!r}, but the trainer has no evaluation loop: a policy's "
+                "quality is its query cost on seeds it did not train on. Leave `eval_strategy` at 'no' and measure "
+                "the saved policy with `instrl_trl.policies.report.policy_report` or `benchmarks/query_efficiency.py`."
+            )
         num_processes = self.world_size
         if self.generation_batch_size is not None and self.steps_per_generation is not None:
             raise ValueError(

@@ -173,7 +173,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
         if self.ref_model is not None:
             self.ref_model = self.ref_model.to(self.accelerator.device)
 
-        self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._metrics = defaultdict(list)
         # Everything a resume restores beyond the Trainer's own state. Each rank samples its own actions: the seed +
         # rank keeps a run reproducible
         self.run_state = InstructionGenerationState(
@@ -235,7 +235,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
             rollout = self.collect_rollout([row[args.instruction_column] for row in generation_batch])
             self._log_rollout(rollout)
             state.buffer = RolloutBuffer.from_rollout(rollout, args.gamma, args.gae_lambda, args.normalize_advantage)
-            self._metrics["train"]["value/explained_variance"].append(state.buffer.explained_variance)
+            self._metrics["value/explained_variance"].append(state.buffer.explained_variance)
         if state.step % args.steps_per_generation == 0 or state.buffered_inputs is None:
             state.buffered_inputs = state.buffer.minibatches(args.steps_per_generation, state.rollout_generator)
         return state.buffered_inputs[state.step % args.steps_per_generation]
@@ -285,7 +285,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
             state.review_totals = reduce_review_statistics(state.reviewer_statistics, self.accelerator)
         metrics = rollout_metrics(rollout, totals, state.statistics, state.usage_totals, state.cost_multiplier)
         for key, value in metrics.items():
-            self._metrics["train"][key].append(value)
+            self._metrics[key].append(value)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
@@ -321,10 +321,9 @@ class InstructionGenerationTrainer(_BaseTrainer):
             ref_logprobs=ref_logprobs,
             beta=self.args.beta,
         )
-        mode = "train" if self.model.training else "eval"
         stats_vector = self.accelerator.reduce(torch.stack(list(stats.values())).detach(), reduction="mean")
         stats = dict(zip(stats.keys(), stats_vector.tolist(), strict=True))
-        metrics = self._metrics[mode]
+        metrics = self._metrics
         metrics["policy/loss"].append(stats["policy_loss"])
         metrics["policy/approx_kl"].append(stats["approx_kl"])
         metrics["policy/clip_fraction"].append(stats["clip_fraction"])
@@ -334,23 +333,20 @@ class InstructionGenerationTrainer(_BaseTrainer):
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        mode = "train" if self.model.training else "eval"
         metrics = {}
-        for key, values in self._metrics[mode].items():
+        for key, values in self._metrics.items():
             valid = [v for v in values if not math.isnan(v)]
             if _is_running_total(key):
                 metrics[key] = valid[-1] if valid else None
             else:
                 metrics[key] = sum(valid) / len(valid) if valid else None
-        if mode == "eval":
-            metrics = {f"eval_{key}": value for key, value in metrics.items()}
-        elif self.run_state.review_totals is not None:
+        if self.run_state.review_totals is not None:
             # The reviews of this logging window (`reviewer/*`): a judge that fails or hardly varies shows here
             metrics.update((self.run_state.review_totals - self._logged_review_totals).metrics())
             self._logged_review_totals = self.run_state.review_totals
         logs.update(metrics)
         super().log(logs, start_time)
-        self._metrics[mode].clear()
+        self._metrics.clear()
 
     # Checkpoints: the value head in its own file, the resumable state per rank
     def _save_checkpoint(self, model, trial):

@@ -101,6 +101,7 @@ def test_no_gradient_checkpointing_future_warning(tmp_path):
         ({"beta": -0.1}, "beta"),
         ({"cost_multiplier_lr": 0.0}, "cost_multiplier_lr"),
         ({"steps_per_generation": 0}, "steps_per_generation"),
+        ({"eval_strategy": "steps", "eval_steps": 5}, "eval_strategy"),
         ({"reward_weights": [1.0, 2.0]}, "reward_weights"),
         ({"per_device_train_batch_size": 4, "generation_batch_size": 6}, "generation_batch_size"),
         ({"generation_batch_size": 8, "steps_per_generation": 2}, "generation_batch_size"),
