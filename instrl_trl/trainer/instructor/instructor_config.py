@@ -33,7 +33,8 @@ class InstructorConfig(GRPOConfig, SeedColumnArguments, RoleArguments):
         model_name_or_path (`str`, *optional*):
             The instructor: a causal LM with a tool-calling chat template (a model id or path). When unset, a tiny
             chat model is built locally and warm-started on tool-call transcripts (see `warm_start_steps`), cached in
-            `~/.cache/instrl_trl` (or `$INSTRL_TRL_CACHE`): it runs offline and learns nothing useful.
+            the models cache (`$INSTRL_TRL_MODELS_CACHE`, else `$HF_HOME/instrl_trl/models`): it runs offline and
+            learns nothing useful.
         chat_template_path (`str`, *optional*):
             A Jinja chat template (file path) that replaces the model's own, for instruct models whose template cannot
             render tool calls (e.g. SmolLM2); `"qwen2.5"` uses TRL's stored copy of Qwen2.5's template, whose

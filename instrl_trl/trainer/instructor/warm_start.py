@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import get_json_schema
 
+from ...backends.models import models_cache_dir
 from ...backends.rules import RULES, RulesReviewer, RulesRewriter, rules_options
 from ...environment import STOP_ACTION
 from ...operations import OperationLibrary
@@ -26,16 +27,10 @@ from ...tool_environment.environment import InstructionEnvironmentFactory
 
 # Bump when the builder changes what it writes: cached folders of older builds are then ignored
 BUILDER_VERSION = 1
-CACHE_ENV = "INSTRL_TRL_CACHE"
 FINAL_ANSWER = "Done."
 # Longer transcripts (the rules engine's instructions grow with each operation) cost quadratic time and teach nothing
 # more about the call syntax
 MAX_TRANSCRIPT_CHARS = 500
-
-
-def cache_root() -> Path:
-    """`$INSTRL_TRL_CACHE`, else `~/.cache/instrl_trl`."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "instrl_trl")
 
 
 def tool_schemas(factory: InstructionEnvironmentFactory) -> list[dict]:
@@ -156,7 +151,8 @@ def default_instructor(
         learning_rate (`float`, *optional*, defaults to `5e-3`):
             Warm-start learning rate.
         cache_dir (`str` or `os.PathLike`, *optional*):
-            Where built models are kept; [`cache_root`] by default.
+            Where built models are kept; the one models cache by default
+            ([`~instrl_trl.backends.models.models_cache_dir`]).
 
     Returns:
         `str`: The model folder (loads with `AutoModelForCausalLM.from_pretrained`).
@@ -183,7 +179,7 @@ def default_instructor(
         },
         sort_keys=True,
     )
-    folder = Path(cache_dir or cache_root()) / f"tiny-instructor-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    folder = Path(cache_dir or models_cache_dir()) / f"tiny-instructor-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     if (folder / "config.json").is_file():
         return str(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

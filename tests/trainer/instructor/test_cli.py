@@ -13,7 +13,7 @@ RECIPE = "recipes/quickstart/instructor.yaml"
 
 def _env(instructor_cache: str) -> dict:
     # The session's built instructor is reused; one thread each, as on the shared machine
-    return {**os.environ, "INSTRL_TRL_CACHE": instructor_cache, "OMP_NUM_THREADS": "1"}
+    return {**os.environ, "INSTRL_TRL_MODELS_CACHE": instructor_cache, "OMP_NUM_THREADS": "1"}
 
 
 def _check_output(output_dir: Path) -> None:

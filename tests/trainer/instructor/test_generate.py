@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 def _run(command: list[str], instructor_cache: str) -> subprocess.CompletedProcess:
     # The session's built instructor is reused; one thread each, as on the shared machine
-    env = {**os.environ, "INSTRL_TRL_CACHE": instructor_cache, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "INSTRL_TRL_MODELS_CACHE": instructor_cache, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, check=False, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=480)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
