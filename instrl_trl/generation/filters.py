@@ -47,6 +47,10 @@ class Deduplicator:
         if self.uses_embeddings and instructions:
             self._embeddings.append(self.embedder.encode(instructions))
 
+    def is_known(self, instruction: str) -> bool:
+        """Whether `instruction` is an exact duplicate (normalized text) of one already kept."""
+        return _normalized_hash(instruction) in self._hashes
+
     def filter(self, candidates: list[Candidate]) -> list[Candidate]:
         """Returns the candidates that duplicate neither an earlier kept one nor an earlier one of the batch."""
         fresh = []
