@@ -19,6 +19,8 @@ import queue
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
@@ -26,7 +28,7 @@ from .evolve import Candidate, episode_candidates
 from .filters import Deduplicator
 from .policies import ActPolicy, EvolutionSetup
 from .responses import AnsweredCandidate, ExpertUnavailableError, verified_by_constraints
-from .role_calls import Completion, RoleCaller, ServerPools
+from .role_calls import BatchingWorker, Completion, RoleCaller, ServerPools
 from .rows import to_row
 from .shards import ShardWriter
 
@@ -52,6 +54,7 @@ class _SeedWork:
     returns_at_acceptance: list[float] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     answers: dict[int, AnsweredCandidate | None] = field(default_factory=dict)
+    embeddings: dict[int, Any] = field(default_factory=dict)
     pending_answers: int = 0
     failed: bool = False
     finished: bool = False
@@ -136,6 +139,10 @@ class PipelinedGeneration:
                                  if respond else (lambda items: self.expert.respond([i for i, _ in items])),
                                  self._completions, pools.pool_for(self.expert)),
         }  # fmt: skip
+        if self.deduplicator.uses_embeddings:
+            embedder = self.deduplicator.embedder  # loaded here, not in the worker's thread
+            self._callers["embedder"] = BatchingWorker("embedder", lambda texts: list(embedder.encode(texts)),
+                                                       self._completions)  # fmt: skip
         window = max(self.batch_size, EPISODES_PER_SLOT * pools.total_concurrency)
         self._to_act: list[_SeedWork] = []
         self._unfinished = 0
@@ -174,6 +181,8 @@ class PipelinedGeneration:
                         seeds_since_check = 0
         finally:
             pools.shutdown()
+            if "embedder" in self._callers:
+                self._callers["embedder"].close()
         return self._result
 
     def _review(self, pairs: list[tuple[str, str]]):
@@ -242,6 +251,9 @@ class PipelinedGeneration:
                 continue
             work.pending_answers += 1
             self._callers["expert"].submit((candidate.instruction, 0), (work, position, 0))
+            if "embedder" in self._callers:  # for the near-duplicate check at commit, while the expert answers
+                work.pending_answers += 1
+                self._callers["embedder"].submit(candidate.instruction, (work, position))
         if not work.pending_answers:
             self._finish(work)
 
@@ -267,6 +279,14 @@ class PipelinedGeneration:
                 self._callers["expert"].submit((candidate.instruction, attempt + 1), (work, position, attempt + 1))
                 return
             work.answers[position] = AnsweredCandidate(candidate, answer.text, verified, attempt + 1)
+        self._answered(work)
+
+    def _on_embedder(self, tag: tuple[_SeedWork, int], embedding) -> None:
+        work, position = tag
+        work.embeddings[position] = embedding
+        self._answered(work)
+
+    def _answered(self, work: _SeedWork) -> None:
         work.pending_answers -= 1
         if not work.pending_answers:
             self._finish(work)
@@ -281,10 +301,17 @@ class PipelinedGeneration:
             if work.failed:
                 self._result.failed_seed_indices.add(work.index)
                 continue
-            answered = [work.answers[position] for position in sorted(work.answers)]
-            answered = [item for item in answered if item is not None]
-            answered = [item for item in answered if item.verified is not False or self.keep_unverified]
-            fresh = {id(candidate) for candidate in self.deduplicator.filter([item.candidate for item in answered])}
+            positions = [
+                position
+                for position, item in sorted(work.answers.items())
+                if item is not None and (item.verified is not False or self.keep_unverified)
+            ]
+            answered = [work.answers[position] for position in positions]
+            embeddings = (
+                torch.stack([work.embeddings[p] for p in positions]) if work.embeddings and positions else None
+            )
+            kept = self.deduplicator.filter([item.candidate for item in answered], embeddings)
+            fresh = {id(candidate) for candidate in kept}
             rows = [to_row(item) for item in answered if id(item.candidate) in fresh]
             self.writer.add(rows, [work.index])
             self._result.num_rows += len(rows)

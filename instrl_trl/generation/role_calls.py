@@ -18,6 +18,7 @@ and a local model answers a batch in one forward pass.
 """
 
 import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -146,3 +147,52 @@ class RoleCaller:
         for (_, tag), result in zip(waiting, results, strict=True):
             self.completions.put(Completion(self.role, tag, result=result))
         return True
+
+
+class BatchingWorker(RoleCaller):
+    r"""
+    A [`RoleCaller`] for CPU work that releases the GIL (e.g. a sentence-embedding forward pass): one background
+    thread takes every item waiting, calls `call(items)` on them as one batch, and delivers the answers, so that the
+    work overlaps the main loop and the servers' waiting instead of stalling them. [`~RoleCaller.flush`] does nothing.
+    """
+
+    def __init__(self, role: str, call: Callable[[list], list], completions: queue.SimpleQueue, max_batch: int = 64):
+        super().__init__(role, call, completions)
+        self.max_batch = max_batch
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=f"generate-{role}", daemon=True)
+        self._thread.start()
+
+    @property
+    def concurrent(self) -> bool:
+        return True
+
+    def submit(self, item, tag) -> None:
+        self._inbox.put((item, tag))
+
+    def flush(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Stops the thread once the items already submitted are done."""
+        self._inbox.put(None)
+
+    def _work(self) -> None:
+        while True:
+            batch = [self._inbox.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in batch
+            batch = [entry for entry in batch if entry is not None]
+            if batch:
+                try:
+                    results = self.call([item for item, _ in batch])
+                    for (_, tag), result in zip(batch, results, strict=True):
+                        self.completions.put(Completion(self.role, tag, result=result))
+                except Exception as error:  # noqa: BLE001 (delivered to the main loop, which raises it)
+                    self.completions.put(Completion(self.role, batch[0][1], error=error))
+            if stop:
+                return
