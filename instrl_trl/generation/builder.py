@@ -26,6 +26,7 @@ from ..hub.push import push_folder
 from ..operations import OperationLibrary
 from ..rewards import get_reward_funcs
 from .card import write_dataset_card
+from .cross_rank import deduplicate_across_ranks
 from .filters import Deduplicator
 from .fingerprint import GENERATION_OUTPUTS, generation_fingerprint
 from .generation_config import DatasetGenerationConfig
@@ -235,6 +236,10 @@ def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
     ):
         summary = generate_dataset(config, seeds)
         num_failed_seeds = _sum_over_processes(summary.num_failed_seeds, state)
+        if state.num_processes > 1 and state.is_main_process:
+            # Each process deduplicated its own seeds; a duplicate made on two ranks is kept once, in seed order
+            embedder = SentenceEmbedder(config.embedding_model) if config.embedding_model else None
+            deduplicate_across_ranks(config.output_dir, Deduplicator(config.dedup_threshold, embedder))
         if state.is_main_process:
             _finish(config, seeds, summary, num_failed_seeds)
         state.wait_for_everyone()

@@ -56,6 +56,7 @@ class _SeedWork:
     answers: dict[int, AnsweredCandidate | None] = field(default_factory=dict)
     embeddings: dict[int, Any] = field(default_factory=dict)
     pending_answers: int = 0
+    pending_embeddings: int = 0
     failed: bool = False
     finished: bool = False
 
@@ -164,10 +165,15 @@ class PipelinedGeneration:
                     self._act(ready)
                 # Local roles answer in batches here, while the servers work on what is in flight
                 flushed = [caller.flush() for caller in self._callers.values()]
-                self._handle_completions(block=not any(flushed) and not self._to_act and self._unfinished > 0)
+                outstanding = self._unfinished > 0 or any(work.pending_embeddings for work in works.values())
+                self._handle_completions(block=not any(flushed) and not self._to_act and outstanding)
 
                 committed = []
-                while commit_position < next_position and works[commit_position].finished:
+                while (
+                    commit_position < next_position
+                    and works[commit_position].finished
+                    and not works[commit_position].pending_embeddings
+                ):
                     committed.append(works.pop(commit_position))
                     commit_position += 1
                 if committed:
@@ -252,7 +258,7 @@ class PipelinedGeneration:
             work.pending_answers += 1
             self._callers["expert"].submit((candidate.instruction, 0), (work, position, 0))
             if "embedder" in self._callers:  # for the near-duplicate check at commit, while the expert answers
-                work.pending_answers += 1
+                work.pending_embeddings += 1
                 self._callers["embedder"].submit(candidate.instruction, (work, position))
         if not work.pending_answers:
             self._finish(work)
@@ -284,7 +290,7 @@ class PipelinedGeneration:
     def _on_embedder(self, tag: tuple[_SeedWork, int], embedding) -> None:
         work, position = tag
         work.embeddings[position] = embedding
-        self._answered(work)
+        work.pending_embeddings -= 1
 
     def _answered(self, work: _SeedWork) -> None:
         work.pending_answers -= 1
@@ -292,6 +298,8 @@ class PipelinedGeneration:
             self._finish(work)
 
     def _finish(self, work: _SeedWork) -> None:
+        # Its queries are done: a new episode takes its place in the window, while its embeddings may still be on
+        # their way (the commit waits for them; `MAX_WINDOWS_AHEAD` bounds how far new episodes run ahead)
         work.finished = True
         self._unfinished -= 1
 
