@@ -10,10 +10,10 @@ class can back another trainer later.
 """
 
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from .backends.accounting import QueryAccounting
-from .backends.base import Reviewer, Rewriter, RewriteRequest
+from .backends.base import Review, Reviewer, Rewrite, Rewriter, RewriteRequest
 from .constraints import Constraint
 from .elimination import elimination_reason
 from .operations.operation import STOP_ACTION, OperationLibrary
@@ -128,6 +128,19 @@ class StepResult:
             "queries": self.queries,
         }
 
+    @classmethod
+    def concatenate(cls, results: list["StepResult"], episode_indices: list[int] | None = None) -> "StepResult":
+        """
+        The entries of `results`, one after the other, as one [`StepResult`] (for batched reward functions);
+        `episode_indices` replaces theirs when given.
+        """
+        merged = cls(
+            **{f.name: [value for result in results for value in getattr(result, f.name)] for f in fields(cls)}
+        )
+        if episode_indices is not None:
+            merged.episode_indices = list(episode_indices)
+        return merged
+
 
 def format_state(instruction: str, history: list[str] | tuple[str, ...]) -> str:
     """
@@ -237,85 +250,100 @@ class InstructionEnv:
             raise ValueError(f"Unknown actions {unknown}. Valid actions: {', '.join(self.action_names)}.")
 
         episodes = [self.episodes[i] for i in running]
-        result = StepResult(
-            episode_indices=running,
-            operation=names,
-            instructions=[episode.instruction for episode in episodes],
-            new_instructions=[episode.instruction for episode in episodes],
-            information_gain=[False] * len(running),
-            elimination=[None] * len(running),
-            accepted=[False] * len(running),
-            queries=[0] * len(running),
-            done=[False] * len(running),
-            gain_probability=[None] * len(running),
-            review_failed=[False] * len(running),
-            cleanups=[()] * len(running),
-        )
-
         to_rewrite = [k for k, name in enumerate(names) if name != STOP_ACTION]
-        requests = [
-            RewriteRequest(
-                instruction=episodes[k].instruction,
-                operation=self.operations[names[k]],
-                history=tuple(episodes[k].history),
-                constraints=episodes[k].constraints,
-                seed=self._rewrite_seed(episodes[k]),
-            )
-            for k in to_rewrite
-        ]
-        rewrites = self.rewriter.rewrite(requests) if requests else []
-        self.accounting.record("rewriter", len(requests), [rewrite.usage for rewrite in rewrites])
-        for k, rewrite in zip(to_rewrite, rewrites, strict=True):
-            result.new_instructions[k] = rewrite.instruction
-            result.queries[k] += 1
-            episodes[k].failed_queries += int(rewrite.usage is not None and rewrite.usage.failed)
-            result.cleanups[k] = rewrite.cleanups
-            # A reason the rewriter found itself (e.g. a dropped constraint) comes before the text rules
-            result.elimination[k] = rewrite.rejection or elimination_reason(
-                episodes[k].instruction, rewrite.instruction
-            )
+        requests = [self.rewrite_request(episodes[k], names[k]) for k in to_rewrite]
+        rewrites = dict(zip(to_rewrite, self.rewriter.rewrite(requests) if requests else [], strict=True))
+        self.accounting.record("rewriter", len(requests), [rewrite.usage for rewrite in rewrites.values()])
+        eliminations = {k: self.elimination(episodes[k], rewrite) for k, rewrite in rewrites.items()}
 
         # Eliminated rewrites are dropped by rule; only the others cost a reviewer query
-        to_review = [k for k in to_rewrite if result.elimination[k] is None]
+        to_review = [k for k in to_rewrite if eliminations[k] is None]
         reviews = (
             self.reviewer.review(
-                [result.instructions[k] for k in to_review], [result.new_instructions[k] for k in to_review]
+                [episodes[k].instruction for k in to_review], [rewrites[k].instruction for k in to_review]
             )
             if to_review
             else []
         )
         self.accounting.record("reviewer", len(to_review), [review.usage for review in reviews])
-        for k, review in zip(to_review, reviews, strict=True):
-            result.queries[k] += 1
-            # A verdict that could not be parsed is also `failed`, but it was answered (and cached): not counted
-            episodes[k].failed_queries += int(review.usage is not None and review.usage.failed and not review.verdict)
-            result.information_gain[k] = review.information_gain
-            result.gain_probability[k] = review.probability
-            result.review_failed[k] = review.usage is not None and review.usage.failed
-            result.accepted[k] = review.information_gain
+        reviews = dict(zip(to_review, reviews, strict=True))
+        steps = [
+            self.apply_step(episodes[k], names[k], rewrites.get(k), eliminations.get(k), reviews.get(k))
+            for k in range(len(episodes))
+        ]
+        return StepResult.concatenate(steps, episode_indices=running)
 
-        rewrites_by_position = dict(zip(to_rewrite, rewrites, strict=True))
-        for k, episode in enumerate(episodes):
-            if names[k] == STOP_ACTION:
-                episode.done, episode.end_reason = True, STOP_ACTION
-            else:
-                episode.history.append(names[k])
-                if result.elimination[k] is not None:
-                    if self.end_on_elimination:
-                        episode.done, episode.end_reason = True, f"elimination:{result.elimination[k]}"
-                elif result.accepted[k]:
-                    episode.instruction = result.new_instructions[k]
-                    episode.constraints = rewrites_by_position[k].constraints
-                    episode.accepted.append(
-                        Evolution(
-                            episode.instruction,
-                            tuple(episode.history),
-                            len(episode.accepted) + 1,
-                            episode.constraints,
-                            result.gain_probability[k],
-                        )
-                    )
-                if not episode.done and len(episode.history) >= self.max_operations:
-                    episode.done, episode.end_reason = True, "max_operations"
-            result.done[k] = episode.done
+    def rewrite_request(self, episode: Episode, operation: str) -> RewriteRequest:
+        """The request that applies `operation` (a name) to `episode`'s current instruction."""
+        return RewriteRequest(
+            instruction=episode.instruction,
+            operation=self.operations[operation],
+            history=tuple(episode.history),
+            constraints=episode.constraints,
+            seed=self._rewrite_seed(episode),
+        )
+
+    @staticmethod
+    def elimination(episode: Episode, rewrite: Rewrite) -> str | None:
+        """Why `rewrite` of `episode`'s instruction is eliminated, or `None` when the reviewer should judge it."""
+        # A reason the rewriter found itself (e.g. a dropped constraint) comes before the text rules
+        return rewrite.rejection or elimination_reason(episode.instruction, rewrite.instruction)
+
+    def apply_step(
+        self,
+        episode: Episode,
+        operation: str,
+        rewrite: Rewrite | None = None,
+        elimination: str | None = None,
+        review: Review | None = None,
+    ) -> StepResult:
+        """
+        Ends one step of one episode: `operation` was taken (a name; `stop` needs no `rewrite`), the rewriter answered
+        `rewrite`, [`~InstructionEnv.elimination`] gave `elimination` and, when it gave none, the reviewer answered
+        `review`. Updates `episode` and returns the step as a one-entry [`StepResult`] (episode index 0). [`step`]
+        plays batches with it; the generation stage calls it per episode, as each one's queries return.
+        """
+        instruction = episode.instruction
+        result = StepResult(
+            episode_indices=[0], operation=[operation], instructions=[instruction], new_instructions=[instruction],
+            information_gain=[False], elimination=[None], accepted=[False], queries=[0], done=[False],
+            gain_probability=[None], review_failed=[False], cleanups=[()],
+        )  # fmt: skip
+        if operation == STOP_ACTION:
+            episode.done, episode.end_reason = True, STOP_ACTION
+            result.done[0] = True
+            return result
+        result.new_instructions[0] = rewrite.instruction
+        result.queries[0] += 1
+        episode.failed_queries += int(rewrite.usage is not None and rewrite.usage.failed)
+        result.cleanups[0] = rewrite.cleanups
+        result.elimination[0] = elimination
+        if review is not None:
+            result.queries[0] += 1
+            # A verdict that could not be parsed is also `failed`, but it was answered (and cached): not counted
+            episode.failed_queries += int(review.usage is not None and review.usage.failed and not review.verdict)
+            result.information_gain[0] = review.information_gain
+            result.gain_probability[0] = review.probability
+            result.review_failed[0] = review.usage is not None and review.usage.failed
+            result.accepted[0] = review.information_gain
+
+        episode.history.append(operation)
+        if elimination is not None:
+            if self.end_on_elimination:
+                episode.done, episode.end_reason = True, f"elimination:{elimination}"
+        elif result.accepted[0]:
+            episode.instruction = rewrite.instruction
+            episode.constraints = rewrite.constraints
+            episode.accepted.append(
+                Evolution(
+                    episode.instruction,
+                    tuple(episode.history),
+                    len(episode.accepted) + 1,
+                    episode.constraints,
+                    result.gain_probability[0],
+                )
+            )
+        if not episode.done and len(episode.history) >= self.max_operations:
+            episode.done, episode.end_reason = True, "max_operations"
+        result.done[0] = episode.done
         return result

@@ -236,3 +236,28 @@ def act(
         model, processing_class, states, max_length, temperature=temperature, greedy=greedy, generator=generator
     )
     return actions.cpu(), logprobs.cpu(), values.cpu()
+
+
+@torch.no_grad()
+def act_each(
+    model: PreTrainedModel,
+    processing_class: PreTrainedTokenizerBase,
+    states: list[str],
+    generators: list[torch.Generator],
+    max_length: int = 128,
+    greedy: bool = False,
+    temperature: float = 1.0,
+) -> list[int]:
+    """
+    One action per state, as [`act`] picks it, but state `i` sampled from `generators[i]`: the states come from
+    different episodes, each with its own seeded stream, so that an episode's actions do not depend on which other
+    episodes share its forward pass (the generation stage batches whichever episodes are ready).
+    """
+    outputs = model(**tokenize_states(processing_class, states, max_length, model.device))
+    logits = outputs.logits.float() / temperature
+    if greedy:
+        return logits.argmax(dim=-1).tolist()
+    probs = logits.detach().cpu().softmax(dim=-1)
+    return [
+        int(torch.multinomial(row, 1, generator=generator)) for row, generator in zip(probs, generators, strict=True)
+    ]

@@ -291,3 +291,11 @@ class Expert(ABC):
 
     @abstractmethod
     def respond(self, instructions: list[str]) -> list[Answer]: ...
+
+    def respond_attempts(self, instructions: list[str], attempts: list[int]) -> list[Answer]:
+        """
+        Answers `instructions`, `attempts[i]` (0 for the first) saying how many times instruction `i` was asked
+        before, so that an expert that samples asks with a seed that depends on the attempt alone, not on the order
+        in which concurrent callers reached it. This default answers as `respond` does (a deterministic expert).
+        """
+        return self.respond(instructions)

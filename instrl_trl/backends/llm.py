@@ -9,6 +9,7 @@ probabilities in `verdicts.py`, what a judge did over many reviews in `review_st
 import logging
 import random
 import re
+import threading
 from collections import Counter
 from dataclasses import replace
 from importlib import resources
@@ -149,6 +150,8 @@ class LLMRewriter(Rewriter):
         self.constraint_families = check_constraint_families(constraint_families, "rewriter.constraint_families")
         self.cleanup_counts: Counter[str] = Counter()
         self.constraint_counts: Counter[str] = Counter()
+        # The generation stage calls a role from many threads at once; the counts are updated under this lock
+        self._counts_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -181,16 +184,18 @@ class LLMRewriter(Rewriter):
         return constraint
 
     def rewrite(self, requests: list[RewriteRequest]) -> list[Rewrite]:
-        new_constraints = [self._new_constraint(request) for request in requests]
+        with self._counts_lock:
+            new_constraints = [self._new_constraint(request) for request in requests]
         prompts = [self.build_prompt(request, c) for request, c in zip(requests, new_constraints, strict=True)]
         seeds = [request.seed for request in requests]
         generations = _generate(self.generator, prompts, self.generation_kwargs, seeds)
-        return [
-            self._finish(request, constraint, prompt, generation)
-            for request, constraint, prompt, generation in zip(
-                requests, new_constraints, prompts, generations, strict=True
-            )
-        ]
+        with self._counts_lock:
+            return [
+                self._finish(request, constraint, prompt, generation)
+                for request, constraint, prompt, generation in zip(
+                    requests, new_constraints, prompts, generations, strict=True
+                )
+            ]
 
     def _finish(
         self, request: RewriteRequest, constraint: Constraint | None, prompt: Prompt, generation: Generation
@@ -301,6 +306,7 @@ class LLMReviewer(Reviewer):
         # The reviews since the spread was last checked
         self._window = ReviewStatistics()
         self._warned_spread = False
+        self._statistics_lock = threading.Lock()  # reviews may come from many threads (the generation stage)
 
     @property
     def model_name(self) -> str:
@@ -342,7 +348,8 @@ class LLMReviewer(Reviewer):
                 gain = probability >= self.threshold
                 reviews.append(Review(gain, VERDICTS[0] if gain else VERDICTS[1], score.usage, probability))
         references = self.reference.review(originals, rewrites) if self.reference is not None else None
-        self._record(reviews, references)
+        with self._statistics_lock:
+            self._record(reviews, references)
         return reviews
 
     def _parsed(self, generation: Generation) -> Review:
@@ -412,19 +419,25 @@ class LLMExpert(Expert):
         generator.check_generation_kwargs(self.generation_kwargs, "expert.generation_kwargs")
         self.system_prompt = system_prompt
         self._times_asked: Counter[str] = Counter()
+        self._times_asked_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
         return self.generator.model_name
 
     def respond(self, instructions: list[str]) -> list[Answer]:
+        attempts = []
+        with self._times_asked_lock:
+            for instruction in instructions:
+                attempts.append(self._times_asked[instruction])
+                self._times_asked[instruction] += 1
+        return self.respond_attempts(instructions, attempts)
+
+    def respond_attempts(self, instructions: list[str], attempts: list[int]) -> list[Answer]:
+        """Answers `instructions`, asking instruction `i` with sampling seed `attempts[i]` (see the class)."""
         prompts = [
             f"{self.system_prompt}\n\n{instruction}" if self.system_prompt else instruction
             for instruction in instructions
         ]
-        seeds = []
-        for instruction in instructions:
-            seeds.append(self._times_asked[instruction])
-            self._times_asked[instruction] += 1
-        generations = _generate(self.generator, prompts, self.generation_kwargs, seeds)
+        generations = _generate(self.generator, prompts, self.generation_kwargs, list(attempts))
         return [Answer((generation.text or "").strip(), generation.usage) for generation in generations]

@@ -26,11 +26,14 @@ from ..operations import OperationLibrary
 from ..rewards import get_reward_funcs
 from ..runs.folder import claim_run_folder
 from .card import write_dataset_card
+from .cross_rank import deduplicate_across_ranks
 from .filters import Deduplicator
 from .fingerprint import GENERATION_OUTPUTS, generation_fingerprint
 from .generation_config import DatasetGenerationConfig
+from .pipeline import PipelinedGeneration
 from .policies import (
     BASELINE_KINDS,
+    ActPolicy,
     EvolutionSetup,
     GenerationPolicy,
     PPOPolicy,
@@ -136,31 +139,20 @@ def generate_dataset(
     num_seeds = len(seeds) if config.max_seeds is None else min(config.max_seeds, len(seeds))
     mine = list(range(state.process_index, num_seeds, state.num_processes))
     todo = [index for index in mine if index not in done]
+    num_todo = len(todo)
     instructions = seeds[config.instruction_column]
 
-    num_rows, failed_seeds = 0, set()
     progress = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="Generating", unit="seed",
                     disable=not state.is_main_process)  # fmt: skip
     try:
-        for start in range(0, len(todo), config.batch_size):
-            batch = todo[start : start + config.batch_size]
-            # Sampling is seeded by the batch's first seed index, so a resumed run samples as an uninterrupted one
-            budget.start_batch()
-            evolved = policy.evolve(setup, [instructions[i] for i in batch], batch)
-            candidates, failed = evolved.candidates, set(evolved.failed_seed_indices)
-            budget.check_batch()  # before paying the expert for a batch whose rewriter is down
-            unanswered = []
-            answered = answer_and_verify(
-                expert, deduplicator.filter(candidates), accounting, config.verification_retries,
-                config.keep_unverified, on_failure=unanswered.append,
-            )  # fmt: skip
-            failed |= {candidate.seed_index for candidate in unanswered}
-            rows = [to_row(item) for item in answered if item.candidate.seed_index not in failed]
-            writer.add(rows, [index for index in batch if index not in failed])
-            num_rows += len(rows)
-            failed_seeds |= failed
-            progress.update(len(batch))
-            budget.check_batch()
+        if config.pipelined and isinstance(policy, ActPolicy):
+            pipeline = PipelinedGeneration(policy, setup, expert, deduplicator, writer, budget, config.batch_size,
+                                           config.verification_retries, config.keep_unverified)  # fmt: skip
+            result = pipeline.run(todo, instructions, on_committed=progress.update)
+            num_rows, failed_seeds = result.num_rows, result.failed_seed_indices
+        else:
+            num_rows, failed_seeds = _generate_lock_step(config, policy, setup, expert, deduplicator, writer, budget,
+                                                         todo, instructions, progress)  # fmt: skip
         writer.flush()
     except Exception as error:
         writer.flush()  # rows of finished seeds are kept
@@ -173,7 +165,47 @@ def generate_dataset(
         # One running total per rank: a resumed run adds to the first
         path = os.path.join(config.output_dir, QUERIES_FILE.format(rank=state.process_index))
         write_queries_file(path, accounting.details(), add_to_existing=True)
-    return GenerationSummary(config.output_dir, num_rows, len(todo), len(mine) - len(todo), len(failed_seeds))
+    return GenerationSummary(config.output_dir, num_rows, num_todo, len(mine) - num_todo, len(failed_seeds))
+
+
+def _generate_lock_step(
+    config: DatasetGenerationConfig,
+    policy: GenerationPolicy,
+    setup: EvolutionSetup,
+    expert: Expert,
+    deduplicator: Deduplicator,
+    writer: ShardWriter,
+    budget: FailureBudget,
+    todo: list[int],
+    instructions: list[str],
+    progress,
+) -> tuple[int, set[int]]:
+    """
+    The batch-by-batch stage (`pipelined: false`, and the instructor, which chooses every episode's operations in one
+    generation): each batch's episodes advance one operation round at a time, then the expert answers the batch.
+    Returns the rows written and the seeds whose queries failed.
+    """
+    num_rows, failed_seeds = 0, set()
+    for start in range(0, len(todo), config.batch_size):
+        batch = todo[start : start + config.batch_size]
+        # Sampling is seeded by the batch's first seed index, so a resumed run samples as an uninterrupted one
+        budget.start_batch()
+        evolved = policy.evolve(setup, [instructions[i] for i in batch], batch)
+        candidates, failed = evolved.candidates, set(evolved.failed_seed_indices)
+        budget.check_batch()  # before paying the expert for a batch whose rewriter is down
+        unanswered = []
+        answered = answer_and_verify(
+            expert, deduplicator.filter(candidates), setup.accounting, config.verification_retries,
+            config.keep_unverified, on_failure=unanswered.append,
+        )  # fmt: skip
+        failed |= {candidate.seed_index for candidate in unanswered}
+        rows = [to_row(item) for item in answered if item.candidate.seed_index not in failed]
+        writer.add(rows, [index for index in batch if index not in failed])
+        num_rows += len(rows)
+        failed_seeds |= failed
+        progress.update(len(batch))
+        budget.check_batch()
+    return num_rows, failed_seeds
 
 
 def _instructions_in(shards) -> list[str]:
@@ -204,6 +236,10 @@ def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
     ):
         summary = generate_dataset(config, seeds)
         num_failed_seeds = _sum_over_processes(summary.num_failed_seeds, state)
+        if state.num_processes > 1 and state.is_main_process:
+            # Each process deduplicated its own seeds; a duplicate made on two ranks is kept once, in seed order
+            embedder = SentenceEmbedder(config.embedding_model) if config.embedding_model else None
+            deduplicate_across_ranks(config.output_dir, Deduplicator(config.dedup_threshold, embedder))
         if state.is_main_process:
             _finish(config, seeds, summary, num_failed_seeds)
         state.wait_for_everyone()

@@ -47,17 +47,29 @@ class Deduplicator:
         if self.uses_embeddings and instructions:
             self._embeddings.append(self.embedder.encode(instructions))
 
-    def filter(self, candidates: list[Candidate]) -> list[Candidate]:
-        """Returns the candidates that duplicate neither an earlier kept one nor an earlier one of the batch."""
-        fresh = []
-        for candidate in candidates:
+    def is_known(self, instruction: str) -> bool:
+        """Whether `instruction` is an exact duplicate (normalized text) of one already kept."""
+        return _normalized_hash(instruction) in self._hashes
+
+    def filter(self, candidates: list[Candidate], embeddings: torch.Tensor | None = None) -> list[Candidate]:
+        """
+        Returns the candidates that duplicate neither an earlier kept one nor an earlier one of the batch.
+        `embeddings` (one row per candidate, from `embedder.encode`) may be computed beforehand, e.g. in another
+        thread while the candidates' answers are awaited; they are computed here otherwise.
+        """
+        fresh, fresh_rows = [], []
+        for row, candidate in enumerate(candidates):
             digest = _normalized_hash(candidate.instruction)
             if digest not in self._hashes:
                 self._hashes.add(digest)
                 fresh.append(candidate)
+                fresh_rows.append(row)
         if not self.uses_embeddings or not fresh:
             return fresh
-        embeddings = self.embedder.encode([candidate.instruction for candidate in fresh])
+        if embeddings is None:
+            embeddings = self.embedder.encode([candidate.instruction for candidate in fresh])
+        else:
+            embeddings = embeddings[fresh_rows]
         memory = torch.cat(self._embeddings) if self._embeddings else embeddings.new_zeros(0, embeddings.size(1))
         kept, kept_rows = [], []
         for row, candidate in enumerate(fresh):

@@ -76,7 +76,15 @@ class DatasetGenerationConfig(
         output_dir (`str`):
             Where the shards (`data/`), the progress markers, the card and the plot are written.
         batch_size (`int`, *optional*, defaults to `32`):
-            Seeds evolved and answered together.
+            The fewest episodes in flight at once (more when the roles' servers have more slots: twice the sum of
+            their `max_concurrency`), and the most states in one policy forward pass. With `pipelined: false`, the
+            seeds evolved and answered together.
+        pipelined (`bool`, *optional*, defaults to `True`):
+            Advance each seed's episode as soon as its own queries return, and answer its instructions as soon as it
+            ends, so that an endpoint's slots stay busy; rows are still written in seed order and do not depend on the
+            server's timing. `False` plays lock-step batches (every operation round waits for the batch's slowest
+            query): the earlier behaviour, whose sampling is seeded per batch, so its rows differ. An instructor
+            policy always plays lock-step batches.
         shard_size (`int`, *optional*, defaults to `1000`):
             Rows per parquet shard; a shard is written (atomically) when full and at the end.
         seed (`int`, *optional*, defaults to `42`):
@@ -140,7 +148,14 @@ class DatasetGenerationConfig(
 
     # Parameters that control the output
     output_dir: str = field(default=None, metadata={"help": "Where shards, progress markers, card and plot go."})
-    batch_size: int = field(default=32, metadata={"help": "Seeds evolved and answered together."})
+    batch_size: int = field(
+        default=32,
+        metadata={"help": "Fewest episodes in flight (more with servers: 2 x their max_concurrency); policy batch."},
+    )
+    pipelined: bool = field(
+        default=True,
+        metadata={"help": "Advance each episode as its own queries return (False: lock-step batches, as before)."},
+    )
     shard_size: int = field(default=1000, metadata={"help": "Rows per parquet shard."})
     seed: int = field(default=42, metadata={"help": "Seed of the rewrites and of sampled operations."})
     push_to_hub: bool = field(default=False, metadata={"help": "Push the dataset (and policy) when complete."})

@@ -29,7 +29,7 @@ from ..environment import STOP_ACTION, InstructionEnv
 from ..operations import OperationLibrary, build_operation_library
 from ..policies.baselines import build_baseline_policy
 from ..policies.instructor import choose_operations_with_instructor
-from ..policy import act
+from ..policy import act, act_each
 from ..rewards.scoring import weighted_rewards
 from ..tool_environment import DEFAULT_TASK_PROMPT, INSTRUCTOR_FILE, InstructionEnvironmentFactory
 from .evolve import Candidate, episode_candidates, evolve_seeds
@@ -138,6 +138,17 @@ class ActPolicy(GenerationPolicy):
         failed = {seed_indices[i] for i, episode in enumerate(env.episodes) if episode.failed_queries}
         return EvolvedBatch(candidates, failed)
 
+    def episode_actor(self, setup: EvolutionSetup, seed_index: int):
+        """
+        What picks the operations of one episode in the pipelined stage: its own act function, sampling from a stream
+        seeded by `setup.seed + seed_index` alone, so that its choices do not depend on the other episodes in flight.
+        """
+        return self._make_act_fn(setup, setup.seed + seed_index)
+
+    def act_episodes(self, setup: EvolutionSetup, states: list[str], actors: list) -> list[int]:
+        """One action id per state, state `i` being the current state of the episode of `actors[i]`."""
+        return [int(actor([state])[0][0]) for state, actor in zip(states, actors, strict=True)]
+
 
 class PPOPolicy(ActPolicy):
     r"""
@@ -159,6 +170,14 @@ class PPOPolicy(ActPolicy):
                            temperature=setup.temperature)  # fmt: skip
 
         super().__init__("ppo", operations, make_act_fn)
+
+    def episode_actor(self, setup: EvolutionSetup, seed_index: int) -> torch.Generator:
+        return torch.Generator().manual_seed(setup.seed + seed_index)
+
+    def act_episodes(self, setup: EvolutionSetup, states: list[str], actors: list[torch.Generator]) -> list[int]:
+        # One forward pass over the ready episodes, each sampled from its own generator. Padding to the batch's
+        # longest state changes the logits by float rounding only; a sample it flips is a rounding-level coincidence.
+        return act_each(self.model, self.tokenizer, states, actors, greedy=setup.greedy, temperature=setup.temperature)
 
 
 class InstructorPolicy(GenerationPolicy):

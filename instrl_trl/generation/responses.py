@@ -31,7 +31,8 @@ class ExpertUnavailableError(RuntimeError):
     """Every answer of a batch failed: the expert cannot be reached (or answers nothing usable)."""
 
 
-def _verified(candidate: Candidate, response: str) -> bool | None:
+def verified_by_constraints(candidate: Candidate, response: str) -> bool | None:
+    """Whether `response` satisfies every verifiable constraint of `candidate`; `None` when it carries none."""
     if not candidate.constraints:
         return None
     return all(constraint.check(response) for constraint in candidate.constraints)
@@ -71,7 +72,7 @@ def answer_and_verify(
                 if on_failure is not None:
                     on_failure(candidates[i])
                 continue
-            verified = _verified(candidates[i], answer.text)
+            verified = verified_by_constraints(candidates[i], answer.text)
             answered[i] = AnsweredCandidate(candidates[i], answer.text, verified, asked[i])
             if verified is False:
                 retry.append(i)

@@ -13,7 +13,9 @@ with OpenAIServer(faults=["429", "drop"], latency=0.1) as server:
 ```
 """
 
+import hashlib
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -39,6 +41,26 @@ def _checked(faults: Iterable[str]) -> list[str]:
         if not valid:
             raise ValueError(f"Unknown fault {fault!r}. Valid faults: {', '.join(FAULTS)}.")
     return faults
+
+
+_WORDS = ["budget", "glacier", "lantern", "orchard", "harbor", "census", "violin", "meadow", "quartz", "canyon",
+          "ledger", "falcon", "prism", "tundra", "mosaic", "compass", "vineyard", "beacon", "archive",
+          "summit"]  # fmt: skip
+
+
+def evolving(messages: list[dict]) -> str:
+    """
+    An answer that depends only on the messages (a hash picks its words), so that runs with other timings get the
+    same answers: to a rewriter's prompt (one with `#Given Prompt#:`), the given prompt and a clause of three new
+    words, which the rules reviewer counts as an information gain; to anything else, a one-sentence answer.
+    """
+    digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).digest()
+    words = [_WORDS[byte % len(_WORDS)] for byte in digest[:3]]
+    text = [message["content"] for message in messages if message.get("role") == "user"][-1]
+    if "#Given Prompt#:" in text:
+        given = text.split("#Given Prompt#:", 1)[1].strip().split("\n\n", 1)[0].strip()
+        return f"{given} Mention the {words[0]}, the {words[1]} and the {words[2]}."
+    return f"The answer involves the {words[0]}, the {words[1]} and the {words[2]}."
 
 
 def echo(messages: list[dict]) -> str:
@@ -70,6 +92,8 @@ class _State:
     faults: deque
     responder: Callable[[list[dict]], str]
     latency: float
+    latency_sigma: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
     requests: list = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -110,7 +134,10 @@ class _Handler(BaseHTTPRequestHandler):
                 RecordedRequest(self.path, {key.lower(): value for key, value in self.headers.items()}, body, fault)
             )
         if state.latency:
-            time.sleep(state.latency)
+            with state.lock:
+                # log-normal around `latency`, as a continuous-batching server's request times spread
+                factor = state.rng.lognormvariate(-(state.latency_sigma**2) / 2, state.latency_sigma)
+            time.sleep(state.latency * factor)
 
         if self.path.split("?")[0] not in CHAT_PATHS:
             return self._send_json(404, {"error": f"Not found: {self.path}"})
@@ -194,7 +221,12 @@ class OpenAIServer:
         responder (`Callable[[list[dict]], str]`, *optional*, defaults to [`echo`]):
             The answer to a list of chat messages.
         latency (`float`, *optional*, defaults to `0.0`):
-            Seconds every request waits before it is answered.
+            Seconds every request waits before it is answered (on average, with `latency_sigma`).
+        latency_sigma (`float`, *optional*, defaults to `0.0`):
+            Spread of the wait: each request waits `latency` times a log-normal factor of mean 1 and this sigma,
+            drawn from a generator seeded with `latency_seed`, so that two servers can answer in other orders.
+        latency_seed (`int`, *optional*, defaults to `0`):
+            Seed of those draws.
         port (`int`, *optional*, defaults to `0`):
             Port to listen on; `0` takes a free one.
     """
@@ -205,8 +237,11 @@ class OpenAIServer:
         responder: Callable[[list[dict]], str] = echo,
         latency: float = 0.0,
         port: int = 0,
+        latency_sigma: float = 0.0,
+        latency_seed: int = 0,
     ):
-        self.state = _State(faults=deque(_checked(faults)), responder=responder, latency=latency)
+        self.state = _State(faults=deque(_checked(faults)), responder=responder, latency=latency,
+                            latency_sigma=latency_sigma, rng=random.Random(latency_seed))  # fmt: skip
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._port = port

@@ -1,0 +1,187 @@
+"""
+How busy `generate` keeps an inference server. A simulated continuous-batching server (an aiohttp app on 127.0.0.1,
+in its own process: `C` slots behind an `asyncio.Semaphore(C)`, each request holding one for a log-normal time,
+sigma 0.5, of mean `--mean_latency`; requests beyond `C` wait) serves the rewriter and the expert; the reviewer is the
+rules engine. `generate` runs with the defaults a user gets (uniform policy, `batch_size` 32, dedup threshold 0.95),
+`max_operations 3` (as in the figures measured on main) and `max_concurrency: C` on both roles, on 8 x C seeds (the
+quickstart seeds, repeated with an audience prefix when there are too few), pipelined and then lock-step
+(`pipelined: false`, on 2 x C seeds: its utilization is set by the batch, and 8 x C would take minutes).
+
+Utilization = busy slot-seconds / (C x the LLM phase's wall time, from the first request queued to the last answered).
+The answers depend only on a hash of the request's messages, so runs with other timings are comparable. The client's
+CPU seconds per request are this process's CPU time (the server runs in another process) over the requests served.
+Printed last: the pipelined utilization at the largest C (target >= 0.8).
+
+    python benchmarks/server_utilization.py [--mean_latency 1.0] [--slots 64 256]
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import random
+import tempfile
+import time
+import urllib.request
+
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+WORDS = [
+    "budget",
+    "glacier",
+    "lantern",
+    "orchard",
+    "harbor",
+    "census",
+    "violin",
+    "meadow",
+    "quartz",
+    "canyon",
+    "ledger",
+    "falcon",
+    "prism",
+    "tundra",
+]
+AUDIENCES = ["a beginner", "an expert", "a child", "a manager", "a student", "a journalist", "a retiree", "an engineer",
+             "a teacher", "a tourist", "a nurse", "a farmer"]  # fmt: skip
+
+
+def answer(messages: list[dict]) -> str:
+    """A rewrite (the given prompt plus a clause of three hashed words) for a rewriter prompt, else an answer."""
+    digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).digest()
+    words = [WORDS[byte % len(WORDS)] for byte in digest[:3]]
+    text = [message["content"] for message in messages if message.get("role") == "user"][-1]
+    if "#Given Prompt#:" in text:
+        given = text.split("#Given Prompt#:", 1)[1].strip().split("\n\n", 1)[0].strip()
+        return f"{given} Mention the {words[0]}, the {words[1]} and the {words[2]}."
+    return f"The answer involves the {words[0]}, the {words[1]} and the {words[2]}."
+
+
+def serve(slots: int, mean_latency: float, port_queue) -> None:
+    """The simulated server (runs in a child process until killed)."""
+    from aiohttp import web
+
+    sigma = 0.5
+    rng = random.Random(0)
+    log: list[tuple[float, float, float]] = []
+
+    async def chat(request):
+        queued = time.monotonic()
+        body = await request.json()
+        async with semaphore:
+            start = time.monotonic()
+            await asyncio.sleep(rng.lognormvariate(math.log(mean_latency) - sigma**2 / 2, sigma))
+            end = time.monotonic()
+        log.append((queued, start, end))
+        text = answer(body["messages"])
+        return web.json_response({
+            "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": body.get("model") or "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 20},
+        })  # fmt: skip
+
+    async def get_log(request):
+        entries, log[:] = list(log), []
+        return web.json_response(entries)
+
+    async def main():
+        nonlocal semaphore
+        semaphore = asyncio.Semaphore(slots)
+        app = web.Application(client_max_size=2**24)
+        app.add_routes([web.post("/v1/chat/completions", chat), web.get("/log", get_log)])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+        await site.start()
+        port_queue.put(site._server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    semaphore = None
+    asyncio.run(main())
+
+
+def load_seeds(num_seeds: int):
+    from datasets import Dataset
+
+    from instrl_trl.data import load_quickstart_seeds
+
+    base = load_quickstart_seeds()["instruction"]
+    seeds = [
+        text if round_ == 0 else f"For {AUDIENCES[(round_ - 1) % len(AUDIENCES)]}: {text}"
+        for round_ in range(math.ceil(num_seeds / len(base)))
+        for text in base
+    ]
+    return Dataset.from_dict({"instruction": seeds[:num_seeds]})
+
+
+def run_generate(base_url: str, slots: int, num_seeds: int, pipelined: bool) -> dict:
+    from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
+
+    role = {"backend": "endpoint", "model": "bench-model", "base_url": f"{base_url}/v1", "max_concurrency": slots}
+    seeds = load_seeds(num_seeds)
+    with tempfile.TemporaryDirectory() as output_dir:
+        config = DatasetGenerationConfig(policy="uniform", output_dir=output_dir, rewriter=role, expert=role,
+                                         max_operations=3, pipelined=pipelined)  # fmt: skip
+        urllib.request.urlopen(f"{base_url}/log").read()  # forget earlier runs
+        cpu = time.process_time()
+        summary = generate_dataset(config, seeds)
+        cpu = time.process_time() - cpu
+    log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
+    wall = max(end for _, _, end in log) - min(queued for queued, _, _ in log)
+    busy = sum(end - start for _, start, end in log)
+    mean_latency = busy / len(log)
+    return {
+        "utilization": busy / (slots * wall),
+        "requests": len(log),
+        "achieved": len(log) / wall,
+        "possible": slots / mean_latency,
+        "cpu_ms": 1000 * cpu / len(log),
+        "wall": wall,
+        "rows": summary.num_rows,
+    }
+
+
+def describe(label: str, slots: int, num_seeds: int, result: dict) -> str:
+    return (
+        f"C={slots:4d} {label:10s} seeds={num_seeds:5d} requests={result['requests']:6d} "
+        f"wall={result['wall']:6.1f}s achieved={result['achieved']:6.1f} of {result['possible']:6.1f} req/s "
+        f"utilization={result['utilization']:.2f} client_cpu={result['cpu_ms']:.2f} ms/request rows={result['rows']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mean_latency", type=float, default=1.0, help="Mean seconds a request holds a slot.")
+    parser.add_argument("--slots", type=int, nargs="+", default=[64, 256], help="Server slots C to measure.")
+    parser.add_argument("--skip_lock_step", action="store_true", help="Measure the pipelined stage only.")
+    args = parser.parse_args()
+
+    last = None
+    for slots in args.slots:
+        context = multiprocessing.get_context("spawn")
+        port_queue = context.Queue()
+        server = context.Process(target=serve, args=(slots, args.mean_latency, port_queue), daemon=True)
+        server.start()
+        base_url = f"http://127.0.0.1:{port_queue.get(timeout=60)}"
+        try:
+            pipelined = run_generate(base_url, slots, 8 * slots, pipelined=True)
+            print(describe("pipelined", slots, 8 * slots, pipelined), flush=True)  # noqa: T201
+            if not args.skip_lock_step:
+                lock_step = run_generate(base_url, slots, 2 * slots, pipelined=False)
+                print(describe("lock-step", slots, 2 * slots, lock_step), flush=True)  # noqa: T201
+                ratio = pipelined["utilization"] / lock_step["utilization"]
+                print(f"C={slots:4d} pipelined / lock-step utilization: {ratio:.1f}x", flush=True)  # noqa: T201
+        finally:
+            server.kill()
+        last = pipelined["utilization"]
+    print(f"mean latency {args.mean_latency} s; main at 84f40d0 (lock-step, measured earlier): C=64 0.17, C=256 0.10")  # noqa: T201
+    print(f"{last:.2f}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""
+How the pipelined generation stage calls a role: one item at a time, each answer delivered to one queue as soon as
+it is known.
+
+A role whose backend is an HTTP endpoint is called from a thread pool, one request per item, so that many episodes'
+queries are in flight at once; roles that send to the same server share one pool of that server's `max_concurrency`
+threads, which bounds the requests in flight there. Any other role (the rules engine, a local transformers model)
+is called in the main thread, with every item submitted since its last call in one batch: the rules engine is cheap,
+and a local model answers a batch in one forward pass.
+
+```
+ main thread                       server "http://h:8000/v1" (one pool, max_concurrency threads)
+ submit(item) --------------------> role.rewrite([item]) ... ----+
+ flush(): role.review([a, b, c])                                 |
+        |                                                        v
+        +--------------------> completions queue <---------------+
+```
+"""
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Completion:
+    r"""
+    One item's answer, as the main loop reads it from the queue.
+
+    Parameters:
+        role (`str`): the role that answered.
+        tag (`Any`): what the caller attached to the item, to find its episode again.
+        result (`Any`): the role's answer for the item (`None` when `error` is set).
+        error (`BaseException` or `None`): what the call raised (a fatal error: auth, configuration, a bug).
+    """
+
+    role: str
+    tag: Any
+    result: Any = None
+    error: BaseException | None = None
+
+
+def endpoint_of(role) -> tuple[str, int] | None:
+    """
+    `(endpoint, max_concurrency)` of a role whose queries go to an HTTP endpoint (through any wrapper, such as the
+    response cache), `None` for a role answered in this process (the rules engine, a transformers model).
+    """
+    generator = getattr(role, "generator", None)
+    while getattr(generator, "generator", None) is not None:
+        generator = generator.generator
+    limit = getattr(generator, "max_concurrency", None)
+    endpoint = getattr(generator, "endpoint", None)
+    if limit is None or endpoint is None:
+        return None
+    return str(endpoint), int(limit)
+
+
+class ServerPools:
+    r"""
+    One thread pool per server, shared by the roles that send to it: `max_workers` is the largest `max_concurrency`
+    among them, so that at most that many of this process's requests are in flight at the server.
+    """
+
+    def __init__(self, roles: dict[str, object]):
+        limits: dict[str, int] = {}
+        for role in roles.values():
+            found = endpoint_of(role)
+            if found is not None:
+                limits[found[0]] = max(limits.get(found[0], 0), found[1])
+        self.limits = limits
+        self._pools = {
+            endpoint: ThreadPoolExecutor(max_workers=limit, thread_name_prefix="generate")
+            for endpoint, limit in limits.items()
+        }
+
+    def pool_for(self, role) -> ThreadPoolExecutor | None:
+        found = endpoint_of(role)
+        return None if found is None else self._pools[found[0]]
+
+    @property
+    def total_concurrency(self) -> int:
+        """Requests this process may have in flight over all servers at once."""
+        return sum(self.limits.values())
+
+    def shutdown(self) -> None:
+        """Stops the pools; requests not yet sent are cancelled (those in flight finish in their threads)."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RoleCaller:
+    r"""
+    Calls one role item by item. `call(items)` is the role's batch method (e.g. `rewriter.rewrite`); each item's
+    answer goes to `completions` as a [`Completion`] with the `tag` it was submitted with.
+
+    Args:
+        role (`str`): the role's name, put in each [`Completion`].
+        call (`Callable[[list], list]`): batch in, one answer per item out, in order.
+        completions (`queue.SimpleQueue`): where answers go.
+        pool (`ThreadPoolExecutor`, *optional*): the server's pool; without one, items wait for [`~RoleCaller.flush`].
+    """
+
+    def __init__(
+        self,
+        role: str,
+        call: Callable[[list], list],
+        completions: queue.SimpleQueue,
+        pool: ThreadPoolExecutor | None = None,
+    ):
+        self.role = role
+        self.call = call
+        self.completions = completions
+        self.pool = pool
+        self._waiting: list[tuple[Any, Any]] = []
+
+    @property
+    def concurrent(self) -> bool:
+        return self.pool is not None
+
+    def submit(self, item, tag) -> None:
+        """Sends `item` now (a concurrent role) or at the next [`~RoleCaller.flush`]."""
+        if self.pool is None:
+            self._waiting.append((item, tag))
+            return
+        future = self.pool.submit(self.call, [item])
+        future.add_done_callback(lambda done, tag=tag: self.completions.put(self._completion(done, tag)))
+
+    def _completion(self, future: Future, tag) -> Completion:
+        if future.cancelled():
+            return Completion(self.role, tag, error=RuntimeError(f"The {self.role} query was cancelled."))
+        error = future.exception()
+        if error is not None:
+            return Completion(self.role, tag, error=error)
+        return Completion(self.role, tag, result=future.result()[0])
+
+    def flush(self) -> bool:
+        """Calls the role on every waiting item, in one batch; returns whether there were any."""
+        if not self._waiting:
+            return False
+        waiting, self._waiting = self._waiting, []
+        results = self.call([item for item, _ in waiting])
+        if len(results) != len(waiting):
+            raise RuntimeError(f"The {self.role} returned {len(results)} answers for {len(waiting)} items.")
+        for (_, tag), result in zip(waiting, results, strict=True):
+            self.completions.put(Completion(self.role, tag, result=result))
+        return True
+
+
+class BatchingWorker(RoleCaller):
+    r"""
+    A [`RoleCaller`] for CPU work that releases the GIL (e.g. a sentence-embedding forward pass): one background
+    thread takes every item waiting, calls `call(items)` on them as one batch, and delivers the answers, so that the
+    work overlaps the main loop and the servers' waiting instead of stalling them. [`~RoleCaller.flush`] does nothing.
+    """
+
+    def __init__(self, role: str, call: Callable[[list], list], completions: queue.SimpleQueue, max_batch: int = 64):
+        super().__init__(role, call, completions)
+        self.max_batch = max_batch
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=f"generate-{role}", daemon=True)
+        self._thread.start()
+
+    @property
+    def concurrent(self) -> bool:
+        return True
+
+    def submit(self, item, tag) -> None:
+        self._inbox.put((item, tag))
+
+    def flush(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Stops the thread once the items already submitted are done."""
+        self._inbox.put(None)
+
+    def _work(self) -> None:
+        while True:
+            batch = [self._inbox.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in batch
+            batch = [entry for entry in batch if entry is not None]
+            if batch:
+                try:
+                    results = self.call([item for item, _ in batch])
+                    for (_, tag), result in zip(batch, results, strict=True):
+                        self.completions.put(Completion(self.role, tag, result=result))
+                except Exception as error:  # noqa: BLE001 (delivered to the main loop, which raises it)
+                    self.completions.put(Completion(self.role, batch[0][1], error=error))
+            if stop:
+                return

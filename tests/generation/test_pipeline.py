@@ -1,0 +1,108 @@
+"""The pipelined stage against an endpoint: many episodes in flight, rows that do not depend on the server's timing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from datasets import load_dataset
+
+from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
+from instrl_trl.generation.shards import list_shards
+from tests.backends.openai_server import OpenAIServer, evolving
+
+
+def read_rows(output_dir) -> list[dict]:
+    files = [str(path) for path in list_shards(output_dir)]
+    return load_dataset("parquet", data_files=files, split="train").to_list() if files else []
+
+
+def endpoint_role(server: OpenAIServer, max_concurrency: int = 8, **settings) -> dict:
+    return {"backend": "endpoint", "model": "test-model", "base_url": server.base_url,
+            "max_concurrency": max_concurrency, "max_retries": 0, **settings}  # fmt: skip
+
+
+def make_config(output_dir, server: OpenAIServer, **overrides) -> DatasetGenerationConfig:
+    kwargs = {
+        "policy": "uniform",
+        "output_dir": str(output_dir),
+        "rewriter": endpoint_role(server),
+        "expert": endpoint_role(server),
+        "max_operations": 3,
+        "batch_size": 4,
+        "shard_size": 5,
+        "keep_intermediate": True,
+        "keep_unverified": True,
+        "dedup_threshold": 1.0,  # exact duplicates only: no embedding model to load here
+        "max_seeds": 24,
+    }
+    return DatasetGenerationConfig(**{**kwargs, **overrides})
+
+
+def test_rows_do_not_depend_on_the_servers_timing(quickstart_seeds, tmp_path):
+    # Two servers whose latencies spread (log-normal, sigma 1) with other draws: the queries come back in other
+    # orders, so episodes end, and reach the expert, in other orders. The rows, and their order, must not change.
+    rows, servers = [], []
+    for latency_seed in (1, 2):
+        with OpenAIServer(responder=evolving, latency=0.02, latency_sigma=1.0, latency_seed=latency_seed) as server:
+            config = make_config(tmp_path / f"run-{latency_seed}", server)
+            summary = generate_dataset(config, quickstart_seeds)
+            rows.append(read_rows(config.output_dir))
+            servers.append(server)
+            assert summary.num_failed_seeds == 0
+    assert rows[0] == rows[1]
+    assert len(rows[0]) > 24  # most episodes keep several instructions
+    assert [row["seed_index"] for row in rows[0]] == sorted(row["seed_index"] for row in rows[0])
+    assert all("Mention the" in row["instruction"] and row["response"].startswith("The answer") for row in rows[0])
+    # Pipelined: the window (2 x max_concurrency episodes) kept the server's 8 slots filled, past batch_size (4)
+    assert all(server.max_in_flight == 8 for server in servers)
+    # ... and the episodes really finished in other orders: the servers saw their requests in other orders
+    assert [r.body["messages"] for r in servers[0].requests] != [r.body["messages"] for r in servers[1].requests]
+
+
+def test_lock_step_mode_is_kept(quickstart_seeds, tmp_path):
+    # `pipelined: false` plays batches: never more requests in flight than a batch has episodes (one kept
+    # instruction per episode, so the expert's batch is no larger)
+    with OpenAIServer(responder=evolving, latency=0.01) as server:
+        config = make_config(tmp_path / "lock-step", server, pipelined=False, keep_intermediate=False)
+        generate_dataset(config, quickstart_seeds)
+        assert read_rows(config.output_dir)
+        assert server.max_in_flight <= 4
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_killed_pipelined_run_resumes_to_the_same_rows(tmp_path):
+    # The CLI in a subprocess with many queries in flight at a server, killed with SIGKILL once some shards are on
+    # disk, then rerun: its rows must be an uninterrupted run's, in the same order (none lost, none repeated)
+    with OpenAIServer(responder=evolving, latency=0.02, latency_sigma=0.5) as server:
+        role = endpoint_role(server)
+        role_json = str(role).replace("'", '"')
+
+        def command(output_dir):
+            return [
+                sys.executable, "-m", "instrl_trl.cli", "generate", "--policy", "uniform", "--output_dir",
+                str(output_dir), "--rewriter", role_json, "--expert", role_json, "--max_operations", "3",
+                "--batch_size", "4", "--shard_size", "4", "--keep_intermediate", "true", "--keep_unverified", "true",
+                "--dedup_threshold", "1.0", "--max_seeds", "120",
+            ]  # fmt: skip
+
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        reference = tmp_path / "reference"
+        subprocess.run(command(reference), check=True, capture_output=True, timeout=300, env=env)
+
+        killed = tmp_path / "killed"
+        process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + 300
+        while len(list_shards(killed)) < 3 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        assert process.poll() is None, "the run finished before it could be killed; give it more seeds"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        partial = len(read_rows(killed))
+        assert 0 < partial < len(read_rows(reference))
+
+        subprocess.run(command(killed), check=True, capture_output=True, timeout=300, env=env)
+        assert read_rows(killed) == read_rows(reference)
