@@ -47,8 +47,10 @@ WORDS = [
     "prism",
     "tundra",
 ]
-AUDIENCES = ["a beginner", "an expert", "a child", "a manager", "a student", "a journalist", "a retiree", "an engineer",
-             "a teacher", "a tourist", "a nurse", "a farmer"]  # fmt: skip
+AUDIENCES = [
+    "a beginner", "an expert", "a child", "a manager", "a student", "a journalist", "a retiree", "an engineer",
+    "a teacher", "a tourist", "a nurse", "a farmer",
+]  # fmt: skip
 
 
 def answer(messages: list[dict]) -> str:
