@@ -17,7 +17,7 @@ from transformers import PreTrainedModel
 
 from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
-from ..backends.failure_budget import FailureBudget
+from ..backends.failure_budget import FailureBudget, RoleFailureError
 from ..backends.roles import build_role
 from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
@@ -41,7 +41,7 @@ from .policies import (
     load_generation_policy,
     policy_kind,
 )
-from .responses import answer_and_verify
+from .responses import ExpertUnavailableError, answer_and_verify
 from .rows import ROW_SCHEMA, to_row
 from .shards import ShardWriter, list_shards
 
@@ -154,12 +154,16 @@ def generate_dataset(
             num_rows, failed_seeds = _generate_lock_step(config, policy, setup, expert, deduplicator, writer, budget,
                                                          todo, instructions, progress)  # fmt: skip
         writer.flush()
-    except Exception as error:
+    except (RoleFailureError, ExpertUnavailableError, OSError) as error:
+        # What a run meets in the world (a failing backend, a full disk): one message that says how to resume
         writer.flush()  # rows of finished seeds are kept
         raise RuntimeError(
             f"Generation stopped: {error} The rows already written ({len(list_shards(config.output_dir))} shard(s) "
             f"in {config.output_dir}/data) are kept; once the cause is fixed, run the same command again to resume."
         ) from error
+    except BaseException:
+        writer.flush()  # a bug or an interrupt: the rows of finished seeds are kept, and its traceback too
+        raise
     finally:
         progress.close()
         # One running total per rank: a resumed run adds to the first

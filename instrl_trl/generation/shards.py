@@ -5,25 +5,34 @@ Layout under `output_dir`:
 
 ```
 data/rank-00000-shard-00000.parquet   rows, written to a temporary name, then renamed (a shard on disk is complete)
-progress/rank-00000.jsonl             one line per committed shard: the seed indices it finished
+progress/rank-00000.jsonl             one line per committed shard: the seed indices it finished and the shard's name
 ```
 
 A seed is *done* once the shard holding its rows (possibly none) is renamed into place and its progress line is
-written. On resume, the done seeds are those named by progress lines or found in the shards (the process may die
-between the rename and the progress line); the rest are processed again, and the response cache answers their
-queries without paying twice.
+written. On resume, the done seeds are those named by progress lines whose shard is still there and readable, or found
+in the shards (the process may die between the rename and the progress line); the rest are processed again, and the
+response cache answers their queries without paying twice. A shard that cannot be read (cut short, or damaged) is
+renamed `*.parquet.unreadable`, with a warning naming it, and its seeds are made again: a missing or unreadable shard
+never leaves its seeds marked done.
 """
 
 import json
+import logging
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+logger = logging.getLogger(__name__)
+
+
 DATA_DIR = "data"
 PROGRESS_DIR = "progress"
+UNREADABLE_SUFFIX = ".unreadable"
+_SHARD_INDEX = re.compile(r"^rank-\d{5}-shard-(\d{5})\.parquet")
 
 
 def shard_name(rank: int, index: int) -> str:
@@ -42,7 +51,10 @@ def check_shard_columns(output_dir: str | os.PathLike, columns: list[str]) -> No
     columns it lacks or adds, and the way out. Only the shards' footers are read.
     """
     for shard in list_shards(output_dir):
-        found = pq.read_schema(shard).names
+        try:
+            found = pq.read_schema(shard).names
+        except (OSError, pa.ArrowException):
+            continue  # its own rank sets it aside and makes its seeds again (`set_aside_unreadable_shards`)
         if found != columns:
             missing, extra = [c for c in columns if c not in found], [c for c in found if c not in columns]
             raise ValueError(
@@ -51,6 +63,27 @@ def check_shard_columns(output_dir: str | os.PathLike, columns: list[str]) -> No
                 "instrl-trl, and resuming would mix two row layouts in one dataset. Set a new `output_dir`, or pass "
                 "`--overwrite_output_dir` to delete the earlier rows and start afresh."
             )
+
+
+def set_aside_unreadable_shards(output_dir: str | os.PathLike, rank: int) -> list[Path]:
+    """
+    Renames each shard of `rank` that cannot be read back (a file cut short or damaged: "Parquet magic bytes not
+    found") to `<name>.unreadable`, warning with its path; returns the new paths. Its seeds are then not done, and
+    the same command makes them again.
+    """
+    set_aside = []
+    for shard in list_shards(output_dir, rank):
+        try:
+            pq.read_table(shard, columns=["seed_index"])
+        except (OSError, pa.ArrowException) as error:
+            aside = shard.with_name(shard.name + UNREADABLE_SUFFIX)
+            os.replace(shard, aside)
+            logger.warning(
+                f"The shard {shard} cannot be read ({error}); it is kept as {aside} and its seeds are made again by "
+                "this run. Delete the `.unreadable` file once the run has finished."
+            )
+            set_aside.append(aside)
+    return set_aside
 
 
 class ShardWriter:
@@ -81,20 +114,41 @@ class ShardWriter:
         (self.output_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
         for leftover in (self.output_dir / DATA_DIR).glob(f".rank-{rank:05d}-*.tmp"):
             leftover.unlink()  # a shard that was being written when the process died: its seeds are not done
+        set_aside_unreadable_shards(output_dir, rank)
         self.progress_path = self.output_dir / PROGRESS_DIR / f"rank-{rank:05d}.jsonl"
-        self.next_index = len(list_shards(output_dir, rank))
+        # After the highest index ever used (set-aside shards included), never after the count: with a shard missing
+        # from the middle, the count would name a shard that exists and overwrite its rows
+        used = [
+            int(match[1])
+            for path in (self.output_dir / DATA_DIR).glob(f"rank-{rank:05d}-shard-*")
+            if (match := _SHARD_INDEX.match(path.name))
+        ]
+        self.next_index = max(used, default=-1) + 1
         self._rows: list[dict] = []
         self._finished_seeds: list[int] = []
 
     def done_seed_indices(self) -> set[int]:
-        """Seed indices already finished by this rank in earlier runs."""
+        """
+        Seed indices already finished by this rank in earlier runs: those of a progress line whose shard (if it had
+        rows) is on disk and readable, and those found in the shards.
+        """
         done = set()
+        readable = {path.name for path in list_shards(self.output_dir, self.rank)}
         if self.progress_path.exists():
             for line in self.progress_path.read_text().splitlines():
                 try:
-                    done.update(json.loads(line)["seed_indices"])
+                    progress = json.loads(line)
+                    seed_indices = progress["seed_indices"]
                 except (json.JSONDecodeError, KeyError):
                     break  # a line cut short by a kill: the shards below still tell what is done
+                shard = progress.get("shard")  # lines of older versions name no shard
+                if shard is not None and shard not in readable:
+                    logger.warning(
+                        f"The shard {self.output_dir / DATA_DIR / shard} is missing or unreadable: its "
+                        f"{len(seed_indices)} seeds are made again."
+                    )
+                    continue
+                done.update(seed_indices)
         for shard in list_shards(self.output_dir, self.rank):
             done.update(pq.read_table(shard, columns=["seed_index"]).column("seed_index").to_pylist())
         return done
@@ -113,6 +167,7 @@ class ShardWriter:
         """Writes what is buffered, and the progress of its seeds (also those that produced no row)."""
         if not self._rows and not self._finished_seeds:
             return
+        final = None
         if self._rows:
             final = self.output_dir / DATA_DIR / shard_name(self.rank, self.next_index)
             temporary = final.with_name(f".{final.stem}.tmp")
@@ -120,7 +175,8 @@ class ShardWriter:
             os.replace(temporary, final)  # atomic: a shard on disk is always complete
             self.next_index += 1
         with open(self.progress_path, "a") as f:
-            f.write(json.dumps({"seed_indices": self._finished_seeds}) + "\n")
+            shard = None if final is None else final.name
+            f.write(json.dumps({"seed_indices": self._finished_seeds, "shard": shard}) + "\n")
             f.flush()
             os.fsync(f.fileno())
         self._rows, self._finished_seeds = [], []

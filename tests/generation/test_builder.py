@@ -220,3 +220,46 @@ def test_policy_and_seeds_from_the_hub(hub, tiny_policy, quickstart_seeds, tmp_p
     assert rows and {row["seed_index"] for row in rows} <= set(range(8))
     card = (Path(config.output_dir) / "README.md").read_text()
     assert "user/seeds" in card and "[user/policy-on-hub](https://huggingface.co/user/policy-on-hub)" in card
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_a_damaged_shard_is_named_and_the_same_command_restores_its_rows(
+    damage, tiny_policy, quickstart_seeds, tmp_path, caplog
+):
+    # Issue 22: a cut shard failed every rerun with "Parquet magic bytes not found" and no file named; a deleted one
+    # lost its seeds' rows for good, since its progress line still marked them done
+    expected = make_config(tmp_path / "uninterrupted", tiny_policy, shard_size=4)
+    generate_dataset(expected, quickstart_seeds)
+    config = make_config(tmp_path, tiny_policy, shard_size=4)
+    generate_dataset(config, quickstart_seeds)
+    shards = list_shards(config.output_dir)
+    assert len(shards) >= 3
+    damaged = shards[1]  # from the middle: a new shard must not take the name of a later one
+    if damage == "truncate":
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    else:
+        damaged.unlink()
+
+    with caplog.at_level("WARNING"):
+        generate_dataset(config, quickstart_seeds)
+    assert str(damaged) in caplog.text
+    if damage == "truncate":
+        assert damaged.with_name(damaged.name + ".unreadable").is_file()
+
+    def key(row: dict) -> tuple:
+        return row["seed_index"], row["instruction"], row["response"]
+
+    assert sorted(map(key, read_rows(config.output_dir))) == sorted(map(key, read_rows(expected.output_dir)))
+
+
+def test_a_bug_keeps_its_own_traceback(tiny_policy, quickstart_seeds, tmp_path, monkeypatch):
+    # Only what a run meets in the world (a failing backend, a full disk) becomes the one-line "Generation stopped"
+    # error; a bug surfaces as itself, with its traceback, instead of a message that hides where it happened
+    from instrl_trl.generation import shards
+
+    def broken_add(self, rows, finished_seed_indices):
+        raise TypeError("a bug in the writer")
+
+    monkeypatch.setattr(shards.ShardWriter, "add", broken_add)
+    with pytest.raises(TypeError, match="a bug in the writer"):
+        generate_dataset(make_config(tmp_path, tiny_policy), quickstart_seeds)

@@ -49,7 +49,7 @@ def test_rows_are_buffered_until_a_shard_is_full(tmp_path):
     assert [shard.name for shard in shards] == ["rank-00000-shard-00000.parquet"]
     assert shard_name(0, 0) == "rank-00000-shard-00000.parquet"
     assert seed_indices_in(shards[0]) == [0, 1, 2]
-    assert progress_lines(tmp_path) == [{"seed_indices": [0, 1, 2]}]
+    assert progress_lines(tmp_path) == [{"seed_indices": [0, 1, 2], "shard": "rank-00000-shard-00000.parquet"}]
     assert writer.next_index == 1
     assert list((tmp_path / "data").glob("*.tmp")) == []
     assert list((tmp_path / "data").glob(".*")) == []
@@ -62,7 +62,10 @@ def test_a_shard_never_splits_the_rows_of_one_batch(tmp_path):
     writer.add(rows_of([3], per_seed=3), [3])  # 3 rows in one batch: one shard of 3
     shards = list_shards(tmp_path)
     assert [seed_indices_in(shard) for shard in shards] == [[0, 1, 1, 2, 2], [3, 3, 3]]
-    assert progress_lines(tmp_path) == [{"seed_indices": [0, 1, 2]}, {"seed_indices": [3]}]
+    assert progress_lines(tmp_path) == [
+        {"seed_indices": [0, 1, 2], "shard": "rank-00000-shard-00000.parquet"},
+        {"seed_indices": [3], "shard": "rank-00000-shard-00001.parquet"},
+    ]
 
 
 def test_flush_writes_the_rest_and_progress_of_seeds_without_rows(tmp_path):
@@ -70,12 +73,12 @@ def test_flush_writes_the_rest_and_progress_of_seeds_without_rows(tmp_path):
     writer.add(rows_of([0]), [0, 1])  # seed 1 produced no row
     writer.flush()
     assert [seed_indices_in(shard) for shard in list_shards(tmp_path)] == [[0]]
-    assert progress_lines(tmp_path) == [{"seed_indices": [0, 1]}]
+    assert progress_lines(tmp_path) == [{"seed_indices": [0, 1], "shard": "rank-00000-shard-00000.parquet"}]
 
     writer.add([], [2, 3])  # a batch with no row at all: no shard, but a progress line
     writer.flush()
     assert len(list_shards(tmp_path)) == 1
-    assert progress_lines(tmp_path)[-1] == {"seed_indices": [2, 3]}
+    assert progress_lines(tmp_path)[-1] == {"seed_indices": [2, 3], "shard": None}
     assert writer.done_seed_indices() == {0, 1, 2, 3}
 
     writer.flush()  # nothing buffered: nothing written
@@ -135,7 +138,7 @@ def test_two_ranks_write_separate_files(tmp_path):
     assert [shard.name for shard in list_shards(tmp_path, rank=0)] == [shard_name(0, 0), shard_name(0, 1)]
     assert [shard.name for shard in list_shards(tmp_path, rank=1)] == [shard_name(1, 0)]
     assert len(list_shards(tmp_path)) == 3
-    assert progress_lines(tmp_path, rank=1) == [{"seed_indices": [1]}]
+    assert progress_lines(tmp_path, rank=1) == [{"seed_indices": [1], "shard": "rank-00001-shard-00000.parquet"}]
     assert rank0.done_seed_indices() == {0, 2}
     assert rank1.done_seed_indices() == {1}
 
