@@ -10,8 +10,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl.chat_template_utils import qwen2_5_chat_template
 
 from ...backends.roles import build_role
-from ...data import load_quickstart_seeds
-from ...data.loading import load_dataset_by_name
+from ...data.seeds import load_seeds, prepare_seed_dataset
 from ...operations import build_operation_library
 from ...rewards import get_reward_funcs
 from .environment import InstructionEnvironmentFactory
@@ -28,23 +27,9 @@ def load_instructor_seeds(config: InstructorConfig) -> Dataset:
     The seed instructions as GRPO rows: a conversational `prompt` (the task, to which the environment appends the
     seed) and the seed in `config.instruction_column`. Bad input raises here, before any query.
     """
-    if config.dataset_name is None:
-        seeds = load_quickstart_seeds()
-    else:
-        seeds = load_dataset_by_name(config.dataset_name, config.dataset_config, config.dataset_split)
     column = config.instruction_column
-    if column not in seeds.column_names:
-        raise ValueError(
-            f"The seed dataset has no column `{column}` (set by `instruction_column`); its columns are "
-            f"{seeds.column_names}. Set `instruction_column` to the column holding the instructions."
-        )
-    instructions = [value for value in seeds[column] if isinstance(value, str) and value.strip()]
-    if not instructions:
-        raise ValueError(f"The seed dataset has no non-empty string in column `{column}`.")
-    if len(instructions) < len(seeds):
-        logger.warning(
-            f"Skipped {len(seeds) - len(instructions)} seed rows whose `{column}` is empty or not a string."
-        )
+    seeds = load_seeds(config.dataset_name, config.dataset_config, config.dataset_split, column)
+    instructions = prepare_seed_dataset(seeds, column)[column]
     prompt = [{"role": "user", "content": config.task_prompt}]
     return Dataset.from_dict({"prompt": [prompt] * len(instructions), column: instructions})
 
@@ -93,8 +78,8 @@ def run_train_instructor(config: InstructorConfig) -> str:
     Returns:
         `str`: `config.output_dir`.
     """
+    train_dataset = load_instructor_seeds(config)  # first: a bad seed fails before a role (or its cache) exists
     factory = build_environment_factory(config)
-    train_dataset = load_instructor_seeds(config)
     model = config.model_name_or_path
     if model is None:
         # Built once, by the main process first; the other ranks then find it in the cache
