@@ -124,7 +124,8 @@ class LLMRewriter(Rewriter):
             What to do when the rewrite does not state the constraint it was given: `"append"` it verbatim, or
             `"eliminate"` the rewrite.
         constraint_families (`tuple[str, ...]`, *optional*, defaults to `("ifeval",)`):
-            Which verifiable constraints are drawn: `ifeval`, `ifbench` or both ([`sample_constraint`]).
+            Which families of verifiable constraints are drawn ([`sample_constraint`]): training families only;
+            `ifbench`, IFBench's test constraints, is refused ([`check_constraint_families`]).
     """
 
     def __init__(

@@ -21,8 +21,8 @@ class RoleArguments:
             Backend of the rewriter: a mapping with `backend` (`"rules"`, `"transformers"` or `"endpoint"`), `model`
             and the backend's settings (e.g. `base_url`, `token_env`, `max_concurrency`, `generation_kwargs`). The
             offline rules engine when unset. Tokens never go here: name an environment variable with `token_env`.
-            `constraint_families` (`[ifeval]` by default, or `[ifeval, ifbench]`, `[ifbench]`) chooses the verifiable
-            constraints `add_constraints` draws (read by the rules engine).
+            `constraint_families` (`[ifeval]` by default) chooses the verifiable constraints `add_constraints` draws;
+            `ifbench`, IFBench's test constraints, is refused (it would contaminate the benchmark).
         reviewer (`dict` or `str`, *optional*):
             Backend of the reviewer, in the same form as `rewriter`.
         response_cache (`str`, *optional*):
@@ -39,7 +39,8 @@ class RoleArguments:
         metadata={
             "help": "Backend of the rewriter: a mapping with `backend` (rules, transformers or endpoint), `model` and "
             "its settings. Rules engine when unset. Never a token: name an environment variable with `token_env`. "
-            "`constraint_families` ([ifeval] by default, or [ifeval, ifbench]) chooses what `add_constraints` draws."
+            "`constraint_families` ([ifeval] by default; never ifbench, a benchmark's test constraints) chooses what "
+            "`add_constraints` draws."
         },
     )
     reviewer: dict | str | None = field(

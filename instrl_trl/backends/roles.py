@@ -16,9 +16,9 @@ reviewer:
   compare_with_rules: true     # count agreement with the rules reviewer on the same pairs (free)
 ```
 
-The rewriter's `constraint_families` (`[ifeval]` by default, `[ifeval, ifbench]` or `[ifbench]`) chooses which
-verifiable constraints `add_constraints` draws ([`~instrl_trl.constraints.sample_constraint`]); the rules engine reads
-it (`rewriter: {constraint_families: [ifeval, ifbench]}`).
+The rewriter's `constraint_families` (`[ifeval]` by default) chooses which verifiable constraints `add_constraints`
+draws ([`~instrl_trl.constraints.sample_constraint`]); `ifbench`, IFBench's test constraints, is refused: training on
+them contaminates the benchmark ([`~instrl_trl.constraints.check_constraint_families`]).
 
 Besides the backend's settings, a role takes its own (`ROLE_SETTINGS`): the rewriter's `system_prompt`,
 `constraint_operations` and `missing_constraint` ([`LLMRewriter`]), the reviewer's `prompt_template`, `verdict_mode`,

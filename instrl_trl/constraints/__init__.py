@@ -5,14 +5,15 @@ generation (a row's `verified`), the benchmark metric and the rewriters' `add_co
 - `registry`: lm-eval's registry, imported offline (punkt_tab) with langdetect seeded; the only module that imports it.
 - `ifbench`: IFBench's checkers in this project's words, their row scoring, and texts and arguments of the ones
   `add_constraints` may draw.
-- `families`: the constraint families (`ifeval`, `ifbench`) and the check of a recipe's choice of them.
+- `families`: the constraint families (`ifeval`, `ifbench`) and the check of a recipe's choice of them (no test
+  family for training data).
 - `constraint`: the [`Constraint`] type (id + every argument of its checker), for both families.
 - `checking`: lm-eval's strict and loose verdicts of a response on a row ([`check_row`]), refusing random ones.
 - `sampling`: conflict-aware [`sample_constraint`] from the caller's `random.Random` and the chosen families.
 
-IFBench's test prompts are a benchmark: the `ifbench` family draws IFBench's constraint *types* with arguments drawn
-here, never its prompts. Training on that family makes IFBench less out-of-distribution for the trained model; say
-so when reporting IFBench scores of such a model.
+IFBench is an out-of-distribution benchmark: the `ifbench` family scores its rows, and its texts and samplers exist,
+but no config that makes training data accepts it (training on IFBench's test constraints contaminates the benchmark).
+`evaluate` compares a benchmark's ids with the training data's and says when they overlap.
 """
 
 from .checking import (
@@ -25,7 +26,14 @@ from .checking import (
     loose_variants,
 )
 from .constraint import Constraint
-from .families import CONSTRAINT_FAMILIES, DEFAULT_CONSTRAINT_FAMILIES, check_constraint_families, family_of
+from .families import (
+    CONSTRAINT_FAMILIES,
+    DEFAULT_CONSTRAINT_FAMILIES,
+    TEST_CONSTRAINT_FAMILIES,
+    TRAINING_CONSTRAINT_FAMILIES,
+    check_constraint_families,
+    family_of,
+)
 from .registry import ensure_punkt_tab, instruction_ids, nltk_data_dir
 from .sampling import (
     RELATIONS,
@@ -45,6 +53,8 @@ __all__ = [
     "SAMPLED_IFBENCH_INSTRUCTION_IDS",
     "SAMPLED_INSTRUCTION_IDS",
     "SAMPLED_LANGUAGES",
+    "TEST_CONSTRAINT_FAMILIES",
+    "TRAINING_CONSTRAINT_FAMILIES",
     "Constraint",
     "InvalidReferenceError",
     "RowVerdict",

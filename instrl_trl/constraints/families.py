@@ -1,7 +1,11 @@
 """
 The families of verifiable constraints: `ifeval` (lm-eval's IFEval registry) and `ifbench` (IFBench's checkers in
 [`instrl_trl.constraints.ifbench`]). Every instruction id belongs to exactly one; a recipe chooses which families
-`add_constraints` draws from.
+`add_constraints` draws from, among the families meant for training ([`TRAINING_CONSTRAINT_FAMILIES`]).
+
+IFBench's constraints are the *test* constraints of an out-of-distribution benchmark: its authors keep them apart from
+the training constraints they release as IFTrain "to prevent contamination" (allenai/IFBench, huggingface.co/papers/
+2507.02833). So `ifbench` scores IFBench rows, and is refused wherever training data is drawn.
 """
 
 from collections.abc import Iterable
@@ -11,7 +15,12 @@ from .registry import ifeval_registry
 
 
 CONSTRAINT_FAMILIES = ("ifeval", "ifbench")
+# Families of a benchmark's held-out test constraints: they score the benchmark, they never make training data
+TEST_CONSTRAINT_FAMILIES = ("ifbench",)
+TRAINING_CONSTRAINT_FAMILIES = tuple(name for name in CONSTRAINT_FAMILIES if name not in TEST_CONSTRAINT_FAMILIES)
 DEFAULT_CONSTRAINT_FAMILIES = ("ifeval",)
+# IFTrain's training constraints, the family meant for training beside IFEval's (added when its checkers exist)
+IFTRAIN_FAMILY = "iftrain"
 
 
 def family_of(instruction_id: str) -> str | None:
@@ -23,33 +32,63 @@ def family_of(instruction_id: str) -> str | None:
     return None
 
 
-def check_constraint_families(families: str | Iterable[str], name: str = "constraint_families") -> tuple[str, ...]:
+def training_families_fix() -> str:
+    """What to set instead of a test family: `iftrain` where this version has it, `ifeval` until then."""
+    if IFTRAIN_FAMILY in TRAINING_CONSTRAINT_FAMILIES:
+        return (
+            f"IFTrain's training constraints are the family for training: use `[ifeval, {IFTRAIN_FAMILY}]` (or "
+            f"`[{IFTRAIN_FAMILY}]`)"
+        )
+    return (
+        f"IFTrain's training constraints (`{IFTRAIN_FAMILY}`) are the family for training, but this version of "
+        f"instrl-trl does not have `{IFTRAIN_FAMILY}` yet: use `[ifeval]` for now"
+    )
+
+
+def check_constraint_families(
+    families: str | Iterable[str], name: str = "constraint_families", for_training: bool = True
+) -> tuple[str, ...]:
     r"""
-    Validates a choice of constraint families and returns it as a tuple, each family once, in the order given.
+    Validates a choice of constraint families and returns it as a tuple, each family once, in the order given. Every
+    config that draws training data (the rewriter of `generate`, `train-policy` and `train-instructor`) checks its
+    `constraint_families` here, before any query.
 
     Args:
         families (`str` or `Iterable[str]`):
             One family name or several, from [`CONSTRAINT_FAMILIES`].
         name (`str`, *optional*, defaults to `"constraint_families"`):
             The field the value came from, named in the error.
+        for_training (`bool`, *optional*, defaults to `True`):
+            Whether the constraints become training data: then a test family ([`TEST_CONSTRAINT_FAMILIES`], IFBench's
+            benchmark constraints) is refused.
 
     Raises:
-        `ValueError`: the value is empty or names an unknown family; the message names `name` and the valid values.
+        `ValueError`: the value is empty, names an unknown family, or (with `for_training`) a test family; the message
+            names `name`, why, and the valid values.
     """
     values = [families] if isinstance(families, str) else families
     try:
         values = list(values)
     except TypeError:
         values = None
+    valid = TRAINING_CONSTRAINT_FAMILIES if for_training else CONSTRAINT_FAMILIES
     if not values or not all(isinstance(value, str) for value in values):
         raise ValueError(
-            f"`{name}` must be a non-empty list of constraint families from {list(CONSTRAINT_FAMILIES)}, got "
-            f"{families!r}; e.g. `{name}: [ifeval, ifbench]`."
+            f"`{name}` must be a non-empty list of constraint families from {list(valid)}, got {families!r}; e.g. "
+            f"`{name}: [ifeval]`."
         )
     unknown = [value for value in values if value not in CONSTRAINT_FAMILIES]
     if unknown:
         raise ValueError(
             f"`{name}` has unknown constraint famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; valid values: "
-            f"{', '.join(CONSTRAINT_FAMILIES)}."
+            f"{', '.join(valid)}."
+        )
+    test_families = [value for value in values if value in TEST_CONSTRAINT_FAMILIES]
+    if for_training and test_families:
+        raise ValueError(
+            f"`{name}` names `{test_families[0]}`, IFBench's test constraints: they are the out-of-distribution "
+            "benchmark that `evaluate` reports, and training data drawn from them contaminates it (IFBench keeps them "
+            f"apart from its training constraints for that reason). {training_families_fix()}; valid values: "
+            f"{', '.join(valid)}."
         )
     return tuple(dict.fromkeys(values))

@@ -1,7 +1,9 @@
 """
 Conflict-aware sampling of constraints (used by `add_constraints`): ids and kwargs drawn from the caller's
 `random.Random`, never from lm-eval's use of the global `random` module, from the constraint families the caller
-chooses (`ifeval` by default, `ifbench` on request; see [`CONSTRAINT_FAMILIES`]).
+chooses (`ifeval` by default; see [`CONSTRAINT_FAMILIES`]). The rewriters refuse a test family (`ifbench`) when
+their config is made ([`check_constraint_families`]); `ifbench` is drawn here only to test that family's texts and
+conflicts, never for training data.
 
 Conflicts: lm-eval's IFEval table (read both ways) plus [`_EXTRA_CONFLICTS`]; IFBench ships none for its ids, so
 its pairs are written in `ifbench/sampling.py`; pairs across the families are [`_CROSS_FAMILY_CONFLICTS`], chosen by
@@ -179,7 +181,7 @@ def _sample_kwargs(instruction_id: str, used_words: set[str], rng: random.Random
 
 def sampled_instruction_ids(families: Iterable[str] = DEFAULT_CONSTRAINT_FAMILIES) -> tuple[str, ...]:
     """The ids [`sample_constraint`] draws from for `families`, IFEval's first whatever the order given."""
-    chosen = check_constraint_families(families, "families")
+    chosen = check_constraint_families(families, "families", for_training=False)
     return tuple(iid for family in CONSTRAINT_FAMILIES if family in chosen for iid in SAMPLED_IDS_BY_FAMILY[family])
 
 

@@ -1,10 +1,15 @@
-"""Seed instructions: where they come from (one set of arguments, one loader) and the check every stage runs."""
+"""
+Seed instructions: where they come from (one set of arguments, one loader) and the checks every stage runs: no
+benchmark test prompt, and no seed that looks like a secret ([`~instrl_trl.hub.secrets.check_no_secrets`]), since
+seeds are sent to LLMs and written to the dataset.
+"""
 
 from dataclasses import dataclass, field
 
 from accelerate.logging import get_logger
 from datasets import Dataset
 
+from ..hub.secrets import check_no_secrets
 from . import load_quickstart_seeds
 from .benchmark_prompts import check_not_benchmark_prompts
 from .loading import DatasetArguments, load_dataset_by_name
@@ -24,8 +29,9 @@ class SeedDataArguments(DatasetArguments):
     shipped with the package.
     """
 
-    def load_seeds(self) -> Dataset:
-        return load_seeds(self.dataset_name, self.dataset_config, self.dataset_split)
+    def load_seeds(self, column: str | None = None) -> Dataset:
+        """The seeds; with `column`, refused when one looks like a secret (see [`load_seeds`])."""
+        return load_seeds(self.dataset_name, self.dataset_config, self.dataset_split, column)
 
 
 @dataclass
@@ -43,14 +49,20 @@ class SeedColumnArguments:
     )
 
 
-def load_seeds(dataset_name: str | None, dataset_config: str | None = None, split: str = "train") -> Dataset:
+def load_seeds(
+    dataset_name: str | None, dataset_config: str | None = None, split: str = "train", column: str | None = None
+) -> Dataset:
     """
     `None` gives the embedded quickstart seeds; anything else is loaded by [`load_dataset_by_name`] (a local file or
-    folder, or a Hub dataset id).
+    folder, or a Hub dataset id). With `column` (the instructions), a seed that looks like a token or key raises a
+    `ValueError` naming its row, here, before a stage claims its output folder or sends any query.
     """
-    if dataset_name is None:
-        return load_quickstart_seeds()
-    return load_dataset_by_name(dataset_name, dataset_config, split)
+    seeds = (
+        load_quickstart_seeds() if dataset_name is None else load_dataset_by_name(dataset_name, dataset_config, split)
+    )
+    if column is not None and column in seeds.column_names:
+        check_no_secrets(seeds[column], column)
+    return seeds
 
 
 def warn_long_seeds(instructions: list[str], column: str, max_words: int = LONG_SEED_WORDS) -> list[int]:
@@ -74,8 +86,9 @@ def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1
     """
     Returns `dataset` without the rows whose `column` is empty or not a string (their count is logged). Raises a
     `ValueError` naming the fix when the dataset is missing, lacks `column`, has no usable row, or has fewer than
-    `min_rows` (one generation batch: with fewer, training would run 0 steps), and when a seed is a test prompt of a
-    packaged benchmark sample ([`check_not_benchmark_prompts`]).
+    `min_rows` (one generation batch: with fewer, training would run 0 steps), when a seed is a test prompt of a
+    packaged benchmark sample ([`check_not_benchmark_prompts`]), and when a seed looks like a secret
+    ([`check_no_secrets`]: its row is named, the secret never echoed).
     """
     if dataset is None:
         raise ValueError("`train_dataset` is required: pass a `datasets.Dataset` of seed instructions.")
@@ -84,6 +97,7 @@ def prepare_seed_dataset(dataset: Dataset | None, column: str, min_rows: int = 1
             f"The seed dataset has no column `{column}` (set by `instruction_column`); its columns are "
             f"{dataset.column_names}. Set `instruction_column` to the column holding the instructions."
         )
+    check_no_secrets(dataset[column], column)  # before empty rows are dropped: the error names the rows as given
     kept = [i for i, value in enumerate(dataset[column]) if isinstance(value, str) and value.strip()]
     if not kept:
         raise ValueError(

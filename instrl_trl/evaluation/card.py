@@ -10,6 +10,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ..metrics.benchmarks import BenchmarkAdapter
 from ..runs.atomic import write_text_atomically
 from .benchmark_rows import dataset_id
+from .distribution import distribution_lines, overlap_warning
+from .harness import harness_card_lines
 
 
 logger = logging.getLogger(__name__)
@@ -91,7 +93,9 @@ def _replace_section(content: str, heading: str, body: str) -> str:
     return content.rstrip("\n") + f"\n\n{section}"
 
 
-def update_model_card(model_dir: str, eval_results: list[EvalResult], model_name: str | None = None) -> ModelCard:
+def update_model_card(
+    model_dir: str, eval_results: list[EvalResult], model_name: str | None = None, notes: str | None = None
+) -> ModelCard:
     r"""
     Writes `eval_results` into the card of a local model folder, keeping the rest of the card.
 
@@ -106,6 +110,9 @@ def update_model_card(model_dir: str, eval_results: list[EvalResult], model_name
             The results to record.
         model_name (`str`, *optional*):
             The `model-index` name when the card has none. Defaults to the folder's name.
+        notes (`str`, *optional*):
+            Markdown added below the table: how the latest evaluation was made and whether each benchmark is in- or
+            out-of-distribution ([`evaluation_notes`]).
 
     Returns:
         [`~huggingface_hub.ModelCard`]: the saved card.
@@ -118,9 +125,32 @@ def update_model_card(model_dir: str, eval_results: list[EvalResult], model_name
         card = ModelCard(f"---\n{ModelCardData(model_name=name, tags=['instrl-trl']).to_yaml()}\n---\n\n# {name}\n")
     card.data.eval_results = merge_eval_results(card.data.eval_results, eval_results)
     card.data.model_name = card.data.model_name or name
-    card.text = _replace_section(card.text, "Evaluation", results_table(card.data.eval_results))
+    body = results_table(card.data.eval_results) + (f"\n\n{notes}" if notes else "")
+    card.text = _replace_section(card.text, "Evaluation", body)
     write_text_atomically(path, str(card))  # a cut card would lose the model's description
     return card
+
+
+def evaluation_notes(results: dict[str, Any]) -> str:
+    """
+    The card's notes on one model's latest evaluation (its `eval_results.json` content): each benchmark against the
+    training data's constraint ids, with a warning block on overlap, then the harness settings.
+    """
+    parts = []
+    lines = distribution_lines(results)
+    if lines:
+        training = results.get("training_constraints") or {}
+        source = training.get("source") or "not recorded"
+        if source == "train_dataset":  # a Hub id is named; a local path never reaches a card
+            dataset = training.get("train_dataset") or ""
+            source = "`train_dataset`" + ("" if os.path.exists(dataset) else f" {dataset}")
+        parts.append(f"Benchmarks against the training data's constraint ids (from {source}):\n\n" + "\n".join(lines))
+    for name, scores in results.get("benchmarks", {}).items():
+        if (scores.get("distribution") or {}).get("relation") == "overlapping":
+            model = os.path.basename(os.path.normpath(results["model"]))  # a card never carries a local path
+            parts.append(f"> [!WARNING]\n> {overlap_warning(model, name, scores['distribution'])}")
+    parts.append("How the latest evaluation was made:\n\n" + "\n".join(harness_card_lines(results)))
+    return "\n\n".join(parts)
 
 
 def push_model_card(model_dir: str, hub_model_id: str) -> str:

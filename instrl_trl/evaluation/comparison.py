@@ -3,13 +3,11 @@
 import os
 
 from ..hub.plots import pyplot
+from .distribution import overlap_warning
+from .harness import model_label, settings_differences
 
 
 COMPARISON_PLOT_FILE = "comparison.png"
-
-
-def _model_label(model: str) -> str:
-    return os.path.basename(os.path.normpath(model)) if os.path.isdir(model) else model
 
 
 def format_comparison_table(results: dict[str, dict], scores: dict[str, str]) -> str:
@@ -17,7 +15,7 @@ def format_comparison_table(results: dict[str, dict], scores: dict[str, str]) ->
     header = ["Model", *scores, "scored", "skipped"]
     rows = [
         [
-            _model_label(model),
+            model_label(model),
             *(f"{values[score]:.4f}" for score in scores),
             values["num_scored"],
             values["num_skipped"],
@@ -30,6 +28,25 @@ def format_comparison_table(results: dict[str, dict], scores: dict[str, str]) ->
         "| " + " | ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)) + " |"
         for line in lines
     )
+
+
+def print_distribution(benchmark: str, by_model: dict[str, dict]) -> None:
+    """Prints, under a benchmark's table, each model's relation to its training data; loudly on an overlap."""
+    for model, scores in by_model.items():
+        distribution = scores.get("distribution")
+        if distribution is None:
+            continue
+        print(f"{model_label(model)} on {benchmark}: {distribution['summary']}.")  # noqa: T201
+        if distribution["relation"] == "overlapping":
+            print(f"WARNING: {overlap_warning(model_label(model), benchmark, distribution)}")  # noqa: T201
+
+
+def print_settings_differences(results: dict[str, dict]) -> None:
+    """With several models, prints the settings in which their evaluations differ (none printed when alike)."""
+    lines = settings_differences(results) if len(results) > 1 else []
+    if lines:
+        print("\nThese evaluations were not made alike; compare their scores with care:")  # noqa: T201
+        print("\n".join(f"  {line}" for line in lines))  # noqa: T201
 
 
 def plot_comparison(results: dict[str, dict[str, dict]], scores: dict[str, dict[str, str]], path: str) -> str:
@@ -51,7 +68,7 @@ def plot_comparison(results: dict[str, dict[str, dict]], scores: dict[str, dict[
         width = 0.8 / len(by_model)
         for i, (model, values) in enumerate(by_model.items()):
             positions = [j + (i - (len(by_model) - 1) / 2) * width for j in range(len(names))]
-            axis.bar(positions, [values[score] for score in names], width, label=_model_label(model))
+            axis.bar(positions, [values[score] for score in names], width, label=model_label(model))
         axis.set_xticks(range(len(names)), [name.replace(" accuracy", "") for name in names.values()])
         axis.set_ylim(0, 1)
         axis.set_ylabel("accuracy")

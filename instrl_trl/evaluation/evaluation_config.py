@@ -17,7 +17,9 @@ class BenchmarkEvaluationConfig:
 
         models (`list[str]`):
             Models to evaluate on the same benchmark: Hub ids or local folders (a single string is accepted). With
-            several, a comparison table and chart are written. `models[0]` is the one whose card is pushed.
+            several, a comparison table and chart are written, and the settings in which their evaluations differ are
+            printed. An entry may also be an earlier run's `eval_results.json`: it is shown side by side, not evaluated
+            again. `models[0]` is the one whose card is pushed.
         dtype (`str`, *optional*, defaults to `"auto"`):
             Dtype to load the models in (`"auto"` keeps each checkpoint's dtype; `"bfloat16"`, `"float32"`, ...).
         generator (`dict` or `str`, *optional*):
@@ -44,6 +46,10 @@ class BenchmarkEvaluationConfig:
         max_samples (`int`, *optional*):
             Evaluate only the first `max_samples` prompts of each benchmark (the cards then name the split as
             `train[:max_samples]`).
+        train_dataset (`str`, *optional*):
+            The dataset the models were trained on (Hub id or local path, e.g. a `generate` output folder): its
+            constraint ids are compared with each benchmark's, to say whether the benchmark is in-distribution,
+            out-of-distribution or overlapping. When unset, each model's card is read (the SFT card records them).
 
         > Parameters that control generation
 
@@ -74,7 +80,8 @@ class BenchmarkEvaluationConfig:
             comparison chart are written.
         resume (`bool`, *optional*, defaults to `False`):
             Do not evaluate again a model whose `eval_results.json` and `predictions.jsonl` are already in
-            `output_dir` with the same settings (an interrupted run over several models goes on with the next one).
+            `output_dir` with the same settings, chat template and package versions (an interrupted run over several
+            models goes on with the next one).
         update_model_card (`bool`, *optional*, defaults to `True`):
             Write the scores into the `model-index` and the "Evaluation" section of each local model's `README.md`
             (a minimal card is created when there is none); the rest of the card is kept.
@@ -87,7 +94,10 @@ class BenchmarkEvaluationConfig:
     # Parameters that control the models
     models: list[str] = field(
         default_factory=list,
-        metadata={"help": "Models to evaluate: Hub ids or local folders; the first one's card is pushed."},
+        metadata={
+            "help": "Models to evaluate: Hub ids or local folders (or an earlier eval_results.json, shown side by "
+            "side); the first one's card is pushed."
+        },
     )
     dtype: str | None = field(
         default="auto", metadata={"help": "Dtype to load the models in ('auto' keeps the checkpoint's)."}
@@ -113,6 +123,13 @@ class BenchmarkEvaluationConfig:
     benchmark_split: str = field(default="train", metadata={"help": "Split of the benchmark."})
     max_samples: int | None = field(
         default=None, metadata={"help": "Evaluate only the first `max_samples` prompts of each benchmark."}
+    )
+    train_dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Dataset the models were trained on: its constraint ids are compared with each benchmark's "
+            "(in-distribution, out-of-distribution or overlapping). Unset: read from each model's card."
+        },
     )
 
     # Parameters that control generation

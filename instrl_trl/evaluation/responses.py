@@ -9,10 +9,11 @@ from .evaluation_config import BenchmarkEvaluationConfig
 logger = logging.getLogger(__name__)
 
 
-def build_benchmark_generator(model: str, config: BenchmarkEvaluationConfig):
-    """The [`TextGenerator`] answering for `model`: the transformers backend, or `config.generator`'s backend."""
-    from ..backends.roles import build_generator
-
+def generator_spec(model: str, config: BenchmarkEvaluationConfig) -> dict:
+    """
+    The backend mapping that answers for `model`: the transformers backend, or `config.generator`'s backend, with the
+    stage's batch size, length limit, decoding settings and seed (what `eval_results.json` records of them).
+    """
     spec = {"backend": "transformers", **(config.generator or {}), "model": model}
     if spec["backend"] == "transformers":
         defaults = {
@@ -25,7 +26,14 @@ def build_benchmark_generator(model: str, config: BenchmarkEvaluationConfig):
     else:  # OpenAI-style endpoints name the length limit `max_tokens`
         defaults = {"generation_kwargs": {"max_tokens": config.max_new_tokens, **(config.generation_kwargs or {})}}
         defaults["seed"] = config.seed
-    return build_generator("generator", {**defaults, **spec})
+    return {**defaults, **spec}
+
+
+def build_benchmark_generator(model: str, config: BenchmarkEvaluationConfig):
+    """The [`TextGenerator`] answering for `model` (see [`generator_spec`])."""
+    from ..backends.roles import build_generator
+
+    return build_generator("generator", generator_spec(model, config))
 
 
 def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluationConfig) -> list[str | None]:

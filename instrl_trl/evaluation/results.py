@@ -16,6 +16,7 @@ from ..metrics.scoring import RowResult
 from ..runs.atomic import atomic_open, write_json_atomically
 from .benchmark_rows import BenchmarkSpec
 from .evaluation_config import BenchmarkEvaluationConfig
+from .harness import harness_settings
 
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,36 @@ def benchmark_split_name(config: BenchmarkEvaluationConfig, num_samples: int) ->
 
 
 def run_settings(model: str, config: BenchmarkEvaluationConfig) -> dict:
-    """How the answers were produced, stored at the top of `eval_results.json`."""
-    backend = (config.generator or {}).get("backend", "transformers")
-    return {
-        "model": model,
-        "backend": backend,
-        "max_new_tokens": config.max_new_tokens,
-        "generation_kwargs": config.generation_kwargs or {},
-        "seed": config.seed,
-    }
+    """
+    How the answers were produced, stored at the top of `eval_results.json` (see
+    [`~instrl_trl.evaluation.harness.harness_settings`]); `resume` reuses results only when they are all the same.
+    """
+    return harness_settings(model, config)
+
+
+def is_results_file(entry: str) -> bool:
+    """Whether a `models` entry is an earlier `eval_results.json` (shown side by side, not evaluated again)."""
+    return entry.endswith(".json") and os.path.isfile(entry)
+
+
+def read_results_file(path: str, benchmark_names: list[str]) -> dict:
+    """
+    Reads an earlier run's `eval_results.json`; raises a `ValueError` naming the fix when it is not one, or lacks one
+    of `benchmark_names` (the benchmarks of this run, which the side-by-side table compares).
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            results = json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"`models` entry {path!r} is not a readable `{RESULTS_FILE}`: {error}.") from None
+    missing = [name for name in benchmark_names if name not in (results.get("benchmarks") or {})]
+    if not isinstance(results, dict) or "model" not in results or missing:
+        raise ValueError(
+            f"`models` entry {path!r} is a JSON file, read as an earlier `{RESULTS_FILE}` to compare, but it "
+            f"{'has no results of ' + ', '.join(missing) if missing else 'is not one'}. Pass the `{RESULTS_FILE}` of "
+            "an evaluation of the same `benchmark` entries, or a model to evaluate."
+        )
+    return results
 
 
 def benchmark_settings(

@@ -233,7 +233,7 @@ def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
             is done, and without pushing), or when a role failed past `max_failure_fraction`.
     """
     state = PartialState()
-    seeds = config.load_seeds()
+    seeds = config.load_seeds(config.instruction_column)
     fingerprint = generation_fingerprint(config, seeds)
     with claim_run_folder(
         config.output_dir, "generate", fingerprint, config.overwrite_output_dir, outputs=GENERATION_OUTPUTS

@@ -7,6 +7,8 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..backends.accounting import read_queries_file
+from ..constraints import family_of
+from ..constraints.split import CARD_METADATA_KEY, constraint_id_counts, summarize_constraint_ids
 from ..hub.cards import render_dataset_card
 from ..hub.plots import pyplot
 from .rows import COLUMN_DESCRIPTIONS
@@ -18,15 +20,18 @@ PLOT_FILE = "operation_mix.png"
 
 def dataset_statistics(output_dir: str) -> dict:
     """
-    Rows, seeds, operation shares, distinct operation sequences, depths (operations tried), evolutions (accepted) and
-    verification rate, read column by column from every shard.
+    Rows, seeds, operation shares, distinct operation sequences, depths (operations tried), evolutions (accepted),
+    verification rate, and the constraint ids the rows carry with their families, read column by column from every
+    shard.
     """
     operations, depths, evolutions, verified = Counter(), Counter(), Counter(), Counter()
-    seeds, sequences = set(), set()
+    seeds, sequences, constraints = set(), set(), []
     num_rows = 0
     for shard in list_shards(output_dir):
-        table = pq.read_table(shard, columns=["operations", "depth", "evolutions", "verified", "seed_index"])
+        columns = ["operations", "depth", "evolutions", "verified", "seed_index", "constraints"]
+        table = pq.read_table(shard, columns=columns)
         num_rows += table.num_rows
+        constraints += table["constraints"].to_pylist()
         for sequence in table["operations"].to_pylist():
             operations.update(sequence)
             sequences.add(tuple(sequence))
@@ -49,6 +54,7 @@ def dataset_statistics(output_dir: str) -> dict:
             "with_constraints": with_constraints,
             "rate": verified[True] / with_constraints if with_constraints else 0.0,
         },
+        **summarize_constraint_ids(constraint_id_counts(constraints)),
     }
 
 
@@ -101,6 +107,8 @@ def write_dataset_card(
         tags=["instrl-trl", "teams-rl", "synthetic", "instruction-tuning"],
         size_categories=[size],
         pretty_name=(dataset_id or os.path.basename(os.path.abspath(output_dir))).split("/")[-1],
+        # Machine-readable, for the SFT card to carry on and `evaluate` to compare with a benchmark's ids
+        **{CARD_METADATA_KEY: {"constraint_ids": statistics["constraint_ids"]}},
     )
     card = render_dataset_card(
         "dataset_card.md",
@@ -116,6 +124,7 @@ def write_dataset_card(
         queries=_queries(output_dir),
         plot_file=PLOT_FILE if statistics["operation_frequency"] else None,
         columns=COLUMN_DESCRIPTIONS,
+        constraint_family_of={iid: family_of(iid) or "other" for iid in statistics["constraint_ids"]},
         **statistics,
     )
     card.save(os.path.join(output_dir, "README.md"))

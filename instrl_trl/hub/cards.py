@@ -7,12 +7,13 @@ import copy
 import importlib.resources
 import logging
 import os
-import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
+
+from .secrets import find_secret
 
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,6 @@ _FRAMEWORKS = {
     "datasets_version": "datasets",
     "tokenizers_version": "tokenizers",
 }
-# Hugging Face user access tokens: `hf_` followed by a long run of letters.
-_HF_TOKEN_PATTERN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 
 
 def template_path(name: str) -> Path:
@@ -106,7 +105,8 @@ def render_model_card(
     or an existing directory is dropped (set to `None`), as TRL does for a `base_model` loaded from disk.
 
     Raises:
-        `ValueError`: If the rendered card contains something that looks like a Hugging Face token.
+        `ValueError`: If the rendered card contains something that looks like a token or key
+            ([`~instrl_trl.hub.secrets.find_secret`]).
     """
     values = {**framework_versions(), **values}
     for key, value in values.items():
@@ -118,9 +118,10 @@ def render_model_card(
         card_data = copy.deepcopy(card_data)  # the caller's object stays as it was
         card_data.base_model = None
     card = card_class.from_template(card_data, template_path=str(template_path(template_name)), **values)
-    if _HF_TOKEN_PATTERN.search(card.content):
+    kind = find_secret(card.content)
+    if kind is not None:
         raise ValueError(
-            f"The rendered card {template_name!r} contains what looks like a Hugging Face token; remove it from the "
+            f"The rendered card {template_name!r} contains what looks like a secret ({kind}); remove it from the "
             "card values before pushing."
         )
     return card

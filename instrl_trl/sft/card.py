@@ -4,8 +4,10 @@ import logging
 import os
 import re
 
-from huggingface_hub import DatasetCard, EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..constraints.split import CARD_METADATA_KEY
+from ..data.training_constraints import find_dataset_card
 from ..hub.cards import render_model_card
 from ..hub.plots import pyplot
 
@@ -30,17 +32,8 @@ def policy_from_dataset_card(dataset_name: str) -> str | None:
     Returns:
         `str` or `None`: The policy's Hub id, or `None` when there is no card, or the card names no Hub policy.
     """
-    if os.path.exists(dataset_name):
-        folder = dataset_name if os.path.isdir(dataset_name) else os.path.dirname(dataset_name)
-        candidates = [os.path.join(folder, "README.md"), os.path.join(os.path.dirname(folder), "README.md")]
-        card_path = next((path for path in candidates if os.path.isfile(path)), None)
-        text = DatasetCard.load(card_path).content if card_path else ""
-    else:
-        try:
-            text = DatasetCard.load(dataset_name).content
-        except Exception as error:  # noqa: BLE001 - a missing or unreachable card only leaves the policy out
-            logger.info(f"No dataset card for {dataset_name} ({type(error).__name__}); the policy is not recorded.")
-            return None
+    card = find_dataset_card(dataset_name)
+    text = card.content if card is not None else ""
     match = _POLICY_LINE.search(text)
     return match.group(1) if match else None
 
@@ -115,6 +108,7 @@ def build_sft_card(
     lora: dict[str, int] | None = None,
     eval_results: list[EvalResult] | None = None,
     tags: list[str] | None = None,
+    training_constraints: dict[str, dict[str, int]] | None = None,
     **values,
 ) -> ModelCard:
     r"""
@@ -152,12 +146,20 @@ def build_sft_card(
             section says the model is not evaluated yet.
         tags (`list[str]`, *optional*):
             Extra tags, added to `instrl-trl`, `trl`, `sft` and `teams-rl`.
+        training_constraints (`dict`, *optional*):
+            The constraint ids the training data carries (`constraint_ids` and `constraint_families`, see
+            [`~instrl_trl.data.training_constraints.read_training_constraints`]): listed in the card and kept in its
+            `instrl_trl` metadata, where `evaluate` reads them to say whether a benchmark is out-of-distribution.
         **values:
             Other template variables (`wandb_url`, `trackio_url`).
 
     Returns:
         [`~huggingface_hub.ModelCard`]: The rendered card.
     """
+    # Machine-readable, for `evaluate` to compare with a benchmark's ids
+    recorded = (
+        {CARD_METADATA_KEY: {"constraint_ids": training_constraints["constraint_ids"]}} if training_constraints else {}
+    )
     card_data = ModelCardData(
         model_name=model_name,
         base_model=base_model,
@@ -166,6 +168,7 @@ def build_sft_card(
         pipeline_tag="text-generation",
         tags=sorted({*SFT_TAGS, *(tags or [])}),
         eval_results=eval_results,
+        **recorded,
     )
     return render_model_card(
         "sft_model_card.md",
@@ -186,6 +189,7 @@ def build_sft_card(
         loss_plot=loss_plot,
         default_chat_template=default_chat_template,
         eval_results=eval_results,
+        training_constraints=training_constraints,
         **values,
     )
 
@@ -199,6 +203,7 @@ def write_sft_card(
     default_chat_template: bool = False,
     lora: dict[str, int] | None = None,
     eval_results: list[EvalResult] | None = None,
+    training_constraints: dict[str, dict[str, int]] | None = None,
 ) -> ModelCard:
     """
     Draws the loss plot and renders the card of a trained [`~trl.SFTTrainer`] into `output_dir/README.md` (call it on
@@ -224,6 +229,7 @@ def write_sft_card(
         default_chat_template=default_chat_template,
         lora=lora,
         eval_results=eval_results,
+        training_constraints=training_constraints,
     )
     card.save(os.path.join(output_dir, "README.md"))
     return card

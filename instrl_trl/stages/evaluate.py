@@ -16,8 +16,15 @@ from transformers import AutoConfig
 
 from ..backends.models import resolve_model_name
 from ..evaluation.benchmark_rows import BenchmarkSpec, check_benchmark_rows, load_benchmark
-from ..evaluation.card import push_model_card, to_eval_results, update_model_card
-from ..evaluation.comparison import COMPARISON_PLOT_FILE, format_comparison_table, plot_comparison
+from ..evaluation.card import evaluation_notes, push_model_card, to_eval_results, update_model_card
+from ..evaluation.comparison import (
+    COMPARISON_PLOT_FILE,
+    format_comparison_table,
+    plot_comparison,
+    print_distribution,
+    print_settings_differences,
+)
+from ..evaluation.distribution import annotate_distribution, training_constraints_of
 from ..evaluation.evaluation_config import BenchmarkEvaluationConfig
 from ..evaluation.lm_eval_tasks import check_lm_eval_tasks, lm_eval_to_eval_results, run_lm_eval
 from ..evaluation.responses import generate_responses
@@ -25,8 +32,10 @@ from ..evaluation.results import (
     PREDICTIONS_FILE,
     RESULTS_FILE,
     benchmark_settings,
+    is_results_file,
     model_output_dirs,
     prediction_rows,
+    read_results_file,
     run_settings,
     write_predictions,
     write_results,
@@ -78,6 +87,8 @@ def check_models_exist(config: BenchmarkEvaluationConfig) -> None:
     if config.generator is not None:
         return
     for index, model in enumerate(config.models):
+        if is_results_file(model):
+            continue
         try:
             # A built-in name (`instrl-tiny-chat`, `smollm2-135m-instruct`) is built or converted here, once
             AutoConfig.from_pretrained(resolve_model_name(model))
@@ -125,11 +136,16 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
 
 
 def _evaluate_models(config: BenchmarkEvaluationConfig, benchmarks: list["LoadedBenchmark"]) -> dict[str, dict]:
+    earlier = {m: read_results_file(m, [b.spec.name for b in benchmarks]) for m in config.models if is_results_file(m)}
     results = {}
     for model, folder in zip(config.models, model_output_dirs(config.models, config.output_dir), strict=True):
+        if model in earlier:  # an earlier run's results, shown side by side
+            results[model] = earlier[model]
+            continue
         results[model] = (config.resume and load_finished_results(folder, model, config, benchmarks)) or (
             evaluate_model(model, folder, benchmarks, config)
         )
+        compare_with_training_data(results[model], folder, benchmarks, config)
         eval_results = [
             result
             for benchmark in benchmarks
@@ -137,7 +153,8 @@ def _evaluate_models(config: BenchmarkEvaluationConfig, benchmarks: list["Loaded
         ]
         eval_results += lm_eval_to_eval_results(results[model].get("lm_eval", {}))
         if config.update_model_card and os.path.isdir(model):
-            update_model_card(model, eval_results, model_name=os.path.basename(os.path.normpath(model)))
+            name = os.path.basename(os.path.normpath(model))
+            update_model_card(model, eval_results, model_name=name, notes=evaluation_notes(results[model]))
     if config.push_to_hub:
         push_model_card(config.models[0], config.hub_model_id)
     if len(config.models) > 1:
@@ -224,6 +241,15 @@ def load_finished_results(
     return results
 
 
+def compare_with_training_data(
+    results: dict[str, Any], folder: str, benchmarks: list[LoadedBenchmark], config: BenchmarkEvaluationConfig
+) -> None:
+    """Records in `results` (and its `eval_results.json`) each benchmark's relation to the training constraints."""
+    benchmark_ids = {b.spec.name: {i for ids in b.rows["instruction_id_list"] for i in ids} for b in benchmarks}
+    annotate_distribution(results, benchmark_ids, training_constraints_of(results["model"], config))
+    write_results(folder, results)
+
+
 def print_summary(
     results: dict[str, dict], benchmarks: list[LoadedBenchmark], config: BenchmarkEvaluationConfig
 ) -> None:
@@ -233,10 +259,12 @@ def print_summary(
         by_model = {model: model_results["benchmarks"][name] for model, model_results in results.items()}
         print(f"\n{name} ({benchmark.adapter.name})")  # noqa: T201
         print(format_comparison_table(by_model, benchmark.adapter.scores))  # noqa: T201
+        print_distribution(name, by_model)
         for model, scores in by_model.items():
             if scores["num_skipped"]:
                 keys = ", ".join(str(row["key"]) for row in scores["skipped"])
                 print(f"{model}: {scores['num_skipped']} rows of {name} skipped (keys: {keys}).")  # noqa: T201
+    print_settings_differences(results)
     output_dir = os.path.abspath(config.output_dir)
     print(f"Results written to {output_dir}")  # noqa: T201
     if len(results) > 1:

@@ -20,6 +20,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantiz
 
 from ..backends.models import MODEL_NAMES, card_base_model, resolve_model_name
 from ..data.loading import load_dataset_by_name
+from ..data.training_constraints import read_training_constraints
 from ..hub.push import push_folder
 from ..runs.checkpoints import check_max_steps, find_resume_checkpoint
 from ..runs.fingerprint import TRAINING_OUTPUTS, training_fingerprint
@@ -123,6 +124,9 @@ def _train_and_save(
             policy_id=script_args.policy_id or policy_from_dataset_card(script_args.dataset_name),
             default_chat_template=default_chat_template,
             lora=lora,
+            training_constraints=read_training_constraints(
+                script_args.dataset_name, script_args.dataset_config, script_args.dataset_split
+            ),
         )
         if training_args.push_to_hub:
             push_model(trainer)

@@ -44,7 +44,7 @@ def load_instructor_seeds(config: InstructorConfig) -> Dataset:
     seed) and the seed in `config.instruction_column`. Loaded and checked by the one seed loader of every stage (empty
     rows dropped, benchmark test prompts refused): bad input raises here, before any query.
     """
-    seeds = load_seeds(config.dataset_name, config.dataset_config, config.dataset_split)
+    seeds = load_seeds(config.dataset_name, config.dataset_config, config.dataset_split, config.instruction_column)
     column = config.instruction_column
     seeds = prepare_seed_dataset(seeds, column)
     prompt = [{"role": "user", "content": config.task_prompt}]

@@ -60,7 +60,7 @@ def run_train_policy(
             queries (training stops, checkpoints kept); `RuntimeError`: most queries of the run failed (nothing saved).
     """
     check_max_steps(training_args)
-    seeds = script_args.load_seeds()
+    seeds = script_args.load_seeds(training_args.instruction_column)
     model = script_args.model_name_or_path or default_policy_model()
     column = training_args.instruction_column
     fingerprint = {

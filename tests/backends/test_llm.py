@@ -398,14 +398,13 @@ def test_the_new_constraint_conflicts_with_none_carried():
     assert carried.description() in rewrite.instruction and constraint.description() in rewrite.instruction
 
 
-def test_the_llm_rewriter_draws_ifbench_constraints_when_asked():
-    from instrl_trl.constraints import family_of
-
-    rewriter = LLMRewriter(ScriptedGenerator(["Describe the water cycle."] * 8), constraint_families=["ifbench"])
-    rewrites = rewriter.rewrite([constraint_request(seed=seed) for seed in range(8)])
-    assert {family_of(rewrite.constraints[0].instruction_id) for rewrite in rewrites} == {"ifbench"}
+def test_the_llm_rewriter_refuses_test_constraints_before_any_query():
+    generator = ScriptedGenerator(["Describe the water cycle."] * 8)
+    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` names `ifbench`.*contaminates.*iftrain"):
+        LLMRewriter(generator, constraint_families=["ifeval", "ifbench"])
     with pytest.raises(ValueError, match="rewriter.constraint_families"):
         LLMRewriter(ScriptedGenerator([]), constraint_families=["ifbenchh"])
+    assert generator.calls == []
 
 
 def test_other_operations_add_no_constraint():

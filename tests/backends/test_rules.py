@@ -121,19 +121,22 @@ def test_add_constraints_draws_the_chosen_families():
     def added(rewriter, seed):
         return rewriter.rewrite([request("Write a poem about the ocean.", "add_constraints", seed=seed)])[0]
 
-    ifbench_only = RulesRewriter(constraint_families=["ifbench"], slip_rate=0.0)
-    mixed = build_role("rewriter", {"constraint_families": ["ifeval", "ifbench"], "slip_rate": 0.0})
-    assert mixed.constraint_families == ("ifeval", "ifbench")
-    families = set()
+    chosen = build_role("rewriter", {"constraint_families": ["ifeval"], "slip_rate": 0.0})
+    assert chosen.constraint_families == ("ifeval",)
     for seed in range(12):
-        rewrite = added(ifbench_only, seed)
+        rewrite = added(chosen, seed)
         (constraint,) = rewrite.constraints
-        assert constraint.family == "ifbench" and rewrite.instruction.endswith(constraint.description())
-        families |= {c.family for c in added(mixed, seed).constraints}
-        assert {c.family for c in added(RulesRewriter(slip_rate=0.0), seed).constraints} == {"ifeval"}  # the default
-    assert families == {"ifeval", "ifbench"}
-    reordered = build_role("rewriter", {"constraint_families": ["ifbench", "ifeval"], "slip_rate": 0.0})
-    assert added(mixed, 5) == added(reordered, 5)
+        assert constraint.family == "ifeval" and rewrite.instruction.endswith(constraint.description())
+        assert added(RulesRewriter(slip_rate=0.0), seed) == rewrite  # `[ifeval]` is the default
+
+
+def test_test_constraints_are_refused_for_training():
+    # IFBench's test constraints would contaminate the benchmark: refused, alone or mixed, pointing to IFTrain's
+    for families in (["ifbench"], ["ifeval", "ifbench"]):
+        with pytest.raises(ValueError, match=r"`rewriter.constraint_families` names `ifbench`.*contaminates.*iftrain"):
+            RulesRewriter(constraint_families=families)
+        with pytest.raises(ValueError, match=r"`rewriter.constraint_families` names `ifbench`.*iftrain"):
+            parse_role_spec("rewriter", {"constraint_families": families})
 
 
 def test_constraint_families_setting_is_checked_before_any_query():
@@ -142,7 +145,7 @@ def test_constraint_families_setting_is_checked_before_any_query():
     with pytest.raises(ValueError, match="`rewriter.constraint_families` must be a non-empty list"):
         RulesRewriter(constraint_families=[])
     with pytest.raises(ValueError, match="`reviewer.constraint_families`: only the rewriter draws constraints"):
-        parse_role_spec("reviewer", {"constraint_families": ["ifbench"]})
+        parse_role_spec("reviewer", {"constraint_families": ["ifeval"]})
     # an LLM rewriter reads it too, and checks it before any model is built
     with pytest.raises(ValueError, match=r"`rewriter.constraint_families` has unknown"):
         build_role("rewriter", {"backend": "transformers", "model": "none", "constraint_families": ["ifbnch"]})

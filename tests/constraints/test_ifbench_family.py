@@ -131,11 +131,14 @@ def test_ifbench_constraint_errors_and_rows():
 
 
 def test_family_choice_is_validated():
-    assert check_constraint_families(["ifbench", "ifeval", "ifbench"]) == ("ifbench", "ifeval")
-    assert check_constraint_families("ifbench") == ("ifbench",)
+    assert check_constraint_families(["ifbench", "ifeval", "ifbench"], for_training=False) == ("ifbench", "ifeval")
+    assert check_constraint_families("ifeval") == ("ifeval",)
+    # for training data (the default) IFBench's test constraints are refused, with why and what to use instead
+    with pytest.raises(ValueError, match=r"`constraint_families` names `ifbench`.*out-of-distribution.*contaminates"):
+        check_constraint_families(["ifeval", "ifbench"])
     with pytest.raises(ValueError, match=r"`families` has unknown constraint family \['ifevl'\]; valid values: "):
         sample_constraint([], random.Random(0), families=["ifevl"])
-    with pytest.raises(ValueError, match="`constraint_families` must be a non-empty list .*'ifeval', 'ifbench'"):
+    with pytest.raises(ValueError, match="`constraint_families` must be a non-empty list .*'ifeval'"):
         check_constraint_families([])
 
 

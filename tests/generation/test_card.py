@@ -79,6 +79,8 @@ def test_dataset_statistics_reads_every_shard(output_dir):
     ]
     assert statistics["verification"]["with_constraints"] == 3
     assert statistics["verification"]["rate"] == pytest.approx(2 / 3)
+    assert statistics["constraint_ids"] == {"punctuation:no_comma": 3}
+    assert statistics["constraint_families"] == {"ifeval": 3}
 
 
 def test_write_dataset_card(output_dir, tmp_path):
@@ -115,6 +117,10 @@ def test_write_dataset_card(output_dir, tmp_path):
     assert text.index("`deepening`") < text.index("`add_constraints`")  # most frequent first
     assert "| Evolutions | Rows |\n|---|---|\n| 1 | 3 |\n| 2 | 2 |\n" in text
     assert "| Depth | Rows |\n|---|---|\n| 1 | 1 |\n| 2 | 3 |\n| 3 | 1 |\n" in text
+    # the constraint ids the rows carry, with their family, in the text and in the metadata `evaluate` reads
+    assert "Rows per constraint family: `ifeval` 3." in text
+    assert "| Constraint id | Family | Rows |\n|---|---|---|\n| `punctuation:no_comma` | ifeval | 3 |\n" in text
+    assert loaded.data.to_dict()["instrl_trl"] == {"constraint_ids": {"punctuation:no_comma": 3}}
     # sources and usage
     assert "- Seed instructions: the instrl-trl quickstart seeds (licence: `apache-2.0`)" in text
     assert "[someone/teams-rl-policy](https://huggingface.co/someone/teams-rl-policy)" in text
@@ -166,6 +172,7 @@ def test_card_without_rows_has_no_plot(tmp_path):
     assert "- Rows: 0\n" in text
     assert "- Distinct operation sequences: 0\n" in text
     assert "Rows with verifiable constraints" not in text
+    assert "No row carries a verifiable constraint." in text
     assert "LLM queries" not in text
     assert "![Operation mix]" not in text
     assert not (output_dir / PLOT_FILE).exists()

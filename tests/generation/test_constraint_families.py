@@ -1,13 +1,19 @@
-"""`rewriter.constraint_families`: checked when a config is made, and IFBench constraints in generated rows."""
+"""`rewriter.constraint_families`: checked as a config is made; IFBench's test constraints never make training data."""
 
-import json
+from pathlib import Path
 
 import pytest
+import yaml
 
-from instrl_trl.constraints import Constraint, check_row, ifbench
-from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
-from instrl_trl.generation.shards import list_shards
+from instrl_trl.cli.main import main as cli_main
+from instrl_trl.generation import DatasetGenerationConfig
 from instrl_trl.trainer import InstructionGenerationConfig
+from instrl_trl.trainer.instructor import InstructorConfig
+
+
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes" / "quickstart"
+# stage -> its quickstart recipe: each draws training data through a rewriter
+STAGE_RECIPES = {"generate": "generate.yaml", "train-policy": "policy.yaml", "train-instructor": "instructor.yaml"}
 
 
 @pytest.mark.parametrize(
@@ -17,56 +23,32 @@ from instrl_trl.trainer import InstructionGenerationConfig
             policy="someone/policy", output_dir=str(tmp_path), rewriter=rewriter
         ),
         lambda tmp_path, rewriter: InstructionGenerationConfig(output_dir=str(tmp_path), rewriter=rewriter),
+        lambda tmp_path, rewriter: InstructorConfig(output_dir=str(tmp_path), rewriter=rewriter, use_cpu=True),
     ],
-    ids=["generate", "train-policy"],
+    ids=["generate", "train-policy", "train-instructor"],
 )
 def test_configs_check_the_families(tmp_path, make):
-    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` has unknown .*'ifevl'.*ifeval, ifbench"):
+    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` has unknown .*'ifevl'.*values: ifeval"):
         make(tmp_path, {"constraint_families": ["ifevl"]})
+    with pytest.raises(ValueError, match=r"`rewriter.constraint_families` names `ifbench`.*contaminates.*iftrain"):
+        make(tmp_path, {"constraint_families": ["ifeval", "ifbench"]})
     # from the command line the rewriter is a JSON string
-    config = make(tmp_path, '{"constraint_families": ["ifeval", "ifbench"]}')
-    assert config.rewriter == {"backend": "rules", "constraint_families": ["ifeval", "ifbench"]}
+    config = make(tmp_path, '{"constraint_families": ["ifeval"]}')
+    assert config.rewriter == {"backend": "rules", "constraint_families": ["ifeval"]}
 
 
-def independent_verdict(row: dict) -> bool | None:
-    """The row's verdict recomputed per family: IFBench's checkers on IFBench ids, lm-eval's on IFEval ids."""
-    if not row["constraints"]:
-        return None
-    verdicts = []
-    for constraint in row["constraints"]:
-        instruction_id, kwargs = constraint["instruction_id"], json.loads(constraint["kwargs"])
-        if instruction_id in ifbench.CHECKERS:
-            verdicts += ifbench.check_row(row["response"], [instruction_id], [kwargs]).strict
-        else:
-            verdicts += check_row(row["response"], [instruction_id], [kwargs], prompt=row["instruction"]).strict
-    return all(verdicts)
+@pytest.mark.parametrize("stage", list(STAGE_RECIPES))
+def test_a_recipe_naming_ifbench_fails_before_any_query(stage, tmp_path, capsys):
+    recipe = yaml.safe_load((RECIPES_DIR / STAGE_RECIPES[stage]).read_text())
+    output_dir = tmp_path / "run"
+    recipe.update(output_dir=str(output_dir), rewriter={"constraint_families": ["ifbench"]})
+    path = tmp_path / f"{stage}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
 
+    assert cli_main([stage, "--config", str(path)]) == 1
 
-def test_generated_rows_carry_ifbench_constraints(tiny_policy, quickstart_seeds, tmp_path):
-    from datasets import load_dataset
-
-    config = DatasetGenerationConfig(
-        policy=tiny_policy,
-        output_dir=str(tmp_path / "dataset"),
-        rewriter={"constraint_families": ["ifeval", "ifbench"]},
-        batch_size=8,
-        keep_unverified=True,
-        dedup_threshold=1.0,
-        greedy=False,
-        max_seeds=24,
-    )
-    generate_dataset(config, quickstart_seeds)
-    files = [str(path) for path in list_shards(config.output_dir)]
-    rows = load_dataset("parquet", data_files=files, split="train").to_list()
-    families, ifbench_verdicts = set(), set()
-    for row in rows:
-        constraints = [Constraint.from_dict({**c, "kwargs": json.loads(c["kwargs"])}) for c in row["constraints"]]
-        families |= {c.family for c in constraints}
-        for constraint in constraints:
-            assert constraint.description() in row["instruction"]
-        assert row["verified"] is independent_verdict(row), row
-        if "ifbench" in {c.family for c in constraints}:
-            ifbench_verdicts.add(row["verified"])
-    assert "ifbench" in families
-    # the rules expert's generic answer breaks most IFBench constraints: the comparison above is not met by "True"
-    assert False in ifbench_verdicts
+    error = capsys.readouterr().err
+    assert f"instrl-trl {stage}: error: `rewriter.constraint_families` names `ifbench`" in error
+    assert "out-of-distribution benchmark" in error and "contaminates" in error
+    assert "`iftrain`" in error  # IFTrain's training constraints: the family for training
+    assert not output_dir.exists()  # the recipe failed as it was parsed: no shard, no response cache, no checkpoint

@@ -6,6 +6,7 @@ from tests.backends.tiny_causal_lm import build_tiny_causal_lm, training_corpus
 
 
 POLICY_ID = "someone/quickstart-operation-policy"
+CARD_CONSTRAINTS_YAML = "instrl_trl:\n  constraint_ids:\n    punctuation:no_comma: 12\n    count:numbers: 2\n"
 MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
@@ -38,7 +39,8 @@ def messages_dataset(tmp_path_factory) -> str:
     write_messages_parquet(folder, rows[:16], "rank-00000-shard-00000.parquet", seed_index=list(range(16)))
     write_messages_parquet(folder, rows[16:], "rank-00000-shard-00001.parquet", seed_index=list(range(16, 32)))
     # The dataset card `instrl-trl generate` writes beside `data/`: the SFT card reads the policy from it
+    # and its constraint ids (the rows here have no `constraints` column: the SFT card reads them from the card)
     (folder.parent / "README.md").write_text(
-        f"- Operation policy: [{POLICY_ID}](https://huggingface.co/{POLICY_ID})\n"
+        f"---\n{CARD_CONSTRAINTS_YAML}---\n\n- Operation policy: [{POLICY_ID}](https://huggingface.co/{POLICY_ID})\n"
     )
     return str(folder)

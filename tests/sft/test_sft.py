@@ -11,6 +11,7 @@ from transformers.utils import is_peft_available
 
 from instrl_trl.backends import models
 from instrl_trl.cli.sft import make_parser
+from instrl_trl.data.training_constraints import read_training_constraints
 from instrl_trl.hub import framework_versions
 from instrl_trl.runs.folder import RunFingerprintError
 from instrl_trl.sft import LOSS_PLOT_FILE, build_sft_card, plot_loss_curve, policy_from_dataset_card
@@ -18,7 +19,7 @@ from instrl_trl.sft.sft_config import SFTScriptArguments
 from instrl_trl.stages.sft import DEFAULT_CHAT_TEMPLATE, hub_dataset_id, load_messages_dataset, load_tokenizer, run_sft
 from tests.backends.tiny_causal_lm import build_tiny_causal_lm
 from tests.config_docs import assert_config_documented
-from tests.sft.conftest import POLICY_ID, write_messages_parquet
+from tests.sft.conftest import CARD_CONSTRAINTS_YAML, POLICY_ID, write_messages_parquet
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,8 +155,12 @@ def test_run_writes_the_card_and_the_loss_plot(sft_run):
         f"- Final training loss (mean over the run): {trainer.state.log_history[-1]['train_loss']:.4f}",
         "Not evaluated yet.",
         f"- TRL: {framework_versions()['trl_version']}",
+        # the training data's constraint ids, carried on from the dataset's card
+        "Rows per constraint family: `ifeval` 12, `ifbench` 2.",
+        "| `punctuation:no_comma` | 12 |\n| `count:numbers` | 2 |",
     ]:
         assert expected in text, expected
+    assert card.data.to_dict()["instrl_trl"] == {"constraint_ids": {"punctuation:no_comma": 12, "count:numbers": 2}}
     assert sorted(card.data.tags) == ["instrl-trl", "sft", "teams-rl", "trl"]
     assert card.data.datasets == ["instrl-trl/quickstart-instructions"]
     assert card.data.base_model is None
@@ -201,6 +206,20 @@ def test_policy_from_dataset_card(messages_dataset, tmp_path):
     assert policy_from_dataset_card(str(Path(messages_dataset).parent)) == POLICY_ID
     (tmp_path / "README.md").write_text("- Operation policy: a local policy\n")
     assert policy_from_dataset_card(str(tmp_path)) is None
+
+
+def test_training_constraints_are_read_from_the_rows_before_the_card(tmp_path):
+    rows = [[{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}]] * 3
+    constraints = [[{"instruction_id": "punctuation:no_comma", "kwargs": "{}"}], [], None]
+    folder = write_messages_parquet(tmp_path / "data", rows, constraints=constraints)
+    (tmp_path / "README.md").write_text(f"---\n{CARD_CONSTRAINTS_YAML}---\n")
+    recorded = read_training_constraints(folder)
+    assert recorded == {"constraint_ids": {"punctuation:no_comma": 1}, "constraint_families": {"ifeval": 1}}
+    # without the column, the card's metadata; without either, not recorded
+    assert read_training_constraints(write_messages_parquet(tmp_path / "other" / "data", rows)) is None
+    card = build_sft_card(model_name="m", hyperparameters={}, training_constraints=recorded)
+    assert card.data.to_dict()["instrl_trl"] == {"constraint_ids": {"punctuation:no_comma": 1}}
+    assert "Not recorded" in build_sft_card(model_name="m", hyperparameters={}).content
 
 
 def test_card_links_a_hub_dataset_never_a_local_one(messages_dataset):

@@ -28,8 +28,8 @@ class RulesRewriter(Rewriter):
         length_limit (`int`, *optional*, defaults to `110`):
             Above this many words, every operation returns a refusal, as LLM rewriters do on overlong prompts.
         constraint_families (`Iterable[str]`, *optional*, defaults to `("ifeval",)`):
-            Constraint families `add_constraints` draws from: `"ifeval"` and/or `"ifbench"` (see
-            [`~instrl_trl.constraints.sample_constraint`]).
+            Constraint families `add_constraints` draws from (see [`~instrl_trl.constraints.sample_constraint`]):
+            training families only; `"ifbench"`, IFBench's test constraints, is refused.
         slip_rate (`float`, *optional*, defaults to `0.1`):
             Share of rewrites that come back unchanged whatever the operation, as a real rewriter sometimes fails to
             apply one. Drawn from each rewrite's own seeded rng, so a retry of the same operation (a later step) may
