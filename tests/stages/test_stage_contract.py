@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from instrl_trl.backends.accounting import ROLES, read_queries_file
 from instrl_trl.cli.main import main
 from instrl_trl.data.benchmark_prompts import benchmark_prompts
 from instrl_trl.runs.folder import RunFolderLock
@@ -84,3 +85,41 @@ def test_a_benchmark_prompt_as_seed_is_refused(stage, tmp_path, capsys, monkeypa
     error = capsys.readouterr().err
     assert "benchmark" in error and prompt.benchmark in error
     assert not (output_dir / "queries.json").exists()
+
+
+# A server nobody runs: every query fails at once (connection refused), with no retry
+DEAD_ENDPOINT = {
+    "backend": "endpoint",
+    "model": "m",
+    "base_url": "http://127.0.0.1:9/v1",
+    "max_retries": 0,
+    "timeout": 5,
+}
+DEAD_ROLE = {
+    "train-policy": ["--rewriter", json.dumps(DEAD_ENDPOINT), "--max_steps", "1"],
+    "generate": ["--rewriter", json.dumps(DEAD_ENDPOINT), "--max_seeds", "8"],
+    "evaluate": ["--generator", json.dumps({k: v for k, v in DEAD_ENDPOINT.items() if k != "model"})],
+}
+# A field of each stage's recipe that changes its results, with another value
+CHANGED_FIELD = {"train-policy": ("learning_rate", "0.5"), "generate": ("max_operations", "2")}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("stage", list(DEAD_ROLE))
+def test_a_dead_endpoint_stops_the_stage_with_one_message(stage, tmp_path, messages_file, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    output_dir = tmp_path / "out"
+    arguments = [stage, *stage_arguments(stage, messages_file), "--output_dir", str(output_dir), *DEAD_ROLE[stage]]
+    assert main(arguments) == 1
+    stderr = capsys.readouterr().err
+    prefix = f"instrl-trl {stage}: error:"
+    (error,) = [line[line.index(prefix) :] for line in stderr.splitlines() if prefix in line]
+    assert "Traceback" not in stderr  # one message, not a crash
+    assert "127.0.0.1:9" in error or "No row could be scored" in error  # says which server, or what came of it
+    if stage in CHANGED_FIELD:  # ... and its recipe is kept: a rerun with another one is refused, naming the field
+        field, value = CHANGED_FIELD[stage]
+        assert main([*arguments, f"--{field}", value]) == 1
+        assert f"`{field}`" in capsys.readouterr().err
+    for path in output_dir.rglob("queries*.json"):  # whatever was spent, in the one format
+        assert set(read_queries_file(str(path))) == set(ROLES)
