@@ -95,6 +95,9 @@ def choice_request_kwargs(mode: str, server: str, choices: Sequence[str]) -> dic
             kwargs["extra_body"] = {"guided_choice": list(choices)}
         elif server == "llamacpp":
             kwargs["extra_body"] = {"grammar": choice_grammar(choices)}
+            # Under a grammar llama.cpp may spell a choice in odd pieces, down to one character a token ("Certainly
+            # not" came back cut as "Certainly " after 8 tokens); a choice never takes more tokens than characters
+            kwargs["max_tokens"] = max(len(choice) for choice in choices) + 1
         else:  # TGI's grammar
             kwargs["response_format"] = {"type": "regex", "value": "|".join(map(_regex_escape, choices))}
     return kwargs

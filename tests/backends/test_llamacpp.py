@@ -18,6 +18,7 @@ def test_choice_verdicts_send_a_grammar_not_tgi_regex():
     assert kwargs["extra_body"] == {"grammar": 'root ::= "Not Equal" | "Equal"'}
     assert "response_format" not in kwargs  # llama.cpp answers TGI's regex form with a 400
     assert kwargs["temperature"] == 0.0 and kwargs["logprobs"] is True
+    assert kwargs["max_tokens"] == len("Not Equal") + 1  # a token per character at worst
     assert CHOICE_MODES_BY_SERVER["llamacpp"] == ("choice", "logprobs")
     # The logprobs mode asks every server the same
     logprobs = choice_request_kwargs("logprobs", "llamacpp", VERDICTS)
