@@ -44,7 +44,7 @@ DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
 # What serves `base_url`. vLLM, TGI, llama.cpp (and OpenAI) sample when `temperature > 0`; `transformers serve`
 # samples only when its own `generation_config` field says so, and ignores `temperature` alone. llama.cpp reads a JSON
 # schema from its own field (see `llamacpp.py`).
-SERVERS = ("openai", "vllm", "tgi", "llamacpp", "transformers")
+SERVERS = ("openai", "vllm", "tgi", "transformers", "llamacpp")
 # Hosts of a server on this machine
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 # Arguments of `chat_completion` that the generator sets itself

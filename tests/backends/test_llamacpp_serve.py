@@ -86,7 +86,7 @@ def test_generate_through_llamacpp(llamacpp_server, tmp_path):
         overrides += [f"--{role}", json.dumps(spec)]
     output_dir = tmp_path / "dataset"
     status = main(
-        ["generate", "--config", str(REPO_ROOT / "recipes/smollm2-135m-instruct/generate_llamacpp.yaml"),
+        ["generate", "--config", str(REPO_ROOT / "recipes/smollm2-135m-instruct/generate.yaml"),
          "--policy", "uniform", "--max_seeds", "3", "--max_operations", "1", "--batch_size", "3",
          "--output_dir", str(output_dir), *overrides]
     )  # fmt: skip
