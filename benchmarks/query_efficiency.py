@@ -16,8 +16,9 @@ queries per accepted instruction with at least `--min_evolutions` evolutions ("d
 of distinct operation sequences, the operation entropy and the mean novelty of the kept instructions. The last line
 is the trained policy's queries per deep instruction divided by the best baseline's.
 
-`--rewriter_recipe recipes/smollm2-135m-instruct/generate.yaml` plays the same policies with that recipe's rewriter
-(SmolLM2-135M-Instruct, sampling, seeded) and the rules reviewer on `--num_seeds` held-out seeds; the constant
+`--rewriter_recipe recipes/smollm2-135m-instruct/generate_transformers.yaml` plays the same policies with that
+recipe's rewriter (SmolLM2-135M-Instruct in-process, sampling, seeded; `generate.yaml` needs `instrl-trl serve`
+running) and the rules reviewer on `--num_seeds` held-out seeds; the constant
 sequence is then the one searched on the rules engine (a search with the LLM would cost thousands of rewrites).
 
     python benchmarks/query_efficiency.py [--max_steps 400] [--policy FOLDER] [--rewriter_recipe RECIPE --num_seeds 24]

@@ -9,10 +9,15 @@ The whole loop with a real instruct model: SmolLM2-135M-Instruct (from the `llm-
    rules reviewer on the rewrites that passed;
 4. constraints carried per `add_constraints` step (stated by the model, appended verbatim);
 5. the verified share of the expert's answers to those instructions (lm-eval's strict verdict);
-6. tokens/s of the transformers backend vs `transformers serve` without and with `--continuous-batching`, same
-   prompts and limits; printed last, the ratio serve (continuous batching) / transformers backend.
+6. tokens/s on the same 8 prompts, greedy, the same token limit, repetitions interleaved (engine by engine within
+   each repetition; the best repetition of each is kept): our transformers backend in float32 and in bfloat16 (one
+   batch of 8), llama.cpp's server on the wheel's Q4_1 GGUF file (8 concurrent requests, as many threads as torch),
+   optionally `transformers serve` with `--continuous-batching`; printed last, the ratio of our best to llama.cpp's.
 
-    python benchmarks/real_llm.py [--num_seeds 20] [--max_new_tokens 48] [--skip_serve]
+    python benchmarks/real_llm.py [--num_seeds 20] [--max_new_tokens 48] [--throughput_only] [--repetitions 2]
+        [--transformers_serve]
+
+The machine's load changes every figure several-fold: compare figures of one run only.
 """
 
 import argparse
@@ -28,8 +33,12 @@ from importlib import resources
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import torch
+
 from instrl_trl.backends.base import RewriteRequest
+from instrl_trl.backends.device_defaults import default_dtype, measure_bfloat16_speedup
 from instrl_trl.backends.endpoint import EndpointGenerator
+from instrl_trl.backends.llamacpp import LlamaCppServer
 from instrl_trl.backends.llm import LLMExpert, LLMReviewer, LLMRewriter
 from instrl_trl.backends.models import resolve_model_name
 from instrl_trl.backends.rules import RulesReviewer
@@ -84,14 +93,78 @@ def tokens_per_second(generations, seconds: float) -> tuple[int, float]:
     return tokens, tokens / seconds
 
 
+def throughput(args, prompts: list[str]) -> list[str]:
+    """Section 6: tokens/s of each engine on `prompts`, repetitions interleaved, and the ratio last."""
+    limit = args.throughput_max_new_tokens
+    engines = {
+        f"transformers backend {dtype}, batch {len(prompts)}": TransformersGenerator(
+            MODEL, dtype=dtype, device="cpu", batch_size=len(prompts), max_new_tokens=limit
+        )
+        for dtype in ("float32", "bfloat16")
+    }
+    server = LlamaCppServer(MODEL, port=0, parallel=len(prompts), threads=torch.get_num_threads()).start()
+    llamacpp = f"llama.cpp server Q4_1, {len(prompts)} concurrent"
+    engines[llamacpp] = EndpointGenerator(
+        MODEL, base_url=server.base_url, server="llamacpp", max_concurrency=len(prompts), timeout=600.0,
+        max_retries=0, generation_kwargs={"max_tokens": limit, "temperature": 0.0},
+    )  # fmt: skip
+    serve = None
+    if args.transformers_serve:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from tests.backends.serve import TransformersServe
+
+        folder = resolve_model_name(MODEL)
+        logs = tempfile.mkdtemp()
+        serve = TransformersServe(folder, os.path.join(logs, "serve.log"), 300.0, ("--continuous-batching",))
+        serve.__enter__()
+        engines[f"transformers serve --continuous-batching, {len(prompts)} concurrent"] = EndpointGenerator(
+            folder, base_url=serve.base_url, server="transformers", max_concurrency=len(prompts), timeout=600.0,
+            max_retries=0, generation_kwargs={"max_tokens": limit},
+        )  # fmt: skip
+    rates: dict[str, list[float]] = {name: [] for name in engines}
+    tokens: dict[str, int] = {}
+    try:
+        for engine in engines.values():
+            engine.generate(prompts[:1], **({} if engine.backend == "transformers" else {"max_tokens": 4}))  # warm-up
+        for repetition in range(args.repetitions):
+            for name, engine in engines.items():
+                start = time.perf_counter()
+                tokens[name], rate = tokens_per_second(engine.generate(prompts), time.perf_counter() - start)
+                rates[name].append(rate)
+                log(f"repetition {repetition + 1}: {name}: {rate:.1f} tok/s")
+    finally:
+        server.stop()
+        if serve is not None:
+            serve.__exit__(None, None, None)
+    header = (
+        f"throughput: {len(prompts)} prompts, greedy, max {limit} new tokens, {torch.get_num_threads()} threads, "
+        f"{args.repetitions} interleaved repetitions (best kept); default dtype on this CPU: "
+        f"{str(default_dtype('cpu')).removeprefix('torch.')} (bfloat16 matmul check: "
+        f"{measure_bfloat16_speedup():.2f}x float32's speed)"
+    )
+    lines = [header]
+    for name, values in rates.items():
+        each = ", ".join(f"{value:.1f}" for value in values)
+        lines.append(f"{name}: {tokens[name]} tokens, best {max(values):.1f} tok/s (each: {each})")
+    ours = max(max(values) for name, values in rates.items() if name.startswith("transformers backend"))
+    lines.append(f"ratio ours (best transformers backend) / llama.cpp server: {ours / max(rates[llamacpp]):.2f}x")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num_seeds", type=int, default=20)
     parser.add_argument("--max_new_tokens", type=int, default=48)
     parser.add_argument("--expert_max_new_tokens", type=int, default=96)
     parser.add_argument("--throughput_prompts", type=int, default=8)
-    parser.add_argument("--skip_serve", action="store_true", help="Measure the transformers backend only.")
+    parser.add_argument("--throughput_max_new_tokens", type=int, default=64)
+    parser.add_argument("--repetitions", type=int, default=2, help="Interleaved repetitions of the throughput runs.")
+    parser.add_argument("--throughput_only", action="store_true", help="Only the tokens/s comparison (section 6).")
+    parser.add_argument("--transformers_serve", action="store_true", help="Also `transformers serve` (slow start).")
     args = parser.parse_args()
+    if args.throughput_only:
+        print("\n".join(throughput(args, load_seeds(args.num_seeds)[: args.throughput_prompts])))  # noqa: T201
+        return
 
     folder = resolve_model_name(MODEL)
     seeds = load_seeds(args.num_seeds)
@@ -149,32 +222,6 @@ def main():
     ]
     log("expert done")
 
-    # 6. Throughput at equal work: the same prompts, greedy, the same token limit
-    prompts = seeds[: args.throughput_prompts]
-    limit = args.max_new_tokens
-    local = TransformersGenerator(MODEL, device="cpu", batch_size=len(prompts), max_new_tokens=limit)
-    start = time.perf_counter()
-    local_tokens, local_rate = tokens_per_second(local.generate(prompts), time.perf_counter() - start)
-    serve_rates = {}
-    if not args.skip_serve:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from tests.backends.serve import TransformersServe
-
-        for name, extra in (("serve", ()), ("serve --continuous-batching", ("--continuous-batching",))):
-            with (
-                tempfile.TemporaryDirectory() as logs,
-                TransformersServe(folder, os.path.join(logs, "serve.log"), 300.0, extra) as server,
-            ):
-                endpoint = EndpointGenerator(
-                    folder, base_url=server.base_url, server="transformers", max_concurrency=len(prompts),
-                    timeout=600.0, max_retries=0,
-                )  # fmt: skip
-                endpoint.generate(prompts[:1], max_tokens=4)  # warm-up: the first request loads the model
-                start = time.perf_counter()
-                generations = endpoint.generate(prompts, max_tokens=limit)
-                serve_rates[name] = tokens_per_second(generations, time.perf_counter() - start)
-            log(f"{name} done")
-
     lines = []
     lines.append(f"real_llm: {MODEL} on CPU, {len(seeds)} seeds, max_new_tokens {args.max_new_tokens}")
     lines.append(
@@ -198,16 +245,7 @@ def main():
         f"({shares(rewriter.constraint_counts, num_add)})"
     )
     lines.append(f"verified share of expert answers: {sum(verified)}/{len(verified)}")
-    lines.append(
-        f"transformers backend: {local_tokens} tokens at {local_rate:.1f} tok/s ({len(prompts)} prompts, batched)"
-    )
-    for name, (tokens, rate) in serve_rates.items():
-        lines.append(f"{name}: {tokens} tokens at {rate:.1f} tok/s ({len(prompts)} concurrent requests)")
-    if "serve --continuous-batching" in serve_rates:
-        ratio = serve_rates["serve --continuous-batching"][1] / local_rate
-        lines.append(f"ratio serve --continuous-batching / transformers backend: {ratio:.2f}x")
-    else:
-        lines.append("ratio: n/a (--skip_serve)")
+    lines += throughput(args, seeds[: args.throughput_prompts])
     verdicts = {k: f"{r.verdict} (P(gain) {r.probability:.2f})" for k, r in zip(passed, reviews, strict=True)}
     examples = [
         f"example: {seeds[k]!r} | {operations[k]} | {after_rewrites[k].instruction!r} | "

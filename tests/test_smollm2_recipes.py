@@ -57,7 +57,7 @@ def run_cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
 def test_train_policy_with_smollm2_reviewer_has_no_unparseable_verdict(tmp_path):
     output_dir = tmp_path / "policy"
     run_cli(
-        "train-policy", "--config", str(RECIPES / "policy.yaml"), "--max_steps", "1",
+        "train-policy", "--config", str(RECIPES / "policy_transformers.yaml"), "--max_steps", "1",
         "--per_device_train_batch_size", "4", "--max_operations", "1", "--output_dir", str(output_dir),
         "--rewriter", json.dumps(SMALL_REWRITER), timeout=1450,
     )  # fmt: skip
@@ -80,7 +80,7 @@ def test_generate_with_smollm2_fills_constraints_and_verified(tmp_path):
     seeds.write_text("".join(json.dumps({"instruction": seed}) + "\n" for seed in UNSEEN_SEEDS))
     expert = {**SMALL_REWRITER, "max_new_tokens": 48, "generation_kwargs": {}}
     run_cli(
-        "generate", "--config", str(RECIPES / "generate.yaml"), "--policy", str(policy_dir),
+        "generate", "--config", str(RECIPES / "generate_transformers.yaml"), "--policy", str(policy_dir),
         "--dataset_name", str(seeds), "--max_seeds", "3", "--max_operations", "1",
         "--output_dir", str(tmp_path / "dataset"), "--rewriter", json.dumps(SMALL_REWRITER),
         "--expert", json.dumps(expert), timeout=1450,

@@ -24,6 +24,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from ..hub.retry import TRANSPORT_ERRORS, backoff_seconds, http_status, is_retryable_status, retry_after_seconds
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
+from .llamacpp import llamacpp_request_kwargs
 from .verdicts import (
     CHOICE_MODES_BY_SERVER,
     answered_choice,
@@ -40,9 +41,10 @@ from .verdicts import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
-# What serves `base_url`. vLLM and TGI (and OpenAI) sample when `temperature > 0`; `transformers serve` samples only
-# when its own `generation_config` field says so, and ignores `temperature` alone.
-SERVERS = ("openai", "vllm", "tgi", "transformers")
+# What serves `base_url`. vLLM, TGI, llama.cpp (and OpenAI) sample when `temperature > 0`; `transformers serve`
+# samples only when its own `generation_config` field says so, and ignores `temperature` alone. llama.cpp reads a JSON
+# schema from its own field (see `llamacpp.py`).
+SERVERS = ("openai", "vllm", "tgi", "transformers", "llamacpp")
 # Hosts of a server on this machine
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 # Arguments of `chat_completion` that the generator sets itself
@@ -122,7 +124,9 @@ class EndpointGenerator(TextGenerator):
             OpenAI-compatible server), `"vllm"` and `"tgi"` sample when `temperature > 0` and honour `seed` as sent;
             `"transformers"` (`transformers serve`) ignores `temperature` unless told to sample, so a call with
             `temperature > 0` also sends `extra_body={"generation_config": "{\"do_sample\": true}"}` (unless
-            `extra_body` already has a `generation_config`).
+            `extra_body` already has a `generation_config`). `"llamacpp"` (llama.cpp's server, e.g. `instrl-trl
+            serve`) gets `choice` verdicts as a GBNF `grammar` and a `response_format` JSON schema as its
+            `json_schema` field ([`~instrl_trl.backends.llamacpp.llamacpp_request_kwargs`]).
 
     Example:
     ```python
@@ -170,6 +174,8 @@ class EndpointGenerator(TextGenerator):
         if server not in SERVERS:
             raise ValueError(f"`server` is {server!r}; valid values: {', '.join(SERVERS)}.")
         self.check_generation_kwargs(generation_kwargs or {})
+        if server == "llamacpp":  # a field llama.cpp rejects fails here, before any query
+            llamacpp_request_kwargs(generation_kwargs or {})
         if max_concurrency < 1:
             raise ValueError(f"`max_concurrency` must be at least 1, got {max_concurrency}.")
         if max_retries < 0:
@@ -226,7 +232,7 @@ class EndpointGenerator(TextGenerator):
         """The backend, the model, where it is served and the default generation settings; never the token."""
         where = {"base_url": self.base_url} if self.base_url is not None else {"provider": self.provider or "auto"}
         # Only a server whose requests differ is named, so that caches written before `server` existed stay valid
-        server = {"server": self.server} if self.server == "transformers" else {}
+        server = {"server": self.server} if self.server in ("transformers", "llamacpp") else {}
         return {
             "backend": self.backend,
             "model": self.model_name,
@@ -253,6 +259,8 @@ class EndpointGenerator(TextGenerator):
         sampling `seed` (mixed with a `seed` of the settings, when sampling) and what `server` needs to sample.
         """
         kwargs = {**self.generation_kwargs, **generation_kwargs}
+        if self.server == "llamacpp":
+            kwargs = llamacpp_request_kwargs(kwargs)
         if not self.samples(generation_kwargs):
             return kwargs
         if seed is not None:
@@ -386,9 +394,9 @@ class EndpointGenerator(TextGenerator):
 
         - `logprobs`: a one-token answer with its top log-probabilities; each choice gets the probability of the
           tokens that start its first word (so the choices must start with distinct words), renormalised.
-        - `choice`: the server may answer only one of `choices` (vLLM `guided_choice`, TGI regex grammar); its
-          first token's log-probabilities give the probability when the server returns them, else the answer
-          counts as certain.
+        - `choice`: the server may answer only one of `choices` (vLLM `guided_choice`, llama.cpp GBNF `grammar`,
+          TGI regex grammar); its first token's log-probabilities give the probability when the server returns them,
+          else the answer counts as certain.
         - `systemone`: transformers serve's `/v1/systemone` choice question, which returns a probability per option.
 
         A prompt whose requests all fail, or whose answer matches no choice, gets `probabilities=None` (with

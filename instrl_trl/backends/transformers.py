@@ -23,7 +23,8 @@ from transformers import (
 )
 
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
-from .models import resolve_model_name
+from .device_defaults import default_batch_size, default_dtype
+from .models import CONVERTED_DTYPES, resolve_model_name
 from .verdicts import choice_probabilities
 
 
@@ -65,15 +66,20 @@ class TransformersGenerator(TextGenerator):
             Tokenizer for `model`. It is modified in place: left padding, and the EOS token as pad token when it has
             none.
         dtype (`str`, `torch.dtype` or `None`, *optional*, defaults to `None`):
-            Dtype to load the model in, such as `"bfloat16"` or `"auto"` (the checkpoint's dtype). `None` loads in
-            float32 (transformers' default).
+            Dtype to load the model in, such as `"float32"`, `"bfloat16"` or `"auto"` (the checkpoint's dtype). `None`
+            picks the faster for the device ([`~instrl_trl.backends.device_defaults.default_dtype`]): on CPU,
+            bfloat16 where the CPU has bfloat16 kernels and a short measured check finds it faster, else float32; on
+            CUDA, bfloat16 where supported. Our model names (`"smollm2-135m-instruct"`) are converted once into that
+            dtype.
         revision (`str` or `None`, *optional*, defaults to `None`):
             Branch, tag or commit of the Hub repository (the default branch when `None`).
         device (`str`, `torch.device` or `None`, *optional*, defaults to `None`):
             Where to run the model. `None` uses this process's device (`PartialState().device`, from accelerate) for
             a loaded model, and leaves a given `model` where it is.
-        batch_size (`int`, *optional*, defaults to `16`):
-            Prompts per `generate` call.
+        batch_size (`int` or `None`, *optional*, defaults to `None`):
+            Prompts per `generate` call of the model. `None`: as many as the key-value cache allows in a quarter of
+            the device's free memory, at most 64
+            ([`~instrl_trl.backends.device_defaults.default_batch_size`]).
         max_new_tokens (`int`, *optional*, defaults to `256`):
             Most tokens generated per prompt (a call's `max_new_tokens` keyword overrides it).
         generation_kwargs (`dict` or `None`, *optional*, defaults to `None`):
@@ -110,13 +116,13 @@ class TransformersGenerator(TextGenerator):
         dtype: str | torch.dtype | None = None,
         revision: str | None = None,
         device: str | torch.device | None = None,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         max_new_tokens: int = 256,
         generation_kwargs: dict[str, Any] | None = None,
         seed: int | None = None,
     ):
-        if batch_size < 1:
-            raise ValueError(f"`batch_size` must be at least 1, got {batch_size}.")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"`batch_size` must be at least 1 (or unset, to fit memory), got {batch_size}.")
         if max_new_tokens < 1:
             raise ValueError(f"`max_new_tokens` must be at least 1, got {max_new_tokens}.")
         if (model is None) != (tokenizer is None):
@@ -128,7 +134,8 @@ class TransformersGenerator(TextGenerator):
         self._shared = None
         if model is None:
             device = device if device is not None else PartialState().device
-            self._shared = _load_shared(model_name_or_path, _resolve_dtype(dtype), revision, device)
+            dtype = _resolve_dtype(dtype) if dtype is not None else default_dtype(device)
+            self._shared = _load_shared(model_name_or_path, dtype, revision, device)
             model, tokenizer = self._shared.model, self._shared.tokenizer
         elif device is not None:
             model.to(device)
@@ -136,6 +143,8 @@ class TransformersGenerator(TextGenerator):
         self.tokenizer = tokenizer
         self.model_name = model_name_or_path or getattr(model, "name_or_path", None) or "unknown"
         self.revision = revision
+        if batch_size is None:
+            batch_size = default_batch_size(model.config, model.dtype, model.device, max_new_tokens)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.generation_kwargs = dict(generation_kwargs or {})
@@ -421,7 +430,9 @@ def _load(
     model_name_or_path: str, dtype: str | torch.dtype | None, revision: str | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     hub_kwargs = {} if revision is None else {"revision": revision}
-    folder = resolve_model_name(model_name_or_path)
+    # Our converted model names are saved in the dtype they are loaded in, so that loading casts nothing
+    dtype_name = str(dtype).removeprefix("torch.")
+    folder = resolve_model_name(model_name_or_path, dtype=dtype_name if dtype_name in CONVERTED_DTYPES else "float32")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **hub_kwargs)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **hub_kwargs)

@@ -4,7 +4,7 @@ and the ways a backend turns what a model offers into P(each choice), which the 
 
 - `likelihood` (transformers): log-likelihoods of the whole choices, normalised ([`choice_probabilities`]).
 - `logprobs` (any OpenAI-compatible endpoint): the first token's top log-probabilities ([`first_token_probabilities`]).
-- `choice` (vLLM, TGI): the answer constrained to the choices ([`choice_request_kwargs`]).
+- `choice` (vLLM, TGI, llama.cpp): the answer constrained to the choices ([`choice_request_kwargs`]).
 - `systemone` (`transformers serve`): a choice question to `/v1/systemone` ([`systemone_body`],
   [`systemone_probabilities`]).
 - `parse`: free generation, [`parse_verdict`]; P is 0 or 1.
@@ -24,12 +24,14 @@ VERDICTS = ("Not Equal", "Equal")
 _VERDICT_WRAPPERS = "\"'`*"
 # How many alternatives an endpoint returns for the first token (OpenAI's maximum)
 TOP_LOGPROBS = 20
-# The verdict modes each endpoint server offers, best first: vLLM's `guided_choice` and TGI's regex grammar constrain
-# the answer; transformers serve ignores `logprobs` on chat completions but answers `/v1/systemone`
+# The verdict modes each endpoint server offers, best first: vLLM's `guided_choice`, TGI's regex grammar and
+# llama.cpp's GBNF grammar constrain the answer; transformers serve ignores `logprobs` on chat completions but answers
+# `/v1/systemone`
 CHOICE_MODES_BY_SERVER = {
     "openai": ("logprobs",),
     "vllm": ("choice", "logprobs"),
     "tgi": ("choice", "logprobs"),
+    "llamacpp": ("choice", "logprobs"),
     "transformers": ("systemone",),
 }
 
@@ -84,16 +86,39 @@ def choice_request_kwargs(mode: str, server: str, choices: Sequence[str]) -> dic
     """
     The keyword arguments of `chat_completion` that ask for a scorable answer: one token with its top
     log-probabilities (`logprobs`), or an answer that may only be one of `choices` (`choice`: vLLM's
-    `guided_choice`, TGI's regex grammar), greedy.
+    `guided_choice`, llama.cpp's GBNF `grammar`, TGI's regex grammar, which llama.cpp rejects), greedy.
     """
     kwargs = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
     if mode == "choice":
         kwargs["max_tokens"] = max(len(choice.split()) for choice in choices) * 4
         if server == "vllm":
             kwargs["extra_body"] = {"guided_choice": list(choices)}
+        elif server == "llamacpp":
+            kwargs["extra_body"] = {"grammar": choice_grammar(choices)}
+            # Under a grammar llama.cpp may spell a choice in odd pieces, down to one character a token ("Certainly
+            # not" came back cut as "Certainly " after 8 tokens); a choice never takes more tokens than characters
+            kwargs["max_tokens"] = max(len(choice) for choice in choices) + 1
         else:  # TGI's grammar
             kwargs["response_format"] = {"type": "regex", "value": "|".join(map(_regex_escape, choices))}
     return kwargs
+
+
+def choice_grammar(choices: Sequence[str]) -> str:
+    r"""
+    A GBNF grammar (llama.cpp's) whose only sentences are `choices`.
+
+    Example:
+    ```python
+    >>> print(choice_grammar(["Not Equal", "Equal"]))
+    root ::= "Not Equal" | "Equal"
+
+    ```
+    """
+    # In a GBNF string literal, `"` and `\` are escaped with a backslash, and newlines are written `\n`
+    literals = [
+        '"' + choice.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"' for choice in choices
+    ]
+    return "root ::= " + " | ".join(literals)
 
 
 def first_token_probabilities(output, choices: Sequence[str]) -> tuple[float, ...] | None:

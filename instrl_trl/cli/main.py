@@ -11,7 +11,8 @@ import sys
 STAGE_ERRORS = (ValueError, RuntimeError, FileNotFoundError, PermissionError)
 TRACEBACK_ENV = "INSTRL_TRL_TRACEBACK"
 
-# stage name -> module exposing `make_parser(prog)` and `main(*dataclasses)`
+# stage name -> module exposing `make_parser(prog)` and `main(*dataclasses)`; `serve` takes no recipe, so its parser
+# is a plain `argparse` one and its `main` takes the parsed namespace
 STAGES = {
     "train-policy": "instrl_trl.cli.train_policy",
     "train-instructor": "instrl_trl.cli.train_instructor",
@@ -19,6 +20,7 @@ STAGES = {
     "sft": "instrl_trl.cli.sft",
     "evaluate": "instrl_trl.cli.evaluate",
     "pipeline": "instrl_trl.cli.pipeline",
+    "serve": "instrl_trl.cli.serve",
 }
 
 
@@ -41,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(STAGES[stage])
     parser = module.make_parser(prog=f"instrl-trl {stage}")
     try:
-        module.main(*parser.parse_args_and_config(rest))
+        if hasattr(parser, "parse_args_and_config"):
+            module.main(*parser.parse_args_and_config(rest))
+        else:
+            module.main(parser.parse_args(rest))
     except STAGE_ERRORS as error:
         if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             raise

@@ -28,7 +28,8 @@ def test_happy_path_matches_the_local_backend(transformers_serve, tiny_causal_lm
     generator = make_generator(transformers_serve)
     generations = generator.generate(PROMPTS[:3], max_tokens=6)
     # Greedy decoding of the same weights and chat template: the server answers what the local backend answers
-    local = TransformersGenerator(tiny_causal_lm, max_new_tokens=6, device="cpu").generate(PROMPTS[:3])
+    local = TransformersGenerator(tiny_causal_lm, dtype="float32", max_new_tokens=6, device="cpu")
+    local = local.generate(PROMPTS[:3])
     assert [g.text for g in generations] == [g.text for g in local]
     assert all(g.text and not g.usage.failed and not g.usage.cached for g in generations)
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from instrl_trl.backends import models
+from instrl_trl.backends.device_defaults import default_dtype
 from instrl_trl.backends.models import (
     SMOLLM2_HUB_ID,
     SMOLLM2_NAME,
@@ -70,7 +71,7 @@ def test_converted_once_when_asked_together(monkeypatch, tmp_path):
     # The conversion (a minute of real work, tested below) is replaced by a slow stand-in that counts its calls
     conversions = []
 
-    def convert(gguf_path, output_dir):
+    def convert(gguf_path, output_dir, dtype):
         conversions.append(output_dir)
         time.sleep(0.5)
         (output_dir / "config.json").write_text("{}")
@@ -91,6 +92,41 @@ def test_converted_once_when_asked_together(monkeypatch, tmp_path):
         f"{SMOLLM2_NAME}-9.9",
         f"{SMOLLM2_NAME}-9.9.lock",
     ]
+
+
+def test_bfloat16_folder_is_cast_from_the_float32_one(monkeypatch, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from tests.backends.tiny_causal_lm import build_tiny_causal_lm
+
+    def convert(gguf_path, output_dir, dtype):
+        raise AssertionError("the GGUF file was de-quantised again although the float32 folder exists")
+
+    monkeypatch.setattr(models, "_smollm2_gguf", lambda: (tmp_path / "model.gguf", "9.9"))
+    monkeypatch.setattr(models, "_convert_gguf", convert)
+    # A stand-in for the converted float32 folder: any causal LM folder
+    build_tiny_causal_lm(str(tmp_path / "cache" / f"{SMOLLM2_NAME}-9.9"))
+    folder = resolve_model_name(SMOLLM2_NAME, tmp_path / "cache", dtype="bfloat16")
+    assert folder == str(tmp_path / "cache" / f"{SMOLLM2_NAME}-9.9-bfloat16")
+    assert resolve_model_name(SMOLLM2_NAME, tmp_path / "cache") == str(tmp_path / "cache" / f"{SMOLLM2_NAME}-9.9")
+    float32 = AutoModelForCausalLM.from_pretrained(tmp_path / "cache" / f"{SMOLLM2_NAME}-9.9")
+    bfloat16 = AutoModelForCausalLM.from_pretrained(folder, dtype="auto")
+    assert bfloat16.dtype == torch.bfloat16
+    for (name, expected), actual in zip(float32.state_dict().items(), bfloat16.state_dict().values(), strict=True):
+        assert torch.equal(actual, expected.to(torch.bfloat16)), name
+    with pytest.raises(ValueError, match="`dtype` is 'float16'.*float32 or bfloat16"):
+        smollm2_folder(tmp_path / "cache", dtype="float16")
+
+
+def test_gguf_path_of_a_name_or_a_file(monkeypatch, tmp_path):
+    monkeypatch.setitem(models.GGUF_FILES, SMOLLM2_NAME, lambda: (tmp_path / "wheel.gguf", "9.9"))
+    assert models.gguf_path(SMOLLM2_NAME) == tmp_path / "wheel.gguf"
+    (tmp_path / "mine.gguf").write_bytes(b"GGUF")
+    assert models.gguf_path(str(tmp_path / "mine.gguf")) == tmp_path / "mine.gguf"
+    with pytest.raises(ValueError, match="does not exist"):
+        models.gguf_path(str(tmp_path / "missing.gguf"))
+    with pytest.raises(ValueError, match=f"neither one of our model names with a GGUF file \\('{SMOLLM2_NAME}'\\)"):
+        models.gguf_path(TINY_CHAT_NAME)
 
 
 @pytest.mark.slow
@@ -115,7 +151,7 @@ def test_smollm2_converts_once_and_generates():
     expert = build_role("expert", spec)
     reviewer = build_role("reviewer", {**spec, "max_new_tokens": 256})
     assert reviewer.generator.model is expert.generator.model
-    assert expert.generator.model.dtype == torch.float32
+    assert expert.generator.model.dtype == default_dtype("cpu")
     (answer,) = expert.respond(["What is the capital of France? Answer in one word."])
     assert "paris" in answer.text.lower()
     assert 0 < answer.usage.completion_tokens <= 6
