@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -351,3 +352,32 @@ def test_push_round_trips_model_and_card(hub, tiny_causal_lm, messages_dataset, 
     assert LOSS_PLOT_FILE in files and "tokenizer.json" in files
     assert not [name for name in files if name.startswith("checkpoint-")]
     assert os.path.isfile(os.path.join(output_dir, "model.safetensors"))  # the local copy stays
+
+
+def test_a_kill_at_any_file_of_a_checkpoint_save_resumes_from_the_complete_one(
+    tiny_base_lm, messages_dataset, tmp_path
+):
+    # Issue 22: what a kill -9 leaves at each file of `checkpoint-4`'s save (in the order the Trainer writes them,
+    # `trainer_state.json` last): the files before it. Every such state resumes from `checkpoint-2`, to the weights of
+    # the uninterrupted run.
+    def run(output_dir: Path) -> None:
+        arguments = ["--model_name_or_path", tiny_base_lm, "--dataset_name", messages_dataset, "--output_dir",
+                     str(output_dir), "--save_strategy", "steps", "--save_steps", "2", "--seed", "0"]  # fmt: skip
+        run_sft(*parse(*arguments))
+
+    full = tmp_path / "full"
+    run(full)
+    written = sorted((full / "checkpoint-4").iterdir(), key=lambda path: path.stat().st_mtime_ns)
+    assert written[-1].name == "trainer_state.json"  # the Trainer's own order: the state file marks a complete save
+    # A kill before the first file, before the last one, and halfway
+    for num_files in sorted({0, len(written) // 2, len(written) - 1}):
+        killed = tmp_path / f"killed-{num_files}"
+        # The run as it stood: `checkpoint-2` complete, no final model yet
+        shutil.copytree(full / "checkpoint-2", killed / "checkpoint-2")
+        shutil.copy(full / "_run_fingerprint.json", killed)
+        (killed / "checkpoint-4").mkdir()
+        for path in written[:num_files]:
+            shutil.copy(path, killed / "checkpoint-4" / path.name)
+        run(killed)
+        assert (killed / "incomplete-checkpoint-4").is_dir()
+        assert_weights(str(full), str(killed), equal=True)
