@@ -159,17 +159,17 @@ def test_schema_errors_fail_the_item_without_retry(openai_server, fault, caplog)
     assert "a retry cannot fix" in caplog.text
 
 
-def test_offline_mode_raises_at_once_saying_how_to_fix_it(openai_server, monkeypatch):  # noqa: F811
+def test_offline_mode_stops_inference_providers_at_once_but_not_a_base_url(openai_server, monkeypatch):  # noqa: F811
     from huggingface_hub import constants
 
+    # In-process, the flag huggingface_hub read at import; `test_endpoint_protection.py` sets the variable itself
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     waits = []
-    generator = make_generator(openai_server, waits)
-    with pytest.raises(RuntimeError, match=r"HF_HUB_OFFLINE=1.*the server on this machine at http://127\.0\.0\.1"):
-        generator.generate(["a", "b"])
-    assert openai_server.requests == [] and waits == []
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    assert generator.generate(["a"])[0].text == "ECHO: a"
+    assert make_generator(openai_server, waits).generate(["a"])[0].text == "ECHO: a"
+    providers = EndpointGenerator("org/model", provider="together", token_env=None, sleep=waits.append)
+    with pytest.raises(RuntimeError, match=r"HF_HUB_OFFLINE=1.*Inference Providers \(together\).*`base_url`"):
+        providers.generate(["a", "b"])
+    assert waits == []
 
 
 def test_concurrency_is_bounded():
