@@ -13,8 +13,6 @@ import os
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +33,7 @@ from .endpoint_transport import (
     choose_token,
     max_answer_characters,
     max_response_bytes,
+    post_json,
 )
 from .verdicts import (
     CHOICE_MODES_BY_SERVER,
@@ -57,7 +56,7 @@ DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
 SERVERS = ("openai", "vllm", "tgi", "transformers")
 # Arguments of `chat_completion` that the generator sets itself
 _NOT_GENERATION_KWARGS = frozenset({"self", "messages", "model", "stream", "stream_options"})
-# The most bytes of a `/v1/systemone` answer read
+# The most bytes of a `/v1/systemone` answer read: a probability per choice is a few hundred bytes
 _SYSTEMONE_MAX_BYTES = 64 * 1024
 # Names other backends use, with what to write instead
 _FIXES = {
@@ -505,28 +504,18 @@ class EndpointGenerator(TextGenerator):
         return result if result is not None else ChoiceScores(None, None, Usage(failed=True))
 
     def _systemone(self, prompt: Prompt, choices: list[str], start: float) -> ChoiceScores:
-        body = systemone_body(self.model_name, prompt, choices)
         root = self.base_url.rstrip("/").removesuffix("/v1") if self.base_url else ""
-        request = urllib.request.Request(
-            f"{root}/v1/systemone", json.dumps(body).encode(), {"Content-Type": "application/json"}
-        )
+        body = systemone_body(self.model_name, prompt, choices)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                # A probability per choice is a few hundred bytes: more is not a `/v1/systemone` answer
-                body = response.read(_SYSTEMONE_MAX_BYTES + 1)
-            if len(body) > _SYSTEMONE_MAX_BYTES:
-                raise OversizedResponse(f"the /v1/systemone answer is larger than {_SYSTEMONE_MAX_BYTES} bytes")
-            data = json.loads(body)
-        except urllib.error.HTTPError as error:
-            if is_retryable_status(error.code):
-                raise ConnectionError(f"/v1/systemone answered {error.code}") from None
-            detail = self._redact(error.read().decode(errors="replace"))[:300]
+            data = post_json(f"{root}/v1/systemone", body, self.timeout, _SYSTEMONE_MAX_BYTES)
+        except EndpointStatusError as error:
+            if is_retryable_status(error.status):
+                raise
             raise ValueError(
-                f"{root}/v1/systemone answered {error.code} for model {self.model_name!r}: {detail}. Check that "
-                "`transformers serve` (transformers >= 5.24) serves `base_url`, or use another `verdict_mode`."
+                f"{root}/v1/systemone answered {error.status} for model {self.model_name!r}: "
+                f"{self._redact(error.server_message)[:300]}. Check that `transformers serve` (transformers >= 5.24) "
+                "serves `base_url`, or use another `verdict_mode`."
             ) from None
-        except urllib.error.URLError as error:
-            raise ConnectionError(str(error.reason)) from None
         try:
             probabilities = systemone_probabilities(data, choices)
         except ValueError as error:

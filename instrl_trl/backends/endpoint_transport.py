@@ -20,6 +20,8 @@ import json
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -254,6 +256,31 @@ class HubTransport:
             raise ConnectionError(f"{type(error).__name__}: {error}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise MalformedResponse(f"the answer is not JSON ({type(error).__name__}: {error})") from None
+
+
+def post_json(url: str, body: dict, timeout: float, max_bytes: int) -> dict:
+    r"""
+    The JSON object a server answers to `body`, POSTed with the standard library and no token (for requests the
+    `openai` client has no method for, such as `transformers serve`'s `/v1/systemone`). Raises
+    [`EndpointStatusError`], `ConnectionError`, `TimeoutError`, or [`MalformedResponse`] (also past `max_bytes`).
+    """
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            content = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as error:
+        raise EndpointStatusError(error.code, error.read(4096).decode(errors="replace")) from None
+    except urllib.error.URLError as error:
+        raise ConnectionError(str(error.reason)) from None
+    if len(content) > max_bytes:
+        raise OversizedResponse(f"the answer of {url} is larger than {max_bytes} bytes")
+    try:
+        data = json.loads(content)
+    except ValueError as error:
+        raise MalformedResponse(f"the answer of {url} is not JSON ({type(error).__name__}: {error})") from None
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"the answer of {url} is JSON {type(data).__name__}, not an object")
+    return data
 
 
 # The arguments of `chat.completions.create` that `InferenceClient.chat_completion` shares; the others (TGI's
