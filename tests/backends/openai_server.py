@@ -23,9 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
-FAULTS = ("ok", "slow:<seconds>", "malformed", "drop", "<status>", "empty", "drip:<seconds>", "huge:<characters>")
+FAULTS = (
+    "ok", "slow:<seconds>", "malformed", "drop", "<status>", "empty", "drip:<seconds>", "drip-all:<seconds>",
+    "huge:<characters>",
+)  # fmt: skip
 # Faults with a number after the colon, and the least it may be
-_NUMBERED_FAULTS = {"slow": 0.0, "drip": 0.001, "huge": 1.0}
+_NUMBERED_FAULTS = {"slow": 0.0, "drip": 0.001, "drip-all": 0.001, "huge": 1.0}
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 
 
@@ -120,8 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))
             fault = "ok"
-        if fault.startswith("drip:"):
-            return self._drip(float(fault.split(":", 1)[1]))
+        if fault.startswith(("drip:", "drip-all:")):
+            return self._drip(float(fault.split(":", 1)[1]), with_headers=fault.startswith("drip-all:"))
         if fault == "drop":
             # Close the socket without a status line: the client sees a protocol error.
             self.close_connection = True
@@ -168,14 +171,18 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _drip(self, interval: float) -> None:
-        """A `200` whose body comes one byte every `interval` seconds, until the client hangs up."""
+    def _drip(self, interval: float, with_headers: bool) -> None:
+        """
+        A `200` whose body (and, `with_headers`, its status line and headers too) comes one byte every `interval`
+        seconds, until the client hangs up.
+        """
         content = json.dumps({"choices": [{"message": {"role": "assistant", "content": "drip " * 1000}}]}).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(content)}\r\n\r\n"
         try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
+            if with_headers:
+                content = head.encode() + content
+            else:
+                self.wfile.write(head.encode())
             for index in range(len(content)):
                 self.wfile.write(content[index : index + 1])
                 self.wfile.flush()
@@ -216,6 +223,7 @@ class OpenAIServer:
             that status and a JSON error), `"malformed"` (a `200` whose body is not JSON), `"drop"` (close the
             connection without answering), `"empty"` (a `200` chat completion whose content is `""`),
             `"drip:<seconds>"` (a `200` whose body comes one byte every that many seconds, for minutes),
+            `"drip-all:<seconds>"` (the same from the first byte of the status line),
             `"huge:<characters>"` (a chat completion of that many characters, whatever `max_tokens` says). Once the
             queue is empty, every request is answered normally. More can be queued with [`~OpenAIServer.add_faults`].
         responder (`Callable[[list[dict]], str]`, *optional*, defaults to [`echo`]):

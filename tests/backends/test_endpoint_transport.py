@@ -4,6 +4,7 @@ How a request of the endpoint backend travels (`endpoint_transport.py`), checked
 """
 
 import logging
+import threading
 import time
 
 import pytest
@@ -91,18 +92,24 @@ def test_no_token_reaches_a_local_server_unless_token_env_names_one(openai_serve
 
 
 @pytest.mark.timeout(60)  # without a deadline, the test would wait for the whole drip
-def test_a_dripping_server_is_abandoned_at_the_deadline(openai_server, caplog):  # noqa: F811
-    # One byte every 0.2 s: each read is quick, so only a wall-clock deadline stops it (the body lasts ~20 minutes)
-    openai_server.add_faults(["drip:0.2"])
+@pytest.mark.parametrize("fault", ["drip:0.2", "drip-all:0.2"])
+def test_a_dripping_server_is_abandoned_at_the_deadline(openai_server, fault, caplog):  # noqa: F811
+    # One byte every 0.2 s (of the body, or from the status line on): each read is quick, so only a wall-clock
+    # deadline stops it (the answer lasts ~20 minutes)
+    openai_server.add_faults([fault])
     generator = make_generator(openai_server, timeout=1.0, max_retries=0)
     start = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
         [generation] = generator.generate(["hello"])
     elapsed = time.monotonic() - start
     assert generation.text is None and generation.usage.failed
-    assert 1.0 <= elapsed < 2.0, elapsed
+    assert 1.0 <= elapsed < 1.5, elapsed
     assert "EndpointTimeout" in generator.last_error and "within 1 s" in generator.last_error
     assert "EndpointTimeout" in caplog.text
+    if fault.startswith("drip:"):
+        # The abandoned attempt stops reading at its next byte: no thread is left behind
+        time.sleep(0.6)
+        assert not [thread for thread in threading.enumerate() if thread.name == "endpoint-attempt"]
 
 
 @pytest.mark.timeout(60)
