@@ -128,7 +128,10 @@ def max_response_bytes(request_kwargs: dict) -> int:
 def call_with_deadline(call: Callable[[], T], seconds: float) -> T:
     r"""
     `call()`, run in a thread of its own and abandoned after `seconds` of wall time with [`EndpointTimeout`]. The
-    abandoned thread ends by itself (a transport stops reading at its own deadline); its result is dropped.
+    abandoned thread ends by itself and its result is dropped: at its next read for a body that trickles in
+    ([`OpenAITransport`] checks the deadline between reads), after the read timeout for a server that stalls; a
+    server that trickles its status line and headers keeps it (a daemon thread and a connection) until it finishes
+    them or hangs up.
     """
     outcome: list[tuple[bool, Any]] = []
     finished = threading.Event()
