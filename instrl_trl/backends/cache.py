@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS responses (
 # Caches written before `finish_reason` existed get the column, empty (`None`: the backend did not say)
 _ADDED_COLUMNS = {"finish_reason": "TEXT"}
 _COLUMNS = "key, text, prompt_tokens, completion_tokens, created, finish_reason"
+# A stored key keeps its first answer, except an empty one (stored by versions that cached empty answers), which
+# `get_many` reads as a miss and the next answer replaces
+_INSERT = f"""
+INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT(key) DO UPDATE SET text = excluded.text, prompt_tokens = excluded.prompt_tokens,
+    completion_tokens = excluded.completion_tokens, created = excluded.created, finish_reason = excluded.finish_reason
+WHERE trim(responses.text, ' ' || char(9, 10, 11, 12, 13)) = ''
+"""
 
 
 class _CorruptCacheError(Exception):
@@ -100,6 +108,11 @@ def cache_key(identity: dict, prompt: Prompt, generation_kwargs: dict, seed: int
             "strings, lists and dicts."
         ) from error
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def is_answer(text: str | None) -> bool:
+    """Whether `text` is worth caching: an answer with something besides whitespace (not a failure, not empty)."""
+    return text is not None and bool(text.strip())
 
 
 class ResponseCache:
@@ -219,7 +232,8 @@ class ResponseCache:
         r"""
         Looks up `keys` and returns the stored answers as `{key: Generation}`, keys not found left out. Each
         [`Generation`] reports `Usage(cached=True, seconds=0.0)` with the token counts and the finish reason stored
-        with it.
+        with it. An empty or whitespace-only answer, which caches written by older versions may hold, is a miss: it
+        is asked again.
         """
         keys = list(dict.fromkeys(keys))
         connection = self._connection()
@@ -232,6 +246,8 @@ class ResponseCache:
                 chunk,
             )
             for key, text, prompt_tokens, completion_tokens, finish_reason in rows:
+                if not is_answer(text):
+                    continue
                 usage = Usage(cached=True, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
                 found[key] = Generation(text, usage, finish_reason)
         return found
@@ -243,18 +259,18 @@ class ResponseCache:
         Args:
             items (`Mapping[str, Generation]` or `Iterable[tuple[str, Generation]]`):
                 Key -> successful [`Generation`]. A key already stored keeps its first answer, so that what a run
-                has read never changes under it. A failed generation (`text=None`) raises a `ValueError`: failures
-                must be asked again, not replayed.
+                has read never changes under it (an empty answer stored by an older version, which no run reads, is
+                replaced). A failed generation (`text=None`) or an empty answer (nothing but
+                whitespace) raises a `ValueError`: failures must be asked again, not replayed.
         """
         if isinstance(items, Mapping):
             items = items.items()
         created = time.time()
         rows = []
         for key, generation in items:
-            if generation.text is None:
-                raise ValueError(
-                    f"Cannot cache key {key!r}: its generation failed (`text` is None). Store successful answers only."
-                )
+            if not is_answer(generation.text):
+                what = "failed (`text` is None)" if generation.text is None else f"is empty ({generation.text!r})"
+                raise ValueError(f"Cannot cache key {key!r}: its generation {what}. Store successful answers only.")
             usage = generation.usage
             rows.append(
                 (key, generation.text, usage.prompt_tokens, usage.completion_tokens, created, generation.finish_reason)
@@ -263,7 +279,7 @@ class ResponseCache:
             return
         connection = self._connection()
         with self._write_lock, connection:  # the connection context commits, or rolls back on error
-            connection.executemany(f"INSERT OR IGNORE INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            connection.executemany(_INSERT, rows)
 
     def __len__(self) -> int:
         return self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
@@ -293,8 +309,9 @@ class CachedGenerator(TextGenerator):
 
     In one [`~CachedGenerator.generate`] call, hits are read from the cache (`Usage(cached=True, seconds=0.0)`, token
     counts as stored), and the misses, each distinct prompt once and in order of first appearance, go to the wrapped
-    generator in a single batch. Its successful answers are stored; failures are not, so they are asked again next
-    time. A prompt repeated within the batch is answered from the first occurrence and reported as cached.
+    generator in a single batch. Its successful answers are stored; failures and empty answers are not, so they are
+    asked again next time. A prompt repeated within the batch is answered from the first occurrence and reported as
+    cached.
 
     Sampling seeds (`seeds` of [`~CachedGenerator.generate`]) are part of the key when the wrapped generator samples
     with the call's settings ([`TextGenerator.samples`]): a retry with a new seed is a new query. Under greedy
@@ -389,7 +406,7 @@ class CachedGenerator(TextGenerator):
                     "prompts; a `TextGenerator` must return one per prompt, in order."
                 )
             fresh = dict(zip(to_ask, generations, strict=True))
-            self.cache.put_many((key, generation) for key, generation in fresh.items() if generation.text is not None)
+            self.cache.put_many((key, generation) for key, generation in fresh.items() if is_answer(generation.text))
 
         results, answered = [], set()
         for key in keys:

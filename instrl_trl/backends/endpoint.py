@@ -1,7 +1,8 @@
 """
-Text generation through an HTTP endpoint with [`~huggingface_hub.InferenceClient`]: a TGI or vLLM server, any
-OpenAI-compatible `base_url`, or Hugging Face Inference Providers by model id. The requests that score a verdict,
-and the reading of their answers, are built in `verdicts.py`; this module sends them, concurrently and with retries.
+Text generation through an HTTP endpoint: a TGI or vLLM server, any OpenAI-compatible `base_url`, or Hugging Face
+Inference Providers by model id. The requests that score a verdict, and the reading of their answers, are built in
+`verdicts.py`; how one request travels (token, client, deadline, size caps) is `endpoint_transport.py`; this module
+sends the requests concurrently, retries them and decides what counts as an answer.
 """
 
 import functools
@@ -12,18 +13,28 @@ import os
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlparse
 
 from huggingface_hub import InferenceClient, get_token
-from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.errors import OfflineModeIsEnabled
 
-from ..hub.retry import TRANSPORT_ERRORS, backoff_seconds, http_status, is_retryable_status, retry_after_seconds
+from ..hub.retry import backoff_seconds, is_retryable_status
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
+from .endpoint_transport import (
+    MAX_CHARACTERS_PER_TOKEN,
+    EndpointStatusError,
+    HubTransport,
+    MalformedResponse,
+    OpenAITransport,
+    OversizedResponse,
+    call_with_deadline,
+    choose_token,
+    max_answer_characters,
+    max_response_bytes,
+    post_json,
+)
 from .llamacpp import llamacpp_request_kwargs
 from .verdicts import (
     CHOICE_MODES_BY_SERVER,
@@ -45,10 +56,10 @@ DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
 # samples only when its own `generation_config` field says so, and ignores `temperature` alone. llama.cpp reads a JSON
 # schema from its own field (see `llamacpp.py`).
 SERVERS = ("openai", "vllm", "tgi", "transformers", "llamacpp")
-# Hosts of a server on this machine
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 # Arguments of `chat_completion` that the generator sets itself
 _NOT_GENERATION_KWARGS = frozenset({"self", "messages", "model", "stream", "stream_options"})
+# The most bytes of a `/v1/systemone` answer read: a probability per choice is a few hundred bytes
+_SYSTEMONE_MAX_BYTES = 64 * 1024
 # Names other backends use, with what to write instead
 _FIXES = {
     "max_new_tokens": "write `max_tokens` (the chat-completions name of the length limit)",
@@ -60,25 +71,36 @@ _FIXES = {
 }
 
 
-class _MalformedResponse(ValueError):
-    """The server answered `200` with something that is not a chat completion."""
+class EmptyAnswer(Exception):
+    """The server answered `200` with no text (retryable: an overloaded or restarting server does this)."""
 
 
 class EndpointGenerator(TextGenerator):
     r"""
-    A [`TextGenerator`] that sends each prompt as one user message to a chat-completions endpoint through
-    [`~huggingface_hub.InferenceClient.chat_completion`]: a TGI or vLLM server, any OpenAI-compatible server, or
-    Hugging Face [Inference Providers](https://huggingface.co/docs/inference-providers).
+    A [`TextGenerator`] that sends each prompt as one user message to a chat-completions endpoint: a TGI, vLLM or
+    any OpenAI-compatible server at `base_url` (queried with the `openai` client), or Hugging Face
+    [Inference Providers](https://huggingface.co/docs/inference-providers) by model id (queried with
+    [`~huggingface_hub.InferenceClient`]).
 
     The prompts of one [`~EndpointGenerator.generate`] call are sent concurrently, at most `max_concurrency` at a
     time, and come back in input order. A request that is rate limited (`429`), fails on the server (`5xx`), times
-    out or loses its connection is retried with exponential backoff and full jitter; after `max_retries` retries its
-    item is `Generation(None, Usage(failed=True))`, which the caller counts as a failed query. Errors that a retry
-    cannot heal are never retried: another `4xx` (such as `400`, or `422` for a request the server's schema rejects)
-    or a `200` that is not a chat completion fails its item at once; authentication errors (`401`, `403`), an unknown
-    model or URL (`404`) and `HF_HUB_OFFLINE=1` (which stops `huggingface_hub` from sending any request, also to a
-    server on this machine) raise at once.
-    The token is never logged, never part of an error message and never part of the generator's `repr`.
+    out, loses its connection or gets an empty answer (`200` with no text) is retried with exponential backoff and
+    full jitter; after `max_retries` retries its item is `Generation(None, Usage(failed=True))`, which the caller
+    counts as a failed query (never cached). Errors that a retry cannot heal are never retried: another `4xx` (such
+    as `400`, or `422` for a request the server's schema rejects), a `200` that is not a chat completion or one far
+    larger than `max_tokens` allows fails its item at once; authentication errors (`401`, `403`), an unknown model or
+    URL (`404`) and, for Inference Providers, `HF_HUB_OFFLINE=1` raise at once. An explicit `base_url` works under
+    `HF_HUB_OFFLINE=1`.
+
+    Each attempt has a wall-clock deadline, `timeout`, for the whole answer: a server that sends it one byte at a
+    time is abandoned at the deadline, and the attempt counts as a timeout. An answer longer than `max_tokens`
+    tokens can be (more than 16 characters per token) is cut to that length, with one warning per call; one whose
+    bytes exceed what `max_tokens` allows is not read further, and fails.
+
+    The Hub's token (`HF_TOKEN`, or the one of `hf auth login`) goes only to Hugging Face hosts: Inference Providers,
+    and a `base_url` on `huggingface.co`, `hf.co`, `*.hf.space` or `*.endpoints.huggingface.cloud` (https), or on
+    the Hub of `HF_ENDPOINT`. Any other `base_url` gets the token of `token_env`, or no token at all. The token is
+    never logged, never part of an error message and never part of the generator's `repr`.
 
     Args:
         model (`str`):
@@ -91,15 +113,18 @@ class EndpointGenerator(TextGenerator):
             Inference Provider to route to, e.g. `"together"`; defaults to the Hub's automatic routing. Only without
             `base_url`.
         token_env (`str`, *optional*):
-            Name of the environment variable that holds the token, read once here. When unset, `huggingface_hub`
-            finds the token itself (`HF_TOKEN`, or the one saved by `hf auth login`). Recipes never hold the token.
+            Name of the environment variable that holds the token for this endpoint, read once here; the token goes
+            to `base_url` (or Inference Providers), whatever host it is. When unset, Hugging Face hosts get the Hub's
+            token (`HF_TOKEN`, or the one saved by `hf auth login`) and other servers no token. Recipes never hold
+            the token.
 
         > Parameters that control concurrency and retries
 
         max_concurrency (`int`, *optional*, defaults to `8`):
             Largest number of requests in flight at once.
         timeout (`float`, *optional*, defaults to `60.0`):
-            Seconds a request may take before it is abandoned and retried.
+            Seconds of wall time one attempt may take, the whole answer included, before it is abandoned and
+            retried.
         max_retries (`int`, *optional*, defaults to `5`):
             Retries of a failed request after its first attempt; `0` disables retries.
         backoff_base (`float`, *optional*, defaults to `1.0`), backoff_max (`float`, *optional*, defaults to `30.0`):
@@ -185,15 +210,12 @@ class EndpointGenerator(TextGenerator):
                 f"`timeout` must be positive and `backoff_base`, `backoff_max` non-negative; got timeout={timeout}, "
                 f"backoff_base={backoff_base}, backoff_max={backoff_max}."
             )
-        token = None
-        if token_env is not None:
-            token = os.environ.get(token_env)
-            if not token:
-                raise ValueError(
-                    f"`token_env` names the environment variable {token_env!r}, which is not set. Set it to the "
-                    f"token of {base_url or 'Inference Providers'} (`export {token_env}=...`), or remove `token_env` "
-                    "to use the token of `hf auth login` / `HF_TOKEN`."
-                )
+        if token_env is not None and not os.environ.get(token_env):
+            raise ValueError(
+                f"`token_env` names the environment variable {token_env!r}, which is not set. Set it to the token of "
+                f"{base_url or 'Inference Providers'} (`export {token_env}=...`), or remove `token_env` (then only "
+                "Hugging Face hosts get a token: the one of `hf auth login` / `HF_TOKEN`)."
+            )
 
         self.model_name = model
         self.base_url = base_url
@@ -211,8 +233,13 @@ class EndpointGenerator(TextGenerator):
         self._rng = random.Random(seed)
         # Why the latest failed query failed, for the error that stops a stage whose endpoint is down
         self.last_error: str | None = None
-        # The token lives only in the client (whose repr omits it): never in an attribute of this object.
-        self._client = InferenceClient(base_url=base_url, provider=provider, token=token, timeout=timeout)
+        # The token lives only in the transport (whose repr omits it): never in an attribute of this object.
+        token = choose_token(base_url, token_env)
+        self._transport = (
+            OpenAITransport(base_url, token, timeout)
+            if base_url is not None
+            else HubTransport(provider, token, timeout)
+        )
 
     @property
     def endpoint(self) -> str:
@@ -274,9 +301,9 @@ class EndpointGenerator(TextGenerator):
     def generate(self, prompts: list[str], seeds: list[int] | None = None, **generation_kwargs) -> list[Generation]:
         """
         One [`Generation`] per prompt, in order; `Generation(None, Usage(failed=True))` for a prompt whose requests
-        all failed. Raises `PermissionError` on `401`/`403`, `ValueError` on `404` and `RuntimeError` under
-        `HF_HUB_OFFLINE=1`, without retrying. `seeds`
-        (one per prompt) are sent as each request's `seed` when sampling.
+        all failed. Raises `PermissionError` on `401`/`403`, `ValueError` on `404` and, for Inference Providers,
+        `RuntimeError` under `HF_HUB_OFFLINE=1`, without retrying. `seeds` (one per prompt) are sent as each
+        request's `seed` when sampling.
         """
         if not prompts:
             return []
@@ -285,16 +312,34 @@ class EndpointGenerator(TextGenerator):
         self.check_generation_kwargs(generation_kwargs)
         seeds = seeds if seeds is not None else [None] * len(prompts)
         request_kwargs = [self.request_kwargs(generation_kwargs, seed) for seed in seeds]
+        results = self._run_concurrently(
+            lambda index, rng, abort: self._generate_one(prompts[index], request_kwargs[index], rng, abort),
+            len(prompts),
+        )
+        generations = [generation for generation, _ in results]
+        cut = [generation for generation, was_cut in results if was_cut]
+        if cut:
+            # One warning per call, not per answer: a server that ignores `max_tokens` ignores it for every prompt
+            logger.warning(
+                "%d of %d answers from %s were longer than `max_tokens` allows (over %d characters per token) and "
+                "were cut to that length. The server does not stop at `max_tokens`: check how it is started (its "
+                "maximum length, stop tokens) and the model's chat template.",
+                len(cut),
+                len(generations),
+                self.endpoint,
+                MAX_CHARACTERS_PER_TOKEN,
+            )
+        return generations
+
+    def _run_concurrently(self, work: Callable, num_items: int) -> list:
+        """`work(index, rng, abort)` for each item, at most `max_concurrency` at a time, results in order."""
         # One seed per call, drawn here, and one generator per item: the waits do not depend on thread scheduling.
         call_seed = self._rng.getrandbits(64)
         abort = threading.Event()
-        num_workers = min(self.max_concurrency, len(prompts))
+        num_workers = min(self.max_concurrency, num_items)
         with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="endpoint") as executor:
             futures = [
-                executor.submit(
-                    self._generate_one, prompt, request_kwargs[index], random.Random(call_seed + index), abort
-                )
-                for index, prompt in enumerate(prompts)
+                executor.submit(work, index, random.Random(call_seed + index), abort) for index in range(num_items)
             ]
             try:
                 return [future.result() for future in futures]
@@ -305,62 +350,88 @@ class EndpointGenerator(TextGenerator):
                     future.cancel()
                 raise
 
-    def _generate_one(self, prompt: Prompt, kwargs: dict, rng: random.Random, abort: threading.Event) -> Generation:
+    def _generate_one(
+        self, prompt: Prompt, kwargs: dict, rng: random.Random, abort: threading.Event
+    ) -> tuple[Generation, bool]:
+        """The generation of one prompt, and whether its text was cut to the length `max_tokens` allows."""
         start = time.perf_counter()
 
-        def call() -> Generation:
-            output = self._client.chat_completion(messages=prompt_messages(prompt), model=self.model_name, **kwargs)
+        def call() -> tuple[Generation, bool]:
+            output = self._chat_completion(prompt, kwargs)
             text, prompt_tokens, completion_tokens = _parse(output)
+            if not text.strip():
+                raise EmptyAnswer("empty answer: the server answered 200 with no text")
             usage = Usage(
                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=time.perf_counter() - start
             )
-            return Generation(text, usage, _finish_reason(output))
+            limit = max_answer_characters(kwargs.get("max_tokens"))
+            if len(text) > limit:
+                return Generation(text[:limit], usage, "length"), True
+            return Generation(text, usage, _finish_reason(output)), False
 
         result = self._with_retries(call, rng, abort)
-        return (
-            result if result is not None else Generation(None, Usage(failed=True, seconds=time.perf_counter() - start))
+        if result is None:
+            return Generation(None, Usage(failed=True, seconds=time.perf_counter() - start)), False
+        return result
+
+    def _chat_completion(self, prompt: Prompt, kwargs: dict):
+        """One attempt's request, read until the attempt's deadline and no further than its answer may be long."""
+        return self._transport.chat_completion(
+            prompt_messages(prompt),
+            self.model_name,
+            deadline=time.monotonic() + self.timeout,
+            max_bytes=max_response_bytes(kwargs),
+            **kwargs,
         )
 
     def _with_retries(self, call: Callable, rng: random.Random, abort: threading.Event):
-        """`call()`, retried as the class says; `None` when every attempt failed."""
+        """`call()`, each attempt under the `timeout` deadline, retried as the class says; `None` if all failed."""
         num_attempts = self.max_retries + 1
         for attempt in range(1, num_attempts + 1):
             if abort.is_set():
                 break
             retry_after = None
             try:
-                return call()
-            except HfHubHTTPError as error:
-                status = http_status(error)
-                self._raise_if_fatal(status, error)
-                server_message = self._redact(error.server_message or "")[:300]
-                if status is not None and not is_retryable_status(status):
-                    self.last_error = f"status {status}" + (f" ({server_message})" if server_message else "")
+                return call_with_deadline(call, self.timeout)
+            except EndpointStatusError as error:
+                self._raise_if_fatal(error)
+                server_message = self._redact(error.server_message)[:300]
+                if not is_retryable_status(error.status):
+                    self.last_error = f"status {error.status}" + (f" ({server_message})" if server_message else "")
                     logger.warning(
                         "Request to %s failed with status %s, which a retry cannot fix; the query counts as failed. "
                         "Server message: %s",
                         self.endpoint,
-                        status,
+                        error.status,
                         server_message,
                     )
                     break
-                reason = f"status {status}"
+                reason = f"status {error.status}"
                 last_error = reason + (f" ({server_message})" if server_message else "")
-                retry_after = retry_after_seconds(error)
+                retry_after = error.retry_after
             except OfflineModeIsEnabled:
                 raise RuntimeError(self._offline_message()) from None
-            except TRANSPORT_ERRORS as error:
+            except (TimeoutError, ConnectionError) as error:  # `EndpointTimeout` is a `TimeoutError`
                 reason = type(error).__name__
                 last_error = f"{reason} ({self._redact(str(error))[:300]})"
-            except (json.JSONDecodeError, UnicodeDecodeError, _MalformedResponse) as error:
+            except EmptyAnswer as error:
+                reason = last_error = str(error)
+            except MalformedResponse as error:
                 self.last_error = f"malformed response ({type(error).__name__}: {self._redact(str(error))[:300]})"
-                # The server's answers do not follow the chat-completions schema: the next one will not either
+                fix = (
+                    "Check that the server honours `max_tokens` (its maximum length, stop tokens)."
+                    if isinstance(error, OversizedResponse)
+                    else "Check that `base_url` serves OpenAI-compatible chat completions."
+                )
+                # The server's answers do not follow the chat-completions schema, or ignore the length limit: the
+                # next one will not either
                 logger.warning(
                     "Request to %s got a malformed answer (%s: %s), which a retry cannot fix; the query counts as "
-                    "failed. Check that `base_url` serves OpenAI-compatible chat completions.",
+                    "failed. %s",
                     self.endpoint,
                     type(error).__name__,
                     self._redact(str(error))[:300],
+                    fix,
                 )
                 break
 
@@ -411,20 +482,9 @@ class EndpointGenerator(TextGenerator):
         check_first_words(choices)
         if not prompts:
             return []
-        call_seed = self._rng.getrandbits(64)
-        abort = threading.Event()
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts))) as executor:
-            futures = [
-                executor.submit(self._score_one, prompt, list(choices), mode, random.Random(call_seed + i), abort)
-                for i, prompt in enumerate(prompts)
-            ]
-            try:
-                return [future.result() for future in futures]
-            except BaseException:
-                abort.set()
-                for future in futures:
-                    future.cancel()
-                raise
+        return self._run_concurrently(
+            lambda index, rng, abort: self._score_one(prompts[index], list(choices), mode, rng, abort), len(prompts)
+        )
 
     def _score_one(
         self, prompt: Prompt, choices: list[str], mode: str, rng: random.Random, abort: threading.Event
@@ -436,9 +496,7 @@ class EndpointGenerator(TextGenerator):
             kwargs = choice_request_kwargs(mode, self.server, choices)
 
             def call() -> ChoiceScores:
-                output = self._client.chat_completion(
-                    messages=prompt_messages(prompt), model=self.model_name, **kwargs
-                )
+                output = self._chat_completion(prompt, kwargs)
                 text, prompt_tokens, completion_tokens = _parse(output)
                 usage = Usage(
                     prompt_tokens=prompt_tokens,
@@ -454,50 +512,39 @@ class EndpointGenerator(TextGenerator):
         return result if result is not None else ChoiceScores(None, None, Usage(failed=True))
 
     def _systemone(self, prompt: Prompt, choices: list[str], start: float) -> ChoiceScores:
-        body = systemone_body(self.model_name, prompt, choices)
         root = self.base_url.rstrip("/").removesuffix("/v1") if self.base_url else ""
-        request = urllib.request.Request(
-            f"{root}/v1/systemone", json.dumps(body).encode(), {"Content-Type": "application/json"}
-        )
+        body = systemone_body(self.model_name, prompt, choices)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            if is_retryable_status(error.code):
-                raise ConnectionError(f"/v1/systemone answered {error.code}") from None
-            detail = self._redact(error.read().decode(errors="replace"))[:300]
+            data = post_json(f"{root}/v1/systemone", body, self.timeout, _SYSTEMONE_MAX_BYTES)
+        except EndpointStatusError as error:
+            if is_retryable_status(error.status):
+                raise
             raise ValueError(
-                f"{root}/v1/systemone answered {error.code} for model {self.model_name!r}: {detail}. Check that "
-                "`transformers serve` (transformers >= 5.24) serves `base_url`, or use another `verdict_mode`."
+                f"{root}/v1/systemone answered {error.status} for model {self.model_name!r}: "
+                f"{self._redact(error.server_message)[:300]}. Check that `transformers serve` (transformers >= 5.24) "
+                "serves `base_url`, or use another `verdict_mode`."
             ) from None
-        except urllib.error.URLError as error:
-            raise ConnectionError(str(error.reason)) from None
         try:
             probabilities = systemone_probabilities(data, choices)
         except ValueError as error:
-            raise _MalformedResponse(str(error)) from None
+            raise MalformedResponse(str(error)) from None
         input_tokens = int((data.get("usage") or {}).get("input_tokens") or 0)
         text = choices[probabilities.index(max(probabilities))]
         return ChoiceScores(
             probabilities, text, Usage(prompt_tokens=input_tokens, seconds=time.perf_counter() - start)
         )
 
-    @property
-    def is_local(self) -> bool:
-        """Whether `base_url` is a server on this machine."""
-        return self.base_url is not None and urlparse(self.base_url).hostname in LOCAL_HOSTS
-
     def _offline_message(self) -> str:
-        where = f"the server on this machine at {self.base_url}" if self.is_local else self.endpoint
+        # Only Inference Providers go through huggingface_hub: an explicit `base_url` works offline
         return (
-            f"`HF_HUB_OFFLINE=1` stops huggingface_hub from sending any HTTP request, so the endpoint backend cannot "
-            f"reach {where} (model {self.model_name!r}). Unset it for this run (`HF_HUB_OFFLINE=0 instrl-trl ...`): "
-            "local model folders, the response cache and models already in the Hugging Face cache still load "
-            "without it."
+            f"`HF_HUB_OFFLINE=1` stops huggingface_hub from reaching {self.endpoint}. Unset it for this run "
+            "(`HF_HUB_OFFLINE=0 instrl-trl ...`), or serve the model yourself (vLLM, TGI, llama.cpp, `transformers "
+            "serve`) and set the role's `base_url`: an explicit `base_url` is queried under `HF_HUB_OFFLINE=1` too."
         )
 
-    def _raise_if_fatal(self, status: int | None, error: HfHubHTTPError) -> None:
+    def _raise_if_fatal(self, error: EndpointStatusError) -> None:
         # `from None`: the chained error would carry the server's own text, which we do not control.
+        status = error.status
         if status in (401, 403):
             how = (
                 f"set the environment variable {self.token_env!r} to a valid token"
@@ -510,7 +557,7 @@ class EndpointGenerator(TextGenerator):
                 f"permission. To fix it, {how}."
             ) from None
         if status == 404:
-            server_message = self._redact(error.server_message or "")[:300]
+            server_message = self._redact(error.server_message)[:300]
             raise ValueError(
                 f"The endpoint {self.endpoint} answered 404 (not found) for model {self.model_name!r}"
                 f"{': ' + server_message if server_message else ''}. Check `base_url` (the server's address, "
@@ -518,9 +565,11 @@ class EndpointGenerator(TextGenerator):
             ) from None
 
     def _redact(self, text: str) -> str:
-        """`text` without the token, in case a server echoes it back."""
-        token = self._client.token or (get_token() if self.token_env is None else None)
-        return text.replace(token, "***") if token else text
+        """`text` without the tokens, in case a server echoes one back."""
+        for token in (self._transport.token, get_token()):
+            if token:
+                text = text.replace(token, "***")
+        return text
 
 
 def _failed(usage: Usage) -> Usage:
@@ -539,13 +588,13 @@ def _valid_generation_keys() -> frozenset[str]:
 
 
 def _parse(output) -> tuple[str, int, int]:
-    """The text and token counts of a [`~huggingface_hub.ChatCompletionOutput`]; raises `_MalformedResponse`."""
+    """The text and token counts of a [`~huggingface_hub.ChatCompletionOutput`]; raises `MalformedResponse`."""
     try:
         text = output.choices[0].message.content
     except (AttributeError, IndexError, KeyError, TypeError) as error:
-        raise _MalformedResponse(f"No `choices[0].message.content` in the answer ({error}).") from None
+        raise MalformedResponse(f"No `choices[0].message.content` in the answer ({error}).") from None
     if not isinstance(text, str):
-        raise _MalformedResponse(f"`choices[0].message.content` is {type(text).__name__}, not text.")
+        raise MalformedResponse(f"`choices[0].message.content` is {type(text).__name__}, not text.")
     usage = getattr(output, "usage", None)
     prompt_tokens = getattr(usage, "prompt_tokens", None) or 0
     completion_tokens = getattr(usage, "completion_tokens", None) or 0

@@ -25,17 +25,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
-FAULTS = ("ok", "slow:<seconds>", "malformed", "drop", "<status>")
+FAULTS = (
+    "ok", "slow:<seconds>", "malformed", "drop", "<status>", "empty", "drip:<seconds>", "drip-all:<seconds>",
+    "huge:<characters>",
+)  # fmt: skip
+# Faults with a number after the colon, and the least it may be
+_NUMBERED_FAULTS = {"slow": 0.0, "drip": 0.001, "drip-all": 0.001, "huge": 1.0}
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 
 
 def _checked(faults: Iterable[str]) -> list[str]:
     faults = list(faults)
     for fault in faults:
-        valid = fault in ("ok", "malformed", "drop") or (fault.isdigit() and len(fault) == 3)
-        if fault.startswith("slow:"):
+        valid = fault in ("ok", "malformed", "drop", "empty") or (fault.isdigit() and len(fault) == 3)
+        name, _, number = fault.partition(":")
+        if name in _NUMBERED_FAULTS:
             try:
-                valid = float(fault.split(":", 1)[1]) >= 0
+                valid = float(number) >= _NUMBERED_FAULTS[name]
             except ValueError:
                 valid = False
         if not valid:
@@ -144,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))
             fault = "ok"
+        if fault.startswith(("drip:", "drip-all:")):
+            return self._drip(float(fault.split(":", 1)[1]), with_headers=fault.startswith("drip-all:"))
         if fault == "drop":
             # Close the socket without a status line: the client sees a protocol error.
             self.close_connection = True
@@ -153,13 +161,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_bytes(200, b'{"choices": [{"message": ', "application/json")
         if fault.isdigit() and len(fault) == 3:
             return self._send_json(int(fault), {"error": f"injected {fault}"})
-        if fault != "ok":
+        if fault not in ("ok", "empty") and not fault.startswith("huge:"):
             raise ValueError(f"Unknown fault {fault!r}. Valid faults: {', '.join(FAULTS)}.")
         if body is None or not isinstance(body.get("messages"), list):
             return self._send_json(400, {"error": "The body must be JSON with a `messages` list."})
 
         messages = body["messages"]
-        text = state.responder(messages)
+        if fault == "empty":
+            text = ""
+        elif fault.startswith("huge:"):  # a server that ignores `max_tokens`: words of 4 characters and a space
+            text = ("word " * (int(float(fault.split(":", 1)[1])) // 5 + 1))[: int(float(fault.split(":", 1)[1]))]
+        else:
+            text = state.responder(messages)
         prompt_tokens = sum(len(str(message.get("content", "")).split()) for message in messages)
         self._send_json(
             200,
@@ -184,6 +197,25 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
+
+    def _drip(self, interval: float, with_headers: bool) -> None:
+        """
+        A `200` whose body (and, `with_headers`, its status line and headers too) comes one byte every `interval`
+        seconds, until the client hangs up.
+        """
+        content = json.dumps({"choices": [{"message": {"role": "assistant", "content": "drip " * 1000}}]}).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(content)}\r\n\r\n"
+        try:
+            if with_headers:
+                content = head.encode() + content
+            else:
+                self.wfile.write(head.encode())
+            for index in range(len(content)):
+                self.wfile.write(content[index : index + 1])
+                self.wfile.flush()
+                time.sleep(interval)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should
 
     def _send_json(self, status: int, payload: dict) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), "application/json")
@@ -216,8 +248,11 @@ class OpenAIServer:
             How to answer the next requests, one fault per request, in order: `"ok"`, `"slow:<seconds>"` (answer
             after that delay), an HTTP status such as `"429"`, `"500"`, `"503"`, `"401"` or `"404"` (answered with
             that status and a JSON error), `"malformed"` (a `200` whose body is not JSON), `"drop"` (close the
-            connection without answering). Once the queue is
-            empty, every request is answered normally. More can be queued with [`~OpenAIServer.add_faults`].
+            connection without answering), `"empty"` (a `200` chat completion whose content is `""`),
+            `"drip:<seconds>"` (a `200` whose body comes one byte every that many seconds, for minutes),
+            `"drip-all:<seconds>"` (the same from the first byte of the status line),
+            `"huge:<characters>"` (a chat completion of that many characters, whatever `max_tokens` says). Once the
+            queue is empty, every request is answered normally. More can be queued with [`~OpenAIServer.add_faults`].
         responder (`Callable[[list[dict]], str]`, *optional*, defaults to [`echo`]):
             The answer to a list of chat messages.
         latency (`float`, *optional*, defaults to `0.0`):

@@ -223,6 +223,35 @@ def test_put_many_refuses_failed_generations(cache_path):
         assert len(cache) == 0
 
 
+@pytest.mark.parametrize("text", ["", "  \n\t "])
+def test_put_many_refuses_empty_answers(cache_path, text):
+    with ResponseCache(cache_path) as cache:
+        with pytest.raises(ValueError, match="is empty"):
+            cache.put_many({"key": Generation(text, Usage(completion_tokens=0))})
+        assert len(cache) == 0
+
+
+def test_empty_answers_are_neither_stored_nor_read_back(cache_path):
+    cache_path.parent.mkdir(parents=True)
+    # What an older version stored for a server that answered `200` with no text
+    with ResponseCache(cache_path) as cache, cache._connection() as connection:
+        connection.execute(
+            "INSERT INTO responses (key, text, prompt_tokens, completion_tokens, created) VALUES (?, '', 4, 0, 0.0)",
+            (cache_key(IDENTITY, "Name a river.", {}),),
+        )
+    generator = CountingGenerator()
+    generator.generate = lambda prompts, seeds=None, **kwargs: [Generation(" ", Usage()) for _ in prompts]
+    with CachedGenerator(generator, cache_path) as cached:
+        assert cached.cache.get_many([cache_key(IDENTITY, "Name a river.", {})]) == {}
+        first = cached.generate(["Name a river.", "Name a lake."])
+        assert [g.text for g in first] == [" ", " "] and not any(g.usage.cached for g in first)
+        assert len(cached.cache) == 1  # the old empty row only
+    # Once the server answers, the answers are stored and read back
+    with CachedGenerator(CountingGenerator(), cache_path) as cached:
+        assert [g.text for g in cached.generate(["Name a river."])] == ["answer to Name a river."]
+        assert cached.generate(["Name a river."])[0].usage.cached
+
+
 def test_closed_cache_raises_and_close_is_idempotent(cache_path):
     cache = ResponseCache(cache_path)
     cache.close()

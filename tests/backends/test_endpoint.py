@@ -135,6 +135,29 @@ def test_slow_response_times_out_and_is_retried(openai_server, caplog):  # noqa:
     assert "Timeout" in caplog.records[0].getMessage()
 
 
+@pytest.mark.parametrize("fault", ["empty", "blank"])
+def test_empty_answer_is_a_failure_that_is_retried(fault, caplog):
+    # "blank": an answer of whitespace only, from the responder
+    faults = ["empty", "empty"] if fault == "empty" else []
+    answers = iter(["  \n ", "\t", "fixed"])
+    responder = (lambda messages: "fixed") if fault == "empty" else (lambda messages: next(answers))
+    with OpenAIServer(faults=faults, responder=responder) as server:
+        waits = []
+        generator = make_generator(server, waits)
+        with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
+            [generation] = generator.generate(["hello"])
+        assert generation.text == "fixed" and not generation.usage.failed
+        assert len(server.requests) == 3 and len(waits) == 2
+        assert all("empty answer" in record.getMessage() for record in caplog.records)
+
+        # Every attempt empty: a failed query, which the caller counts (and the cache does not store)
+        server.add_faults(["empty"] * 2)
+        doomed = make_generator(server, max_retries=1)
+        [generation] = doomed.generate(["again"])
+    assert generation.text is None and generation.usage.failed
+    assert doomed.last_error == "empty answer: the server answered 200 with no text"
+
+
 def test_client_error_other_than_auth_fails_the_item_without_retry(openai_server, caplog):  # noqa: F811
     openai_server.add_faults(["400"])
     generator = make_generator(openai_server)
@@ -159,17 +182,17 @@ def test_schema_errors_fail_the_item_without_retry(openai_server, fault, caplog)
     assert "a retry cannot fix" in caplog.text
 
 
-def test_offline_mode_raises_at_once_saying_how_to_fix_it(openai_server, monkeypatch):  # noqa: F811
+def test_offline_mode_stops_inference_providers_at_once_but_not_a_base_url(openai_server, monkeypatch):  # noqa: F811
     from huggingface_hub import constants
 
+    # In-process, the flag huggingface_hub read at import; `test_endpoint_protection.py` sets the variable itself
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     waits = []
-    generator = make_generator(openai_server, waits)
-    with pytest.raises(RuntimeError, match=r"HF_HUB_OFFLINE=1.*the server on this machine at http://127\.0\.0\.1"):
-        generator.generate(["a", "b"])
-    assert openai_server.requests == [] and waits == []
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    assert generator.generate(["a"])[0].text == "ECHO: a"
+    assert make_generator(openai_server, waits).generate(["a"])[0].text == "ECHO: a"
+    providers = EndpointGenerator("org/model", provider="together", token_env=None, sleep=waits.append)
+    with pytest.raises(RuntimeError, match=r"HF_HUB_OFFLINE=1.*Inference Providers \(together\).*`base_url`"):
+        providers.generate(["a", "b"])
+    assert waits == []
 
 
 def test_concurrency_is_bounded():
