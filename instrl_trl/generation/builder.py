@@ -24,7 +24,7 @@ from ..embeddings import SentenceEmbedder
 from ..hub.push import push_folder
 from ..operations import OperationLibrary
 from ..rewards import get_reward_funcs
-from ..runs.folder import claim_run_folder
+from ..runs.folder import claim_run_folder, stage_state
 from .card import write_dataset_card
 from .cross_rank import deduplicate_across_ranks
 from .filters import Deduplicator
@@ -132,7 +132,7 @@ def generate_dataset(
     embedder = SentenceEmbedder(config.embedding_model) if config.embedding_model else None
     deduplicator = Deduplicator(config.dedup_threshold, embedder)
 
-    state = PartialState()
+    state = stage_state()
     writer = ShardWriter(config.output_dir, state.process_index, config.shard_size, ROW_SCHEMA)
     done = writer.done_seed_indices()
     deduplicator.remember(_instructions_in(list_shards(config.output_dir, state.process_index)))
@@ -232,7 +232,7 @@ def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
         `RuntimeError`: when seeds were left undone because their queries failed (after writing the card of what
             is done, and without pushing), or when a role failed past `max_failure_fraction`.
     """
-    state = PartialState()
+    state = stage_state()
     seeds = config.load_seeds(config.instruction_column)
     fingerprint = generation_fingerprint(config, seeds)
     with claim_run_folder(

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Self
 
+import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 
@@ -195,6 +196,17 @@ def _is_alive_here(holder: dict) -> bool:
     return True
 
 
+def stage_state() -> PartialState:
+    """
+    This process's place in the launch ([`~accelerate.PartialState`]), for the stages that build no Trainer
+    (`generate`, `evaluate`). On a machine with no GPU it is asked for CPU processes: without `cpu=True`, the processes
+    of `accelerate launch --multi_gpu --num_processes 2` on CPUs (DDP over gloo) each believed they were alone, took
+    every seed, and wrote one folder twice. A Trainer stage has set it up already (`use_cpu`); the first call decides.
+    """
+    no_accelerator = not torch.cuda.is_available() and not (hasattr(torch, "xpu") and torch.xpu.is_available())
+    return PartialState(cpu=no_accelerator)
+
+
 def fingerprint_texts(texts: Iterable[str]) -> str:
     """A short digest of a sequence of texts (e.g. the seed instructions), which changes when any text changes."""
     digest = hashlib.sha256()
@@ -301,7 +313,7 @@ def claim_run_folder(
         [`RunFolderBusyError`]: another run holds the folder.
         [`RunFingerprintError`]: the folder holds a run with another recipe, and `overwrite` is not set.
     """
-    state = PartialState()
+    state = stage_state()
     lock = RunFolderLock(output_dir, stage)
     failure = [None]
     if state.is_main_process:
