@@ -2,7 +2,7 @@
 Tokens per second of [`TransformersGenerator`]: batched generation (batch 16) against one prompt at a time.
 
 Both sides run the same randomly initialized Llama (hidden 256, 4 layers, built here with the package's tiny-model
-builder `instrl_trl.tiny_models`; nothing is downloaded) on the same 64 prompts, greedy, with
+builder `instrl_trl.models.tiny`; nothing is downloaded) on the same 64 prompts, greedy, with
 `min_new_tokens == max_new_tokens` so that every prompt gets exactly as many new tokens on both sides. Each side is
 warmed up once, then timed `--repeats` times (alternating sides), keeping its best run. Printed last: the ratio
 batched / sequential (target >= 4x on 2 CPU cores).
@@ -18,7 +18,7 @@ import torch
 from transformers.utils.logging import disable_progress_bar
 
 from instrl_trl.backends.transformers import TransformersGenerator
-from instrl_trl.tiny_models import build_tiny_causal_lm, training_corpus
+from instrl_trl.models.tiny import build_tiny_causal_lm, training_corpus
 
 
 def tokens_per_second(generator: TransformersGenerator, prompts: list[str], max_new_tokens: int) -> float:

@@ -49,9 +49,9 @@ def _run_one(num_seeds: int, workdir: str) -> None:
 
     from instrl_trl.data import load_quickstart_seeds
     from instrl_trl.generation import DatasetGenerationConfig, generate_dataset, load_policy
+    from instrl_trl.models.tiny import build_tiny_causal_lm
     from instrl_trl.operations import STOP_ACTION, build_operation_library
     from instrl_trl.policy import build_policy
-    from instrl_trl.tiny_models import build_tiny_causal_lm
 
     policy = os.path.join(workdir, "policy")
     if not os.path.isdir(policy):

@@ -40,11 +40,11 @@ from instrl_trl.backends.device_defaults import default_dtype, measure_bfloat16_
 from instrl_trl.backends.endpoint import EndpointGenerator
 from instrl_trl.backends.llamacpp import LlamaCppServer
 from instrl_trl.backends.llm import LLMExpert, LLMReviewer, LLMRewriter
-from instrl_trl.backends.models import resolve_model_name
 from instrl_trl.backends.rules import RulesReviewer
 from instrl_trl.backends.transformers import TransformersGenerator
 from instrl_trl.constraints import sample_constraint
 from instrl_trl.elimination import elimination_reason
+from instrl_trl.models.builtin import resolve_model_name
 from instrl_trl.operations import DEFAULT_OPERATIONS
 
 

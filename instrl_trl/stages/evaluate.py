@@ -14,7 +14,6 @@ from typing import Any
 from datasets import Dataset
 from transformers import AutoConfig
 
-from ..backends.models import resolve_model_name
 from ..evaluation.benchmark_rows import BenchmarkSpec, check_benchmark_rows, load_benchmark
 from ..evaluation.card import evaluation_notes, push_model_card, to_eval_results, update_model_card
 from ..evaluation.comparison import (
@@ -42,6 +41,7 @@ from ..evaluation.results import (
 )
 from ..metrics.benchmarks import BenchmarkAdapter
 from ..metrics.scoring import aggregate, check_rows
+from ..models.builtin import resolve_model_name
 from ..runs.folder import RunFolderLock
 
 

@@ -18,10 +18,10 @@ from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
-from ..backends.models import MODEL_NAMES, card_base_model, resolve_model_name
 from ..data.loading import load_dataset_by_name
 from ..data.training_constraints import read_training_constraints
 from ..hub.push import push_folder
+from ..models.builtin import MODEL_NAMES, card_base_model, resolve_model_name
 from ..runs.checkpoints import check_max_steps, find_resume_checkpoint
 from ..runs.fingerprint import TRAINING_OUTPUTS, training_fingerprint
 from ..runs.folder import claim_run_folder, fingerprint_folder, fingerprint_texts
@@ -141,7 +141,7 @@ def check_arguments(script_args: SFTScriptArguments, model_args: ModelConfig) ->
     if not model_args.model_name_or_path:
         raise ValueError(
             "`model_name_or_path` is not set: pass the base model's Hub id or local folder, or one of instrl-trl's "
-            f"offline models ({', '.join(MODEL_NAMES)}; see `instrl_trl/backends/models.py`)."
+            f"offline models ({', '.join(MODEL_NAMES)}; see `instrl_trl/models/builtin.py`)."
         )
     if not script_args.dataset_name:
         raise ValueError(

@@ -26,7 +26,7 @@ def llamacpp_server():
     """
     pytest.importorskip("xllamacpp", reason="needs the llamacpp extra: pip install 'instrl-trl[llamacpp]'")
     from instrl_trl.backends.llamacpp import LlamaCppServer
-    from instrl_trl.backends.models import SMOLLM2_INSTALL, SMOLLM2_NAME
+    from instrl_trl.models.builtin import SMOLLM2_INSTALL, SMOLLM2_NAME
 
     try:
         server = LlamaCppServer(SMOLLM2_NAME, port=0, parallel=4, threads=2, ctx_size=1024)

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from instrl_trl.backends import models
 from instrl_trl.backends.endpoint import EndpointGenerator
 from instrl_trl.backends.llamacpp import LlamaCppServer, llamacpp_request_kwargs
 from instrl_trl.backends.verdicts import CHOICE_MODES_BY_SERVER, VERDICTS, choice_grammar, choice_request_kwargs
+from instrl_trl.models import builtin as models
 
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}

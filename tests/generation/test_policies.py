@@ -22,7 +22,7 @@ from instrl_trl.operations import build_operation_library
 
 @pytest.fixture(scope="module")
 def tiny_causal_lm(tmp_path_factory) -> str:
-    from instrl_trl.tiny_models import build_tiny_causal_lm
+    from instrl_trl.models.tiny import build_tiny_causal_lm
 
     return build_tiny_causal_lm(str(tmp_path_factory.mktemp("tiny-causal-lm")))
 

@@ -10,10 +10,10 @@ from huggingface_hub import EvalResult, HfApi, ModelCard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import is_peft_available
 
-from instrl_trl.backends import models
 from instrl_trl.cli.sft import make_parser
 from instrl_trl.data.training_constraints import read_training_constraints
 from instrl_trl.hub import framework_versions
+from instrl_trl.models import builtin as models
 from instrl_trl.runs.folder import RunFingerprintError
 from instrl_trl.sft import LOSS_PLOT_FILE, build_sft_card, plot_loss_curve, policy_from_dataset_card
 from instrl_trl.sft.sft_config import SFTScriptArguments

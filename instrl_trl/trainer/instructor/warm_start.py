@@ -1,5 +1,5 @@
 """
-The offline default instructor: the tiny tool-calling chat model of `instrl_trl.tiny_models`, warm-started with a short
+The offline default instructor: the tiny tool-calling chat model of `instrl_trl.models.tiny`, warm-started with a short
 SFT on tool-call transcripts so that it calls tools at all (an untrained model never does, and GRPO then has no
 signal). Built on first use into a cache folder keyed by everything that shapes it, so later runs load it at once.
 """
@@ -16,12 +16,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import get_json_schema
 
-from ...backends.models import models_cache_dir
 from ...backends.rules import RULES, RulesReviewer, RulesRewriter, rules_options
 from ...environment import STOP_ACTION
+from ...models.builtin import models_cache_dir
+from ...models.tiny import build_tiny_tool_chat_model, training_corpus
 from ...operations import OperationLibrary
 from ...rewards import information_gain_reward
-from ...tiny_models import build_tiny_tool_chat_model, training_corpus
 from ...tool_environment.environment import InstructionEnvironmentFactory
 
 
@@ -152,7 +152,7 @@ def default_instructor(
             Warm-start learning rate.
         cache_dir (`str` or `os.PathLike`, *optional*):
             Where built models are kept; the one models cache by default
-            ([`~instrl_trl.backends.models.models_cache_dir`]).
+            ([`~instrl_trl.models.builtin.models_cache_dir`]).
 
     Returns:
         `str`: The model folder (loads with `AutoModelForCausalLM.from_pretrained`).

@@ -3,9 +3,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl.chat_template_utils import is_chat_template_prefix_preserving, supports_tool_calling
 
 from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
+from instrl_trl.models.tiny import build_tiny_tool_chat_model, training_corpus
 from instrl_trl.operations import build_operation_library
 from instrl_trl.rewards import information_gain_reward
-from instrl_trl.tiny_models import build_tiny_tool_chat_model, training_corpus
 from instrl_trl.tool_environment import DEFAULT_TASK_PROMPT, InstructionEnvironmentFactory
 from instrl_trl.trainer.instructor.warm_start import tool_call_transcripts, tool_schemas, warm_start
 

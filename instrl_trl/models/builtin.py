@@ -85,7 +85,7 @@ def resolve_model_name(
 
 def tiny_chat_folder(cache_dir: str | os.PathLike | None = None) -> Path:
     r"""
-    The folder of `instrl-tiny-chat`, built on first use with [`~instrl_trl.tiny_models.build_tiny_causal_lm`]: a tiny
+    The folder of `instrl-tiny-chat`, built on first use with [`~instrl_trl.models.tiny.build_tiny_causal_lm`]: a tiny
     Llama chat model (word-level tokenizer made from the quickstart seeds, random weights, a chat template).
 
     The build is deterministic and takes about a second; as for [`smollm2_folder`], it happens once under a file lock
@@ -98,7 +98,7 @@ def tiny_chat_folder(cache_dir: str | os.PathLike | None = None) -> Path:
     Returns:
         `Path`: a folder that `from_pretrained` loads.
     """
-    from ..tiny_models import build_tiny_causal_lm
+    from .tiny import build_tiny_causal_lm
 
     cache_dir = Path(cache_dir) if cache_dir is not None else models_cache_dir()
     return _build_once(

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from instrl_trl.backends import models
 from instrl_trl.backends.device_defaults import default_dtype
-from instrl_trl.backends.models import (
+from instrl_trl.models import builtin as models
+from instrl_trl.models.builtin import (
     SMOLLM2_HUB_ID,
     SMOLLM2_NAME,
     TINY_CHAT_NAME,
