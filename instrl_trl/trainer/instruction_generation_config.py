@@ -5,12 +5,15 @@ import torch
 
 from ..backends.role_arguments import RoleArguments
 from ..data.seeds import SeedColumnArguments
+from ..operations.operation_arguments import OperationArguments
 from ..rewards.reward_arguments import RewardArguments
 from ._trl import _BaseConfig
 
 
 @dataclass
-class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArguments, RewardArguments):
+class InstructionGenerationConfig(
+    _BaseConfig, SeedColumnArguments, OperationArguments, RoleArguments, RewardArguments
+):
     r"""
     Configuration class for the [`InstructionGenerationTrainer`].
 
@@ -132,19 +135,6 @@ class InstructionGenerationConfig(_BaseConfig, SeedColumnArguments, RoleArgument
     max_state_length: int = field(
         default=128,
         metadata={"help": "Maximum number of tokens of a policy state (operation history + instruction)."},
-    )
-
-    # Parameters that control the episodes
-    operations: list[str] | None = field(
-        default=None,
-        metadata={"help": "Names of the operations the policy chooses from, in label order. Defaults to all."},
-    )
-    operations_file: str | None = field(
-        default=None,
-        metadata={"help": "YAML file or `module:attribute` path with user operations, added to the defaults."},
-    )
-    max_operations: int = field(
-        default=6, metadata={"help": "Number of operations applied to each seed instruction in one episode."}
     )
 
     # Parameters that control the rollouts

@@ -6,6 +6,7 @@ from trl.trainer.base_config import _BaseConfig
 
 from instrl_trl.backends.role_arguments import RoleArguments
 from instrl_trl.data.seeds import SeedColumnArguments
+from instrl_trl.operations.operation_arguments import OperationArguments
 from instrl_trl.rewards.reward_arguments import RewardArguments
 from instrl_trl.trainer import InstructionGenerationConfig
 from tests.config_docs import assert_config_documented, declared_fields, overridden_field_names
@@ -23,10 +24,10 @@ def test_config_is_documented():
 
 def test_declared_fields_are_the_new_and_the_overridden_ones():
     base = {field.name for field in dataclasses.fields(_BaseConfig)}
-    # the seed column, roles and rewards are inherited from the arguments shared with the generate stage
+    # the seed column, operations, roles and rewards are argument groups shared with the instructor and generate
     shared = {
         field.name
-        for cls in (SeedColumnArguments, RoleArguments, RewardArguments)
+        for cls in (SeedColumnArguments, OperationArguments, RoleArguments, RewardArguments)
         for field in dataclasses.fields(cls)
     }
     declared = {field.name for field in declared_fields(InstructionGenerationConfig)}
@@ -34,8 +35,8 @@ def test_declared_fields_are_the_new_and_the_overridden_ones():
     assert new <= declared
     assert declared - new == overridden_field_names(InstructionGenerationConfig)
     assert {"gradient_checkpointing", "remove_unused_columns", "dataloader_pin_memory"} <= declared - new
-    assert {"max_operations", "gamma", "gae_lambda", "query_budget"} <= new
-    assert {"reward_funcs", "rewriter", "instruction_column"} <= shared - declared
+    assert {"gamma", "gae_lambda", "query_budget"} <= new
+    assert {"reward_funcs", "rewriter", "instruction_column", "max_operations"} <= shared - declared
 
 
 def test_assert_config_documented_finds_gaps():

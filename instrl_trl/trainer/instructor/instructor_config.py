@@ -5,7 +5,8 @@ import torch
 from trl import GRPOConfig
 
 from ...backends.role_arguments import RoleArguments
-from ...data.seeds import SeedColumnArguments
+from ...data.seeds import SeedColumnArguments, SeedDataArguments
+from ...operations.operation_arguments import OperationArguments
 from ...rewards import REWARD_FUNCS
 from ...tool_environment import DEFAULT_TASK_PROMPT
 
@@ -16,7 +17,7 @@ STORED_CHAT_TEMPLATES = ("qwen2.5",)
 
 
 @dataclass
-class InstructorConfig(GRPOConfig, SeedColumnArguments, RoleArguments):
+class InstructorConfig(GRPOConfig, SeedDataArguments, SeedColumnArguments, OperationArguments, RoleArguments):
     r"""
     Configuration of the `train-instructor` stage: TRL's [`~trl.GRPOTrainer`] trains an LLM (the *instructor*) to
     evolve seed instructions by calling one tool per operation in an [`InstructionEnvironment`].
@@ -149,29 +150,12 @@ class InstructorConfig(GRPOConfig, SeedColumnArguments, RoleArguments):
             "for TRL's stored Qwen2.5 template."
         },
     )
-    dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "Seeds: a Hub id, a local file or a saved folder. Defaults to the quickstart seeds."},
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "Configuration name of the Hub dataset."})
-    dataset_split: str = field(default="train", metadata={"help": "Split of the Hub dataset."})
     task_prompt: str = field(
         default=DEFAULT_TASK_PROMPT,
         metadata={"help": "The user message; the environment appends the seed instruction to it."},
     )
 
     # Parameters that control the episodes
-    operations: list[str] | None = field(
-        default=None,
-        metadata={"help": "Names of the operations the instructor may call, one tool each. Defaults to all."},
-    )
-    operations_file: str | None = field(
-        default=None,
-        metadata={"help": "YAML file or `module:attribute` path with user operations, added to the defaults."},
-    )
-    max_operations: int = field(
-        default=6, metadata={"help": "Number of operations after which an episode ends, as in the paper."}
-    )
     stop_reward: float = field(
         default=0.1,
         metadata={"help": "Added to the reward of an episode ended by `stop` (not after an elimination)."},

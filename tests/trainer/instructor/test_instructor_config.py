@@ -1,3 +1,4 @@
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,19 @@ def test_unknown_keys_fail(monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     with pytest.raises((SystemExit, ValueError)):
         make_parser().parse_args_and_config(["--config", RECIPES[0], "--max_stepz", "2"])
+
+
+def test_the_argument_groups_are_the_ppo_trainers():
+    # Issue 22: the instructor's config is built from the PPO trainer's argument groups; it declares only its own
+    from instrl_trl import InstructionGenerationConfig
+    from instrl_trl.backends.role_arguments import RoleArguments
+    from instrl_trl.data.seeds import SeedColumnArguments
+    from instrl_trl.operations.operation_arguments import OperationArguments
+
+    for group in (SeedColumnArguments, OperationArguments, RoleArguments):
+        assert issubclass(InstructorConfig, group) and issubclass(InstructionGenerationConfig, group)
+    own = set(vars(InstructorConfig).get("__annotations__", {}))
+    shared = {
+        field.name for group in (SeedColumnArguments, OperationArguments, RoleArguments) for field in fields(group)
+    }
+    assert not own & shared
