@@ -34,6 +34,14 @@ def save_resumable_state(state: dict, checkpoint_dir: str, filename: str) -> Non
     os.replace(temporary, path)
 
 
+def load_resumable_state(checkpoint_dir: str, filename: str) -> dict | None:
+    """What [`save_resumable_state`] wrote to `checkpoint_dir`, or `None` when the checkpoint has no such file."""
+    path = os.path.join(checkpoint_dir, filename)
+    if not os.path.isfile(path):
+        return None
+    return torch.load(path, weights_only=False)
+
+
 def is_complete_checkpoint(checkpoint: str) -> bool:
     """Whether `checkpoint` holds everything the Trainer writes: its `trainer_state.json` exists and parses."""
     try:

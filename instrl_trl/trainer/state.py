@@ -5,7 +5,6 @@ per rank (each rank has its own buffer and RNG); with it a resumed run is bitwis
 checkpoint in the middle of a rollout's PPO epochs.
 """
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import torch
 
 from ..backends.accounting import QueryAccounting
 from ..backends.review_statistics import ReviewStatistics
-from ..runs.checkpoints import save_resumable_state
+from ..runs.checkpoints import load_resumable_state, save_resumable_state
 from .rollout_buffer import RolloutBuffer
 from .run_statistics import RolloutTotals, RunStatistics
 
@@ -110,8 +109,8 @@ class InstructionGenerationState:
 
     def load(self, checkpoint_dir: str, rank: int) -> bool:
         """Restores this rank's file from `checkpoint_dir`; returns `False` when the checkpoint has none."""
-        path = os.path.join(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank))
-        if not os.path.isfile(path):
+        state = load_resumable_state(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank))
+        if state is None:
             return False
-        self.load_state_dict(torch.load(path, weights_only=False))
+        self.load_state_dict(state)
         return True

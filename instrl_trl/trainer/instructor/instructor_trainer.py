@@ -8,7 +8,7 @@ from trl import GRPOTrainer
 
 from ...backends.accounting import QUERIES_FILE, ROLES, write_queries_file
 from ...runs.atomic import write_json_atomically
-from ...runs.checkpoints import save_resumable_state
+from ...runs.checkpoints import load_resumable_state, save_resumable_state
 from ...tool_environment.environment import INSTRUCTOR_FILE, InstructionEnvironmentFactory
 from ...tool_environment.statistics import InstructorStatistics
 from .card import build_instructor_card
@@ -189,11 +189,11 @@ class InstructorTrainer(GRPOTrainer):
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
-        path = os.path.join(checkpoint, EXTRA_STATE_FILE.format(rank=self.accelerator.process_index))
-        if not os.path.isfile(path):
-            logger.warning(f"No {os.path.basename(path)} in {checkpoint}: query counts and episode totals start anew.")
+        filename = EXTRA_STATE_FILE.format(rank=self.accelerator.process_index)
+        state = load_resumable_state(checkpoint, filename)
+        if state is None:
+            logger.warning(f"No {filename} in {checkpoint}: query counts and episode totals start anew.")
             return
-        state = torch.load(path, weights_only=False)
         self.accounting.load_state_dict(state["accounting"])
         self.statistics.load_state_dict(state["statistics"])
         for index, func in enumerate(self.instruction_environments.reward_funcs):
