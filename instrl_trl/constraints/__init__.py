@@ -1,13 +1,15 @@
 """
-Verifiable constraints (IFEval style): one owner for lm-eval's IFEval registry and IFBench's checkers, serving
-generation (a row's `verified`), the benchmark metric and the rewriters' `add_constraints`.
+Verifiable constraints (IFEval style): one owner for lm-eval's IFEval registry, IFTrain's and IFBench's checkers,
+serving generation (a row's `verified`), the benchmark metric and the rewriters' `add_constraints`.
 
 - `registry`: lm-eval's registry, imported offline (punkt_tab) with langdetect seeded; the only module that imports it.
+- `iftrain`: IFTrain's 29 training checkers (IF-RLVR's, from open-instruct's `IFEvalG`) in this project's words, and
+  texts and arguments of the ones `add_constraints` may draw.
 - `ifbench`: IFBench's checkers in this project's words, their row scoring, and texts and arguments of the ones
   `add_constraints` may draw.
-- `families`: the constraint families (`ifeval`, `ifbench`) and the check of a recipe's choice of them (no test
-  family for training data).
-- `constraint`: the [`Constraint`] type (id + every argument of its checker), for both families.
+- `families`: the constraint families (`ifeval`, `iftrain`, `ifbench`) and the check of a recipe's choice of them
+  (no test family for training data).
+- `constraint`: the [`Constraint`] type (id + every argument of its checker), for every family.
 - `checking`: lm-eval's strict and loose verdicts of a response on a row ([`check_row`]), refusing random ones.
 - `sampling`: conflict-aware [`sample_constraint`] from the caller's `random.Random` and the chosen families.
 
@@ -38,6 +40,7 @@ from .registry import ensure_punkt_tab, instruction_ids, nltk_data_dir
 from .sampling import (
     RELATIONS,
     SAMPLED_IFBENCH_INSTRUCTION_IDS,
+    SAMPLED_IFTRAIN_INSTRUCTION_IDS,
     SAMPLED_INSTRUCTION_IDS,
     SAMPLED_LANGUAGES,
     conflicts,
@@ -51,6 +54,7 @@ __all__ = [
     "DEFAULT_CONSTRAINT_FAMILIES",
     "RELATIONS",
     "SAMPLED_IFBENCH_INSTRUCTION_IDS",
+    "SAMPLED_IFTRAIN_INSTRUCTION_IDS",
     "SAMPLED_INSTRUCTION_IDS",
     "SAMPLED_LANGUAGES",
     "TEST_CONSTRAINT_FAMILIES",

@@ -1,47 +1,47 @@
 """
-The families of verifiable constraints: `ifeval` (lm-eval's IFEval registry) and `ifbench` (IFBench's checkers in
-[`instrl_trl.constraints.ifbench`]). Every instruction id belongs to exactly one; a recipe chooses which families
-`add_constraints` draws from, among the families meant for training ([`TRAINING_CONSTRAINT_FAMILIES`]).
+The families of verifiable constraints: `ifeval` (lm-eval's IFEval registry), `iftrain` (IFTrain's training checkers
+in [`instrl_trl.constraints.iftrain`]) and `ifbench` (IFBench's checkers in [`instrl_trl.constraints.ifbench`]).
+Every instruction id belongs to exactly one; a recipe chooses which families `add_constraints` draws from, among the
+families meant for training ([`TRAINING_CONSTRAINT_FAMILIES`]).
 
 IFBench's constraints are the *test* constraints of an out-of-distribution benchmark: its authors keep them apart from
 the training constraints they release as IFTrain "to prevent contamination" (allenai/IFBench, huggingface.co/papers/
-2507.02833). So `ifbench` scores IFBench rows, and is refused wherever training data is drawn.
+2507.02833), and train on IFTrain plus IFEval (their IF-RLVR recipe). So `ifbench` scores IFBench rows and is refused
+wherever training data is drawn, and `[ifeval, iftrain]` is the training set-up of the paper.
 """
 
 from collections.abc import Iterable
 
-from .ifbench import CHECKERS
+from .ifbench import CHECKERS as IFBENCH_CHECKERS
+from .iftrain import CHECKERS as IFTRAIN_CHECKERS
 from .registry import ifeval_registry
 
 
-CONSTRAINT_FAMILIES = ("ifeval", "ifbench")
+# IFTrain's training constraints, the family meant for training beside IFEval's
+IFTRAIN_FAMILY = "iftrain"
+CONSTRAINT_FAMILIES = ("ifeval", IFTRAIN_FAMILY, "ifbench")
 # Families of a benchmark's held-out test constraints: they score the benchmark, they never make training data
 TEST_CONSTRAINT_FAMILIES = ("ifbench",)
 TRAINING_CONSTRAINT_FAMILIES = tuple(name for name in CONSTRAINT_FAMILIES if name not in TEST_CONSTRAINT_FAMILIES)
 DEFAULT_CONSTRAINT_FAMILIES = ("ifeval",)
-# IFTrain's training constraints, the family meant for training beside IFEval's (added when its checkers exist)
-IFTRAIN_FAMILY = "iftrain"
 
 
 def family_of(instruction_id: str) -> str | None:
-    """The family of `instruction_id` (`"ifeval"` or `"ifbench"`), or `None` when neither registry has it."""
+    """The family of `instruction_id` (`"ifeval"`, `"iftrain"` or `"ifbench"`), or `None` when no registry has it."""
     if instruction_id in ifeval_registry().checkers:
         return "ifeval"
-    if instruction_id in CHECKERS:
+    if instruction_id in IFTRAIN_CHECKERS:
+        return IFTRAIN_FAMILY
+    if instruction_id in IFBENCH_CHECKERS:
         return "ifbench"
     return None
 
 
 def training_families_fix() -> str:
-    """What to set instead of a test family: `iftrain` where this version has it, `ifeval` until then."""
-    if IFTRAIN_FAMILY in TRAINING_CONSTRAINT_FAMILIES:
-        return (
-            f"IFTrain's training constraints are the family for training: use `[ifeval, {IFTRAIN_FAMILY}]` (or "
-            f"`[{IFTRAIN_FAMILY}]`)"
-        )
+    """What to set instead of a test family: IFTrain's training constraints beside IFEval's (the IF-RLVR set-up)."""
     return (
-        f"IFTrain's training constraints (`{IFTRAIN_FAMILY}`) are the family for training, but this version of "
-        f"instrl-trl does not have `{IFTRAIN_FAMILY}` yet: use `[ifeval]` for now"
+        f"IFTrain's training constraints are the family for training: use `[ifeval, {IFTRAIN_FAMILY}]` (or "
+        f"`[{IFTRAIN_FAMILY}]`)"
     )
 
 

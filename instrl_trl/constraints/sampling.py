@@ -1,14 +1,16 @@
 """
 Conflict-aware sampling of constraints (used by `add_constraints`): ids and kwargs drawn from the caller's
 `random.Random`, never from lm-eval's use of the global `random` module, from the constraint families the caller
-chooses (`ifeval` by default; see [`CONSTRAINT_FAMILIES`]). The rewriters refuse a test family (`ifbench`) when
-their config is made ([`check_constraint_families`]); `ifbench` is drawn here only to test that family's texts and
-conflicts, never for training data.
+chooses (`ifeval` by default; `[ifeval, iftrain]` is IF-RLVR's training set-up; see [`CONSTRAINT_FAMILIES`]). The
+rewriters refuse a test family (`ifbench`) when their config is made ([`check_constraint_families`]); `ifbench` is
+drawn here only to test that family's texts and conflicts, never for training data.
 
-Conflicts: lm-eval's IFEval table (read both ways) plus [`_EXTRA_CONFLICTS`]; IFBench ships none for its ids, so
-its pairs are written in `ifbench/sampling.py`; pairs across the families are [`_CROSS_FAMILY_CONFLICTS`], chosen by
-reading both checkers: two constraints clash when their texts contradict (case, length, layout) or when their
-checkers cannot both pass for some arguments drawn here.
+Conflicts: lm-eval's IFEval table (read both ways) plus [`_EXTRA_CONFLICTS`]; IFBench ships none for its ids and
+IFTrain's reference table covers few of its pairs, so their pairs are written in `ifbench/sampling.py` and
+`iftrain/sampling.py` (IFTrain's against IFEval's there too); IFEval's against IFBench's are
+[`_CROSS_FAMILY_CONFLICTS`]. All were chosen by reading the checkers: two constraints clash when their texts
+contradict (case, length, layout) or when their checkers cannot both pass for some arguments drawn here. IFTrain's and
+IFBench's ids are never drawn together (one family trains, the other tests): every pair of them is a conflict.
 """
 
 import functools
@@ -17,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .constraint import Constraint
-from .families import CONSTRAINT_FAMILIES, DEFAULT_CONSTRAINT_FAMILIES, check_constraint_families
+from .families import CONSTRAINT_FAMILIES, DEFAULT_CONSTRAINT_FAMILIES, check_constraint_families, family_of
 from .ifbench import sampling as ifbench_sampling
+from .iftrain import sampling as iftrain_sampling
 from .registry import ifeval_registry
 
 
@@ -51,6 +54,7 @@ SAMPLED_INSTRUCTION_IDS = (
     "language:response_language",
 )
 SAMPLED_IFBENCH_INSTRUCTION_IDS = ifbench_sampling.SAMPLED_INSTRUCTION_IDS
+SAMPLED_IFTRAIN_INSTRUCTION_IDS = iftrain_sampling.SAMPLED_INSTRUCTION_IDS
 # Pairs that lm-eval's table allows but that cannot both be followed: section markers are matched case-sensitively
 # ("Section 1" / "SECTION 1"), so an all-lowercase or all-capital answer cannot carry them.
 _EXTRA_CONFLICTS = (
@@ -117,9 +121,24 @@ _CROSS_FAMILY_CONFLICTS = (
     # a keyword at least 1-3 times against at most 1-5 repeats of any word
     ("keywords:frequency", "words:repeats"),
 )
-SAMPLED_IDS_BY_FAMILY = {"ifeval": SAMPLED_INSTRUCTION_IDS, "ifbench": SAMPLED_IFBENCH_INSTRUCTION_IDS}
+# a training family and a test family are never drawn together (see the module docstring)
+_TRAIN_TEST_CONFLICTS = tuple((a, b) for a in SAMPLED_IFTRAIN_INSTRUCTION_IDS for b in _IFBENCH_IDS)
+SAMPLED_IDS_BY_FAMILY = {
+    "ifeval": SAMPLED_INSTRUCTION_IDS,
+    "iftrain": SAMPLED_IFTRAIN_INSTRUCTION_IDS,
+    "ifbench": SAMPLED_IFBENCH_INSTRUCTION_IDS,
+}
 # Keyword-like arguments, kept distinct across the constraints of one instruction
-_WORD_ARGUMENTS = ("keywords", "forbidden_words", "keyword", "word", *(f"keyword{i}" for i in range(1, 6)))
+_WORD_ARGUMENTS = (
+    "keywords",
+    "forbidden_words",
+    "keyword",
+    "word",
+    "first_word",
+    "last_word",
+    *(f"keyword{i}" for i in range(1, 6)),
+)
+_OWN_SAMPLERS = {"ifbench": ifbench_sampling.sample_kwargs, "iftrain": iftrain_sampling.sample_kwargs}
 
 
 @functools.cache
@@ -128,7 +147,8 @@ def _conflict_table() -> dict[str, frozenset[str]]:
     table: dict[str, set[str]] = {key: {key} for key in registry.checkers}
     # lm-eval's table is not symmetric (its `conflict_make` is never applied): read it in both directions.
     pairs = [(key, other) for key, others in registry.conflicts.items() for other in others]
-    for a, b in [*pairs, *_EXTRA_CONFLICTS, *ifbench_sampling.CONFLICTS, *_CROSS_FAMILY_CONFLICTS]:
+    own = [*ifbench_sampling.CONFLICTS, *iftrain_sampling.CONFLICTS, *iftrain_sampling.IFEVAL_CONFLICTS]
+    for a, b in [*pairs, *_EXTRA_CONFLICTS, *own, *_CROSS_FAMILY_CONFLICTS, *_TRAIN_TEST_CONFLICTS]:
         table.setdefault(a, {a}).add(b)
         table.setdefault(b, {b}).add(a)
     return {key: frozenset(value) for key, value in table.items()}
@@ -199,8 +219,9 @@ def sample_constraint(
         rng (`random.Random`):
             Source of every random choice (id and kwargs); lm-eval's global `random` is never used.
         families (`Iterable[str]`, *optional*, defaults to `("ifeval",)`):
-            Constraint families to draw from ([`CONSTRAINT_FAMILIES`]): `"ifeval"` ([`SAMPLED_INSTRUCTION_IDS`])
-            and/or `"ifbench"` ([`SAMPLED_IFBENCH_INSTRUCTION_IDS`]). The id is drawn uniformly from the chosen ids.
+            Constraint families to draw from ([`CONSTRAINT_FAMILIES`]): `"ifeval"` ([`SAMPLED_INSTRUCTION_IDS`]),
+            `"iftrain"` ([`SAMPLED_IFTRAIN_INSTRUCTION_IDS`]) and/or `"ifbench"` ([`SAMPLED_IFBENCH_INSTRUCTION_IDS`]).
+            The id is drawn uniformly from the chosen ids.
 
     Returns:
         [`Constraint`] or `None`: a constraint of the chosen families that conflicts (in either direction) with none
@@ -226,7 +247,8 @@ def sample_constraint(
     if not candidates:
         return None
     instruction_id = rng.choice(candidates)
-    if instruction_id in SAMPLED_IFBENCH_INSTRUCTION_IDS:
+    family = family_of(instruction_id)
+    if family in _OWN_SAMPLERS:
         word_pool = sorted(set(ifeval_registry().word_list) - used_words)
-        return Constraint(instruction_id, ifbench_sampling.sample_kwargs(instruction_id, rng, word_pool))
+        return Constraint(instruction_id, _OWN_SAMPLERS[family](instruction_id, rng, word_pool))
     return Constraint(instruction_id, _sample_kwargs(instruction_id, used_words, rng))

@@ -60,8 +60,8 @@ def compare_constraint_ids(benchmark_ids: Iterable[str], training_ids: Iterable[
         - `out-of-distribution`: no shared id;
         - `overlapping`: the training data carries test constraints of the benchmark (of a family in
           [`TEST_CONSTRAINT_FAMILIES`]): its scores are not out-of-distribution, the run should warn;
-        - `in-distribution`: the shared ids are training constraints (IFEval's in training and in evaluation is the
-          TeaMs-RL paper's set-up);
+        - `in-distribution`: the shared ids are training constraints, IFEval's or IFTrain's (IFEval's in training and
+          in evaluation is the TeaMs-RL paper's set-up; IFBench after `[ifeval, iftrain]` training shares no id);
         - `unknown`: the training data's ids are not recorded.
 
     Example:

@@ -7,7 +7,6 @@ synthetic ones built to satisfy or break each constraint); `make_ifbench_referen
 """
 
 import functools
-import gzip
 import json
 from collections import Counter
 from pathlib import Path
@@ -25,6 +24,7 @@ from instrl_trl.constraints.ifbench import (
     loose_variants,
 )
 from instrl_trl.constraints.ifbench.base import english_stopwords
+from tests.constraints.references import read_references
 
 
 REFERENCES = Path(__file__).parent / "ifbench_references.jsonl.gz"
@@ -33,17 +33,7 @@ SAMPLE = Path(__file__).parents[2] / "instrl_trl" / "data" / "ifbench_sample.jso
 
 @functools.cache
 def _references() -> tuple[dict, list[dict]]:
-    with gzip.open(REFERENCES, "rt", encoding="utf-8") as lines:
-        header, *rows = (json.loads(line) for line in lines)
-    return header, rows
-
-
-@pytest.fixture
-def no_download(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"nltk.download{args} called: IFBench scoring must stay offline")
-
-    monkeypatch.setattr(nltk, "download", refuse)
+    return read_references(REFERENCES)
 
 
 def test_equals_ifbench_verdicts_on_every_scored_reference(no_download):

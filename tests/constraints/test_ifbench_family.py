@@ -11,6 +11,7 @@ from instrl_trl.constraints import (
     check_constraint_families,
     conflicts,
     ifbench,
+    iftrain,
     instruction_ids,
     sample_constraint,
     sampled_instruction_ids,
@@ -163,7 +164,7 @@ def test_sampling_is_seeded_and_reaches_every_family():
 
 
 def test_conflict_table_covers_both_families():
-    known = set(instruction_ids()) | set(ifbench.CHECKERS)
+    known = set(instruction_ids()) | set(ifbench.CHECKERS) | set(iftrain.CHECKERS)
     for instruction_id in known:
         assert instruction_id in conflicts(instruction_id)
         for other in conflicts(instruction_id):

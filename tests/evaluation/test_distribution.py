@@ -7,13 +7,15 @@ import hashlib
 import json
 import logging
 import shutil
+from collections import Counter
 
 import pytest
 from huggingface_hub import ModelCard
 from transformers import AutoTokenizer
 
 from instrl_trl.cli.main import main as cli_main
-from instrl_trl.constraints import family_of
+from instrl_trl.constraints import TEST_CONSTRAINT_FAMILIES, family_of, iftrain, instruction_ids
+from instrl_trl.constraints.ifbench import instruction_ids as ifbench_ids
 from instrl_trl.constraints.split import OUT_OF_DISTRIBUTION, compare_constraint_ids
 from instrl_trl.data.training_constraints import read_training_constraints
 from instrl_trl.evaluation.evaluation_config import BenchmarkEvaluationConfig
@@ -110,6 +112,28 @@ def test_a_dataset_carrying_an_ifbench_id_is_reported_as_overlapping(tiny_causal
     card = ModelCard.load(model / "README.md").text
     assert "> [!WARNING]\n> BENCHMARK CONTAMINATION: ifbench_sample" in card
     assert str(tmp_path) not in card
+
+
+def test_ifbench_after_ifeval_and_iftrain_training_data_is_out_of_distribution(tiny_causal_lm, tmp_path, caplog):
+    # IF-RLVR's training set-up: every IFTrain id and every IFEval id in the training data
+    training_ids = [*iftrain.CHECKERS, *instruction_ids()]
+    rows = [{"messages": [], "constraints": [{"instruction_id": i, "kwargs": "{}"}]} for i in training_ids]
+    dataset = tmp_path / "iftrain.jsonl"
+    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    model = shutil.copytree(tiny_causal_lm, tmp_path / "tiny-sft")
+
+    with caplog.at_level(logging.WARNING, logger="instrl_trl"):
+        results = evaluate([str(model)], tmp_path / "eval", train_dataset=str(dataset))[str(model)]
+
+    recorded = results["training_constraints"]["constraint_ids"]
+    assert Counter(family_of(i) for i in recorded) == {"ifeval": len(instruction_ids()), "iftrain": 29}
+    ifbench, ifeval = (results["benchmarks"][name]["distribution"] for name in ("ifbench_sample", "ifeval_sample"))
+    assert ifbench == {"relation": "out-of-distribution", "shared_ids": [], "summary": OUT_OF_DISTRIBUTION}
+    assert ifeval["relation"] == "in-distribution" and "the TeaMs-RL paper's set-up" in ifeval["summary"]
+    assert "CONTAMINATION" not in caplog.text
+    # on IFBench's full registry too: IFTrain's ids are training ids, none of them a test id
+    assert compare_constraint_ids(ifbench_ids(), iftrain.CHECKERS)["summary"] == OUT_OF_DISTRIBUTION
+    assert not {family_of(i) for i in iftrain.CHECKERS} & set(TEST_CONSTRAINT_FAMILIES)
 
 
 def test_results_and_card_record_the_harness(tiny_causal_lm, tmp_path):

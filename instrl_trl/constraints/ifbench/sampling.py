@@ -47,10 +47,10 @@ CONFLICTS = (
 )
 
 
-def _keywords(word_pool: Sequence[str], rng: random.Random, k: int) -> list[str]:
+def distinct_keywords(word_pool: Sequence[str], rng: random.Random, k: int) -> list[str]:
     """
-    `k` distinct words, none inside another: `count:keywords_multiple` counts case-blind substrings, so "art" and
-    "start" together could never have their counts.
+    `k` distinct words of at least five letters, none inside another: `count:keywords_multiple` (and IFTrain's keyword
+    checkers) count case-blind substrings, so "art" and "start" together could never have their counts.
     """
     long_words = [word for word in word_pool if len(word) >= _KEYWORD_MIN_LENGTH]
     while True:
@@ -93,16 +93,16 @@ def sample_kwargs(instruction_id: str, rng: random.Random, word_pool: Sequence[s
     if instruction_id == "count:pronouns":
         return {"N": rng.randint(1, 25)}
     if instruction_id == "count:keywords_multiple":
-        return {f"keyword{i}": word for i, word in enumerate(_keywords(word_pool, rng, 5), start=1)}
+        return {f"keyword{i}": word for i, word in enumerate(distinct_keywords(word_pool, rng, 5), start=1)}
     if instruction_id == "words:repeats":
         return {"small_n": rng.randint(1, 5)}
     if instruction_id == "words:keywords_specific_position":
         # IFBench: sentence 20-30, word 30-40, which asks for an essay of 30-word sentences; here an early position
-        return {"keyword": _keywords(word_pool, rng, 1)[0], "n": rng.randint(1, 5), "m": rng.randint(1, 10)}
+        return {"keyword": distinct_keywords(word_pool, rng, 1)[0], "n": rng.randint(1, 5), "m": rng.randint(1, 10)}
     if instruction_id == "words:words_position":
-        return {"keyword": _keywords(word_pool, rng, 1)[0]}
+        return {"keyword": distinct_keywords(word_pool, rng, 1)[0]}
     if instruction_id == "sentence:keyword":
-        return {"word": _keywords(word_pool, rng, 1)[0], "N": rng.randint(1, 5)}  # IFBench: sentence 1-20
+        return {"word": distinct_keywords(word_pool, rng, 1)[0], "N": rng.randint(1, 5)}  # IFBench: sentence 1-20
     if instruction_id == "sentence:increment":
         return {"small_n": rng.randint(1, 5)}
     if instruction_id == "format:list":
