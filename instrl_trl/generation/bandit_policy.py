@@ -6,9 +6,9 @@ Rows must not depend on the servers' timing, so the bandit learns only from whol
 one operation round at a time (the batch-by-batch stage; a bandit is never pipelined), and after each round the
 verdicts update the bandit in episode (seed) order before the next round chooses. The choice for a seed thus depends
 only on the run seed, the verdicts of the earlier batches and rounds, and its own sampling stream (seeded by the run
-seed and its seed index), whatever order the queries of a round returned in. The bandit's counts are saved beside
-the shards after every batch ([`BanditPolicy.state_dict`]), so a resumed run goes on from where the killed one
-committed.
+seed and its seed index), whatever order the queries of a round returned in. Not yet done: the counts are not saved
+with the shards, so a resumed run starts the bandit afresh (its rows are deterministic given where it resumed, but
+differ from an uninterrupted run's); [`BanditPolicy.state_dict`] is the hook for it.
 """
 
 import random
@@ -20,9 +20,6 @@ from ..operations import OperationLibrary
 from ..policies.bandit import OperationBandit
 from .evolution_setup import EvolutionSetup, EvolvedBatch, GenerationPolicy
 from .evolve import evolve_seeds
-
-
-BANDIT_STATE_FILE = "bandit-rank{rank:05d}.json"
 
 
 class BanditPolicy(GenerationPolicy):

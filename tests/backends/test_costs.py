@@ -1,5 +1,6 @@
 import doctest
 import math
+from pathlib import Path
 
 from instrl_trl.backends import costs as costs_module
 from instrl_trl.backends.costs import RATIO_LABELS, CostSummary, cost_per, rate, ratio_label
@@ -48,3 +49,10 @@ def test_ratios_by_hand_and_their_labels():
 def test_docstring_examples():
     results = doctest.testmod(costs_module)
     assert results.attempted > 0 and results.failed == 0
+
+
+def test_readme_quotes_the_ratios_under_their_labels():
+    # The README's benchmark section and the cards name each ratio the same way
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in RATIO_LABELS:
+        assert ratio_label(name) in " ".join(readme.split()), name
