@@ -1,31 +1,33 @@
 """
-Does a trained operation policy waste fewer queries than the baselines, on seeds it has never seen?
+Every operation policy in one table, measured by one loop: does the trained PPO policy buy 3+-evolution
+instructions with fewer LLM queries and tokens than the policies that need no training, on seeds it never saw?
 
-The policy is trained with the quickstart recipe (`recipes/quickstart/policy.yaml`, the rules engine, the quickstart
-seeds), then every policy plays one episode per *held-out* seed (`instrl_trl/data/heldout_seeds.jsonl`, another source,
-never used for training or tuning) under the same rule and budget: the same environment, `max_operations` steps at
-most, an eliminated rewrite ends the episode, a `stop` ends it for free. The baselines:
+The PPO policy is trained with the quickstart recipe (`recipes/quickstart/policy.yaml`, the rules engine, the
+quickstart seeds, `--max_steps` steps) and the instructor with its quickstart recipe
+(`recipes/quickstart/instructor.yaml`, GRPO, `--instructor_steps` steps), both on the training seeds. Then every
+policy plays one episode per *held-out* seed
+(`instrl_trl.data.load_heldout_seeds`, another source, never used for training or tuning) through the one interface
+every policy implements (`GenerationPolicy.evolve`), measured by `instrl_trl.generation.policy_evaluation` with the
+same rules rewriter and reviewer, `max_operations` and run seed: an eliminated rewrite ends the episode, `stop` ends
+it for free. The policies that need no training:
 
 - `uniform`: Evol-Instruct's choice, a uniformly random operation each round for `max_operations` rounds;
-- `no_repeat`: a random operation not applied yet in the episode, then `stop` (a strong cheap heuristic);
+- `no_repeat`: a random operation not applied yet in the episode, then `stop`;
 - the best constant sequence: the fixed sequence of up to `max_operations` operations with the fewest queries per
-  instruction of at least `--min_evolutions` evolutions on the *training* seeds, found by exact search.
+  3+-evolution instruction on the *training* seeds, found by exact search;
+- `bandit`: Thompson sampling over operations per question or task, learning from the reviewer's verdicts as it plays
+  the held-out seeds (no training stage); `bandit:blind` is the same without the feature.
 
-The table prints, per policy: queries per accepted instruction (an episode that kept an evolution yields one),
-queries per accepted instruction with at least `--min_evolutions` evolutions ("deep"), the accepted rate, the number
-of distinct operation sequences, the operation entropy and the mean novelty of the kept instructions. The last line
-is the trained policy's queries per deep instruction divided by the best baseline's.
+The first table gives per policy the queries, the tokens (the rules engine counts words), the accepted rate, the kept
+and 3+-evolution instructions, the distinct operation sequences and the novelty of the kept instructions; the second
+its ratios (`instrl_trl.backends.costs`); a third the same loop at a fixed query budget. The last line is the PPO
+policy's queries (and tokens) per 3+-evolution instruction over the best of {best constant sequence, bandit,
+no_repeat, uniform}.
 
-`--rewriter_recipe recipes/smollm2-135m-instruct/generate_transformers.yaml` plays the same policies with that
-recipe's rewriter (SmolLM2-135M-Instruct in-process, sampling, seeded; `generate.yaml` needs `instrl-trl serve`
-running) and the rules reviewer on `--num_seeds` held-out seeds; the constant
-sequence is then the one searched on the rules engine (a search with the LLM would cost thousands of rewrites).
-
-    python benchmarks/query_efficiency.py [--max_steps 400] [--policy FOLDER] [--rewriter_recipe RECIPE --num_seeds 24]
+    python benchmarks/query_efficiency.py [--max_steps 400] [--policy FOLDER] [--instructor FOLDER] [--num_seeds N]
 """
 
 import argparse
-import functools
 import math
 import subprocess
 import sys
@@ -35,124 +37,147 @@ import time
 import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from instrl_trl.backends.roles import build_role
+from instrl_trl.backends.costs import RATIO_LABELS, format_number, ratio_label
 from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
 from instrl_trl.data import load_heldout_seeds, load_quickstart_seeds
 from instrl_trl.embeddings import SentenceEmbedder
-from instrl_trl.environment import STOP_ACTION, InstructionEnv
+from instrl_trl.environment import InstructionEnv
+from instrl_trl.generation.policies import PPOPolicy, baseline_policy, load_generation_policy
+from instrl_trl.generation.policy_evaluation import PolicyEvaluation, evaluate_policy, evaluation_setup
 from instrl_trl.operations import build_operation_library
-from instrl_trl.policies.baselines import build_baseline_policy
 from instrl_trl.policies.constant_sequences import best_constant_sequence
-from instrl_trl.policies.report import PolicyReport, policy_report
-from instrl_trl.policy import act
 
 
-RECIPE = "recipes/quickstart/policy.yaml"
+POLICY_RECIPE = "recipes/quickstart/policy.yaml"
+INSTRUCTOR_RECIPE = "recipes/quickstart/instructor.yaml"
+PPO, INSTRUCTOR = "PPO policy (greedy)", "instructor (GRPO, sampled)"
+# The baselines the PPO policy is held to (issue 23): the best of them is the reference of the last line
+REFERENCES = ("best constant sequence", "bandit", "no_repeat", "uniform (Evol-Instruct)")
 
 
-def train_policy(recipe: str, max_steps: int, output_dir: str) -> float:
-    """Trains the recipe's policy with the CLI, as a user would; returns the seconds it took."""
+def train(command: list[str]) -> float:
+    """Runs a training stage through the CLI, as a user would; returns the seconds it took."""
     start = time.perf_counter()
-    command = [sys.executable, "-m", "instrl_trl.cli", "train-policy", "--config", recipe, "--max_steps",
-               str(max_steps), "--output_dir", output_dir, "--save_strategy", "no"]  # fmt: skip
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "instrl_trl.cli", *command], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
-def row(name: str, report: PolicyReport) -> str:
-    def number(value: float, digits: int) -> str:
-        return "inf" if math.isinf(value) else "nan" if math.isnan(value) else f"{value:.{digits}f}"
-
+def summary_row(name: str, evaluation: PolicyEvaluation) -> str:
+    costs = evaluation.costs
+    prompt, completion = sum(costs.prompt_tokens.values()), sum(costs.completion_tokens.values())
     return (
-        f"| {name} | {report.num_queries} | {report.num_instructions} | {number(report.queries_per_instruction, 2)} | "
-        f"{report.num_deep_instructions} | {number(report.queries_per_deep_instruction, 2)} | "
-        f"{number(report.accepted_rate, 3)} | {report.num_sequences} | {number(report.operation_entropy, 2)} | "
-        f"{number(report.mean_novelty, 3)} |"
+        f"| {name} | {evaluation.num_episodes} | {costs.num_queries} | {prompt} + {completion} | "
+        f"{format_number(costs.accepted_rate, 3)} | {costs.num_evolutions} | {costs.num_instructions} | "
+        f"{costs.num_deep_instructions} | {evaluation.num_sequences} | {format_number(evaluation.mean_novelty, 3)} |"
     )
+
+
+def ratio_row(name: str, evaluation: PolicyEvaluation) -> str:
+    return f"| {name} | " + " | ".join(format_number(value) for value in evaluation.costs.ratios().values()) + " |"
+
+
+def print_tables(evaluations: dict[str, PolicyEvaluation], min_evolutions: int) -> None:
+    print(  # noqa: T201
+        "| policy | episodes | queries | tokens (prompt + completion) | accepted rate | evolutions | kept "
+        f"| {min_evolutions}+ evolutions | distinct sequences | mean novelty |\n" + "|---" * 10 + "|"
+    )
+    for name, evaluation in evaluations.items():
+        print(summary_row(name, evaluation))  # noqa: T201
+    labels = [ratio_label(name, min_evolutions) for name in RATIO_LABELS]
+    print("\n| policy | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels))  # noqa: T201
+    for name, evaluation in evaluations.items():
+        print(ratio_row(name, evaluation))  # noqa: T201
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--recipe", default=RECIPE, help="Policy recipe to train with.")
     parser.add_argument("--max_steps", type=int, default=400, help="PPO steps (the recipe's own is a short demo).")
-    parser.add_argument("--policy", default=None, help="An already trained policy folder: skips training.")
-    parser.add_argument(
-        "--rewriter_recipe", default=None, help="A recipe whose `rewriter` plays instead of the rules."
-    )
+    parser.add_argument("--instructor_steps", type=int, default=20, help="GRPO steps of the instructor.")
+    parser.add_argument("--policy", default=None, help="An already trained PPO policy folder: skips its training.")
+    parser.add_argument("--instructor", default=None, help="An already trained instructor folder: skips its training.")
     parser.add_argument("--num_seeds", type=int, default=None, help="Held-out seeds to play (default: all).")
     parser.add_argument("--min_evolutions", type=int, default=3, help="Evolutions that make an instruction deep.")
+    parser.add_argument("--query_budget", type=int, default=3000, help="Budget of the fixed-budget table.")
     cli = parser.parse_args()
 
-    with open(cli.recipe) as f:
+    with open(POLICY_RECIPE) as f:
         recipe = yaml.safe_load(f)
     max_operations, run_seed = recipe.get("max_operations", 6), recipe.get("seed", 42)
     operations = build_operation_library()
-    action_names = [*operations.names, STOP_ACTION]
-    train_seeds = load_quickstart_seeds()["instruction"]
-    heldout_seeds = load_heldout_seeds()["instruction"][: cli.num_seeds]
+    train_seeds = list(load_quickstart_seeds()["instruction"])
+    heldout_seeds = list(load_heldout_seeds()["instruction"])[: cli.num_seeds]
 
-    with tempfile.TemporaryDirectory() as output_dir:
-        policy_dir = cli.policy or output_dir
+    with tempfile.TemporaryDirectory() as workdir:
+        policy_dir, instructor_dir = cli.policy or f"{workdir}/ppo", cli.instructor or f"{workdir}/instructor"
         if cli.policy is None:
-            seconds = train_policy(cli.recipe, cli.max_steps, output_dir)
-            print(f"policy training ({cli.recipe}, {cli.max_steps} steps): {seconds:.0f} s")  # noqa: T201
+            seconds = train(["train-policy", "--config", POLICY_RECIPE, "--max_steps", str(cli.max_steps),
+                             "--output_dir", policy_dir, "--save_strategy", "no"])  # fmt: skip
+            print(f"PPO policy training ({POLICY_RECIPE}, {cli.max_steps} steps): {seconds:.0f} s")  # noqa: T201
+        if cli.instructor is None:
+            steps = str(cli.instructor_steps)
+            seconds = train(["train-instructor", "--config", INSTRUCTOR_RECIPE, "--max_steps", steps,
+                             "--output_dir", instructor_dir, "--save_strategy", "no"])  # fmt: skip
+            print(f"instructor training ({INSTRUCTOR_RECIPE}, {cli.instructor_steps} steps): {seconds:.0f} s")  # noqa: T201
         model = AutoModelForSequenceClassification.from_pretrained(policy_dir).eval()
         tokenizer = AutoTokenizer.from_pretrained(policy_dir)
-    trained = functools.partial(act, model, tokenizer, max_length=recipe.get("max_state_length", 64), greedy=True)
+        labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+        ppo = PPOPolicy(
+            model, tokenizer, operations.select(labels[:-1]), max_length=recipe.get("max_state_length", 64)
+        )
+        instructor = load_generation_policy(instructor_dir)
 
     def rules_env() -> InstructionEnv:
         return InstructionEnv(operations, RulesRewriter(), RulesReviewer(), max_operations, seed=run_seed)
 
     start = time.perf_counter()
     sequence, score = best_constant_sequence(rules_env, train_seeds, max_operations, cli.min_evolutions)
-    seconds = time.perf_counter() - start
     print(  # noqa: T201
-        f"best constant sequence on the {len(train_seeds)} training seeds (exact search, {seconds:.0f} s): "
-        f"{','.join(sequence)} ({score.queries_per_deep_instruction:.2f} queries per deep instruction there)"
+        f"best constant sequence on the {len(train_seeds)} training seeds (exact search, "
+        f"{time.perf_counter() - start:.0f} s): {','.join(sequence)} "
+        f"({format_number(score.costs.queries_per_deep_instruction)} queries per deep instruction there)"
     )
 
-    rewriter_name = "rules"
-    if cli.rewriter_recipe is None:
-        make_env = rules_env
-    else:
-        with open(cli.rewriter_recipe) as f:
-            spec = yaml.safe_load(f)["rewriter"]
-        rewriter = build_role("rewriter", spec)
-        rewriter_name = f"{spec.get('model')} ({spec.get('backend')}, from {cli.rewriter_recipe}), rules reviewer"
-
-        def make_env() -> InstructionEnv:
-            return InstructionEnv(operations, rewriter, RulesReviewer(), max_operations, seed=run_seed)
-
-    policies = {
-        "trained policy (greedy)": trained,
-        "uniform (Evol-Instruct)": build_baseline_policy("uniform", action_names, seed=run_seed),
-        "no_repeat heuristic": build_baseline_policy("no_repeat", action_names, seed=run_seed),
-        "best constant sequence": build_baseline_policy(f"sequence:{','.join(sequence)}", action_names),
+    # Each mode plays a fresh policy: the bandit learns online, and starts each mode from nothing
+    factories = {
+        PPO: lambda: ppo,
+        INSTRUCTOR: lambda: instructor,
+        "uniform (Evol-Instruct)": lambda: baseline_policy("uniform", operations),
+        "no_repeat": lambda: baseline_policy("no_repeat", operations),
+        "best constant sequence": lambda: baseline_policy(f"sequence:{','.join(sequence)}", operations),
+        "bandit": lambda: baseline_policy("bandit", operations),
+        "bandit:blind (no feature)": lambda: baseline_policy("bandit:blind", operations),
     }
+    greedy = evaluation_setup(RulesRewriter(), RulesReviewer(), max_operations, run_seed)
+    # The tiny warm-started instructor tends to call `stop` at once when decoding greedily (benchmarks/instructor.py)
+    sampled = evaluation_setup(RulesRewriter(), RulesReviewer(), max_operations, run_seed, greedy=False)
     embedder = SentenceEmbedder()
-    reports = {}
-    for name, act_fn in policies.items():
+    per_seed, budgeted = {}, {}
+    for name, make_policy in factories.items():
+        setup = sampled if name == INSTRUCTOR else greedy
         start = time.perf_counter()
-        reports[name] = policy_report(make_env, act_fn, heldout_seeds, cli.min_evolutions, embedder)
+        per_seed[name] = evaluate_policy(make_policy(), setup, heldout_seeds, None, 32, cli.min_evolutions, embedder)
+        budgeted[name] = evaluate_policy(make_policy(), setup, heldout_seeds, cli.query_budget, 32, cli.min_evolutions)
         print(f"played {name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)  # noqa: T201
 
-    deep = f"queries/deep ({cli.min_evolutions}+ evolutions)"
-    print(f"\n{len(heldout_seeds)} held-out seeds, rewriter {rewriter_name}, max_operations {max_operations}")  # noqa: T201
     print(  # noqa: T201
-        f"| policy | queries | instructions | queries/instruction | deep | {deep} | accepted rate | sequences | "
-        "operation entropy (bits) | mean novelty |"
+        f"\n{len(heldout_seeds)} held-out seeds, one episode each; rules rewriter and reviewer (tokens = words), "
+        f"max_operations {max_operations}, run seed {run_seed}"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")  # noqa: T201
-    for name, report in reports.items():
-        print(row(name, report))  # noqa: T201
-    baselines = {name: report for name, report in reports.items() if not name.startswith("trained")}
-    best_name = min(baselines, key=lambda name: baselines[name].queries_per_deep_instruction)
-    trained_deep = reports["trained policy (greedy)"].queries_per_deep_instruction
-    for name, report in baselines.items():
-        ratio = trained_deep / report.queries_per_deep_instruction
-        print(f"trained / {name}: {ratio:.3f}")  # noqa: T201
-    ratio = trained_deep / baselines[best_name].queries_per_deep_instruction
-    print(f"queries per deep instruction, trained policy / best baseline ({best_name}): {ratio:.3f}")  # noqa: T201
+    print_tables(per_seed, cli.min_evolutions)
+    print(f"\nthe same loop with a budget of {cli.query_budget} queries (the held-out seeds again and again)")  # noqa: T201
+    print_tables(budgeted, cli.min_evolutions)
+
+    deep = "queries_per_deep_instruction"
+    best = min(REFERENCES, key=lambda name: getattr(per_seed[name].costs, deep))
+    trained, reference = per_seed[PPO].costs, per_seed[best].costs
+    ratio = trained.queries_per_deep_instruction / reference.queries_per_deep_instruction
+    token_ratio = trained.tokens_per_deep_instruction / reference.tokens_per_deep_instruction
+    verdict = "beats" if ratio <= 0.85 else "does not beat"
+    print(  # noqa: T201
+        f"\nPPO policy / best baseline ({best}), {ratio_label(deep, cli.min_evolutions)}: {format_number(ratio, 3)} "
+        f"(tokens: {format_number(token_ratio, 3)}); the PPO policy {verdict} the 0.85x target"
+        + ("" if not math.isnan(ratio) else " (undefined: neither made such an instruction)")
+    )
 
 
 if __name__ == "__main__":

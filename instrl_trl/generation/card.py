@@ -6,7 +6,8 @@ from collections import Counter
 import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from ..backends.accounting import read_queries_file
+from ..backends.accounting import RoleUsage, read_queries_file
+from ..backends.costs import MIN_EVOLUTIONS, CostSummary
 from ..constraints import family_of
 from ..constraints.split import CARD_METADATA_KEY, constraint_id_counts, summarize_constraint_ids
 from ..hub.cards import render_dataset_card
@@ -71,14 +72,41 @@ def plot_operation_mix(statistics: dict, path: str) -> None:
     plt.close(figure)
 
 
-def _queries(output_dir: str) -> dict[str, int]:
-    """Queries per role over every rank's `queries-rank*.json` (roles that spent none are left out)."""
-    totals = Counter()
+def _usage(output_dir: str) -> dict[str, RoleUsage]:
+    """Usage per role over every rank's `queries-rank*.json` (roles that spent no query are left out)."""
+    totals: dict[str, RoleUsage] = {}
     for name in sorted(os.listdir(output_dir)):
         if name.startswith("queries-rank") and name.endswith(".json"):
             for role, usage in read_queries_file(os.path.join(output_dir, name)).items():
-                totals[role] += usage.queries
-    return {role: count for role, count in totals.items() if count}
+                totals[role] = totals.get(role, RoleUsage()) + usage
+    return {role: usage for role, usage in totals.items() if usage.queries}
+
+
+# The ratios a dataset card can give: a row is a kept instruction (with `keep_intermediate`, every accepted one)
+_DATASET_RATIOS = (
+    "queries_per_instruction",
+    "queries_per_deep_instruction",
+    "tokens_per_instruction",
+    "tokens_per_deep_instruction",
+)
+
+
+def dataset_costs(statistics: dict, usage: dict[str, RoleUsage]) -> CostSummary:
+    """
+    What the dataset's rows cost: every query of every role (expert included) over the rows, and over the rows of at
+    least `MIN_EVOLUTIONS` evolutions (see [`~instrl_trl.backends.costs.CostSummary`]). Evolutions that made no row
+    are not on disk, so `queries_per_evolution` is not given (0 evolutions: `inf`).
+    """
+    return CostSummary(
+        num_queries=sum(role_usage.queries for role_usage in usage.values()),
+        num_evolutions=0,
+        num_instructions=statistics["num_rows"],
+        num_deep_instructions=sum(
+            row["count"] for row in statistics["evolutions_histogram"] if row["evolutions"] >= MIN_EVOLUTIONS
+        ),
+        prompt_tokens={role: role_usage.prompt_tokens for role, role_usage in usage.items()},
+        completion_tokens={role: role_usage.completion_tokens for role, role_usage in usage.items()},
+    )
 
 
 def write_dataset_card(
@@ -97,6 +125,8 @@ def write_dataset_card(
     `policy` is the policy's Hub id; without one, `policy_description` says what chose the operations.
     """
     statistics = dataset_statistics(output_dir)
+    usage = _usage(output_dir)
+    costs = dataset_costs(statistics, usage)
     if statistics["operation_frequency"]:
         plot_operation_mix(statistics, os.path.join(output_dir, PLOT_FILE))
     num_rows = statistics["num_rows"]
@@ -121,7 +151,9 @@ def write_dataset_card(
         policy_description=policy_description,
         roles=roles,
         num_seeds=num_seeds,
-        queries=_queries(output_dir),
+        queries={role: role_usage.queries for role, role_usage in usage.items()},
+        tokens_per_role=costs.tokens_per_role(),
+        cost_ratios=costs.card_ratios(_DATASET_RATIOS),
         plot_file=PLOT_FILE if statistics["operation_frequency"] else None,
         columns=COLUMN_DESCRIPTIONS,
         constraint_family_of={iid: family_of(iid) or "other" for iid in statistics["constraint_ids"]},

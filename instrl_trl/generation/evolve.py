@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from ..constraints import Constraint
-from ..environment import Evolution, InstructionEnv
+from ..environment import Evolution, InstructionEnv, StepResult
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,12 @@ def evolve_seeds(
     seed_indices: list[int],
     score_fn: Callable,
     keep_intermediate: bool = False,
+    on_step: Callable[[StepResult], None] | None = None,
 ) -> list[Candidate]:
     """
     Plays one episode per seed and returns its accepted instructions (all of them with `keep_intermediate`, else
-    the last one), in seed order. `score_fn(step_result) -> rewards` gives each step's reward.
+    the last one), in seed order. `score_fn(step_result) -> rewards` gives each step's reward; `on_step(step_result)`,
+    when given, sees every step once all its episodes' queries returned (a policy that learns online).
 
     Input columns: `seeds` (instructions). Output: [`Candidate`]s (`instruction`, `seed`, `seed_index`,
     `operations`, `depth`, `evolutions`, `reward`, `constraints`, `review_probability`).
@@ -62,6 +64,8 @@ def evolve_seeds(
     while states:
         actions, _, _ = act_fn(states)
         result = env.step(actions.tolist())
+        if on_step is not None:
+            on_step(result)
         rewards = score_fn(result).tolist()
         for position, episode_index in enumerate(result.episode_indices):
             returns[episode_index] += rewards[position]

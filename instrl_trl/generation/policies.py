@@ -1,15 +1,14 @@
 """
 What chooses the operations of the generation stage, by `policy` kind: a PPO operation policy (a sequence classifier
 from `train-policy`), an instructor (a causal LM from `train-instructor` that calls one tool per operation), or a
-baseline that needs no training (`uniform`, `no_repeat`, `sequence:<op>,<op>`). Each kind evolves a batch of seeds
-into the same [`Candidate`]s, with the generation's roles and [`QueryAccounting`], so rows, cards and query counts do
-not depend on the kind.
+baseline that needs no training (`uniform`, `no_repeat`, `sequence:<op>,<op>`, and `bandit`, which learns online).
+Each kind evolves a batch of seeds into the same [`Candidate`]s through [`GenerationPolicy.evolve`], with the
+generation's roles and [`QueryAccounting`], so rows, cards and query counts do not depend on the kind.
 """
 
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -23,97 +22,31 @@ from transformers import (
 )
 from transformers.utils import cached_file
 
-from ..backends.accounting import QueryAccounting
-from ..backends.base import Reviewer, Rewriter
 from ..environment import STOP_ACTION, InstructionEnv
 from ..operations import OperationLibrary, build_operation_library
 from ..policies.baselines import build_baseline_policy
 from ..policies.instructor import choose_operations_with_instructor
 from ..policy import act, act_each
-from ..rewards.scoring import weighted_rewards
 from ..tool_environment import DEFAULT_TASK_PROMPT, INSTRUCTOR_FILE, InstructionEnvironmentFactory
-from .evolve import Candidate, episode_candidates, evolve_seeds
+from .bandit_policy import BanditPolicy
+from .evolution_setup import EvolutionSetup, EvolvedBatch, GenerationPolicy
+from .evolve import episode_candidates, evolve_seeds
 
 
-POLICY_KINDS = ("ppo", "instructor", "uniform", "no_repeat", "sequence")
+__all__ = [
+    "ActPolicy", "BanditPolicy", "EvolutionSetup", "EvolvedBatch", "GenerationPolicy", "InstructorPolicy", "PPOPolicy",
+    "baseline_policy", "describe_policy", "load_generation_policy", "policy_kind",
+]  # fmt: skip
+POLICY_KINDS = ("ppo", "instructor", "uniform", "no_repeat", "sequence", "bandit")
 # Kinds named by the value of `policy` itself rather than by a model
-BASELINE_KINDS = ("uniform", "no_repeat", "sequence")
+BASELINE_KINDS = ("uniform", "no_repeat", "sequence", "bandit")
 _KINDS_HELP = (
     "an operation policy saved by `instrl-trl train-policy` (a sequence classifier whose labels end with 'stop'), an "
     "instructor saved by `instrl-trl train-instructor` (a causal LM with a chat template), 'uniform' (Evol-Instruct's "
     "uniform-random operations), 'no_repeat' (random operations never repeated in an episode, then stop) or "
-    "'sequence:<op>,<op>,...' (a fixed sequence of operations)"
+    "'sequence:<op>,<op>,...' (a fixed sequence of operations) or 'bandit' (Thompson sampling over operations per "
+    "question or task, learning from the reviewer's verdicts as it generates; 'bandit:blind' without the feature)"
 )
-
-
-@dataclass
-class EvolutionSetup:
-    r"""
-    What every policy kind evolves seeds with, built once by the generation stage.
-
-    Parameters:
-        rewriter ([`Rewriter`]), reviewer ([`Reviewer`]): the roles that apply operations and judge them.
-        accounting ([`QueryAccounting`]): where every rewriter and reviewer query is counted.
-        reward_funcs (`list[Callable]`), reward_weights (`torch.Tensor`): the step rewards summed into a row's
-            `reward`.
-        max_operations (`int`): operations per seed.
-        seed (`int`): run seed of the rewrites and of sampled operations.
-        greedy (`bool`), temperature (`float`): take the most likely operation, or sample at this temperature.
-        keep_intermediate (`bool`): keep every accepted instruction of an episode, not only its last one.
-    """
-
-    rewriter: Rewriter
-    reviewer: Reviewer
-    accounting: QueryAccounting
-    reward_funcs: list[Callable]
-    reward_weights: torch.Tensor
-    max_operations: int
-    seed: int
-    greedy: bool = True
-    temperature: float = 1.0
-    keep_intermediate: bool = False
-
-    def score(self, result) -> torch.Tensor:
-        """The weighted step rewards of an [`~instrl_trl.environment.StepResult`]."""
-        return weighted_rewards(self.reward_funcs, self.reward_weights, result.instructions, result.new_instructions,
-                                **result.reward_kwargs())[0]  # fmt: skip
-
-    def environment(self, operations: OperationLibrary) -> InstructionEnv:
-        return InstructionEnv(operations, self.rewriter, self.reviewer, self.max_operations,
-                              accounting=self.accounting, seed=self.seed)  # fmt: skip
-
-
-@dataclass
-class EvolvedBatch:
-    r"""
-    What a policy made of a batch of seeds.
-
-    Parameters:
-        candidates (`list[Candidate]`): the accepted instructions, in seed order.
-        failed_seed_indices (`set[int]`): seeds whose episode had a query that got no answer (after the backend's
-            retries); the stage does not count them as done.
-    """
-
-    candidates: list[Candidate]
-    failed_seed_indices: set[int]
-
-
-class GenerationPolicy:
-    r"""
-    Chooses the operations for batches of seeds. `kind` is one of [`POLICY_KINDS`]; `operations` are the operations it
-    may choose. Subclasses implement `evolve`.
-    """
-
-    kind: str
-    operations: OperationLibrary
-
-    def evolve(self, setup: EvolutionSetup, seeds: list[str], seed_indices: list[int]) -> EvolvedBatch:
-        """
-        Plays one episode per seed and returns the accepted instructions as [`Candidate`]s, in seed order, with the
-        seeds whose queries failed. Sampling is seeded by `setup.seed + seed_indices[0]`, so that a resumed run
-        samples as an uninterrupted one.
-        """
-        raise NotImplementedError
 
 
 class ActPolicy(GenerationPolicy):
@@ -159,15 +92,24 @@ class PPOPolicy(ActPolicy):
             The policy and its tokenizer.
         operations ([`OperationLibrary`]):
             The operations of its labels, in label order.
+        max_length (`int`, *optional*, defaults to `128`):
+            Tokens of a state the policy reads (training's `max_state_length` reads as it was trained).
     """
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, operations: OperationLibrary):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        operations: OperationLibrary,
+        max_length: int = 128,
+    ):
         self.model = model
         self.tokenizer = tokenizer
+        self.max_length = max_length
 
         def make_act_fn(setup: EvolutionSetup, seed: int):
-            return partial(act, model, tokenizer, greedy=setup.greedy, generator=torch.Generator().manual_seed(seed),
-                           temperature=setup.temperature)  # fmt: skip
+            return partial(act, model, tokenizer, max_length=max_length, greedy=setup.greedy,
+                           generator=torch.Generator().manual_seed(seed), temperature=setup.temperature)  # fmt: skip
 
         super().__init__("ppo", operations, make_act_fn)
 
@@ -177,7 +119,8 @@ class PPOPolicy(ActPolicy):
     def act_episodes(self, setup: EvolutionSetup, states: list[str], actors: list[torch.Generator]) -> list[int]:
         # One forward pass over the ready episodes, each sampled from its own generator. Padding to the batch's
         # longest state changes the logits by float rounding only; a sample it flips is a rounding-level coincidence.
-        return act_each(self.model, self.tokenizer, states, actors, greedy=setup.greedy, temperature=setup.temperature)
+        return act_each(self.model, self.tokenizer, states, actors, max_length=self.max_length, greedy=setup.greedy,
+                        temperature=setup.temperature)  # fmt: skip
 
 
 class InstructorPolicy(GenerationPolicy):
@@ -247,7 +190,7 @@ def policy_kind(policy: str) -> str:
     The kind of `policy` (one of [`POLICY_KINDS`]), read from its name or its model config alone. Anything else raises
     a `ValueError` naming `policy` and the valid kinds.
     """
-    if policy in ("uniform", "no_repeat") or policy.startswith("sequence:"):
+    if policy in ("uniform", "no_repeat", "bandit", "bandit:blind") or policy.startswith("sequence:"):
         return policy.split(":", 1)[0]
     try:
         config = AutoConfig.from_pretrained(policy)
@@ -277,6 +220,8 @@ def describe_policy(policy: str) -> str:
         "instructor": "a local instructor (an LLM choosing the operations by tool calls, trained with GRPO)",
         "uniform": "uniform-random operations (the Evol-Instruct baseline, no training)",
         "no_repeat": "random operations, none repeated within an episode, until all were applied (no training)",
+        "bandit": "a Thompson-sampling bandit over operations per question or task, learning from the reviewer's "
+        "verdicts while generating (no training stage)",
     }[kind]
 
 
@@ -291,13 +236,23 @@ def load_generation_policy(policy: str, operations_file: str | None = None) -> G
         return _load_ppo_policy(policy, library)
     if kind == "instructor":
         return _load_instructor(policy, library)
-    action_names = [*library.names, STOP_ACTION]
-    build_baseline_policy(policy, action_names)  # a bad sequence raises here, before any query
+    return baseline_policy(policy, library)
+
+
+def baseline_policy(policy: str, operations: OperationLibrary) -> GenerationPolicy:
+    """
+    The policy that needs no training named by `policy` (`"uniform"`, `"no_repeat"`, `"sequence:a,b"`, `"bandit"`,
+    `"bandit:blind"`) over `operations`. A bad name or sequence raises a `ValueError` here, before any query.
+    """
+    if policy in ("bandit", "bandit:blind"):
+        return BanditPolicy(operations, use_features=policy == "bandit")
+    action_names = [*operations.names, STOP_ACTION]
+    build_baseline_policy(policy, action_names)
 
     def make_act_fn(setup: EvolutionSetup, seed: int):
         return build_baseline_policy(policy, action_names, seed=seed)
 
-    return ActPolicy(kind, library, make_act_fn)
+    return ActPolicy(policy.split(":", 1)[0], operations, make_act_fn)
 
 
 def _check_known(policy: str, names: list[str], library: OperationLibrary) -> None:

@@ -23,8 +23,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..backends.costs import CostSummary
 from ..environment import Episode, InstructionEnv
-from .report import check_measurement_env, is_deep, queries_per_instruction
+
+
+def check_measurement_env(env: InstructionEnv) -> None:
+    """Raises a `ValueError` unless `env` ends an episode on elimination, the one rule every policy is measured by."""
+    if not env.end_on_elimination:
+        raise ValueError(
+            "The environment has `end_on_elimination=False`: an eliminated rewrite would not end its episode. Every "
+            "policy is measured under the same rule; build the environment with `end_on_elimination=True`."
+        )
+
+
+def is_deep(evolutions: list, min_evolutions: int) -> bool:
+    """Whether an episode kept an instruction (its last evolution) made by at least `min_evolutions` evolutions."""
+    return bool(evolutions) and len(evolutions) >= min_evolutions
 
 
 @dataclass(frozen=True)
@@ -33,28 +47,17 @@ class ConstantSequenceScore:
     How a constant operation sequence did on the search's seeds, and what the search cost.
 
     Parameters:
-        num_queries (`int`):
-            Queries its episodes spent, one episode per seed.
-        num_deep_instructions (`int`):
-            Episodes whose kept instruction (last accepted evolution) has at least `min_evolutions` evolutions.
-        min_evolutions (`int`):
-            The depth that counts.
+        costs ([`~instrl_trl.backends.costs.CostSummary`]):
+            What its episodes (one per seed) spent and kept: queries, evolutions, kept and deep instructions.
         num_evaluated (`int`):
             Sequences whose episodes the search played (the others were pruned).
         num_candidates (`int`):
             All sequences of length 1 to `max_length` over the environment's operations.
     """
 
-    num_queries: int
-    num_deep_instructions: int
-    min_evolutions: int
+    costs: CostSummary
     num_evaluated: int
     num_candidates: int
-
-    @property
-    def queries_per_deep_instruction(self) -> float:
-        """Queries per kept instruction of at least `min_evolutions` evolutions (`inf` when there is none)."""
-        return queries_per_instruction(self.num_queries, self.num_deep_instructions)
 
 
 @dataclass
@@ -62,10 +65,22 @@ class _Node:
     sequence: tuple[str, ...]
     running: list[Episode]
     num_queries: int
-    num_ended_deep: int  # episodes already ended whose kept instruction is deep
+    # Episodes already ended: deep kept instructions, kept instructions, evolutions
+    num_ended_deep: int = 0
+    num_ended_kept: int = 0
+    num_ended_evolutions: int = 0
 
     def num_deep(self, min_evolutions: int) -> int:
         return self.num_ended_deep + sum(is_deep(episode.accepted, min_evolutions) for episode in self.running)
+
+    def costs(self, min_evolutions: int) -> CostSummary:
+        return CostSummary(
+            num_queries=self.num_queries,
+            num_evolutions=self.num_ended_evolutions + sum(len(episode.accepted) for episode in self.running),
+            num_instructions=self.num_ended_kept + sum(bool(episode.accepted) for episode in self.running),
+            num_deep_instructions=self.num_deep(min_evolutions),
+            min_evolutions=min_evolutions,
+        )
 
 
 def sequence_key(sequence: tuple[str, ...], num_queries: int, num_deep: int) -> tuple:
@@ -94,12 +109,15 @@ class _SequenceSearch:
         self.env.resume(episodes)
         result = self.env.step([operation] * len(episodes))
         self.num_evaluated += 1
+        ended = [episode for episode in episodes if episode.done]
+        min_evolutions = self.min_evolutions
         child = _Node(
             sequence=(*node.sequence, operation),
             running=[episode for episode in episodes if not episode.done],
             num_queries=node.num_queries + sum(result.queries),
-            num_ended_deep=node.num_ended_deep
-            + sum(episode.done and is_deep(episode.accepted, self.min_evolutions) for episode in episodes),
+            num_ended_deep=node.num_ended_deep + sum(is_deep(episode.accepted, min_evolutions) for episode in ended),
+            num_ended_kept=node.num_ended_kept + sum(bool(episode.accepted) for episode in ended),
+            num_ended_evolutions=node.num_ended_evolutions + sum(len(episode.accepted) for episode in ended),
         )
         key = self.key(child)
         if self.best is None or key < self.best:
@@ -153,7 +171,7 @@ def best_constant_sequence(
     episode spends a query on the next step; a finer form in `_SequenceSearch.extension_bound`), so the search
     skips the prefix's subtree once that bound is no better than the best sequence found. The result equals a
     brute-force enumeration of all sequences. Replaying it with
-    [`~instrl_trl.policies.baselines.sequence_policy`] and [`~instrl_trl.policies.report.policy_report`]
+    [`~instrl_trl.policies.baselines.sequence_policy`] and [`~instrl_trl.generation.policy_evaluation.evaluate_policy`]
     gives the same numbers when the rewriter and reviewer answer a request the same way each time (the rules engine;
     an LLM with seeded sampling or a response cache).
 
@@ -181,7 +199,7 @@ def best_constant_sequence(
     >>> make_env = lambda: InstructionEnv(operations, RulesRewriter(), RulesReviewer(), max_operations=2)
     >>> seeds = ["Write a poem about a city.", "Describe a city at night."]  # a task and an inquiry
     >>> sequence, score = best_constant_sequence(make_env, seeds, 2, min_evolutions=2)
-    >>> sequence, score.queries_per_deep_instruction
+    >>> sequence, score.costs.queries_per_deep_instruction
     (('concretizing', 'add_constraints'), 8.0)
 
     ```
@@ -198,13 +216,11 @@ def best_constant_sequence(
             f"{max_length}; build the environment with `max_operations={max_length}` or search shorter sequences."
         )
     search = _SequenceSearch(env, max_length, min_evolutions)
-    search.descend(_Node((), [Episode(seed=seed, instruction=seed) for seed in seeds], 0, 0))
+    search.descend(_Node((), [Episode(seed=seed, instruction=seed) for seed in seeds], 0))
     best = search.best_node
     num_operations = len(env.operations.names)
     return best.sequence, ConstantSequenceScore(
-        num_queries=best.num_queries,
-        num_deep_instructions=best.num_deep(min_evolutions),
-        min_evolutions=min_evolutions,
+        costs=best.costs(min_evolutions),
         num_evaluated=search.num_evaluated,
         num_candidates=sum(num_operations**length for length in range(1, max_length + 1)),
     )

@@ -86,7 +86,7 @@ class InstructionGenerationConfig(
         query_budget (`int`, *optional*):
             Total number of LLM queries (all roles, all processes) after which training stops. No limit by default.
         cost_target (`float`, *optional*):
-            Target of the mean number of queries per accepted instruction. When set, a Lagrange multiplier on the
+            Target of the LLM queries per accepted evolution. When set, a Lagrange multiplier on the
             query cost rises while the target is exceeded and falls otherwise (a constrained-RL penalty, as in
             PCRPO).
         cost_multiplier_lr (`float`, *optional*, defaults to `0.05`):
@@ -185,7 +185,7 @@ class InstructionGenerationConfig(
     cost_target: float | None = field(
         default=None,
         metadata={
-            "help": "Target mean number of queries per accepted instruction; enables a Lagrange multiplier on the "
+            "help": "Target of the LLM queries per accepted evolution; enables a Lagrange multiplier on the "
             "query cost."
         },
     )
@@ -213,7 +213,8 @@ class InstructionGenerationConfig(
             raise ValueError(
                 f"`eval_strategy` is {self.eval_strategy!r}, but the trainer has no evaluation loop: a policy's "
                 "quality is its query cost on seeds it did not train on. Leave `eval_strategy` at 'no' and measure "
-                "the saved policy with `instrl_trl.policies.report.policy_report` or `benchmarks/query_efficiency.py`."
+                "the saved policy with `instrl_trl.generation.policy_evaluation.evaluate_policy` or "
+                "`benchmarks/query_efficiency.py`."
             )
         num_processes = self.world_size
         if self.generation_batch_size is not None and self.steps_per_generation is not None:

@@ -48,7 +48,7 @@ logger = get_logger(__name__)
 
 def _is_running_total(key: str) -> bool:
     """Counts since the start of training are logged at their latest value, not averaged over the window."""
-    return key == "cost/multiplier" or (key.startswith("queries/") and key != "queries/per_accepted")
+    return key == "cost/multiplier" or (key.startswith("queries/") and not key.startswith("queries/per_"))
 
 
 class InstructionGenerationTrainer(_BaseTrainer):
@@ -335,7 +335,8 @@ class InstructionGenerationTrainer(_BaseTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         metrics = {}
         for key, values in self._metrics.items():
-            valid = [v for v in values if not math.isnan(v)]
+            # NaN (an undefined rate) and inf (a ratio of a rollout that bought nothing) would swamp the window's mean
+            valid = [v for v in values if math.isfinite(v)]
             if _is_running_total(key):
                 metrics[key] = valid[-1] if valid else None
             else:
@@ -398,6 +399,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
             hub_model_id=self.args.hub_model_id,
             dataset_name=dataset_name,
             training_curve=training_curve,
+            usage_totals=self.run_state.usage_totals,
         )
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):

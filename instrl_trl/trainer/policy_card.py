@@ -47,14 +47,18 @@ def build_policy_card(
     hub_model_id: str | None = None,
     dataset_name: str | None = None,
     training_curve: str | None = None,
+    usage_totals: dict[str, dict[str, float]] | None = None,
 ) -> ModelCard:
     """
-    Renders the card: what the policy does, its operations and their frequency, rewards and query totals. The base
-    model is named only when `name_or_path` is a Hub id (a local folder would leak a path into a public card).
+    Renders the card: what the policy does, its operations and their frequency, rewards, query totals and the cost
+    ratios of [`~instrl_trl.backends.costs.CostSummary`] under their labels (those without a denominator left out),
+    and tokens per role from `usage_totals`. The base model is named only when `name_or_path` is a Hub id (a local
+    folder would leak a path into a public card).
     """
     base_model = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
     card_data = operation_card_data("text-classification", base_model, dataset_name, tags)
     rows = operation_rows(operations, statistics.frequency)
+    costs = statistics.costs(usage_totals)
     return render_model_card(
         "policy_card.md",
         card_data,
@@ -66,10 +70,10 @@ def build_policy_card(
         reward_weights=reward_weights,
         num_episodes=statistics.num_episodes or None,
         mean_reward=statistics.mean_episode_reward,
-        accepted_rate=statistics.accepted_rate,
+        accepted_rate=costs.accepted_rate if math.isfinite(costs.accepted_rate) else None,
         queries_total=statistics.num_queries,
-        # NaN (nothing accepted yet): the card leaves the line out
-        queries_per_accepted=None if math.isnan(statistics.queries_per_accepted) else statistics.queries_per_accepted,
+        cost_ratios=costs.card_ratios(),
+        tokens_per_role=costs.tokens_per_role(),
         example_state=format_state("Describe a city you would like to visit.", []),
         training_curve=training_curve,
     )

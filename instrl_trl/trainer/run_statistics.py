@@ -1,22 +1,14 @@
 """Counts of a training run over all processes: what the logs, the query budget and the policy card report."""
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 
 from ..backends.accounting import ROLES, QueryAccounting
+from ..backends.costs import MIN_EVOLUTIONS, CostSummary, rate
 from ..backends.review_statistics import ReviewStatistics
 from ..environment import STOP_ACTION
 from .rollout import RolloutBatch
-
-
-def queries_per_accepted(num_queries: int, num_accepted: int) -> float:
-    """
-    LLM queries spent per accepted instruction: the query-efficiency figure of the paper. `NaN` when nothing was
-    accepted (undefined, as explained variance of a constant target): the trainer's `log` skips NaN values.
-    """
-    return num_queries / num_accepted if num_accepted else math.nan
 
 
 @dataclass
@@ -27,9 +19,12 @@ class RolloutTotals:
     Parameters:
         num_episodes (`int`), num_transitions (`int`), reward_sum (`float`), num_accepted (`int`),
         num_queries (`int`), num_rewrites (`int`):
-            Episodes, steps, total reward, accepted instructions, LLM queries, and steps that were not `stop`.
+            Episodes, steps, total reward, accepted steps (evolutions), LLM queries, and steps that were not `stop`.
         operation_counts (`dict[str, int]`):
             How often each action was taken.
+        num_instructions (`int`), num_deep_instructions (`int`):
+            Episodes that kept an instruction, and those whose kept instruction has at least `MIN_EVOLUTIONS`
+            evolutions (see [`~instrl_trl.backends.costs.CostSummary`]).
     """
 
     num_episodes: int
@@ -39,6 +34,8 @@ class RolloutTotals:
     num_queries: int
     num_rewrites: int
     operation_counts: dict[str, int]
+    num_instructions: int = 0
+    num_deep_instructions: int = 0
 
     @staticmethod
     def local_vector(rollout: RolloutBatch, action_names: list[str]) -> torch.Tensor:
@@ -52,6 +49,8 @@ class RolloutTotals:
                 sum(rollout.accepted),
                 sum(rollout.queries),
                 sum(operation != STOP_ACTION for operation in rollout.operations),
+                sum(bool(evolutions) for evolutions in rollout.evolutions),
+                sum(len(evolutions) >= MIN_EVOLUTIONS for evolutions in rollout.evolutions),
                 *[rollout.operations.count(name) for name in action_names],
             ],
             dtype=torch.float64,
@@ -73,16 +72,14 @@ class RolloutTotals:
             num_accepted=int(values[3]),
             num_queries=int(values[4]),
             num_rewrites=int(values[5]),
-            operation_counts={name: int(count) for name, count in zip(action_names, values[6:], strict=True)},
+            num_instructions=int(values[6]),
+            num_deep_instructions=int(values[7]),
+            operation_counts={name: int(count) for name, count in zip(action_names, values[8:], strict=True)},
         )
 
-    @property
-    def queries_per_accepted(self) -> float:
-        return queries_per_accepted(self.num_queries, self.num_accepted)
-
-    @property
-    def accepted_rate(self) -> float:
-        return self.num_accepted / self.num_rewrites if self.num_rewrites else 0.0
+    def costs(self) -> CostSummary:
+        """What these episodes' queries bought (the ratios of [`~instrl_trl.backends.costs.CostSummary`])."""
+        return _costs(self)
 
 
 @dataclass
@@ -97,6 +94,8 @@ class RunStatistics:
     num_queries: int = 0
     num_rewrites: int = 0
     operation_counts: dict[str, int] = field(default_factory=dict)
+    num_instructions: int = 0
+    num_deep_instructions: int = 0
 
     def add(self, totals: RolloutTotals) -> None:
         self.num_episodes += totals.num_episodes
@@ -105,6 +104,8 @@ class RunStatistics:
         self.num_accepted += totals.num_accepted
         self.num_queries += totals.num_queries
         self.num_rewrites += totals.num_rewrites
+        self.num_instructions += totals.num_instructions
+        self.num_deep_instructions += totals.num_deep_instructions
         for name, count in totals.operation_counts.items():
             self.operation_counts[name] = self.operation_counts.get(name, 0) + count
 
@@ -112,13 +113,12 @@ class RunStatistics:
     def mean_episode_reward(self) -> float | None:
         return self.reward_sum / self.num_episodes if self.num_episodes else None
 
-    @property
-    def accepted_rate(self) -> float | None:
-        return self.num_accepted / self.num_rewrites if self.num_rewrites else None
-
-    @property
-    def queries_per_accepted(self) -> float:
-        return queries_per_accepted(self.num_queries, self.num_accepted)
+    def costs(self, usage_totals: dict[str, dict[str, float]] | None = None) -> CostSummary:
+        """
+        What training's queries bought since the start (the ratios of
+        [`~instrl_trl.backends.costs.CostSummary`]), with the tokens of `usage_totals` (per-role usage) when given.
+        """
+        return _costs(self, usage_totals)
 
     def frequency(self, name: str) -> float | None:
         return self.operation_counts.get(name, 0) / self.num_transitions if self.num_transitions else None
@@ -129,6 +129,19 @@ class RunStatistics:
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():
             setattr(self, key, value)
+
+
+def _costs(totals: "RolloutTotals | RunStatistics", usage_totals: dict | None = None) -> CostSummary:
+    usage_totals = usage_totals or {}
+    return CostSummary(
+        num_queries=totals.num_queries,
+        num_evolutions=totals.num_accepted,
+        num_instructions=totals.num_instructions,
+        num_deep_instructions=totals.num_deep_instructions,
+        num_rewrites=totals.num_rewrites,
+        prompt_tokens={role: int(usage.get("prompt_tokens", 0)) for role, usage in usage_totals.items()},
+        completion_tokens={role: int(usage.get("completion_tokens", 0)) for role, usage in usage_totals.items()},
+    )
 
 
 _USAGE_FIELDS = ("queries", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "seconds")
@@ -160,9 +173,12 @@ def rollout_metrics(
 ) -> dict[str, float]:
     """
     What the trainer logs about one rollout: GRPO's reward keys from this process's transitions, and our episode,
-    query and operation keys from the totals over all processes (`queries/*` are running totals since the start).
+    query and operation keys from the totals over all processes (`queries/*` are running totals since the start,
+    except the ratios `queries/per_*`, this rollout's, `inf` when it bought nothing: the trainer's `log` leaves such
+    a value out of its window's mean).
     """
     rewards = torch.cat(rollout.rewards)
+    costs = totals.costs()
     metrics = {
         "reward": rewards.mean().item(),
         "reward_std": rewards.std().item() if len(rewards) > 1 else 0.0,
@@ -171,9 +187,13 @@ def rollout_metrics(
         },
         "episode/reward": totals.reward_sum / totals.num_episodes,
         "episode/length": totals.num_transitions / totals.num_episodes,
-        "accepted_rate": totals.accepted_rate,
+        "accepted_rate": rate(totals.num_accepted, totals.num_rewrites),
         "queries/total": float(statistics.num_queries),
-        "queries/per_accepted": totals.queries_per_accepted,
+        **{
+            f"queries/{name.removeprefix('queries_')}": value
+            for name, value in costs.ratios().items()
+            if name.startswith("queries_")
+        },
         "cost/multiplier": cost_multiplier,
     }
     for role, usage in usage_totals.items():

@@ -54,9 +54,9 @@ class InstructionGenerationState:
     review_totals: ReviewStatistics | None = None
 
     def update_cost_multiplier(self, totals: RolloutTotals, cost_target: float, learning_rate: float) -> None:
-        """Dual ascent on the Lagrange multiplier of "queries per accepted instruction <= cost_target"."""
+        """Dual ascent on the Lagrange multiplier of "LLM queries per accepted evolution <= cost_target"."""
         if totals.num_accepted:
-            violation = totals.queries_per_accepted - cost_target
+            violation = totals.costs().queries_per_evolution - cost_target
             self.cost_multiplier = max(0.0, self.cost_multiplier + learning_rate * violation)
 
     @contextmanager

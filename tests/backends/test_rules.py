@@ -392,7 +392,9 @@ def test_expert_is_deterministic():
     instructions = ["Write a poem about the ocean.", "Describe the water cycle."]
     first = RulesExpert().respond(instructions)
     assert first == RulesExpert().respond(instructions)
-    assert len(first) == 2 and "ocean" in first[0].text and first[0].usage is None
+    assert len(first) == 2 and "ocean" in first[0].text
+    # Words count as tokens offline: the instruction in, the answer out
+    assert first[0].usage.prompt_tokens == 6 and first[0].usage.completion_tokens == len(first[0].text.split())
 
 
 def uniform_policy(instruction, history, constraints, step, rng):

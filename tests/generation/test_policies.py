@@ -74,8 +74,8 @@ def test_baselines_are_named_by_the_value():
     assert policy_kind("uniform") == "uniform"
     assert policy_kind("no_repeat") == "no_repeat"
     assert policy_kind("sequence:deepening,breadth") == "sequence"
-    assert set(POLICY_KINDS) == {"ppo", "instructor", "uniform", "no_repeat", "sequence"}
-    assert set(BASELINE_KINDS) == {"uniform", "no_repeat", "sequence"}
+    assert set(POLICY_KINDS) == {"ppo", "instructor", "uniform", "no_repeat", "sequence", "bandit"}
+    assert set(BASELINE_KINDS) == {"uniform", "no_repeat", "sequence", "bandit"}
     assert "none repeated" in describe_policy("no_repeat")
     with pytest.raises(ValueError, match="teleport"):
         load_generation_policy("sequence:deepening,teleport")

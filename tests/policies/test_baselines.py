@@ -10,8 +10,6 @@ from instrl_trl.policies.baselines import (
     sequence_policy,
     uniform_policy,
 )
-from instrl_trl.policies.query_efficiency import QueryEfficiency
-from instrl_trl.trainer.run_statistics import RunStatistics, queries_per_accepted
 
 
 ACTIONS = ["deepening", "concretizing", "add_constraints", STOP_ACTION]
@@ -71,10 +69,3 @@ def test_bad_baseline_policy_names_the_problem(spec, match):
         build_baseline_policy(spec, ACTIONS)
     with pytest.raises(ValueError, match="one or more operations"):
         sequence_policy(ACTIONS, [])
-
-
-def test_queries_per_accepted_is_nan_when_nothing_was_accepted():
-    assert queries_per_accepted(10, 4) == 2.5
-    assert math.isnan(queries_per_accepted(10, 0))
-    assert math.isnan(QueryEfficiency(10, 0, 5, 0.0, 0.0).queries_per_accepted)
-    assert math.isnan(RunStatistics(ACTIONS, num_queries=10).queries_per_accepted)

@@ -9,11 +9,11 @@ import pytest
 from instrl_trl.backends.base import Review
 from instrl_trl.backends.rules import RulesReviewer, RulesRewriter
 from instrl_trl.environment import InstructionEnv
+from instrl_trl.generation.policies import baseline_policy
+from instrl_trl.generation.policy_evaluation import evaluate_policy, evaluation_setup
 from instrl_trl.operations import build_operation_library
 from instrl_trl.policies import constant_sequences
-from instrl_trl.policies.baselines import sequence_policy
 from instrl_trl.policies.constant_sequences import best_constant_sequence, sequence_key
-from instrl_trl.policies.report import policy_report
 from tests.trainer.scripted_world import BREAK, GROW, SEEDS, make_random_world_env, make_scripted_env
 
 
@@ -32,8 +32,8 @@ from tests.trainer.scripted_world import BREAK, GROW, SEEDS, make_random_world_e
 def test_best_constant_sequence_by_hand(min_evolutions, sequence, num_queries, num_deep):
     best, score = best_constant_sequence(make_scripted_env, SEEDS, max_length=3, min_evolutions=min_evolutions)
     assert best == sequence
-    assert (score.num_queries, score.num_deep_instructions) == (num_queries, num_deep)
-    assert score.queries_per_deep_instruction == (num_queries / num_deep if num_deep else math.inf)
+    assert (score.costs.num_queries, score.costs.num_deep_instructions) == (num_queries, num_deep)
+    assert score.costs.queries_per_deep_instruction == (num_queries / num_deep if num_deep else math.inf)
     assert score.num_candidates == 3 + 9 + 27
     assert 3 <= score.num_evaluated <= score.num_candidates
 
@@ -50,13 +50,18 @@ class NoisyRulesReviewer(RulesReviewer):
 
 
 def brute_force(make_env, seeds, max_length, min_evolutions):
-    """Every sequence played from scratch with the sequence policy: the reference the search must equal."""
+    """
+    Every sequence played from scratch with the sequence policy through the one policy evaluation: the reference the
+    search must equal.
+    """
     env = make_env()
+    setup = evaluation_setup(env.rewriter, env.reviewer, env.max_operations, env.seed)
     keys = []
     for length in range(1, max_length + 1):
         for sequence in itertools.product(env.operations.names, repeat=length):
-            report = policy_report(make_env, sequence_policy(env.action_names, list(sequence)), seeds, min_evolutions)
-            num_queries, num_deep = report.num_queries, report.num_deep_instructions
+            policy = baseline_policy(f"sequence:{','.join(sequence)}", env.operations)
+            costs = evaluate_policy(policy, setup, seeds, min_evolutions=min_evolutions).costs
+            num_queries, num_deep = costs.num_queries, costs.num_deep_instructions
             # The documented order, written out again here: fewest queries per deep instruction, most deep
             # instructions, shortest, alphabetically first
             keys.append((Fraction(num_queries, num_deep) if num_deep else math.inf, -num_deep, length, sequence))
@@ -80,8 +85,9 @@ def test_best_constant_sequence_equals_brute_force(quickstart_seeds, operations,
 
     sequence, score = best_constant_sequence(make_env, seeds, max_length=3, min_evolutions=min_evolutions)
     expected = brute_force(make_env, seeds, 3, min_evolutions)
-    assert sequence_key(sequence, score.num_queries, score.num_deep_instructions) == expected
-    assert score.num_deep_instructions > 0  # a case where depth is reachable, so the order is not only tie-breaks
+    assert sequence_key(sequence, score.costs.num_queries, score.costs.num_deep_instructions) == expected
+    # a case where depth is reachable, so the order is not only tie-breaks
+    assert score.costs.num_deep_instructions > 0
     assert score.num_evaluated < score.num_candidates  # and the bound pruned something
 
 
@@ -120,7 +126,8 @@ def test_best_constant_sequence_equals_brute_force_in_random_worlds(num_seeds, m
 
         sequence, score = best_constant_sequence(make_env, seeds, max_length=3, min_evolutions=min_evolutions)
         expected = brute_force(make_env, seeds, 3, min_evolutions)
-        assert sequence_key(sequence, score.num_queries, score.num_deep_instructions) == expected, f"world {world}"
+        costs = score.costs
+        assert sequence_key(sequence, costs.num_queries, costs.num_deep_instructions) == expected, f"world {world}"
 
 
 def test_docstring_example():

@@ -55,7 +55,7 @@ def test_train(tiny_backbone, quickstart_seeds, tmp_path):
         "episode/length",
         "accepted_rate",
         "queries/total",
-        "queries/per_accepted",
+        "queries/per_evolution",
         "operations/add_constraints/frequency",
         "operations/stop/frequency",
         "policy/approx_kl",
@@ -169,7 +169,7 @@ def test_callbacks_see_the_logs(tiny_backbone, quickstart_seeds, tmp_path):
         model=tiny_backbone, args=make_config(tmp_path), train_dataset=quickstart_seeds, callbacks=[recorder]
     )
     trainer.train()
-    assert any("queries/per_accepted" in logs for logs in recorder.logs)
+    assert any("queries/per_evolution" in logs for logs in recorder.logs)
 
 
 def test_skips_empty_and_non_string_seeds(tiny_backbone, tmp_path, caplog):

@@ -1,12 +1,13 @@
 """The rules engine's three roles: a rewriter that applies the strategies, a reviewer and an expert."""
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 
 from ...constraints import DEFAULT_CONSTRAINT_FAMILIES, check_constraint_families
 from ...elimination import content_words
 from ...operations import Operation
-from ..base import Answer, Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest
+from ..base import Answer, Expert, Review, Reviewer, Rewrite, Rewriter, RewriteRequest, Usage
 from .options import RULES_OPTIONS_KEY, operation_label, rules_options
 from .reading import count_words, main_topic
 from .strategies import RULES, RuleFunction, add_constraints, append_clause, rewrite_rng
@@ -15,6 +16,14 @@ from .strategies import RULES, RuleFunction, add_constraints, append_clause, rew
 LENGTH_LIMIT = 110
 SLIP_RATE = 0.1
 REFUSAL = "Sorry, I cannot make this prompt more complex without making it unreasonable to answer."
+
+
+def word_usage(prompt: str, completion: str) -> Usage:
+    """
+    What a rules query "costs" in tokens: the words it reads and writes (whitespace-separated), so that token ratios
+    mean something offline too. An LLM backend reports its tokenizer's counts instead.
+    """
+    return Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(completion.split()))
 
 
 class RulesRewriter(Rewriter):
@@ -78,16 +87,20 @@ class RulesRewriter(Rewriter):
         self.check_operations(request.operation for request in requests)
         rewrites = []
         for request in requests:
-            if count_words(request.instruction) > self.length_limit:
-                rewrites.append(Rewrite(REFUSAL, request.constraints))
-                continue
-            rng = rewrite_rng(request)
-            if rng.random() < self.slip_rate:
-                rewrites.append(Rewrite(request.instruction, request.constraints))
-            else:
-                strategy = self.rules[rules_options(request.operation).strategy]
-                rewrites.append(strategy(request, rng))
+            rewrite = self._rewrite(request)
+            # Tokens as an LLM rewriter would spend them: the operation's prompt in, the new instruction out
+            usage = word_usage(request.operation.render_prompt(request.instruction), rewrite.instruction)
+            rewrites.append(dataclasses.replace(rewrite, usage=usage))
         return rewrites
+
+    def _rewrite(self, request: RewriteRequest) -> Rewrite:
+        if count_words(request.instruction) > self.length_limit:
+            return Rewrite(REFUSAL, request.constraints)
+        rng = rewrite_rng(request)
+        if rng.random() < self.slip_rate:
+            return Rewrite(request.instruction, request.constraints)
+        strategy = self.rules[rules_options(request.operation).strategy]
+        return strategy(request, rng)
 
 
 class RulesReviewer(Reviewer):
@@ -112,7 +125,9 @@ class RulesReviewer(Reviewer):
         for original, rewrite in zip(originals, rewrites, strict=True):
             new_words = content_words(rewrite) - content_words(original)
             gain = rewrite.strip() != original.strip() and len(new_words) >= self.min_new_words
-            reviews.append(Review(information_gain=gain, verdict="Not Equal" if gain else "Equal"))
+            verdict = "Not Equal" if gain else "Equal"
+            # Tokens: both instructions in (the judge's own prompt text left out), the verdict out
+            reviews.append(Review(gain, verdict, word_usage(f"{original} {rewrite}", verdict)))
         return reviews
 
 
@@ -129,4 +144,7 @@ class RulesExpert(Expert):
                 f"Here is a short answer about {topic}. The main point is to start from what is known about {topic} "
                 f"and build on it carefully. A good next step is to check the details against a reliable source."
             )
-        return [Answer(text) for text in responses]
+        return [
+            Answer(text, word_usage(instruction, text))
+            for instruction, text in zip(instructions, responses, strict=True)
+        ]

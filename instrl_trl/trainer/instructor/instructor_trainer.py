@@ -7,6 +7,7 @@ from accelerate.logging import get_logger
 from trl import GRPOTrainer
 
 from ...backends.accounting import QUERIES_FILE, ROLES, write_queries_file
+from ...backends.costs import cost_per
 from ...runs.atomic import write_json_atomically
 from ...runs.checkpoints import load_resumable_state, save_resumable_state
 from ...tool_environment.environment import INSTRUCTOR_FILE, InstructionEnvironmentFactory
@@ -122,8 +123,8 @@ class InstructorTrainer(GRPOTrainer):
             if statistics.num_episodes:
                 logs["episode/accepted"] = statistics.num_accepted / statistics.num_episodes
                 logs["episode/stop_rate"] = statistics.num_stopped / statistics.num_episodes
-            if statistics.num_accepted:
-                logs["queries/per_accepted"] = sum(queries.values()) / statistics.num_accepted
+            if statistics.num_accepted:  # the PPO trainer's key and rule (`inf` is not logged)
+                logs["queries/per_evolution"] = cost_per(sum(queries.values()), statistics.num_accepted)
         super().log(logs, start_time)
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
