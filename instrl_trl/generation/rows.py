@@ -23,7 +23,7 @@ ROW_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "reward": (pa.float64(), "the weighted reward of the episode up to this instruction"),
     "constraints": (
         pa.list_(pa.struct([("instruction_id", pa.string()), ("kwargs", pa.string())])),
-        "its verifiable constraints: IFEval (lm-eval) or IFBench `instruction_id` and JSON `kwargs`",
+        "its verifiable constraints: IFEval (lm-eval) or IFTrain `instruction_id` and JSON `kwargs`",
     ),
     "verified": (pa.bool_(), "whether the response passes every constraint (null when there are none)"),
     "attempts": (pa.int64(), "how many answers the expert was asked for"),
