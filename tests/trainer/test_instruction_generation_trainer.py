@@ -11,6 +11,7 @@ from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
 from instrl_trl.runs.checkpoints import find_resume_checkpoint, is_complete_checkpoint
 from instrl_trl.trainer.advantages import explained_variance
 from instrl_trl.trainer.state import EXTRA_STATE_FILE, InstructionGenerationState
+from tests.simulated_kill import SimulatedKill
 
 
 # Shrunken on purpose so that a test trains in seconds on 2 CPU cores: 8 seeds per micro-step, 2 micro-steps per
@@ -402,10 +403,6 @@ def test_a_judge_that_discriminates_is_logged_without_warning(tiny_backbone, qui
     assert queries["reviewer"]["p_gain_std"] > 0.05
 
 
-class _Killed(BaseException):
-    """A kill -9 as the code after it sees one: nothing more runs (not an `Exception`, so nothing catches it)."""
-
-
 def test_a_kill_while_our_state_is_saved_leaves_the_previous_checkpoint_to_resume(
     tiny_backbone, quickstart_seeds, tmp_path, monkeypatch
 ):
@@ -425,11 +422,11 @@ def test_a_kill_while_our_state_is_saved_leaves_the_previous_checkpoint_to_resum
 
     def save_then_die_at_step_6(self, checkpoint_dir, rank):
         if checkpoint_dir.endswith("checkpoint-6"):
-            raise _Killed
+            raise SimulatedKill
         save(self, checkpoint_dir, rank)
 
     monkeypatch.setattr(InstructionGenerationState, "save", save_then_die_at_step_6)
-    with pytest.raises(_Killed):
+    with pytest.raises(SimulatedKill):
         killed.train()
     monkeypatch.undo()
 

@@ -10,11 +10,8 @@ from instrl_trl.backends.failure_budget import RoleFailureError
 from instrl_trl.runs.folder import RunFingerprintError
 from instrl_trl.stages.train_instructor import InstructorScriptArguments, run_train_instructor
 from instrl_trl.trainer.instructor.instructor_trainer import EXTRA_STATE_FILE
+from tests.simulated_kill import SimulatedKill
 from tests.trainer.instructor.test_instructor_trainer import make_config
-
-
-class _Killed(BaseException):
-    """A kill -9 as the code after it sees one: nothing more runs (not an `Exception`, so nothing catches it)."""
 
 
 @pytest.mark.slow
@@ -30,12 +27,12 @@ def test_a_kill_during_a_save_resumes_from_the_last_complete_checkpoint(tiny_ins
 
     def die_at_checkpoint_2(self, json_path):
         if "checkpoint-2" in json_path:
-            raise _Killed
+            raise SimulatedKill
         save_to_json(self, json_path)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(TrainerState, "save_to_json", die_at_checkpoint_2)
-        with pytest.raises(_Killed):
+        with pytest.raises(SimulatedKill):
             run_train_instructor(make_config(output_dir, **settings))
     assert (output_dir / "checkpoint-2" / EXTRA_STATE_FILE.format(rank=0)).is_file()
     run_train_instructor(make_config(output_dir, **settings))
