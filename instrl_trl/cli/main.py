@@ -31,6 +31,18 @@ def _usage() -> str:
     )
 
 
+def run_stage(stage: str, arguments: list[str]):
+    """
+    Parses `arguments` with `stage`'s own parser and runs it; returns what the stage returns. The one path of every
+    stage, whether its command or the `pipeline` runs it.
+    """
+    module = importlib.import_module(STAGES[stage])
+    parser = module.make_parser(prog=f"instrl-trl {stage}")
+    if hasattr(parser, "parse_args_and_config"):
+        return module.main(*parser.parse_args_and_config(arguments))
+    return module.main(parser.parse_args(arguments))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -40,13 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if stage not in STAGES:
         print(f"instrl-trl: unknown stage {stage!r}; valid stages: {', '.join(STAGES)}.", file=sys.stderr)  # noqa: T201
         return 2
-    module = importlib.import_module(STAGES[stage])
-    parser = module.make_parser(prog=f"instrl-trl {stage}")
     try:
-        if hasattr(parser, "parse_args_and_config"):
-            module.main(*parser.parse_args_and_config(rest))
-        else:
-            module.main(parser.parse_args(rest))
+        run_stage(stage, rest)
     except STAGE_ERRORS as error:
         if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             raise

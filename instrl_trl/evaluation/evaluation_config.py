@@ -2,11 +2,12 @@ from dataclasses import dataclass, field
 
 from ..metrics.benchmarks import BENCHMARKS
 from ..metrics.scoring import ON_INVALID_CHOICES
+from ..runs.folder import RunFolderArguments
 from .benchmark_rows import BenchmarkSpec, parse_benchmarks
 
 
 @dataclass
-class BenchmarkEvaluationConfig:
+class BenchmarkEvaluationConfig(RunFolderArguments):
     r"""
     Configuration of the `evaluate` stage: each model answers one or more benchmarks in IFEval's schema (IFEval,
     IFBench, or any registered one), the answers are scored as the `instruction_following` metric scores them, and
@@ -82,6 +83,10 @@ class BenchmarkEvaluationConfig:
             Do not evaluate again a model whose `eval_results.json` and `predictions.jsonl` are already in
             `output_dir` with the same settings, chat template and package versions (an interrupted run over several
             models goes on with the next one).
+        overwrite_output_dir (`bool`, *optional*, defaults to `False`):
+            `output_dir` is claimed with the recipe's fingerprint (models, benchmarks, generation and scoring
+            settings), as by every stage: a rerun with another recipe is refused, naming the fields that differ,
+            unless this is set, which removes the earlier results, predictions and chart first.
         update_model_card (`bool`, *optional*, defaults to `True`):
             Write the scores into the `model-index` and the "Evaluation" section of each local model's `README.md`
             (a minimal card is created when there is none); the rest of the card is kept.

@@ -8,12 +8,13 @@ benchmark does not change this module.
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from datasets import Dataset
 from transformers import AutoConfig
 
+from ..backends.role_arguments import TRANSPORT_SETTINGS
 from ..evaluation.benchmark_rows import BenchmarkSpec, check_benchmark_rows, load_benchmark
 from ..evaluation.card import evaluation_notes, push_model_card, to_eval_results, update_model_card
 from ..evaluation.comparison import (
@@ -42,7 +43,7 @@ from ..evaluation.results import (
 from ..metrics.benchmarks import BenchmarkAdapter
 from ..metrics.scoring import aggregate, check_rows
 from ..models.builtin import resolve_model_name
-from ..runs.folder import RunFolderLock
+from ..runs.folder import claim_run_folder, fingerprint_folder
 
 
 logger = logging.getLogger(__name__)
@@ -112,9 +113,12 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
     benchmark. A summary table per benchmark is printed.
 
     Every benchmark's columns and rows, and the lm-eval tasks' data, are checked before any model is loaded, and
-    `output_dir` is locked for the run (a second `evaluate` into it fails at once, naming the first). Each model's
-    results record the settings they were made with, which `resume` compares: that is this stage's fingerprint, per
-    model, so that several runs may add models to one folder. Results, predictions and cards are written atomically.
+    `output_dir` is claimed as by every stage ([`~instrl_trl.runs.folder.claim_run_folder`]): locked for the run (a
+    second `evaluate` into it fails at once, naming the first), and fingerprinted with the recipe
+    ([`evaluation_fingerprint`]): a rerun with another recipe is refused, naming the fields that differ, unless
+    `overwrite_output_dir`. Each model's results also record the settings they were made with (chat template and
+    package versions included), which `resume` compares before skipping a finished model. Results, predictions and
+    cards are written atomically.
 
     Args:
         config ([`BenchmarkEvaluationConfig`]):
@@ -131,8 +135,37 @@ def run_evaluate(config: BenchmarkEvaluationConfig) -> dict[str, dict[str, Any]]
         raise ValueError(
             f"`push_to_hub` pushes the card of `models[0]`, which must be a local folder; got {config.models[0]!r}."
         )
-    with RunFolderLock(config.output_dir, "evaluate"):
+    with claim_run_folder(
+        config.output_dir, "evaluate", evaluation_fingerprint(config), config.overwrite_output_dir, EVALUATION_OUTPUTS
+    ):
         return _evaluate_models(config, benchmarks)
+
+
+# What `evaluate` writes in `output_dir`, removed by `overwrite_output_dir`
+EVALUATION_OUTPUTS = (f"*/{RESULTS_FILE}", f"*/{PREDICTIONS_FILE}", COMPARISON_PLOT_FILE)
+# Fields that say where results go or what else is done with them, never what they are
+_NOT_FINGERPRINTED = (
+    "output_dir",
+    "resume",
+    "overwrite_output_dir",
+    "update_model_card",
+    "push_to_hub",
+    "hub_model_id",
+)
+
+
+def evaluation_fingerprint(config: BenchmarkEvaluationConfig) -> dict[str, Any]:
+    """
+    What defines an `evaluate` run's output, under the recipe's field names (so that a refusal names them): every
+    field but those of `_NOT_FINGERPRINTED`, the generator's mapping without its transport settings (a server moved to
+    another port gives the same answers), and a digest of each local model folder's weights and configs (a model
+    trained again into the same folder is another model).
+    """
+    fingerprint = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in _NOT_FINGERPRINTED}
+    if config.generator is not None:
+        fingerprint["generator"] = {k: v for k, v in config.generator.items() if k not in TRANSPORT_SETTINGS}
+    fingerprint["model_files"] = [fingerprint_folder(model) for model in config.models]
+    return fingerprint
 
 
 def _evaluate_models(config: BenchmarkEvaluationConfig, benchmarks: list["LoadedBenchmark"]) -> dict[str, dict]:

@@ -12,15 +12,12 @@ from .environment import (
     InstructionEnvironmentFactory,
     environment_class,
 )
-from .statistics import EpisodeRecord, InstructorStatistics
 
 
 __all__ = [
     "DEFAULT_TASK_PROMPT",
     "INSTRUCTOR_FILE",
-    "EpisodeRecord",
     "InstructionEnvironment",
     "InstructionEnvironmentFactory",
-    "InstructorStatistics",
     "environment_class",
 ]

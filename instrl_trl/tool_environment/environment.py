@@ -15,10 +15,10 @@ import torch
 
 from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
+from ..backends.run_statistics import RunStatistics
 from ..environment import STOP_ACTION, Evolution, InstructionEnv
 from ..operations import Operation, OperationLibrary
 from ..rewards.scoring import reward_func_name, weighted_rewards
-from .statistics import EpisodeRecord, InstructorStatistics
 
 
 # What the instructor is asked before each seed (its chat turn); the environment appends the seed to it
@@ -74,6 +74,7 @@ class InstructionEnvironment:
         self._returns_at_acceptance: list[float] = []
         self._stopped = False
         self._recorded = False
+        self._queries = 0
 
     def reset(self, **row) -> str:
         """Starts an episode from the row's seed instruction and returns the text appended to the user's prompt."""
@@ -89,6 +90,7 @@ class InstructionEnvironment:
         self._returns_at_acceptance = []
         self._stopped = False
         self._recorded = False
+        self._queries = 0
         # TRL appends this to the last user message without a separator
         return f"\nInstruction: {instruction}"
 
@@ -106,6 +108,7 @@ class InstructionEnvironment:
             **result.reward_kwargs(),
         )
         self._reward += rewards[0].item()
+        self._queries += result.queries[0]
         if result.accepted[0]:
             self._returns_at_acceptance.append(self._reward)
         return result
@@ -147,13 +150,12 @@ class InstructionEnvironment:
         reward = self._reward + (self._factory.stop_reward if self._stopped and not ended_by_elimination else 0.0)
         if not self._recorded:
             self._recorded = True
-            self._factory.statistics.add(
-                EpisodeRecord(
-                    operations=tuple(episode.history),
-                    num_accepted=len(episode.accepted),
-                    stopped=self._stopped,
-                    reward=reward,
-                )
+            self._factory.statistics.add_episode(
+                operations=episode.history,
+                num_accepted=len(episode.accepted),
+                stopped=self._stopped,
+                reward=reward,
+                num_queries=self._queries,
             )
         return reward
 
@@ -218,7 +220,8 @@ class InstructionEnvironmentFactory:
     r"""
     The `environment_factory` of [`~trl.GRPOTrainer`]: each call returns a new [`InstructionEnvironment`] (TRL keeps a
     pool, one per rollout, and resets them). The instances share the roles, the reward functions (the novelty reward
-    remembers every accepted instruction of the run), the [`QueryAccounting`] and the [`InstructorStatistics`].
+    remembers every accepted instruction of the run), the [`QueryAccounting`] and the episode totals
+    ([`~instrl_trl.backends.run_statistics.RunStatistics`], the class the PPO trainer keeps too).
 
     Args:
         operations ([`OperationLibrary`]):
@@ -274,7 +277,7 @@ class InstructionEnvironmentFactory:
         self.seed = seed
         self.instruction_column = instruction_column
         self.accounting = accounting if accounting is not None else QueryAccounting()
-        self.statistics = InstructorStatistics([*operations.names, STOP_ACTION])
+        self.statistics = RunStatistics([*operations.names, STOP_ACTION])
         # Fails here, before any query, on an operation the rewriter cannot apply
         self.environment_class(self)
 

@@ -1,18 +1,17 @@
 import os
 from dataclasses import dataclass, field
 
-import torch
-
 from ..backends.role_arguments import RoleArguments
 from ..data.seeds import SeedColumnArguments
 from ..operations.operation_arguments import OperationArguments
 from ..rewards.reward_arguments import RewardArguments
 from ._trl import _BaseConfig
+from .training_defaults import OperationTrainingDefaults
 
 
 @dataclass
 class InstructionGenerationConfig(
-    _BaseConfig, SeedColumnArguments, OperationArguments, RoleArguments, RewardArguments
+    OperationTrainingDefaults, _BaseConfig, SeedColumnArguments, OperationArguments, RoleArguments, RewardArguments
 ):
     r"""
     Configuration class for the [`InstructionGenerationTrainer`].
@@ -20,10 +19,12 @@ class InstructionGenerationConfig(
     This class includes only the parameters that are specific to learning operation policies. For a full list of
     training arguments, please refer to the [`~transformers.TrainingArguments`] documentation. Batch sizes count
     *seed instructions*: each seed gives one episode of up to `max_operations` steps. The seed column
-    (`instruction_column`), the roles (`rewriter`, `reviewer`, `response_cache`) and the rewards (`reward_funcs`,
-    `reward_weights`, `embedding_model`) are the fields of [`~instrl_trl.data.seeds.SeedColumnArguments`],
+    (`instruction_column`), the operations (`operations`, `operations_file`, `max_operations`), the roles (`rewriter`,
+    `reviewer`, `response_cache`) and the rewards (`reward_funcs`, `reward_weights`, `embedding_model`) are the fields
+    of [`~instrl_trl.data.seeds.SeedColumnArguments`],
+    [`~instrl_trl.operations.operation_arguments.OperationArguments`],
     [`~instrl_trl.backends.role_arguments.RoleArguments`] and [`~instrl_trl.rewards.reward_arguments.RewardArguments`],
-    shared with the `generate` stage.
+    shared with the `generate` stage and (but for `reward_weights`) with the instructor's [`InstructorConfig`].
 
     Parameters:
         > Parameters that control the model and the seeds
@@ -34,17 +35,6 @@ class InstructionGenerationConfig(
         max_state_length (`int`, *optional*, defaults to `128`):
             Maximum number of tokens of a policy state (operation history + instruction); longer states are
             truncated.
-
-        > Parameters that control the episodes
-
-        operations (`list[str]`, *optional*):
-            Names of the operations the policy chooses from, in label order. Defaults to every operation of the
-            library (the six operations of the method plus those of `operations_file`).
-        operations_file (`str`, *optional*):
-            A YAML file or a `module:attribute` path with user operations; they are added to the defaults, or
-            replace those with the same name.
-        max_operations (`int`, *optional*, defaults to `6`):
-            Number of operations applied to each seed instruction in one episode, as in the paper.
 
         > Parameters that control the rollouts
 
@@ -94,24 +84,15 @@ class InstructionGenerationConfig(
 
     > [!NOTE]
     > These parameters have default values different from [`~transformers.TrainingArguments`]:
-    > - `gradient_checkpointing`: unset (so off) instead of TRL's `True`: the policy is small, checkpointing only slows
-    >   it (1.68 s -> 2.11 s an update measured on 2 cores);
-    > - `bf16`: `True` on a bf16-capable GPU, else `False` (fp32 on CPU, exact and reproducible);
+    > - `gradient_checkpointing` (unset, so off), `bf16` (`True` on a bf16-capable GPU, else `False`) and
+    >   `dataloader_pin_memory` (`False`): the defaults of both trainers, see [`OperationTrainingDefaults`];
     > - `remove_unused_columns`: `False` (the seed column must reach the trainer);
-    > - `dataloader_pin_memory`: `False` (nothing to pin on CPU; rollouts are text);
     > - `ddp_find_unused_parameters`: `False` (the value head is computed inside the forward).
     """
 
     _VALID_DICT_FIELDS = _BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs", "rewriter", "reviewer"]
 
     # Parameters whose default values are overridden from TrainingArguments
-    gradient_checkpointing: bool | None = field(
-        default=None,
-        metadata={
-            "help": "Deprecated alias of `activation_checkpointing` (off by default: the policy is small and "
-            "checkpointing only slows it)."
-        },
-    )
     remove_unused_columns: bool = field(
         default=False,
         metadata={"help": "Keep False: the trainer reads the seed column itself."},
@@ -122,9 +103,6 @@ class InstructionGenerationConfig(
             "help": "Passed to DDP. False by default: the value head runs inside the policy's forward, so every "
             "parameter is used, and True costs an extra traversal of the graph every step."
         },
-    )
-    dataloader_pin_memory: bool = field(
-        default=False, metadata={"help": "Whether to pin memory in data loaders. Rollouts are text: off."}
     )
 
     # Parameters that control the model and the seeds
@@ -205,8 +183,7 @@ class InstructionGenerationConfig(
         return os.path.join(self.output_dir, "response_cache.sqlite")
 
     def __post_init__(self):
-        if self.bf16 is None:
-            self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        self.resolve_bf16()
         super().__post_init__()
         self._check_values()
         if str(getattr(self.eval_strategy, "value", self.eval_strategy)) != "no":

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from accelerate.logging import get_logger
 from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
 
-from ..backends.accounting import QUERIES_FILE, QueryAccounting, write_queries_file
+from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.review_statistics import ReviewStatistics
 from ..backends.roles import build_role
+from ..backends.run_statistics import RunStatistics, reduce_review_statistics, reduce_usage
 from ..data.seeds import prepare_seed_dataset
-from ..environment import STOP_ACTION, InstructionEnv, StepResult
+from ..environment import STOP_ACTION, InstructionEnv, StepResult, format_state
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
     ActFn,
@@ -31,19 +31,17 @@ from ..policy import (
 )
 from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
+from .cards import TRAINING_CURVE_FILE, build_operation_card, plot_training_curve
 from .instruction_generation_config import InstructionGenerationConfig
-from .policy_card import TRAINING_CURVE_FILE, build_policy_card, plot_training_curve
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
 from .reward_funcs import build_reward_funcs
 from .rollout import RolloutBatch, collect_rollouts
 from .rollout_buffer import RolloutBuffer
-from .run_statistics import RolloutTotals, RunStatistics, reduce_review_statistics, reduce_usage, rollout_metrics
+from .rollout_metrics import rollout_metrics, rollout_statistics
+from .run_outputs import RunOutputsMixin
 from .sampling import EpochSeededRepeatSampler
-from .state import InstructionGenerationState
-
-
-logger = get_logger(__name__)
+from .state import EXTRA_STATE_FILE, InstructionGenerationState
 
 
 def _is_running_total(key: str) -> bool:
@@ -51,7 +49,7 @@ def _is_running_total(key: str) -> bool:
     return key == "cost/multiplier" or (key.startswith("queries/") and not key.startswith("queries/per_"))
 
 
-class InstructionGenerationTrainer(_BaseTrainer):
+class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
     r"""
     Trainer for the TeaMs-RL method: PPO learns which sequence of textual operations (add constraints, deepening,
     concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Teach Themselves
@@ -97,6 +95,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
 
     _tag_names: ClassVar[list[str]] = ["trl", "instrl-trl", "teams-rl", "ppo"]
     _name = "InstructionGeneration"
+    _resumable_state_file = EXTRA_STATE_FILE
     _paper: ClassVar[dict[str, str]] = {
         "title": "TeaMs-RL: Teaching LLMs to Teach Themselves Better Instructions via Reinforcement Learning",
         "id": "2403.08694",
@@ -276,7 +275,7 @@ class InstructionGenerationTrainer(_BaseTrainer):
 
     def _log_rollout(self, rollout: RolloutBatch) -> None:
         state = self.run_state
-        totals = RolloutTotals.reduce(rollout, self.action_names, self.accelerator)
+        totals = rollout_statistics(rollout, self.action_names).reduce(self.accelerator)
         state.statistics.add(totals)
         if self.args.cost_target is not None:
             state.update_cost_multiplier(totals, self.args.cost_target, self.args.cost_multiplier_lr)
@@ -349,20 +348,20 @@ class InstructionGenerationTrainer(_BaseTrainer):
         super().log(logs, start_time)
         self._metrics.clear()
 
-    # Checkpoints: the value head in its own file, the resumable state per rank
-    def _save_checkpoint(self, model, trial):
-        # Our state first: the Trainer writes `trainer_state.json` last, which marks the checkpoint complete
-        checkpoint_dir = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
-        self.run_state.save(checkpoint_dir, rank=self.accelerator.process_index)
-        super()._save_checkpoint(model, trial)
+    # Checkpoints: the value head in its own file, the resumable state per rank (`RunOutputsMixin`)
+    def _resumable_state(self) -> dict:
+        return self.run_state.state_dict()
 
-    def _load_optimizer_and_scheduler(self, checkpoint):
-        # Called for every backend, DeepSpeed included (`_load_from_checkpoint` is not)
-        super()._load_optimizer_and_scheduler(checkpoint)
-        if checkpoint is not None and not self.run_state.load(checkpoint, rank=self.accelerator.process_index):
-            logger.warning(f"No resumable state in {checkpoint}: query counts and rollout state start anew.")
+    def _restore_resumable_state(self, state: dict) -> None:
+        self.run_state.load_state_dict(state)
         if self.run_state.review_totals is not None:
             self._logged_review_totals = self.run_state.review_totals
+
+    def _usage_totals(self) -> dict[str, dict[str, float]]:
+        return self.run_state.usage_totals
+
+    def _review_totals(self) -> ReviewStatistics | None:
+        return self.run_state.review_totals
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -379,32 +378,23 @@ class InstructionGenerationTrainer(_BaseTrainer):
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             save_value_head(model, output_dir)
-            write_queries_file(
-                os.path.join(output_dir, QUERIES_FILE),
-                self.run_state.usage_totals,
-                reviewer=self.run_state.review_totals,
-            )
             has_curve = plot_training_curve(self.state.log_history, os.path.join(output_dir, TRAINING_CURVE_FILE))
-            card = self._build_model_card(training_curve=TRAINING_CURVE_FILE if has_curve else None)
-            card.save(os.path.join(output_dir, "README.md"))
+            self._save_run_outputs(output_dir, training_curve=TRAINING_CURVE_FILE if has_curve else None)
 
     def _build_model_card(self, model_name=None, dataset_name=None, tags=None, training_curve: str | None = None):
-        return build_policy_card(
-            model_name=model_name or (self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1],
+        return build_operation_card(
+            "policy_card.md",
+            "text-classification",
+            model_name=self._card_name(model_name),
             operations=self.operations,
             statistics=self.run_state.statistics,
             reward_weights=dict(zip(self.reward_func_names, self.reward_weights.tolist(), strict=True)),
-            tags=sorted({*self._tag_names, *([tags] if isinstance(tags, str) else tags or [])}),
+            tags=self._card_tags(tags),
+            queries_total=self.run_state.statistics.num_queries,
+            usage_totals=self.run_state.usage_totals,
             name_or_path=self.accelerator.unwrap_model(self.model).config._name_or_path,
             hub_model_id=self.args.hub_model_id,
             dataset_name=dataset_name,
+            example_state=format_state("Describe a city you would like to visit.", []),
             training_curve=training_curve,
-            usage_totals=self.run_state.usage_totals,
         )
-
-    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
-        """Renders the policy card from `model_cards/policy_card.md` into `output_dir/README.md`."""
-        if not self.is_world_process_zero():
-            return
-        card = self._build_model_card(model_name, dataset_name, tags)
-        card.save(os.path.join(self.args.output_dir, "README.md"))

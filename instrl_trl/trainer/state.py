@@ -13,9 +13,8 @@ import torch
 
 from ..backends.accounting import QueryAccounting
 from ..backends.review_statistics import ReviewStatistics
-from ..runs.checkpoints import load_resumable_state, save_resumable_state
+from ..backends.run_statistics import RunStatistics
 from .rollout_buffer import RolloutBuffer
-from .run_statistics import RolloutTotals, RunStatistics
 
 
 EXTRA_STATE_FILE = "instruction_generation_state_rank{rank}.pt"
@@ -53,7 +52,7 @@ class InstructionGenerationState:
     reviewer_statistics: ReviewStatistics | None = None
     review_totals: ReviewStatistics | None = None
 
-    def update_cost_multiplier(self, totals: RolloutTotals, cost_target: float, learning_rate: float) -> None:
+    def update_cost_multiplier(self, totals: RunStatistics, cost_target: float, learning_rate: float) -> None:
         """Dual ascent on the Lagrange multiplier of "LLM queries per accepted evolution <= cost_target"."""
         if totals.num_accepted:
             violation = totals.costs().queries_per_evolution - cost_target
@@ -103,14 +102,3 @@ class InstructionGenerationState:
         for name, func in self.reward_funcs.items():
             if name in state["reward_states"]:
                 func.load_state_dict(state["reward_states"][name])
-
-    def save(self, checkpoint_dir: str, rank: int) -> None:
-        save_resumable_state(self.state_dict(), checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank))
-
-    def load(self, checkpoint_dir: str, rank: int) -> bool:
-        """Restores this rank's file from `checkpoint_dir`; returns `False` when the checkpoint has none."""
-        state = load_resumable_state(checkpoint_dir, EXTRA_STATE_FILE.format(rank=rank))
-        if state is None:
-            return False
-        self.load_state_dict(state)
-        return True

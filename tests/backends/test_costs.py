@@ -4,7 +4,7 @@ from pathlib import Path
 
 from instrl_trl.backends import costs as costs_module
 from instrl_trl.backends.costs import RATIO_LABELS, CostSummary, cost_per, rate, ratio_label
-from instrl_trl.trainer.run_statistics import RunStatistics
+from instrl_trl.backends.run_statistics import RunStatistics
 
 
 def test_one_empty_case_rule_per_kind_of_ratio():

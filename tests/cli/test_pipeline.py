@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from instrl_trl.cli.pipeline import PipelineConfig, stage_arguments
+from instrl_trl.cli.main import main as cli_main
+from instrl_trl.stages.pipeline import PipelineConfig, stage_arguments
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +52,20 @@ def test_bad_pipeline_config(tmp_path, overrides, match, monkeypatch):
     monkeypatch.chdir(REPO)
     with pytest.raises(ValueError, match=match):
         PipelineConfig(output_dir=str(tmp_path), **overrides)
+
+
+def test_each_stage_of_the_pipeline_keeps_its_contract(tmp_path, capsys, monkeypatch):
+    # A pipeline stage runs as its own command does: its folder is claimed with its recipe's fingerprint, so a rerun
+    # with another value for one of its fields is refused, naming the field (issue 22)
+    monkeypatch.chdir(REPO)
+    evaluate = {"models": ["instrl-tiny-chat"], "max_samples": 2, "max_new_tokens": 4, "benchmark": ["ifeval:sample"]}
+    command = ["pipeline", "--config", "recipes/quickstart/pipeline.yaml", "--output_dir", str(tmp_path)]
+    command += ["--stages", "evaluate"]
+    assert cli_main([*command, "--evaluate_overrides", json.dumps(evaluate)]) == 0
+    assert (tmp_path / "eval" / "_run_fingerprint.json").is_file()
+    assert cli_main([*command, "--evaluate_overrides", json.dumps({**evaluate, "max_new_tokens": 8})]) == 1
+    error = capsys.readouterr().err
+    assert "instrl-trl pipeline: error:" in error and "`max_new_tokens`: 4 before, 8 now" in error
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from instrl_trl.evaluation.responses import build_benchmark_generator
 from instrl_trl.evaluation.results import PREDICTIONS_FILE, RESULTS_FILE, write_results
 from instrl_trl.metrics import load_instruction_following
 from instrl_trl.metrics.benchmarks import BENCHMARKS, IFEVAL
+from instrl_trl.runs.folder import RunFingerprintError
 from instrl_trl.stages.evaluate import run_evaluate
 from tests.backends.openai_server import OpenAIServer
 from tests.config_docs import assert_config_documented
@@ -394,9 +395,14 @@ def test_each_row_is_checked_once_and_a_finished_model_is_resumed(tiny_causal_lm
     monkeypatch.setattr("instrl_trl.stages.evaluate.generate_responses", no_generation)
     assert run_evaluate(config)[tiny_causal_lm] == json.loads(json.dumps(first))
     assert checked == keys
-    # other settings: evaluated again
+    # Another recipe into the same folder is refused, naming the field, as by every stage (issue 22) ...
     monkeypatch.undo()
-    again = run_evaluate(make_config([tiny_causal_lm], tmp_path / "eval", max_samples=2, resume=True))
+    changed = make_config([tiny_causal_lm], tmp_path / "eval", max_samples=2, update_model_card=False, resume=True)
+    with pytest.raises(RunFingerprintError, match=r"`max_samples`: 3 before, 2 now"):
+        run_evaluate(changed)
+    # ... and evaluated afresh with `overwrite_output_dir`
+    changed.overwrite_output_dir = True
+    again = run_evaluate(changed)
     assert again[tiny_causal_lm]["benchmarks"]["ifeval_sample"]["num_samples"] == 2
 
 

@@ -5,8 +5,9 @@ from transformers import HfArgumentParser
 from instrl_trl.backends.role_arguments import RoleArguments
 from instrl_trl.data.seeds import SeedColumnArguments
 from instrl_trl.generation import DatasetGenerationConfig
-from instrl_trl.rewards.reward_arguments import RewardArguments
+from instrl_trl.rewards.reward_arguments import RewardArguments, StepRewardArguments
 from instrl_trl.trainer import InstructionGenerationConfig
+from instrl_trl.trainer.training_defaults import OperationTrainingDefaults
 from tests.config_docs import assert_config_documented
 
 
@@ -20,7 +21,9 @@ def test_config_is_documented():
     assert_config_documented(DatasetGenerationConfig)
 
 
-@pytest.mark.parametrize("cls", [RoleArguments, RewardArguments, SeedColumnArguments])
+@pytest.mark.parametrize(
+    "cls", [RoleArguments, StepRewardArguments, RewardArguments, SeedColumnArguments, OperationTrainingDefaults]
+)
 def test_shared_arguments_are_documented(cls):
     assert_config_documented(cls)
 

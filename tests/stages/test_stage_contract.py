@@ -101,7 +101,11 @@ DEAD_ROLE = {
     "evaluate": ["--generator", json.dumps({k: v for k, v in DEAD_ENDPOINT.items() if k != "model"})],
 }
 # A field of each stage's recipe that changes its results, with another value
-CHANGED_FIELD = {"train-policy": ("learning_rate", "0.5"), "generate": ("max_operations", "2")}
+CHANGED_FIELD = {
+    "train-policy": ("learning_rate", "0.5"),
+    "generate": ("max_operations", "2"),
+    "evaluate": ("max_new_tokens", "8"),
+}
 
 
 @pytest.mark.slow

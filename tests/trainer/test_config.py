@@ -9,6 +9,7 @@ from instrl_trl.data.seeds import SeedColumnArguments
 from instrl_trl.operations.operation_arguments import OperationArguments
 from instrl_trl.rewards.reward_arguments import RewardArguments
 from instrl_trl.trainer import InstructionGenerationConfig
+from instrl_trl.trainer.training_defaults import OperationTrainingDefaults
 from tests.config_docs import assert_config_documented, declared_fields, overridden_field_names
 
 
@@ -27,14 +28,17 @@ def test_declared_fields_are_the_new_and_the_overridden_ones():
     # the seed column, operations, roles and rewards are argument groups shared with the instructor and generate
     shared = {
         field.name
-        for cls in (SeedColumnArguments, OperationArguments, RoleArguments, RewardArguments)
+        for cls in (OperationTrainingDefaults, SeedColumnArguments, OperationArguments, RoleArguments, RewardArguments)
         for field in dataclasses.fields(cls)
     }
     declared = {field.name for field in declared_fields(InstructionGenerationConfig)}
     new = {field.name for field in dataclasses.fields(InstructionGenerationConfig)} - base - shared
     assert new <= declared
     assert declared - new == overridden_field_names(InstructionGenerationConfig)
-    assert {"gradient_checkpointing", "remove_unused_columns", "dataloader_pin_memory"} <= declared - new
+    assert {"remove_unused_columns", "ddp_find_unused_parameters"} <= declared - new
+    # the defaults both trainers change come from their one group, and win over TrainingArguments'
+    defaults = InstructionGenerationConfig("unused")
+    assert (defaults.gradient_checkpointing, defaults.dataloader_pin_memory) == (False, False)  # TRL: True, True
     assert {"gamma", "gae_lambda", "query_budget"} <= new
     assert {"reward_funcs", "rewriter", "instruction_column", "max_operations"} <= shared - declared
 

@@ -9,8 +9,9 @@ from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.backends.base import ChoiceScores, TextGenerator, Usage
 from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
 from instrl_trl.runs.checkpoints import find_resume_checkpoint, is_complete_checkpoint
+from instrl_trl.trainer import run_outputs
 from instrl_trl.trainer.advantages import explained_variance
-from instrl_trl.trainer.state import EXTRA_STATE_FILE, InstructionGenerationState
+from instrl_trl.trainer.state import EXTRA_STATE_FILE
 from tests.simulated_kill import SimulatedKill
 
 
@@ -418,14 +419,14 @@ def test_a_kill_while_our_state_is_saved_leaves_the_previous_checkpoint_to_resum
     killed = InstructionGenerationTrainer(
         model=tiny_backbone, args=make_config(tmp_path / "killed", **config), train_dataset=quickstart_seeds
     )
-    save = InstructionGenerationState.save
+    save = run_outputs.save_resumable_state
 
-    def save_then_die_at_step_6(self, checkpoint_dir, rank):
+    def save_then_die_at_step_6(state, checkpoint_dir, filename):
         if checkpoint_dir.endswith("checkpoint-6"):
             raise SimulatedKill
-        save(self, checkpoint_dir, rank)
+        save(state, checkpoint_dir, filename)
 
-    monkeypatch.setattr(InstructionGenerationState, "save", save_then_die_at_step_6)
+    monkeypatch.setattr(run_outputs, "save_resumable_state", save_then_die_at_step_6)
     with pytest.raises(SimulatedKill):
         killed.train()
     monkeypatch.undo()

@@ -1,30 +1,40 @@
 import os
 from dataclasses import dataclass, field
 
-import torch
 from trl import GRPOConfig
 
 from ...backends.role_arguments import RoleArguments
 from ...data.seeds import SeedColumnArguments, SeedDataArguments
 from ...operations.operation_arguments import OperationArguments
 from ...rewards import REWARD_FUNCS
+from ...rewards.reward_arguments import StepRewardArguments
 from ...tool_environment import DEFAULT_TASK_PROMPT
+from ..training_defaults import OperationTrainingDefaults
 
 
-DEFAULT_REWARD_FUNCS = ["information_gain", "elimination", "novelty", "query_cost"]
 # Names accepted by `chat_template_path` for TRL's stored templates that TRL can parse tool calls from
 STORED_CHAT_TEMPLATES = ("qwen2.5",)
 
 
 @dataclass
-class InstructorConfig(GRPOConfig, SeedDataArguments, SeedColumnArguments, OperationArguments, RoleArguments):
+class InstructorConfig(
+    OperationTrainingDefaults,
+    GRPOConfig,
+    SeedDataArguments,
+    SeedColumnArguments,
+    OperationArguments,
+    RoleArguments,
+    StepRewardArguments,
+):
     r"""
     Configuration of the `train-instructor` stage: TRL's [`~trl.GRPOTrainer`] trains an LLM (the *instructor*) to
     evolve seed instructions by calling one tool per operation in an [`InstructionEnvironment`].
 
     This class includes only the parameters that are specific to the instructor. The rewriter, the reviewer, the
     response cache and the failure budget are the PPO trainer's own argument group
-    ([`~instrl_trl.backends.role_arguments.RoleArguments`]), as is `instruction_column`. For the GRPO parameters, see
+    ([`~instrl_trl.backends.role_arguments.RoleArguments`]), as are `instruction_column`, the reward functions
+    ([`~instrl_trl.rewards.reward_arguments.StepRewardArguments`]) and the defaults both trainers change
+    ([`~instrl_trl.trainer.training_defaults.OperationTrainingDefaults`]). For the GRPO parameters, see
     [`~trl.GRPOConfig`]; for the others, [`~transformers.TrainingArguments`]. Batch sizes count completions: each seed
     instruction is played `num_generations` times, from the same state.
 
@@ -53,16 +63,9 @@ class InstructorConfig(GRPOConfig, SeedDataArguments, SeedColumnArguments, Opera
         call stop."`):
             The user message; the environment appends the seed instruction to it.
 
-        > Parameters that control the episodes
+        > Parameters that control the episodes (the operations, one tool each, and `max_operations` are the fields of
+        [`~instrl_trl.operations.operation_arguments.OperationArguments`])
 
-        operations (`list[str]`, *optional*):
-            Names of the operations the instructor may call, one tool each. Defaults to every operation of the
-            library (the six operations of the method plus those of `operations_file`).
-        operations_file (`str`, *optional*):
-            A YAML file or a `module:attribute` path with user operations; they are added to the defaults, or
-            replace those with the same name.
-        max_operations (`int`, *optional*, defaults to `6`):
-            Number of operations after which an episode ends, as in the paper.
         stop_reward (`float`, *optional*, defaults to `0.1`):
             Added to the reward of an episode the instructor ends by calling `stop` (unless the episode was ended by an
             elimination): without it, answering in plain text would end an episode as well as `stop` does.
@@ -105,34 +108,19 @@ class InstructorConfig(GRPOConfig, SeedDataArguments, SeedColumnArguments, Opera
 
     > [!NOTE]
     > These parameters have default values different from [`~trl.GRPOConfig`]:
-    > - `gradient_checkpointing`: unset (so off) instead of `True` (it slows CPU updates and only saves memory on big
-    >   models);
-    > - `bf16`: `True` on a bf16-capable GPU, else `False` (fp32 on CPU);
+    > - `gradient_checkpointing` (unset, so off), `bf16` (`True` on a bf16-capable GPU, else `False`) and
+    >   `dataloader_pin_memory` (`False`): the defaults of both trainers, see
+    >   [`~instrl_trl.trainer.training_defaults.OperationTrainingDefaults`];
     > - `max_tool_calling_iterations`: `max_operations + 1` when unset (every operation, then `stop`) instead of no
-    >   limit;
-    > - `dataloader_pin_memory`: `False` (nothing to pin on CPU).
+    >   limit.
     """
 
     _VALID_DICT_FIELDS = GRPOConfig._VALID_DICT_FIELDS + ["rewriter", "reviewer"]
 
     # Parameters whose default values are overridden from GRPOConfig
-    gradient_checkpointing: bool | None = field(
-        default=None,
-        metadata={
-            "help": "Deprecated alias of `activation_checkpointing` (off by default: it slows CPU updates; turn it on "
-            "for big models)."
-        },
-    )
-    bf16: bool | None = field(
-        default=None,
-        metadata={"help": "Use bf16 mixed precision. Defaults to True on a bf16-capable GPU, else False (CPU: fp32)."},
-    )
     max_tool_calling_iterations: int | None = field(
         default=None,
         metadata={"help": "Maximum tool-calling turns per episode. Defaults to `max_operations + 1`."},
-    )
-    dataloader_pin_memory: bool = field(
-        default=False, metadata={"help": "Whether to pin memory in data loaders. Off: nothing to pin on CPU."}
     )
 
     # Parameters that control the model and the seeds
@@ -162,19 +150,9 @@ class InstructorConfig(GRPOConfig, SeedDataArguments, SeedColumnArguments, Opera
     )
 
     # Parameters that control the rewards
-    reward_funcs: list[str] = field(
-        default_factory=lambda: list(DEFAULT_REWARD_FUNCS),
-        metadata={"help": "Step reward functions of the episode, as in the PPO trainer."},
-    )
     operation_reward_weights: list[float] | None = field(
         default=None,
         metadata={"help": "Weight of each of `reward_funcs` (PPO's `reward_weights`); all 1.0 by default."},
-    )
-    embedding_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "Sentence-embedding model of the novelty reward. Defaults to the packaged all-MiniLM-L6-v2."
-        },
     )
 
     # Parameters that control the warm start of the default instructor
@@ -185,8 +163,7 @@ class InstructorConfig(GRPOConfig, SeedDataArguments, SeedColumnArguments, Opera
     warm_start_learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate of the warm-start SFT."})
 
     def __post_init__(self):
-        if self.bf16 is None:
-            self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        self.resolve_bf16()
         if self.max_tool_calling_iterations is None:
             self.max_tool_calling_iterations = self.max_operations + 1
         self._check_values()
@@ -212,18 +189,11 @@ class InstructorConfig(GRPOConfig, SeedDataArguments, SeedColumnArguments, Opera
         if not self.task_prompt.strip():
             raise ValueError("`task_prompt` is empty; write the user message that introduces the seed instruction.")
         self.parse_roles()
-        if not self.reward_funcs:
-            raise ValueError("`reward_funcs` is empty; name at least one reward function, e.g. 'information_gain'.")
+        self.check_reward_funcs(self.operation_reward_weights, "operation_reward_weights")
         unknown = [name for name in self.reward_funcs if name not in REWARD_FUNCS]
         if unknown:
             raise ValueError(
                 f"Unknown reward function(s) {unknown} in `reward_funcs`. Valid names are: {', '.join(REWARD_FUNCS)}."
-            )
-        weights = self.operation_reward_weights
-        if weights is not None and len(weights) != len(self.reward_funcs):
-            raise ValueError(
-                f"`operation_reward_weights` has {len(weights)} values but `reward_funcs` has "
-                f"{len(self.reward_funcs)} functions ({self.reward_funcs}); give one weight per function."
             )
         if self.reward_weights is not None:
             raise ValueError(

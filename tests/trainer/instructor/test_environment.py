@@ -208,5 +208,5 @@ def test_statistics_record_each_episode_once():
     statistics = factory.statistics
     assert statistics.num_episodes == 1
     assert statistics.num_stopped == 1
-    assert statistics.counts["add_constraints"] == 1
+    assert statistics.operation_counts["add_constraints"] == 1
     assert statistics.reward_sum == pytest.approx(reward)

@@ -1,16 +1,18 @@
-"""The operation policy's model card, rendered from `model_cards/policy_card.md`."""
+"""
+The cards of both trainers' models (the PPO policy's `model_cards/policy_card.md`, the instructor's
+`model_cards/instructor_card.md`), rendered by one function, and the policy's training curve.
+"""
 
-import math
 import os
 from collections.abc import Callable
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ..environment import STOP_ACTION, format_state
+from ..backends.run_statistics import RunStatistics
+from ..environment import STOP_ACTION
 from ..hub.cards import render_model_card
 from ..hub.plots import pyplot
 from ..operations import OperationLibrary
-from .run_statistics import RunStatistics
 
 
 def operation_card_data(
@@ -36,46 +38,50 @@ def operation_rows(operations: OperationLibrary, frequency: Callable[[str], floa
     return rows
 
 
-def build_policy_card(
+def build_operation_card(
+    template_name: str,
+    pipeline_tag: str,
     *,
     model_name: str,
     operations: OperationLibrary,
     statistics: RunStatistics,
     reward_weights: dict[str, float],
     tags: list[str],
+    queries_total: int,
+    usage_totals: dict[str, dict[str, float]] | None = None,
     name_or_path: str | None = None,
     hub_model_id: str | None = None,
     dataset_name: str | None = None,
-    training_curve: str | None = None,
-    usage_totals: dict[str, dict[str, float]] | None = None,
+    **values,
 ) -> ModelCard:
     """
-    Renders the card: what the policy does, its operations and their frequency, rewards, query totals and the cost
-    ratios of [`~instrl_trl.backends.costs.CostSummary`] under their labels (those without a denominator left out),
-    and tokens per role from `usage_totals`. The base model is named only when `name_or_path` is a Hub id (a local
-    folder would leak a path into a public card).
+    Renders the card of a model that chooses operations (`policy_card.md` for the PPO policy, `instructor_card.md`
+    for the instructor): what it does, its operations and how often it chose each, rewards, the episodes' totals,
+    the LLM queries (in total and per role), the cost ratios of [`~instrl_trl.backends.costs.CostSummary`] under
+    their labels (those without a denominator left out) and tokens per role from `usage_totals`. The base model is
+    named only when `name_or_path` is a Hub id (a local folder would leak a path into a public card). `values` are
+    the template's own variables.
     """
     base_model = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
-    card_data = operation_card_data("text-classification", base_model, dataset_name, tags)
-    rows = operation_rows(operations, statistics.frequency)
     costs = statistics.costs(usage_totals)
+    queries_per_role = {role: int(usage["queries"]) for role, usage in (usage_totals or {}).items()}
     return render_model_card(
-        "policy_card.md",
-        card_data,
+        template_name,
+        operation_card_data(pipeline_tag, base_model, dataset_name, tags),
         model_name=model_name,
         hub_model_id=hub_model_id,
         base_model=base_model,
         dataset_name=dataset_name,
-        operations=rows,
+        operations=operation_rows(operations, statistics.frequency),
         reward_weights=reward_weights,
         num_episodes=statistics.num_episodes or None,
         mean_reward=statistics.mean_episode_reward,
-        accepted_rate=costs.accepted_rate if math.isfinite(costs.accepted_rate) else None,
-        queries_total=statistics.num_queries,
+        accepted_rate=statistics.accepted_rate,
+        queries_total=queries_total,
+        queries_per_role={role: count for role, count in queries_per_role.items() if count},
         cost_ratios=costs.card_ratios(),
         tokens_per_role=costs.tokens_per_role(),
-        example_state=format_state("Describe a city you would like to visit.", []),
-        training_curve=training_curve,
+        **values,
     )
 
 
