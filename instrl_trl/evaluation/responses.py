@@ -1,4 +1,7 @@
-"""The models' answers to the benchmark's prompts, in batches, through the transformers backend or an endpoint."""
+"""
+The models' answers to the benchmark's prompts: in batches through the transformers backend, all in flight (up to the
+server's `max_concurrency`) through an endpoint.
+"""
 
 import gc
 import logging
@@ -45,7 +48,12 @@ def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluati
     from tqdm.auto import tqdm
 
     generator = build_benchmark_generator(model, config)
-    step = config.batch_size * 4  # a few batches per call: progress without breaking the length-sorted batching
+    if getattr(generator, "max_concurrency", None) is not None:
+        # An endpoint gets every prompt in one call: a new request starts as soon as one of its `max_concurrency`
+        # slots frees, instead of each chunk waiting for its slowest answer while the server idles
+        step = max(1, len(prompts))
+    else:
+        step = config.batch_size * 4  # a few batches per call: progress without breaking the length-sorted batching
     responses = []
     for start in tqdm(range(0, len(prompts), step), desc=f"Generating ({model})", unit="batch"):
         responses += [generation.text for generation in generator.generate(list(prompts[start : start + step]))]

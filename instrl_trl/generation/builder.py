@@ -130,7 +130,7 @@ def generate_dataset(
         keep_intermediate=config.keep_intermediate,
     )  # fmt: skip
     embedder = SentenceEmbedder(config.embedding_model) if config.embedding_model else None
-    deduplicator = Deduplicator(config.dedup_threshold, embedder)
+    deduplicator = Deduplicator(config.dedup_method, config.dedup_threshold, embedder)
 
     state = stage_state()
     writer = ShardWriter(config.output_dir, state.process_index, config.shard_size, ROW_SCHEMA)
@@ -243,7 +243,9 @@ def run_generate(config: DatasetGenerationConfig) -> GenerationSummary:
         if state.num_processes > 1 and state.is_main_process:
             # Each process deduplicated its own seeds; a duplicate made on two ranks is kept once, in seed order
             embedder = SentenceEmbedder(config.embedding_model) if config.embedding_model else None
-            deduplicate_across_ranks(config.output_dir, Deduplicator(config.dedup_threshold, embedder))
+            deduplicate_across_ranks(
+                config.output_dir, Deduplicator(config.dedup_method, config.dedup_threshold, embedder)
+            )
         if state.is_main_process:
             _finish(config, seeds, summary, num_failed_seeds)
         state.wait_for_everyone()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from .filters import Deduplicator
 from .shards import list_shards
@@ -57,8 +56,5 @@ class _Text:
 
 def _keep_mask(instructions: list[str], deduplicator: Deduplicator) -> list[bool]:
     items = [_Text(text) for text in instructions]
-    embeddings = deduplicator.embedder.encode(instructions) if deduplicator.uses_embeddings and items else None
-    if embeddings is not None:
-        embeddings = torch.as_tensor(embeddings)
-    kept = {id(item) for item in deduplicator.filter(items, embeddings)}
+    kept = {id(item) for item in deduplicator.filter(items)}
     return [id(item) in kept for item in items]

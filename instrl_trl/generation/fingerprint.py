@@ -31,6 +31,7 @@ def generation_fingerprint(config: DatasetGenerationConfig, seeds: Dataset) -> d
         "temperature": None if config.greedy else config.temperature,
         "batch_size": None if config.greedy else config.batch_size,
         "keep_intermediate": config.keep_intermediate,
+        "dedup_method": config.dedup_method,
         "dedup_threshold": config.dedup_threshold,
         "reward_funcs": config.reward_funcs,
         "reward_weights": config.reward_weights,

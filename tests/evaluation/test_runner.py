@@ -5,6 +5,7 @@ import math
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -231,6 +232,35 @@ def test_endpoint_generator(tmp_path):
     assert results["benchmarks"]["ifeval_sample"]["num_failed_generations"] == 0
     assert (tmp_path / "eval" / "served-model" / RESULTS_FILE).is_file()
     assert all(request.body["max_tokens"] == 16 for request in server.state.requests)
+
+
+def test_endpoint_answers_do_not_wait_for_the_slowest_of_a_batch(tmp_path):
+    """
+    Through an endpoint every prompt is in flight (up to `max_concurrency`): while the first answer is held back,
+    the prompts after it, beyond a batch, are sent and answered on the other slot (in batches of 4 they would wait).
+    """
+    lock, arrivals, released, held = threading.Lock(), [], threading.Event(), []
+
+    def responder(messages):
+        with lock:
+            arrivals.append(messages)
+            count = len(arrivals)
+        if count >= 7:
+            released.set()
+        if count == 1:
+            held.append(released.wait(timeout=10))
+        return "a quiet answer without commas."
+
+    with OpenAIServer(responder=responder) as server:
+        generator = {"backend": "endpoint", "base_url": server.base_url, "max_retries": 0, "max_concurrency": 2}
+        config = BenchmarkEvaluationConfig(
+            models=["served-model"], output_dir=str(tmp_path / "eval"), benchmark=IFEVAL.sample_path, max_samples=8,
+            max_new_tokens=16, batch_size=1, generator=generator,
+        )  # fmt: skip
+        results = run_evaluate(config)["served-model"]
+    assert held == [True]  # six later prompts were answered while the first was held
+    assert server.max_in_flight == 2
+    assert results["benchmarks"]["ifeval_sample"]["num_failed_generations"] == 0
 
 
 def test_build_benchmark_generator_passes_the_endpoint_mapping(tmp_path):

@@ -62,7 +62,8 @@ def test_embedding_model_reaches_the_rewards(tiny_policy, tmp_path, monkeypatch)
 
 def test_defaults(tmp_path):
     config = make_config(tmp_path)
-    assert config.dedup_threshold == 0.95
+    assert (config.dedup_method, config.dedup_threshold) == ("minhash", 0.8)
+    assert make_config(tmp_path, dedup_method="embedding").dedup_threshold == 0.95
     assert config.shard_size == 1000
     assert config.verification_retries == 1
     assert config.keep_unverified is False
@@ -82,6 +83,7 @@ def test_required_fields(tmp_path, missing):
     [
         ("dedup_threshold", 0.0),
         ("dedup_threshold", 1.5),
+        ("dedup_method", "rouge"),
         ("shard_size", 0),
         ("batch_size", 0),
         ("max_operations", 0),
