@@ -166,6 +166,8 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool) -
                                            steps_per_generation=1, rewriter=role, pipelined_rollouts=pipelined,
                                            report_to="none", disable_tqdm=True)  # fmt: skip
         trainer = InstructionGenerationTrainer(model=default_policy_model(), args=args, train_dataset=seeds)
+        # A short rollout first: the novelty reward loads its embedding model at its first call, once per training run
+        trainer.collect_rollout(seeds["instruction"][:2])
         urllib.request.urlopen(f"{base_url}/log").read()  # forget earlier runs
         cpu, start = time.process_time(), time.monotonic()
         rollout = trainer.collect_rollout(seeds["instruction"])

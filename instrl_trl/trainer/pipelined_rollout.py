@@ -8,13 +8,14 @@ waiting, step after step, for the slowest query of the batch while stopped episo
        ^                                                                                                      |
        +--------------------------- not done: ready again (in the order answers arrive) <--------------------+
 
- once every episode ended, in the lock-step order (step by step, episodes in order within a step):
+ step t, once every episode took it or ended before it (while the servers work on later steps), in the lock-step
+ order (step by step, episodes in order within a step):
    one forward over the step's states -> log-probabilities and values;  reward functions -> rewards
 ```
 
 The rollout does not depend on the server's timing: episode `i` samples from its own stream (see
 [`~instrl_trl.trainer.rollout.episode_generators`]), a rewrite's seed is its episode's, and what depends on batching
-or order is computed after the episodes ended, in the order the lock-step loop uses: the log-probabilities and values
+or order is computed once a step is complete, in the order the lock-step loop uses: the log-probabilities and values
 (a forward pass over the same states as the lock-step step's, so bit for bit the same numbers) and the rewards (the
 novelty reward remembers what it has seen, so the order of its calls matters). The actions themselves are sampled from
 micro-batched forward passes: padding to another batch's longest state moves a probability by float rounding only, so
@@ -58,35 +59,68 @@ class _EpisodeRun:
 class _PipelinedEpisodes:
     """Plays the episodes of one rollout as their queries return (see the module's docstring)."""
 
-    def __init__(self, env: InstructionEnv, act_fn: EpisodeActFn, max_batch_size: int):
+    def __init__(self, env: InstructionEnv, act_fn: EpisodeActFn, reward_fn: RewardFn, max_batch_size: int):
         self.env = env
         self.act_fn = act_fn
+        self.reward_fn = reward_fn
         self.max_batch_size = max_batch_size
 
-    def play(self, seeds: list[str], generators: list[torch.Generator]) -> list[_EpisodeRun]:
+    def play(self, seeds: list[str], generators: list[torch.Generator]) -> RolloutBatch:
         env = self.env
         env.reset(seeds)
-        runs = [_EpisodeRun(index, episode, generators[index]) for index, episode in enumerate(env.episodes)]
+        self._runs = [_EpisodeRun(index, episode, generators[index]) for index, episode in enumerate(env.episodes)]
+        self._batch = RolloutBatch(num_episodes=len(seeds))
+        self._num_scored = 0  # steps already in the batch
         self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         pools = ServerPools({"rewriter": env.rewriter, "reviewer": env.reviewer})
         self._callers = {
             "rewriter": RoleCaller("rewriter", env.rewriter.rewrite, self._completions, pools.pool_for(env.rewriter)),
             "reviewer": RoleCaller("reviewer", self._review, self._completions, pools.pool_for(env.reviewer)),
         }
-        self._to_act = list(runs)
-        self._unfinished = len(runs)
+        self._to_act = list(self._runs)
+        self._unfinished = len(self._runs)
         try:
             while self._unfinished:
                 while self._to_act:
                     ready, self._to_act = self._to_act[: self.max_batch_size], self._to_act[self.max_batch_size :]
                     self._act(ready)
-                # A local role (the rules engine, a transformers model) answers what waits in one batch, here
-                flushed = [caller.flush() for caller in self._callers.values()]
-                if self._unfinished:
-                    self._handle_completions(block=not any(flushed) and not self._to_act)
+                # A local role (the rules engine, a transformers model) answers what waits in one batch, here (every
+                # caller flushes: no short-circuit)
+                flushed = any([caller.flush() for caller in self._callers.values()])  # noqa: C419
+                if not self._unfinished:
+                    break
+                if not flushed and self._completions.empty() and self._step_complete(self._num_scored):
+                    # Nothing to send: score a step every episode is past, while the servers work
+                    self._score_step()
+                    continue
+                self._handle_completions(block=not flushed)
         finally:
             pools.shutdown()
-        return runs
+        while self._step_complete(self._num_scored):
+            self._score_step()
+        self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
+        return self._batch
+
+    def _step_complete(self, step: int) -> bool:
+        """Whether `step` has steps to score and no episode may still take it (each took it or ended before)."""
+        takers = [run for run in self._runs if len(run.results) > step]
+        return bool(takers) and all(len(run.results) > step or run.episode.done for run in self._runs)
+
+    def _score_step(self) -> None:
+        """
+        Adds the next step to the batch as the lock-step loop would: its log-probabilities and values from one forward
+        over the step's states, episodes in order, then its rewards.
+        """
+        step = self._num_scored
+        self._num_scored += 1
+        stepping = [run for run in self._runs if len(run.results) > step]
+        states = [run.states[step] for run in stepping]
+        actions, logprobs, values = self.act_fn(states, actions=torch.tensor([run.actions[step] for run in stepping]))
+        result = StepResult.concatenate(
+            [run.results[step] for run in stepping], episode_indices=[run.index for run in stepping]
+        )
+        rewards, components = self.reward_fn(result)
+        self._batch.add(states, step, result, actions, logprobs, values, rewards, components)
 
     def _review(self, pairs: list[tuple[str, str]]):
         return self.env.reviewer.review([original for original, _ in pairs], [new for _, new in pairs])
@@ -175,18 +209,4 @@ def collect_rollouts_pipelined(
         raise ValueError(f"Got {len(generators)} generators for {len(seeds)} seeds; pass one per episode.")
     if max_batch_size < 1:
         raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size}.")
-    runs = _PipelinedEpisodes(env, act_fn, max_batch_size).play(seeds, generators)
-
-    batch = RolloutBatch(num_episodes=len(seeds))
-    num_steps = max((len(run.results) for run in runs), default=0)
-    for step in range(num_steps):
-        stepping = [run for run in runs if len(run.results) > step]
-        states = [run.states[step] for run in stepping]
-        actions, logprobs, values = act_fn(states, actions=torch.tensor([run.actions[step] for run in stepping]))
-        result = StepResult.concatenate(
-            [run.results[step] for run in stepping], episode_indices=[run.index for run in stepping]
-        )
-        rewards, components = reward_fn(result)
-        batch.add(states, step, result, actions, logprobs, values, rewards, components)
-    batch.evolutions = [list(episode.accepted) for episode in env.episodes]
-    return batch
+    return _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size).play(seeds, generators)

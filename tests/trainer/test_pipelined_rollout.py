@@ -97,7 +97,7 @@ def test_pipelined_rollout_is_the_lock_step_rollout_whatever_the_timing(trainer,
     seeds = quickstart_seeds["instruction"][:NUM_EPISODES]
     batches, spent, servers = [], [], []
     for pipelined, latency_seed in ((False, 1), (True, 2), (True, 3)):
-        with OpenAIServer(responder=evolving, latency=0.03, latency_sigma=1.0, latency_seed=latency_seed) as server:
+        with OpenAIServer(responder=evolving, latency=0.02, latency_sigma=1.0, latency_seed=latency_seed) as server:
             batch, queries = rollout(trainer, server, seeds, pipelined)
         batches.append(batch)
         spent.append(queries)
