@@ -10,9 +10,18 @@ quickstart seeds, repeated with an audience prefix when there are too few), pipe
 Utilization = busy slot-seconds / (C x the LLM phase's wall time, from the first request queued to the last answered).
 The answers depend only on a hash of the request's messages, so runs with other timings are comparable. The client's
 CPU seconds per request are this process's CPU time (the server runs in another process) over the requests served.
-Printed last: the pipelined utilization at the largest C (target >= 0.8).
 
-    python benchmarks/server_utilization.py [--mean_latency 1.0] [--slots 64 256]
+A PPO rollout is measured too (`--rollout_episodes`, in multiples of C; `--skip_rollout` leaves it out): one
+`InstructionGenerationTrainer.collect_rollout` with the defaults a user gets (the MiniLM policy, `max_operations` 6,
+the default rewards) and the rewriter on the server with `max_concurrency: C`, the reviewer the rules engine,
+pipelined and then lock-step (`pipelined_rollouts: false`); `--rollout_policy tiny` swaps MiniLM for a tiny BERT
+whose forward passes cost next to nothing (on a loaded CPU, MiniLM's make the client the limit). A rollout has a fixed
+set of episodes of different lengths, so its utilization is counted over min(C, episodes) slots: with episodes <= C,
+the slots of episodes that ended sit idle until the longest one ends (an on-policy rollout cannot start the next
+rollout's episodes early).
+Printed last: generate's pipelined utilization at the largest C (target >= 0.8).
+
+    python benchmarks/server_utilization.py [--mean_latency 1.0] [--slots 64 256] [--rollout_episodes 1 8]
 """
 
 import argparse
@@ -148,6 +157,71 @@ def run_generate(base_url: str, slots: int, num_seeds: int, pipelined: bool) -> 
     }
 
 
+def rollout_policy_model(kind: str, folder: str) -> str:
+    """
+    The policy the rollout measurement trains: `minilm` (the default a user gets) or `tiny`, a 2-layer, 32-wide BERT
+    with MiniLM's tokenizer, whose forward passes cost next to nothing, so that the client's CPU does not hide how
+    busy the pipeline keeps the server.
+    """
+    from instrl_trl.policy import default_policy_model
+
+    if kind == "minilm":
+        return default_policy_model()
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(default_policy_model())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)  # fmt: skip
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, policy: str) -> dict:
+    from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
+
+    role = {"backend": "endpoint", "model": "bench-model", "base_url": f"{base_url}/v1", "max_concurrency": slots}
+    seeds = load_seeds(num_episodes)
+    with tempfile.TemporaryDirectory() as output_dir:
+        args = InstructionGenerationConfig(output_dir=output_dir, per_device_train_batch_size=num_episodes,
+                                           steps_per_generation=1, rewriter=role, pipelined_rollouts=pipelined,
+                                           report_to="none", disable_tqdm=True)  # fmt: skip
+        model = rollout_policy_model(policy, os.path.join(output_dir, "policy-model"))
+        trainer = InstructionGenerationTrainer(model=model, args=args, train_dataset=seeds)
+        # A short rollout first: the novelty reward loads its embedding model at its first call, once per training run
+        trainer.collect_rollout(seeds["instruction"][:2])
+        urllib.request.urlopen(f"{base_url}/log").read()  # forget earlier runs
+        cpu, start = time.process_time(), time.monotonic()
+        rollout = trainer.collect_rollout(seeds["instruction"])
+        cpu, total = time.process_time() - cpu, time.monotonic() - start
+    log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
+    wall = max(end for _, _, end in log) - min(queued for queued, _, _ in log)
+    busy = sum(end - start for _, start, end in log)
+    used_slots = min(slots, num_episodes)
+    return {
+        "utilization": busy / (used_slots * wall),
+        "slots": used_slots,
+        "requests": len(log),
+        "achieved": len(log) / wall,
+        "possible": used_slots / (busy / len(log)),
+        "cpu_ms": 1000 * cpu / len(log),
+        "wall": wall,
+        "total": total,
+        "transitions": len(rollout),
+    }
+
+
+def describe_rollout(label: str, slots: int, num_episodes: int, result: dict) -> str:
+    return (
+        f"C={slots:4d} PPO rollout {label:18s} episodes={num_episodes:5d} requests={result['requests']:6d} "
+        f"wall={result['wall']:6.1f}s (rollout {result['total']:6.1f}s) achieved={result['achieved']:6.1f} of "
+        f"{result['possible']:6.1f} req/s utilization of {result['slots']} slots={result['utilization']:.2f} "
+        f"client_cpu={result['cpu_ms']:.2f} ms/request transitions={result['transitions']}"
+    )
+
+
 def describe(label: str, slots: int, num_seeds: int, result: dict) -> str:
     return (
         f"C={slots:4d} {label:10s} seeds={num_seeds:5d} requests={result['requests']:6d} "
@@ -161,6 +235,13 @@ def main() -> None:
     parser.add_argument("--mean_latency", type=float, default=1.0, help="Mean seconds a request holds a slot.")
     parser.add_argument("--slots", type=int, nargs="+", default=[64, 256], help="Server slots C to measure.")
     parser.add_argument("--skip_lock_step", action="store_true", help="Measure the pipelined stage only.")
+    parser.add_argument(
+        "--rollout_episodes", type=int, nargs="+", default=[1, 8], help="Episodes of a PPO rollout, in multiples of C."
+    )
+    parser.add_argument("--skip_rollout", action="store_true", help="Leave the PPO rollout out.")
+    parser.add_argument(
+        "--rollout_policy", choices=["minilm", "tiny"], default="minilm", help="Policy of the PPO rollout (see above)."
+    )
     args = parser.parse_args()
 
     last = None
@@ -178,6 +259,12 @@ def main() -> None:
                 print(describe("lock-step", slots, 2 * slots, lock_step), flush=True)  # noqa: T201
                 ratio = pipelined["utilization"] / lock_step["utilization"]
                 print(f"C={slots:4d} pipelined / lock-step utilization: {ratio:.1f}x", flush=True)  # noqa: T201
+            for multiple in [] if args.skip_rollout else args.rollout_episodes:
+                for pipelined_rollout in (True, False):
+                    label = "pipelined" if pipelined_rollout else "lock-step"
+                    result = run_rollout(base_url, slots, multiple * slots, pipelined_rollout, args.rollout_policy)
+                    label = f"{label} ({args.rollout_policy})"
+                    print(describe_rollout(label, slots, multiple * slots, result), flush=True)  # noqa: T201
         finally:
             server.kill()
         last = pipelined["utilization"]

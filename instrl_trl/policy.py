@@ -181,12 +181,14 @@ def get_action_and_value(
     actions: torch.Tensor | None = None,
     temperature: float = 1.0,
     greedy: bool = False,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     The policy's distribution over actions in `states` at `temperature` (CleanRL's `get_action_and_value`). Returns
     `(actions, logprobs, entropy, values)`, each of shape `(len(states),)` on the model's device. Without `actions`,
-    one is picked per state (sampled from `generator`, or the most likely one if `greedy`).
+    one is picked per state (sampled from `generator`, or the most likely one if `greedy`). `generator` may be a list
+    of one generator per state: each state's episode then samples from its own stream, whatever other states share
+    the forward pass.
 
     The rollout (through [`act`]) and the PPO loss both call this function, so the old and the new log-probabilities
     come from the same distribution: at the first PPO step the probability ratio is exactly 1.
@@ -198,7 +200,14 @@ def get_action_and_value(
             actions = distribution.logits.argmax(dim=-1)
         else:  # `generator` is a CPU generator: sample on CPU
             probs = distribution.logits.detach().cpu().exp()
-            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(distribution.logits.device)
+            if isinstance(generator, list):
+                if len(generator) != len(states):
+                    raise ValueError(f"Got {len(generator)} generators for {len(states)} states; pass one per state.")
+                streams = zip(probs, generator, strict=True)
+                actions = torch.cat([torch.multinomial(row, 1, generator=stream) for row, stream in streams])
+            else:
+                actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            actions = actions.to(distribution.logits.device)
     actions = actions.to(distribution.logits.device)
     # A policy loaded for generation has no value head; its values are not needed there
     state_values = getattr(outputs, "state_values", None)
@@ -224,17 +233,19 @@ def act(
     states: list[str],
     max_length: int = 128,
     greedy: bool = False,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
     temperature: float = 1.0,
+    actions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     Picks one action per state with [`get_action_and_value`]. Returns `(actions, logprobs, values)`, each of shape
-    `(len(states),)`, on CPU: an [`ActFn`] once the model is bound. Sampling draws from `generator`, so that a seeded
-    run picks the same actions.
+    `(len(states),)`, on CPU: an [`ActFn`] once the model is bound. Sampling draws from `generator` (one, or one per
+    state), so that a seeded run picks the same actions. Given `actions`, scores them instead of picking.
     """
     actions, logprobs, _, values = get_action_and_value(
-        model, processing_class, states, max_length, temperature=temperature, greedy=greedy, generator=generator
-    )
+        model, processing_class, states, max_length, actions=actions, temperature=temperature, greedy=greedy,
+        generator=generator,
+    )  # fmt: skip
     return actions.cpu(), logprobs.cpu(), values.cpu()
 
 

@@ -23,12 +23,12 @@ import torch
 
 from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
+from ..backends.role_calls import BatchingWorker, Completion, RoleCaller, ServerPools
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
 from .evolve import Candidate, episode_candidates
 from .filters import Deduplicator
 from .policies import ActPolicy, EvolutionSetup
 from .responses import AnsweredCandidate, ExpertUnavailableError, verified_by_constraints
-from .role_calls import BatchingWorker, Completion, RoleCaller, ServerPools
 from .rows import to_row
 from .shards import ShardWriter
 

@@ -48,6 +48,12 @@ class InstructionGenerationConfig(
             Number of PPO epochs over each rollout (`ppo_epochs` in PPO).
         rollout_temperature (`float`, *optional*, defaults to `1.0`):
             Temperature of the policy's softmax while collecting rollouts.
+        pipelined_rollouts (`bool`, *optional*, defaults to `True`):
+            When the rewriter or the reviewer is an endpoint, advance each episode of a rollout as soon as its own
+            queries return, so that all the rollout's episodes keep queries in flight (up to the server's
+            `max_concurrency`). The rollout is the one lock-step steps give (`False`: every step waits for the
+            batch's slowest query), whatever the server's timing. Local roles (the rules engine, a transformers model)
+            always play lock-step steps, which batch their queries.
 
         > Parameters that control the PPO loss
 
@@ -129,6 +135,10 @@ class InstructionGenerationConfig(
     )
     rollout_temperature: float = field(
         default=1.0, metadata={"help": "Temperature of the policy's softmax while collecting rollouts."}
+    )
+    pipelined_rollouts: bool = field(
+        default=True,
+        metadata={"help": "With an endpoint role, advance each episode as its own queries return (False: lock-step)."},
     )
 
     # Parameters that control the PPO loss

@@ -33,10 +33,11 @@ from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .cards import TRAINING_CURVE_FILE, build_operation_card, plot_training_curve
 from .instruction_generation_config import InstructionGenerationConfig
+from .pipelined_rollout import collect_rollouts_pipelined, uses_endpoint
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
 from .reward_funcs import build_reward_funcs
-from .rollout import RolloutBatch, collect_rollouts
+from .rollout import RolloutBatch, collect_rollouts, episode_generators
 from .rollout_buffer import RolloutBuffer
 from .rollout_metrics import rollout_metrics, rollout_statistics
 from .run_outputs import RunOutputsMixin
@@ -257,9 +258,20 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         )
 
     def collect_rollout(self, seeds: list[str]) -> RolloutBatch:
-        """Plays one episode per seed with the current policy (sampling) and scores every step."""
-        with eval_mode(self.accelerator.unwrap_model(self.model)):
-            return collect_rollouts(self.env, self.policy_act_fn(), seeds, self.score_step)
+        """
+        Plays one episode per seed with the current policy (sampling) and scores every step: pipelined when a role is
+        an endpoint (and `pipelined_rollouts`), lock-step otherwise; both give the same rollout. Each episode samples
+        from its own stream, seeded by the run seed, the rank, the micro-step and its index.
+        """
+        model = self.accelerator.unwrap_model(self.model)
+        act_fn = partial(act, model, self.processing_class, max_length=self.args.max_state_length,
+                         temperature=self.args.rollout_temperature)  # fmt: skip
+        rank = self.accelerator.process_index
+        generators = episode_generators(self.args.seed, self.run_state.step, len(seeds), rank)
+        pipelined = self.args.pipelined_rollouts and uses_endpoint(self.env)
+        collect = collect_rollouts_pipelined if pipelined else collect_rollouts
+        with eval_mode(model):
+            return collect(self.env, act_fn, seeds, self.score_step, generators)
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""

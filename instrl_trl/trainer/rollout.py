@@ -1,21 +1,55 @@
 """
 Rollout collection: run a batch of episodes with a policy and keep every transition.
 
-No Trainer import here. `collect_rollouts` plays the role of CleanRL's rollout loop; `RolloutBatch` holds what PPO
-needs, flattened per transition for the minibatches and padded per episode (`pad`/`unpad`) for GAE.
+No Trainer import here. `collect_rollouts` plays the role of CleanRL's rollout loop, in lock-step (one policy forward
+over every running episode, then one environment step that waits for all of them);
+[`~instrl_trl.trainer.pipelined_rollout.collect_rollouts_pipelined`] plays the same episodes as their queries return,
+and gives the same [`RolloutBatch`]. `RolloutBatch` holds what PPO needs, flattened per transition for the minibatches
+and padded per episode (`pad`/`unpad`) for GAE.
 """
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
 from ..environment import Evolution, InstructionEnv, StepResult
-from ..policy import ActFn
 
 
 # reward_fn(step_result) -> (total reward per item, {reward function name: per-item rewards})
 RewardFn = Callable[[StepResult], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+class EpisodeActFn(Protocol):
+    """
+    The rollout's policy ([`~instrl_trl.policy.act`] bound to a model): `(actions, logprobs, values)` for `states`,
+    each a 1-D tensor on CPU. With `generator` (one per state), state `i`'s action is sampled from `generator[i]`;
+    with `actions`, those are scored instead. Both paths take the same forward pass, so scoring the actions a forward
+    over the same states sampled gives back its log-probabilities and values bit for bit.
+    """
+
+    def __call__(
+        self,
+        states: list[str],
+        generator: list[torch.Generator] | None = None,
+        actions: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+def episode_generators(seed: int, rollout: int, num_episodes: int, rank: int = 0) -> list[torch.Generator]:
+    """
+    One sampling stream per episode of a rollout, seeded by the run `seed`, this process's `rank`, the `rollout`
+    (e.g. the micro-step that collects it) and the episode's index: an episode's actions then depend neither on the
+    other episodes nor on the order in which a pipelined rollout acts on them.
+    """
+    generators = []
+    for index in range(num_episodes):
+        # sha256, not hash(): Python salts str hashes per process, and a run must be reproducible across processes
+        digest = hashlib.sha256(f"{seed}:{rank}:{rollout}:{index}".encode()).digest()
+        generators.append(torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1))
+    return generators
 
 
 @dataclass
@@ -89,15 +123,24 @@ class RolloutBatch:
         }
 
 
-def collect_rollouts(env: InstructionEnv, act_fn: ActFn, seeds: list[str], reward_fn: RewardFn) -> RolloutBatch:
+def collect_rollouts(
+    env: InstructionEnv,
+    act_fn: EpisodeActFn,
+    seeds: list[str],
+    reward_fn: RewardFn,
+    generators: list[torch.Generator],
+) -> RolloutBatch:
     """
-    Plays one episode per seed until all have ended and returns every transition.
+    Plays one episode per seed until all have ended, in lock-step, and returns every transition. Episode `i` samples
+    its actions from `generators[i]` (see [`episode_generators`]).
     """
+    if len(generators) != len(seeds):
+        raise ValueError(f"Got {len(generators)} generators for {len(seeds)} seeds; pass one per episode.")
     batch = RolloutBatch(num_episodes=len(seeds))
     states = env.reset(seeds)
     step = 0
     while states:
-        actions, logprobs, values = act_fn(states)
+        actions, logprobs, values = act_fn(states, generator=[generators[i] for i in env.running])
         result = env.step(actions.tolist())
         rewards, components = reward_fn(result)
         batch.add(states, step, result, actions, logprobs, values, rewards, components)

@@ -28,7 +28,8 @@ class InstructionGenerationState:
     Parameters:
         accounting ([`QueryAccounting`]): this rank's LLM query counts (the environment records into it).
         statistics ([`RunStatistics`]): totals since the start of training, over all ranks.
-        rollout_generator (`torch.Generator`): draws this rank's sampled actions and minibatch order.
+        rollout_generator (`torch.Generator`): draws this rank's minibatch order (a rollout's episodes sample from
+            their own streams, seeded by the micro-step: `episode_generators`).
         reward_funcs (`dict[str, Callable]`): reward functions by name; those with a `state_dict` are saved.
         step (`int`): micro-steps done; its position in the rollout cycle says when to collect again.
         buffer ([`RolloutBuffer`] or `None`): the current rollout as PPO trains on it.

@@ -1,6 +1,6 @@
 """
-How the pipelined generation stage calls a role: one item at a time, each answer delivered to one queue as soon as
-it is known.
+How a pipelined loop (the generation stage, the trainer's rollouts) calls a role: one item at a time, each answer
+delivered to one queue as soon as it is known.
 
 A role whose backend is an HTTP endpoint is called from a thread pool, one request per item, so that many episodes'
 queries are in flight at once; roles that send to the same server share one pool of that server's `max_concurrency`
@@ -72,7 +72,7 @@ class ServerPools:
                 limits[found[0]] = max(limits.get(found[0], 0), found[1])
         self.limits = limits
         self._pools = {
-            endpoint: ThreadPoolExecutor(max_workers=limit, thread_name_prefix="generate")
+            endpoint: ThreadPoolExecutor(max_workers=limit, thread_name_prefix="role-call")
             for endpoint, limit in limits.items()
         }
 
@@ -160,7 +160,7 @@ class BatchingWorker(RoleCaller):
         super().__init__(role, call, completions)
         self.max_batch = max_batch
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name=f"generate-{role}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"role-call-{role}", daemon=True)
         self._thread.start()
 
     @property

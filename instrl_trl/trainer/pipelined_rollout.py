@@ -1,0 +1,212 @@
+"""
+Pipelined rollouts: every episode advances as soon as its own rewrite and review return, so that a rollout keeps all
+its episodes' queries in flight at a continuous-batching server (up to the server's `max_concurrency`), instead of
+waiting, step after step, for the slowest query of the batch while stopped episodes leave their slots empty.
+
+```
+ ready episodes --act (micro-batched forward, each sampled from its own stream)--> rewriter --> eliminate --> reviewer
+       ^                                                                                                      |
+       +--------------------------- not done: ready again (in the order answers arrive) <--------------------+
+
+ step t, once every episode took it or ended before it (while the servers work on later steps), in the lock-step
+ order (step by step, episodes in order within a step):
+   one forward over the step's states -> log-probabilities and values;  reward functions -> rewards
+```
+
+The rollout does not depend on the server's timing: episode `i` samples from its own stream (see
+[`~instrl_trl.trainer.rollout.episode_generators`]), a rewrite's seed is its episode's, and what depends on batching
+or order is computed once a step is complete, in the order the lock-step loop uses: the log-probabilities and values
+(a forward pass over the same states as the lock-step step's, so bit for bit the same numbers) and the rewards (the
+novelty reward remembers what it has seen, so the order of its calls matters). The actions themselves are sampled from
+micro-batched forward passes: padding to another batch's longest state moves a probability by float rounding only, so
+a sampled action differs from the lock-step one only when its draw falls within rounding of a boundary.
+"""
+
+import queue
+from dataclasses import dataclass, field
+
+import torch
+
+from ..backends.base import Rewrite
+from ..backends.role_calls import Completion, RoleCaller, ServerPools, endpoint_of
+from ..environment import STOP_ACTION, Episode, InstructionEnv, StepResult, format_state
+from .rollout import EpisodeActFn, RewardFn, RolloutBatch
+
+
+# Most states in one policy forward pass while episodes wait: a smaller pass sends the first rewrites sooner
+MAX_ACT_BATCH_SIZE = 32
+
+
+def uses_endpoint(env: InstructionEnv) -> bool:
+    """Whether the rewriter or the reviewer of `env` sends its queries to an HTTP endpoint."""
+    return any(endpoint_of(role) is not None for role in (env.rewriter, env.reviewer))
+
+
+@dataclass
+class _EpisodeRun:
+    """One episode on its way through the rollout, with what each of its steps did."""
+
+    index: int
+    episode: Episode
+    generator: torch.Generator
+    states: list[str] = field(default_factory=list)
+    actions: list[int] = field(default_factory=list)
+    results: list[StepResult] = field(default_factory=list)
+    operation: str | None = None
+    rewrite: Rewrite | None = None
+
+
+class _PipelinedEpisodes:
+    """Plays the episodes of one rollout as their queries return (see the module's docstring)."""
+
+    def __init__(self, env: InstructionEnv, act_fn: EpisodeActFn, reward_fn: RewardFn, max_batch_size: int):
+        self.env = env
+        self.act_fn = act_fn
+        self.reward_fn = reward_fn
+        self.max_batch_size = max_batch_size
+
+    def play(self, seeds: list[str], generators: list[torch.Generator]) -> RolloutBatch:
+        env = self.env
+        env.reset(seeds)
+        self._runs = [_EpisodeRun(index, episode, generators[index]) for index, episode in enumerate(env.episodes)]
+        self._batch = RolloutBatch(num_episodes=len(seeds))
+        self._num_scored = 0  # steps already in the batch
+        self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        pools = ServerPools({"rewriter": env.rewriter, "reviewer": env.reviewer})
+        self._callers = {
+            "rewriter": RoleCaller("rewriter", env.rewriter.rewrite, self._completions, pools.pool_for(env.rewriter)),
+            "reviewer": RoleCaller("reviewer", self._review, self._completions, pools.pool_for(env.reviewer)),
+        }
+        self._to_act = list(self._runs)
+        self._unfinished = len(self._runs)
+        try:
+            while self._unfinished:
+                while self._to_act:
+                    ready, self._to_act = self._to_act[: self.max_batch_size], self._to_act[self.max_batch_size :]
+                    self._act(ready)
+                # A local role (the rules engine, a transformers model) answers what waits in one batch, here (every
+                # caller flushes: no short-circuit)
+                flushed = any([caller.flush() for caller in self._callers.values()])  # noqa: C419
+                if not self._unfinished:
+                    break
+                if not flushed and self._completions.empty() and self._step_complete(self._num_scored):
+                    # Nothing to send: score a step every episode is past, while the servers work
+                    self._score_step()
+                    continue
+                self._handle_completions(block=not flushed)
+        finally:
+            pools.shutdown()
+        while self._step_complete(self._num_scored):
+            self._score_step()
+        self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
+        return self._batch
+
+    def _step_complete(self, step: int) -> bool:
+        """Whether `step` has steps to score and no episode may still take it (each took it or ended before)."""
+        takers = [run for run in self._runs if len(run.results) > step]
+        return bool(takers) and all(len(run.results) > step or run.episode.done for run in self._runs)
+
+    def _score_step(self) -> None:
+        """
+        Adds the next step to the batch as the lock-step loop would: its log-probabilities and values from one forward
+        over the step's states, episodes in order, then its rewards.
+        """
+        step = self._num_scored
+        self._num_scored += 1
+        stepping = [run for run in self._runs if len(run.results) > step]
+        states = [run.states[step] for run in stepping]
+        actions, logprobs, values = self.act_fn(states, actions=torch.tensor([run.actions[step] for run in stepping]))
+        result = StepResult.concatenate(
+            [run.results[step] for run in stepping], episode_indices=[run.index for run in stepping]
+        )
+        rewards, components = self.reward_fn(result)
+        self._batch.add(states, step, result, actions, logprobs, values, rewards, components)
+
+    def _review(self, pairs: list[tuple[str, str]]):
+        return self.env.reviewer.review([original for original, _ in pairs], [new for _, new in pairs])
+
+    def _act(self, runs: list[_EpisodeRun]) -> None:
+        states = [format_state(run.episode.instruction, run.episode.history) for run in runs]
+        actions, _, _ = self.act_fn(states, generator=[run.generator for run in runs])
+        for run, state, action in zip(runs, states, actions.tolist(), strict=True):
+            run.states.append(state)
+            run.actions.append(action)
+            run.operation = self.env.action_names[action]
+            if run.operation == STOP_ACTION:
+                self._end_step(run, self.env.apply_step(run.episode, STOP_ACTION))
+            else:
+                self._callers["rewriter"].submit(self.env.rewrite_request(run.episode, run.operation), run)
+
+    def _handle_completions(self, block: bool) -> None:
+        try:
+            completion = self._completions.get(timeout=3600) if block else self._completions.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            if completion.error is not None:
+                raise completion.error
+            if completion.role == "rewriter":
+                self._on_rewrite(completion.tag, completion.result)
+            else:
+                self._on_review(completion.tag, completion.result)
+            try:
+                completion = self._completions.get_nowait()
+            except queue.Empty:
+                return
+
+    def _on_rewrite(self, run: _EpisodeRun, rewrite: Rewrite) -> None:
+        self.env.accounting.record("rewriter", 1, [rewrite.usage])
+        run.rewrite = rewrite
+        # Eliminated rewrites are dropped by rule; only the others cost a reviewer query, as in `InstructionEnv.step`
+        elimination = self.env.elimination(run.episode, rewrite)
+        if elimination is None:
+            self._callers["reviewer"].submit((run.episode.instruction, rewrite.instruction), run)
+        else:
+            self._end_step(run, self.env.apply_step(run.episode, run.operation, rewrite, elimination))
+
+    def _on_review(self, run: _EpisodeRun, review) -> None:
+        self.env.accounting.record("reviewer", 1, [review.usage])
+        self._end_step(run, self.env.apply_step(run.episode, run.operation, run.rewrite, None, review))
+
+    def _end_step(self, run: _EpisodeRun, result: StepResult) -> None:
+        run.results.append(result)
+        run.rewrite = None
+        if run.episode.done:
+            self._unfinished -= 1
+        else:
+            self._to_act.append(run)
+
+
+def collect_rollouts_pipelined(
+    env: InstructionEnv,
+    act_fn: EpisodeActFn,
+    seeds: list[str],
+    reward_fn: RewardFn,
+    generators: list[torch.Generator],
+    max_batch_size: int = MAX_ACT_BATCH_SIZE,
+) -> RolloutBatch:
+    """
+    Plays one episode per seed until all have ended, each advancing as soon as its own queries return, and returns
+    every transition: the [`~instrl_trl.trainer.rollout.RolloutBatch`] that
+    [`~instrl_trl.trainer.rollout.collect_rollouts`] returns for the same arguments, whatever the server's timing.
+
+    Args:
+        env ([`~instrl_trl.environment.InstructionEnv`]):
+            The environment; its rewriter and reviewer are called item by item, from one thread pool per server
+            (bounded by the server's `max_concurrency`) for an endpoint, in batches in this thread otherwise.
+        act_fn ([`~instrl_trl.trainer.rollout.EpisodeActFn`]):
+            The policy.
+        seeds (`list[str]`):
+            One seed instruction per episode.
+        reward_fn (`RewardFn`):
+            Scores one step of the batch (a [`~instrl_trl.environment.StepResult`] over the episodes that took it).
+        generators (`list[torch.Generator]`):
+            Episode `i` samples its actions from `generators[i]`.
+        max_batch_size (`int`, *optional*, defaults to `32`):
+            Most states in one forward pass while episodes wait for the policy.
+    """
+    if len(generators) != len(seeds):
+        raise ValueError(f"Got {len(generators)} generators for {len(seeds)} seeds; pass one per episode.")
+    if max_batch_size < 1:
+        raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size}.")
+    return _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size).play(seeds, generators)
