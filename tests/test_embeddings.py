@@ -94,3 +94,12 @@ def test_docstring_example():
     results = doctest.testmod(embeddings)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+def test_the_embedder_runs_on_the_gpu_when_there_is_one(monkeypatch):
+    # A MiniLM forward costs 20-70 ms per text on a CPU: on a GPU machine the rollouts' novelty reward would wait on it
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert SentenceEmbedder().device == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert SentenceEmbedder().device == "cuda"
+    assert SentenceEmbedder(device="cpu").device == "cpu"  # an explicit device wins
