@@ -154,9 +154,10 @@ def auc(scores: list[float], labels: list[bool]) -> float:
 def judge_auc(judge: Reviewer, originals, rewrites, labels, kinds) -> tuple[float, float, int]:
     """AUC on all pairs and on the wordy-vs-short ones; a failed verdict scores 0.5. Also the failed count."""
     reviews = judge.review(originals, rewrites)
-    # The rules reviewer gives a verdict without a probability (and no usage); an LLM's failed verdict neither
+    # The rules reviewer gives a verdict without a probability; an LLM's failed verdict has neither (`usage.failed`)
     scores = [
-        review.probability if review.probability is not None or review.usage is not None
+        review.probability if review.probability is not None
+        else None if review.usage is not None and review.usage.failed
         else float(review.information_gain)
         for review in reviews
     ]  # fmt: skip
