@@ -2,6 +2,7 @@
 
 from huggingface_hub import ModelCard
 
+from ...backends.costs import CostSummary
 from ...hub.cards import render_model_card
 from ...operations import OperationLibrary
 from ...tool_environment import DEFAULT_TASK_PROMPT
@@ -26,6 +27,8 @@ def build_instructor_card(
     """Renders the card: what the instructor does, its tools and how often it called them, rewards and queries."""
     card_data = operation_card_data("text-generation", base_model, dataset_name, tags)
     rows = operation_rows(operations, statistics.frequency)
+    # Only evolutions are counted during training (no kept or deep instructions): one ratio, under its one label
+    costs = CostSummary(sum(queries.values()), statistics.num_accepted, num_instructions=0, num_deep_instructions=0)
     return render_model_card(
         "instructor_card.md",
         card_data,
@@ -42,4 +45,5 @@ def build_instructor_card(
         accepted_rate=statistics.accepted_rate,
         queries_total=sum(queries.values()),
         queries_per_role={role: count for role, count in queries.items() if count},
+        cost_ratios=costs.card_ratios(["queries_per_evolution"]),
     )
