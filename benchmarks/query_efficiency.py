@@ -25,6 +25,7 @@ policy's queries (and tokens) per 3+-evolution instruction over the best of {bes
 no_repeat, uniform}.
 
     python benchmarks/query_efficiency.py [--max_steps 400] [--policy FOLDER] [--instructor FOLDER] [--num_seeds N]
+                                          [--sequence A,B,C]
 """
 
 import argparse
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--policy", default=None, help="An already trained PPO policy folder: skips its training.")
     parser.add_argument("--instructor", default=None, help="An already trained instructor folder: skips its training.")
     parser.add_argument("--num_seeds", type=int, default=None, help="Held-out seeds to play (default: all).")
+    parser.add_argument("--sequence", default=None, help="The best constant sequence (`a,b,c`) an earlier run "
+                        "found on the training seeds: skips the search; its score is recomputed.")  # fmt: skip
     parser.add_argument("--min_evolutions", type=int, default=3, help="Evolutions that make an instruction deep.")
     parser.add_argument("--query_budget", type=int, default=3000, help="Budget of the fixed-budget table.")
     cli = parser.parse_args()
@@ -129,11 +132,18 @@ def main() -> None:
     def rules_env() -> InstructionEnv:
         return InstructionEnv(operations, RulesRewriter(), RulesReviewer(), max_operations, seed=run_seed)
 
+    greedy = evaluation_setup(RulesRewriter(), RulesReviewer(), max_operations, run_seed)
     start = time.perf_counter()
-    sequence, score = best_constant_sequence(rules_env, train_seeds, max_operations, cli.min_evolutions)
+    if cli.sequence is None:
+        sequence, score = best_constant_sequence(rules_env, train_seeds, max_operations, cli.min_evolutions)
+        found = f"exact search, {time.perf_counter() - start:.0f} s"
+    else:
+        sequence = tuple(cli.sequence.split(","))
+        given = baseline_policy(f"sequence:{cli.sequence}", operations)
+        score = evaluate_policy(given, greedy, train_seeds, None, 32, cli.min_evolutions)
+        found = "given with --sequence, from an earlier search"
     print(  # noqa: T201
-        f"best constant sequence on the {len(train_seeds)} training seeds (exact search, "
-        f"{time.perf_counter() - start:.0f} s): {','.join(sequence)} "
+        f"best constant sequence on the {len(train_seeds)} training seeds ({found}): {','.join(sequence)} "
         f"({format_number(score.costs.queries_per_deep_instruction)} queries per deep instruction there)"
     )
 
@@ -147,7 +157,6 @@ def main() -> None:
         "bandit": lambda: baseline_policy("bandit", operations),
         "bandit:blind (no feature)": lambda: baseline_policy("bandit:blind", operations),
     }
-    greedy = evaluation_setup(RulesRewriter(), RulesReviewer(), max_operations, run_seed)
     # The tiny warm-started instructor tends to call `stop` at once when decoding greedily (benchmarks/instructor.py)
     sampled = evaluation_setup(RulesRewriter(), RulesReviewer(), max_operations, run_seed, greedy=False)
     embedder = SentenceEmbedder()

@@ -6,9 +6,12 @@ Rows must not depend on the servers' timing, so the bandit learns only from whol
 one operation round at a time (the batch-by-batch stage; a bandit is never pipelined), and after each round the
 verdicts update the bandit in episode (seed) order before the next round chooses. The choice for a seed thus depends
 only on the run seed, the verdicts of the earlier batches and rounds, and its own sampling stream (seeded by the run
-seed and its seed index), whatever order the queries of a round returned in. Not yet done: the counts are not saved
-with the shards, so a resumed run starts the bandit afresh (its rows are deterministic given where it resumed, but
-differ from an uninterrupted run's); [`BanditPolicy.state_dict`] is the hook for it.
+seed and its seed index), whatever order the queries of a round returned in.
+
+The bandit's counts ([`BanditPolicy.state_dict`]) after each batch are committed with the batch's seeds (see
+[`~instrl_trl.generation.shards.ShardWriter`]), and a resumed run starts from those of the last commit: a run killed
+and rerun with the same command writes the rows of an uninterrupted one. (A seed whose queries failed is played again
+by the next run, and the bandit learns from its verdicts twice; such a run differs from one where nothing failed.)
 """
 
 import random

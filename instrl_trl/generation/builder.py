@@ -100,7 +100,8 @@ def generate_dataset(
     operation policy, an instructor or a baseline, see [`~instrl_trl.generation.policies.load_generation_policy`];
     a PPO policy may also be given as its model, `processing_class` and `operations`) and writes parquet shards under
     `config.output_dir/data`. Safe to kill at any moment: the same call resumes
-    without losing or repeating a row. Under `accelerate launch`, each process takes every `num_processes`-th seed
+    without losing or repeating a row (a `bandit` from what it had learned on the seeds done, so that its rows are
+    those of an uninterrupted run). Under `accelerate launch`, each process takes every `num_processes`-th seed
     and writes its own shards.
 
     A seed some of whose queries failed (after the backend's retries) is not done: its rows are not written and the
@@ -135,6 +136,9 @@ def generate_dataset(
     state = stage_state()
     writer = ShardWriter(config.output_dir, state.process_index, config.shard_size, ROW_SCHEMA)
     done = writer.done_seed_indices()
+    policy_state = writer.policy_state()
+    if policy_state is not None:
+        policy.load_state_dict(policy_state)  # a learning policy goes on from what it learned on the seeds done
     deduplicator.remember(_instructions_in(list_shards(config.output_dir, state.process_index)))
     num_seeds = len(seeds) if config.max_seeds is None else min(config.max_seeds, len(seeds))
     mine = list(range(state.process_index, num_seeds, state.num_processes))
@@ -204,7 +208,8 @@ def _generate_lock_step(
         )  # fmt: skip
         failed |= {candidate.seed_index for candidate in unanswered}
         rows = [to_row(item) for item in answered if item.candidate.seed_index not in failed]
-        writer.add(rows, [index for index in batch if index not in failed])
+        # The policy's state after this batch is committed with its seeds (a `bandit` learned from their verdicts)
+        writer.add(rows, [index for index in batch if index not in failed], policy.state_dict())
         num_rows += len(rows)
         failed_seeds |= failed
         progress.update(len(batch))

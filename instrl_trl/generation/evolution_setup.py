@@ -84,3 +84,18 @@ class GenerationPolicy:
         samples as an uninterrupted one.
         """
         raise NotImplementedError
+
+    def state_dict(self) -> dict | None:
+        """
+        What the policy learned while generating, JSON-serialisable, committed with the seeds it has seen so that a
+        resumed run goes on from it (see [`~instrl_trl.generation.shards.ShardWriter`]); `None` (the default) for a
+        policy that does not learn as it generates.
+        """
+        return None
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what [`GenerationPolicy.state_dict`] returned."""
+        raise ValueError(
+            f"A {self.kind!r} policy has no state to restore, but the run folder's progress holds one: it was written "
+            "by a policy that learns as it generates. Rerun with that policy, or set a new `output_dir`."
+        )

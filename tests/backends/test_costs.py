@@ -56,3 +56,5 @@ def test_readme_quotes_the_ratios_under_their_labels():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name in RATIO_LABELS:
         assert ratio_label(name) in " ".join(readme.split()), name
+    # ... and never under an older name that meant another quantity (per accepted step, or per kept episode)
+    assert "queries per accepted instruction" not in " ".join(readme.split())

@@ -16,8 +16,9 @@ from instrl_trl.generation.policies import (
     load_generation_policy,
     policy_kind,
 )
-from instrl_trl.generation.shards import list_shards
+from instrl_trl.generation.shards import ShardWriter, list_shards
 from instrl_trl.operations import build_operation_library
+from tests.simulated_kill import SimulatedKill
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,54 @@ def test_uniform_baseline_is_seeded_by_batch(quickstart_seeds, tmp_path):
     generate_dataset(_config(tmp_path / "resumed", "uniform"), quickstart_seeds)
     key = lambda row: (row["seed_index"], row["instruction"])  # noqa: E731
     assert sorted(_rows(resumed.output_dir), key=key) == sorted(rows, key=key)
+
+
+def _die_at_the_third_commit(monkeypatch, where: str) -> None:
+    """
+    Kills the run (as kill -9 would: nothing more is written) at its third commit, before the shard is renamed or
+    between the rename and the progress line.
+    """
+    killed, commits = [], []
+    flush, append_progress = ShardWriter.flush, ShardWriter._append_progress
+
+    def dying_flush(self):
+        if killed or (where == "before the commit" and len(commits) == 2 and (self._rows or self._finished_seeds)):
+            killed.append(True)
+            raise SimulatedKill
+        flush(self)
+
+    def dying_append_progress(self, *args):
+        commits.append(args)
+        if where == "between the shard and its progress line" and len(commits) == 3:
+            killed.append(True)
+            raise SimulatedKill
+        append_progress(self, *args)
+
+    monkeypatch.setattr(ShardWriter, "flush", dying_flush)
+    monkeypatch.setattr(ShardWriter, "_append_progress", dying_append_progress)
+
+
+@pytest.mark.parametrize("where", ["before the commit", "between the shard and its progress line"])
+def test_a_killed_bandit_run_resumes_to_the_rows_of_an_uninterrupted_one(
+    quickstart_seeds, tmp_path, monkeypatch, where
+):
+    # The bandit's choices depend on every verdict before them: the rerun must go on from what it had learned on the
+    # seeds done, not from nothing
+    overrides = {"max_seeds": 40, "shard_size": 4}
+    whole = _config(tmp_path / "whole", "bandit", **overrides)
+    generate_dataset(whole, quickstart_seeds)
+    rows = _rows(whole.output_dir)
+
+    killed = _config(tmp_path / "killed", "bandit", **overrides)
+    with monkeypatch.context() as patch:
+        _die_at_the_third_commit(patch, where)
+        with pytest.raises(SimulatedKill):
+            generate_dataset(killed, quickstart_seeds)
+    assert 0 < len(_rows(killed.output_dir)) < len(rows)
+    summary = generate_dataset(killed, quickstart_seeds)
+    assert summary.num_skipped_seeds > 0
+    key = lambda row: (row["seed_index"], row["instruction"])  # noqa: E731
+    assert sorted(_rows(killed.output_dir), key=key) == sorted(rows, key=key)
 
 
 def test_no_repeat_baseline_never_repeats_an_operation(quickstart_seeds, tmp_path):

@@ -95,8 +95,42 @@ def test_done_seeds_include_those_in_shards_without_a_progress_line(tmp_path):
     progress.write_text(lines[0] + "\n")
 
     resumed = ShardWriter(str(tmp_path), shard_size=2, schema=ROW_SCHEMA)
-    # seed 4 had no row and its progress line is lost: it is done again, the others are not
-    assert resumed.done_seed_indices() == {0, 1, 2, 3}
+    # seed 4 had no row and its progress line is lost, but the shard records the seeds it finished: the line is back
+    assert resumed.done_seed_indices() == {0, 1, 2, 3, 4}
+    assert progress_lines(tmp_path)[-1] == {"seed_indices": [2, 3, 4], "shard": shard_name(0, 1)}
+
+
+def test_the_policy_state_of_the_last_commit_comes_back(tmp_path):
+    # A learning policy's state is committed with the seeds it has seen, never with seeds still buffered
+    writer = ShardWriter(str(tmp_path), shard_size=2, schema=ROW_SCHEMA)
+    assert writer.policy_state() is None
+    writer.add(rows_of([0, 1]), [0, 1], policy_state={"counts": [1]})
+    writer.add(rows_of([2]), [2], policy_state={"counts": [2]})  # buffered: not committed
+    assert ShardWriter(str(tmp_path), shard_size=2, schema=ROW_SCHEMA).policy_state() == {"counts": [1]}
+    assert progress_lines(tmp_path)[-1]["policy_state"] == {"counts": [1]}
+
+    writer.add([], [3], policy_state={"counts": [3]})
+    writer.flush()
+    writer.add([], [4], policy_state={"counts": [4]})  # a commit without a shard
+    writer.flush()
+    assert ShardWriter(str(tmp_path), shard_size=2, schema=ROW_SCHEMA).policy_state() == {"counts": [4]}
+
+
+def test_the_policy_state_of_a_shard_whose_progress_line_was_lost_comes_back(tmp_path):
+    writer = ShardWriter(str(tmp_path), shard_size=1, schema=ROW_SCHEMA)
+    writer.add(rows_of([0]), [0], policy_state={"step": 1})
+    writer.add(rows_of([1]), [1, 2], policy_state={"step": 2})
+    progress = tmp_path / "progress" / "rank-00000.jsonl"
+    lines = progress.read_text().splitlines()
+    progress.write_text(lines[0] + "\n" + lines[1][:20])  # the kill cut the second line short
+
+    resumed = ShardWriter(str(tmp_path), shard_size=1, schema=ROW_SCHEMA)
+    assert resumed.policy_state() == {"step": 2}
+    assert resumed.done_seed_indices() == {0, 1, 2}
+    resumed.add(rows_of([3]), [3], policy_state={"step": 3})
+    # the cut line is gone and the shard's own record took its place: every line reads back, the new one last
+    assert [line["seed_indices"] for line in progress_lines(tmp_path)] == [[0], [1, 2], [3]]
+    assert ShardWriter(str(tmp_path), shard_size=1, schema=ROW_SCHEMA).policy_state() == {"step": 3}
 
 
 def test_a_truncated_progress_line_is_tolerated(tmp_path):

@@ -146,7 +146,7 @@ def test_query_budget_stops_training(tiny_backbone, quickstart_seeds, tmp_path):
 
 
 def test_cost_target_raises_the_lagrange_multiplier(tiny_backbone, quickstart_seeds, tmp_path):
-    # No policy reaches 1 query per accepted instruction (a rewrite and a review are 2), so the multiplier must rise
+    # No policy reaches 1 LLM query per accepted evolution (a rewrite and a review are 2), so the multiplier must rise
     trainer = InstructionGenerationTrainer(
         model=tiny_backbone,
         args=make_config(tmp_path, max_steps=4, cost_target=1.0, cost_multiplier_lr=0.1),
