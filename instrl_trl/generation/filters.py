@@ -24,8 +24,8 @@ from .evolve import Candidate
 
 DEDUP_METHODS = ("minhash", "embedding")
 # Similarity at or above which two instructions are near-duplicates, per method: the Jaccard similarity of word
-# 3-gram sets (an instruction with a 6-word constraint added to a 32-word one scores 0.83, a 10-word one 0.75), or the cosine similarity
-# of MiniLM embeddings
+# 3-gram sets (an instruction with a 6-word constraint added to a 32-word one scores 0.83, a 10-word one 0.75), or
+# the cosine similarity of MiniLM embeddings
 DEFAULT_DEDUP_THRESHOLDS = {"minhash": 0.8, "embedding": 0.95}
 
 

@@ -19,8 +19,9 @@ class DatasetGenerationConfig(
     Configuration of the `generate` stage: a trained operation policy evolves seed instructions, an expert answers
     them, and the rows are written as parquet shards (see [`run_generate`]). The seeds (`dataset_name`,
     `dataset_config`, `dataset_split`, `instruction_column`), the `rewriter`, `reviewer`, `response_cache` and
-    `max_failure_fraction`, the rewards (`reward_funcs`, `reward_weights`, `embedding_model`, which the `embedding`
-    near-duplicate filter uses too) and `overwrite_output_dir` are the fields of [`~instrl_trl.data.seeds.SeedDataArguments`],
+    `max_failure_fraction`, the rewards (`reward_funcs`, `reward_weights`, `embedding_model`, which the
+    `embedding` near-duplicate filter uses too) and `overwrite_output_dir` are the fields of
+    [`~instrl_trl.data.seeds.SeedDataArguments`],
     [`~instrl_trl.data.seeds.SeedColumnArguments`], [`~instrl_trl.backends.role_arguments.RoleArguments`],
     [`~instrl_trl.rewards.reward_arguments.RewardArguments`] and [`~instrl_trl.runs.folder.RunFolderArguments`],
     shared with the `train-policy` stage.
