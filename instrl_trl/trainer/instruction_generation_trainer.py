@@ -259,17 +259,21 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
 
     def collect_rollout(self, seeds: list[str]) -> RolloutBatch:
         """
-        Plays one episode per seed with the current policy (sampling) and scores every step: pipelined when a role is
-        an endpoint (and `pipelined_rollouts`), lock-step otherwise; both give the same rollout. Each episode samples
-        from its own stream, seeded by the run seed, the rank, the micro-step and its index.
+        Plays one episode per seed with the current policy (sampling) and scores every step. When a role is an
+        endpoint, each episode samples from its own stream, seeded by the run seed, the rank, the micro-step and its
+        index, and the rollout is pipelined (`pipelined_rollouts`) or lock-step, the same rollout either way; with
+        local roles only (the rules engine, transformers models), lock-step steps draw from the run's rollout stream.
         """
         model = self.accelerator.unwrap_model(self.model)
         act_fn = partial(act, model, self.processing_class, max_length=self.args.max_state_length,
                          temperature=self.args.rollout_temperature)  # fmt: skip
+        if not uses_endpoint(self.env):
+            # Local roles: lock-step steps, each step's actions drawn together from the run's rollout stream
+            with eval_mode(model):
+                return collect_rollouts(self.env, act_fn, seeds, self.score_step, self.run_state.rollout_generator)
         rank = self.accelerator.process_index
         generators = episode_generators(self.args.seed, self.run_state.step, len(seeds), rank)
-        pipelined = self.args.pipelined_rollouts and uses_endpoint(self.env)
-        collect = collect_rollouts_pipelined if pipelined else collect_rollouts
+        collect = collect_rollouts_pipelined if self.args.pipelined_rollouts else collect_rollouts
         with eval_mode(model):
             return collect(self.env, act_fn, seeds, self.score_step, generators)
 

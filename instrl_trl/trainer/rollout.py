@@ -128,19 +128,22 @@ def collect_rollouts(
     act_fn: EpisodeActFn,
     seeds: list[str],
     reward_fn: RewardFn,
-    generators: list[torch.Generator],
+    generators: list[torch.Generator] | torch.Generator,
 ) -> RolloutBatch:
     """
     Plays one episode per seed until all have ended, in lock-step, and returns every transition. Episode `i` samples
-    its actions from `generators[i]` (see [`episode_generators`]).
+    its actions from `generators[i]` (see [`episode_generators`]), or every step's actions are drawn together from
+    one `generator`.
     """
-    if len(generators) != len(seeds):
+    per_episode = isinstance(generators, list)
+    if per_episode and len(generators) != len(seeds):
         raise ValueError(f"Got {len(generators)} generators for {len(seeds)} seeds; pass one per episode.")
     batch = RolloutBatch(num_episodes=len(seeds))
     states = env.reset(seeds)
     step = 0
     while states:
-        actions, logprobs, values = act_fn(states, generator=[generators[i] for i in env.running])
+        streams = [generators[i] for i in env.running] if per_episode else generators
+        actions, logprobs, values = act_fn(states, generator=streams)
         result = env.step(actions.tolist())
         rewards, components = reward_fn(result)
         batch.add(states, step, result, actions, logprobs, values, rewards, components)

@@ -9,7 +9,7 @@ import torch
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.backends.roles import build_role
 from instrl_trl.trainer.pipelined_rollout import collect_rollouts_pipelined
-from instrl_trl.trainer.rollout import RolloutBatch, episode_generators
+from instrl_trl.trainer.rollout import RolloutBatch, collect_rollouts, episode_generators
 from tests.backends.openai_server import OpenAIServer, evolving
 
 
@@ -145,15 +145,15 @@ def test_pipelined_rollout_keeps_queries_in_flight_past_a_slow_one(trainer, quic
 
 
 def test_rules_roles_play_lock_step_and_match_the_pipelined_collector(trainer, quickstart_seeds):
-    # The trainer keeps the lock-step loop for the rules engine; the pipelined collector, given the same seeds and
-    # streams, batches the rules engine's queries in this thread and returns the same rollout
+    # With the rules engine too, the lock-step and the pipelined collectors return the same rollout given the same
+    # seeds and streams (the pipelined one batches the rules engine's queries in this thread)
     seeds = quickstart_seeds["instruction"][:NUM_EPISODES]
     trainer.env.rewriter = build_role("rewriter", "rules")
-    trainer.args.pipelined_rollouts = True
-    with trainer.run_state.reward_memories_kept():
-        lock_step = trainer.collect_rollout(seeds)
     generators = episode_generators(trainer.args.seed, trainer.run_state.step, len(seeds))
     act_fn = trainer.policy_act_fn()  # bound to the same model; the per-episode streams override its generator
+    with trainer.run_state.reward_memories_kept():
+        lock_step = collect_rollouts(trainer.env, act_fn, seeds, trainer.score_step, generators)
+    generators = episode_generators(trainer.args.seed, trainer.run_state.step, len(seeds))
     with trainer.run_state.reward_memories_kept():
         pipelined = collect_rollouts_pipelined(trainer.env, act_fn, seeds, trainer.score_step, generators, 3)
     assert_same_rollout(lock_step, pipelined)
