@@ -43,6 +43,27 @@ class Completion:
     error: BaseException | None = None
 
 
+def dispatch_completions(
+    completions: "queue.SimpleQueue[Completion]", handle: Callable[[Completion], None], block: bool
+) -> None:
+    """
+    Hands every completion waiting in `completions` to `handle`, in arrival order; with `block`, waits for the first
+    one (an hour at most). A completion carrying an error raises it (a fatal error: auth, configuration, a bug).
+    """
+    try:
+        completion = completions.get(timeout=3600) if block else completions.get_nowait()
+    except queue.Empty:
+        return
+    while True:
+        if completion.error is not None:
+            raise completion.error
+        handle(completion)
+        try:
+            completion = completions.get_nowait()
+        except queue.Empty:
+            return
+
+
 def endpoint_of(role) -> tuple[str, int] | None:
     """
     `(endpoint, max_concurrency)` of a role whose queries go to an HTTP endpoint (through any wrapper, such as the

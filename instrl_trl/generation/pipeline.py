@@ -23,7 +23,7 @@ import torch
 
 from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
-from ..backends.role_calls import BatchingWorker, Completion, RoleCaller, ServerPools
+from ..backends.role_calls import BatchingWorker, Completion, RoleCaller, ServerPools, dispatch_completions
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
 from .evolve import Candidate, episode_candidates
 from .filters import Deduplicator
@@ -212,18 +212,11 @@ class PipelinedGeneration:
                 self._callers["rewriter"].submit(self.env.rewrite_request(work.episode, work.operation), work)
 
     def _handle_completions(self, block: bool) -> None:
-        try:
-            completion = self._completions.get(timeout=3600) if block else self._completions.get_nowait()
-        except queue.Empty:
-            return
-        while True:
-            if completion.error is not None:
-                raise completion.error
-            getattr(self, f"_on_{completion.role}")(completion.tag, completion.result)
-            try:
-                completion = self._completions.get_nowait()
-            except queue.Empty:
-                return
+        dispatch_completions(
+            self._completions,
+            lambda completion: getattr(self, f"_on_{completion.role}")(completion.tag, completion.result),
+            block,
+        )
 
     def _on_rewriter(self, work: _SeedWork, rewrite) -> None:
         self.setup.accounting.record("rewriter", 1, [rewrite.usage])

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.base import Rewrite
-from ..backends.role_calls import Completion, RoleCaller, ServerPools, endpoint_of
+from ..backends.role_calls import Completion, RoleCaller, ServerPools, dispatch_completions, endpoint_of
 from ..environment import STOP_ACTION, Episode, InstructionEnv, StepResult, format_state
 from .rollout import EpisodeActFn, RewardFn, RolloutBatch
 
@@ -138,21 +138,13 @@ class _PipelinedEpisodes:
                 self._callers["rewriter"].submit(self.env.rewrite_request(run.episode, run.operation), run)
 
     def _handle_completions(self, block: bool) -> None:
-        try:
-            completion = self._completions.get(timeout=3600) if block else self._completions.get_nowait()
-        except queue.Empty:
-            return
-        while True:
-            if completion.error is not None:
-                raise completion.error
-            if completion.role == "rewriter":
-                self._on_rewrite(completion.tag, completion.result)
-            else:
-                self._on_review(completion.tag, completion.result)
-            try:
-                completion = self._completions.get_nowait()
-            except queue.Empty:
-                return
+        dispatch_completions(self._completions, self._on_completion, block)
+
+    def _on_completion(self, completion: Completion) -> None:
+        if completion.role == "rewriter":
+            self._on_rewrite(completion.tag, completion.result)
+        else:
+            self._on_review(completion.tag, completion.result)
 
     def _on_rewrite(self, run: _EpisodeRun, rewrite: Rewrite) -> None:
         self.env.accounting.record("rewriter", 1, [rewrite.usage])
