@@ -31,12 +31,13 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 # (process id, loop, session): a child process (fork) starts its own, the parent's thread does not exist there
-_state: tuple[int, asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
+_state: tuple[int, asyncio.AbstractEventLoop, aiohttp.ClientSession, threading.Thread] | None = None
 
 
-def _start() -> tuple[int, asyncio.AbstractEventLoop, aiohttp.ClientSession]:
+def _start() -> tuple[int, asyncio.AbstractEventLoop, aiohttp.ClientSession, threading.Thread]:
     loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, name="instrl-trl-http", daemon=True).start()
+    thread = threading.Thread(target=loop.run_forever, name="instrl-trl-http", daemon=True)
+    thread.start()
 
     async def open_session() -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
@@ -50,7 +51,7 @@ def _start() -> tuple[int, asyncio.AbstractEventLoop, aiohttp.ClientSession]:
         )
 
     session = asyncio.run_coroutine_threadsafe(open_session(), loop).result()
-    return os.getpid(), loop, session
+    return os.getpid(), loop, session, thread
 
 
 def _current() -> tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]:
@@ -78,7 +79,10 @@ def _close() -> None:
     state = _state
     if state is None or state[0] != os.getpid():
         return
-    _, loop, session = state
+    _, loop, session, thread = state
     with contextlib.suppress(Exception):  # at exit, a session that cannot close has nothing left to lose
         asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=2)
     loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=2)
+    if not thread.is_alive():
+        loop.close()
