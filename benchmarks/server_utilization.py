@@ -18,7 +18,9 @@ pipelined and then lock-step (`pipelined_rollouts: false`); `--rollout_policy ti
 whose forward passes cost next to nothing (on a loaded CPU, MiniLM's make the client the limit). A rollout has a fixed
 set of episodes of different lengths, so its utilization is counted over min(C, episodes) slots: with episodes <= C,
 the slots of episodes that ended sit idle until the longest one ends (an on-policy rollout cannot start the next
-rollout's episodes early).
+rollout's episodes early). It is printed over the LLM phase and over the whole rollout: complete steps are scored
+(policy forward pass, rewards: the novelty reward embeds every accepted rewrite with MiniLM) in a background thread
+while the queries go on, and on a CPU that scoring can outlast the queries.
 Printed last: generate's pipelined utilization at the largest C (target >= 0.8).
 
     python benchmarks/server_utilization.py [--mean_latency 1.0] [--slots 64 256] [--rollout_episodes 1 8]
@@ -202,6 +204,7 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, p
     used_slots = min(slots, num_episodes)
     return {
         "utilization": busy / (used_slots * wall),
+        "rollout_utilization": busy / (used_slots * total),
         "slots": used_slots,
         "requests": len(log),
         "achieved": len(log) / wall,
@@ -218,7 +221,8 @@ def describe_rollout(label: str, slots: int, num_episodes: int, result: dict) ->
         f"C={slots:4d} PPO rollout {label:18s} episodes={num_episodes:5d} requests={result['requests']:6d} "
         f"wall={result['wall']:6.1f}s (rollout {result['total']:6.1f}s) achieved={result['achieved']:6.1f} of "
         f"{result['possible']:6.1f} req/s utilization of {result['slots']} slots={result['utilization']:.2f} "
-        f"client_cpu={result['cpu_ms']:.2f} ms/request transitions={result['transitions']}"
+        f"(over the whole rollout {result['rollout_utilization']:.2f}) client_cpu={result['cpu_ms']:.2f} ms/request "
+        f"transitions={result['transitions']}"
     )
 
 

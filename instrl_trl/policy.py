@@ -10,6 +10,7 @@ that the exported classifier loads without unexpected keys.
 """
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,13 +82,14 @@ def add_value_head(model: PreTrainedModel) -> PreTrainedModel:
     model.v_head.to(device=model.device, dtype=next(head.parameters()).dtype)
     # `save_pretrained` leaves the head out of model.safetensors (it has its own file), so exports load cleanly
     model._keys_to_ignore_on_save = {*(model._keys_to_ignore_on_save or ()), "v_head.weight", "v_head.bias"}
-    features = {}
+    # Per thread: a pipelined rollout runs forward passes from two threads at once (acting and scoring)
+    features = threading.local()
 
     def keep_features(module, args):
-        features["hidden"] = args[0]
+        features.hidden = args[0]
 
     def add_values(module, args, kwargs, output):
-        hidden = features.pop("hidden")
+        hidden, features.hidden = features.hidden, None
         if hidden.dim() == 3:  # per-token heads (decoder models) score the last non-padding token
             attention_mask = kwargs.get("attention_mask")
             last = attention_mask.sum(-1) - 1 if attention_mask is not None else hidden.new_full(hidden.shape[:1], -1)

@@ -1,4 +1,6 @@
 import os
+import threading
+from copy import deepcopy
 
 import pytest
 import torch
@@ -100,6 +102,30 @@ def test_act_greedy_is_deterministic(policy, tokenizer):
     assert torch.equal(actions, outputs.logits.argmax(-1))
     torch.testing.assert_close(logprobs, torch.log_softmax(outputs.logits, -1).max(-1).values)
     torch.testing.assert_close(values, outputs.state_values)
+
+
+def test_forward_passes_from_two_threads_keep_their_own_values(policy, tokenizer):
+    # A pipelined rollout acts in one thread while another scores complete steps, both with the same model: each
+    # forward's values must come from its own hidden states (batches of other sizes make a mix-up visible)
+    batches = [STATES[:1], STATES * 3]
+    tokenizers = [tokenizer, deepcopy(tokenizer)]  # a fast tokenizer is not thread-safe: one each, as the trainer does
+    expected = [act(policy, tokenizer, states, greedy=True)[2] for states in batches]
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            for _ in range(100):
+                values = act(policy, tokenizers[index], batches[index], greedy=True)[2]
+                torch.testing.assert_close(values, expected[index], rtol=0, atol=0)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
 
 
 def test_act_sampling_is_reproducible_with_a_seeded_generator(policy, tokenizer):

@@ -27,7 +27,7 @@ from .endpoint_transport import (
     EndpointStatusError,
     HubTransport,
     MalformedResponse,
-    OpenAITransport,
+    OpenAICompatibleTransport,
     OversizedResponse,
     call_with_deadline,
     choose_token,
@@ -236,7 +236,7 @@ class EndpointGenerator(TextGenerator):
         # The token lives only in the transport (whose repr omits it): never in an attribute of this object.
         token = choose_token(base_url, token_env)
         self._transport = (
-            OpenAITransport(base_url, token, timeout)
+            OpenAICompatibleTransport(base_url, token, timeout)
             if base_url is not None
             else HubTransport(provider, token, timeout)
         )
@@ -336,6 +336,8 @@ class EndpointGenerator(TextGenerator):
         # One seed per call, drawn here, and one generator per item: the waits do not depend on thread scheduling.
         call_seed = self._rng.getrandbits(64)
         abort = threading.Event()
+        if num_items == 1:  # a pipelined caller's one request: its own thread already waits for it
+            return [work(0, random.Random(call_seed), abort)]
         num_workers = min(self.max_concurrency, num_items)
         with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="endpoint") as executor:
             futures = [
@@ -392,7 +394,7 @@ class EndpointGenerator(TextGenerator):
                 break
             retry_after = None
             try:
-                return call_with_deadline(call, self.timeout)
+                return call()
             except EndpointStatusError as error:
                 self._raise_if_fatal(error)
                 server_message = self._redact(error.server_message)[:300]
@@ -515,7 +517,9 @@ class EndpointGenerator(TextGenerator):
         root = self.base_url.rstrip("/").removesuffix("/v1") if self.base_url else ""
         body = systemone_body(self.model_name, prompt, choices)
         try:
-            data = post_json(f"{root}/v1/systemone", body, self.timeout, _SYSTEMONE_MAX_BYTES)
+            data = call_with_deadline(
+                lambda: post_json(f"{root}/v1/systemone", body, self.timeout, _SYSTEMONE_MAX_BYTES), self.timeout
+            )
         except EndpointStatusError as error:
             if is_retryable_status(error.status):
                 raise

@@ -186,6 +186,8 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             reviewer_statistics=getattr(self.env.reviewer, "review_statistics", None),
         )
         self._logged_review_totals = ReviewStatistics()
+        # The tokenizer of the pipelined rollouts' scoring thread (a copy, made at the first such rollout)
+        self._scoring_tokenizer: PreTrainedTokenizerBase | None = None
 
     @property
     def total_queries(self) -> int:
@@ -273,9 +275,18 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
                 return collect_rollouts(self.env, act_fn, seeds, self.score_step, self.run_state.rollout_generator)
         rank = self.accelerator.process_index
         generators = episode_generators(self.args.seed, self.run_state.step, len(seeds), rank)
-        collect = collect_rollouts_pipelined if self.args.pipelined_rollouts else collect_rollouts
         with eval_mode(model):
-            return collect(self.env, act_fn, seeds, self.score_step, generators)
+            if not self.args.pipelined_rollouts:
+                return collect_rollouts(self.env, act_fn, seeds, self.score_step, generators)
+            # Complete steps are scored in a background thread while this one keeps the queries going; a fast
+            # tokenizer is not thread-safe, so that thread tokenizes with a copy of its own
+            if self._scoring_tokenizer is None:
+                self._scoring_tokenizer = deepcopy(self.processing_class)
+            scoring_act_fn = partial(act, model, self._scoring_tokenizer, max_length=self.args.max_state_length,
+                                     temperature=self.args.rollout_temperature)  # fmt: skip
+            return collect_rollouts_pipelined(
+                self.env, act_fn, seeds, self.score_step, generators, scoring_act_fn=scoring_act_fn
+            )
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""

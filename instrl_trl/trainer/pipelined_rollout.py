@@ -8,8 +8,8 @@ waiting, step after step, for the slowest query of the batch while stopped episo
        ^                                                                                                      |
        +--------------------------- not done: ready again (in the order answers arrive) <--------------------+
 
- step t, once every episode took it or ended before it (while the servers work on later steps), in the lock-step
- order (step by step, episodes in order within a step):
+ step t, once every episode took it or ended before it (while the servers work on later steps; in a background
+ thread, given `scoring_act_fn`), in the lock-step order (step by step, episodes in order within a step):
    one forward over the step's states -> log-probabilities and values;  reward functions -> rewards
 ```
 
@@ -23,6 +23,7 @@ a sampled action differs from the lock-step one only when its draw falls within 
 """
 
 import queue
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -59,11 +60,19 @@ class _EpisodeRun:
 class _PipelinedEpisodes:
     """Plays the episodes of one rollout as their queries return (see the module's docstring)."""
 
-    def __init__(self, env: InstructionEnv, act_fn: EpisodeActFn, reward_fn: RewardFn, max_batch_size: int):
+    def __init__(
+        self,
+        env: InstructionEnv,
+        act_fn: EpisodeActFn,
+        reward_fn: RewardFn,
+        max_batch_size: int,
+        scoring_act_fn: EpisodeActFn | None = None,
+    ):
         self.env = env
         self.act_fn = act_fn
         self.reward_fn = reward_fn
         self.max_batch_size = max_batch_size
+        self.scoring_act_fn = scoring_act_fn
 
     def play(self, seeds: list[str], generators: list[torch.Generator]) -> RolloutBatch:
         env = self.env
@@ -79,6 +88,13 @@ class _PipelinedEpisodes:
         }
         self._to_act = list(self._runs)
         self._unfinished = len(self._runs)
+        # Steps are scored in order by one background thread when the policy may be called from one; else here
+        scorer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-scoring")
+            if self.scoring_act_fn is not None
+            else None
+        )
+        self._scoring: list[Future] = []
         try:
             while self._unfinished:
                 while self._to_act:
@@ -89,15 +105,23 @@ class _PipelinedEpisodes:
                 flushed = any([caller.flush() for caller in self._callers.values()])  # noqa: C419
                 if not self._unfinished:
                     break
-                if not flushed and self._completions.empty() and self._step_complete(self._num_scored):
+                if scorer is not None:
+                    self._score_complete_steps(scorer)
+                elif not flushed and self._completions.empty() and self._step_complete(self._num_scored):
                     # Nothing to send: score a step every episode is past, while the servers work
-                    self._score_step()
+                    self._score_step(self.act_fn, *self._step_inputs())
                     continue
                 self._handle_completions(block=not flushed)
+            if scorer is not None:
+                self._score_complete_steps(scorer)
+                for future in self._scoring:
+                    future.result()
         finally:
             pools.shutdown()
+            if scorer is not None:
+                scorer.shutdown(wait=True, cancel_futures=True)
         while self._step_complete(self._num_scored):
-            self._score_step()
+            self._score_step(self.act_fn, *self._step_inputs())
         self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
         return self._batch
 
@@ -106,21 +130,35 @@ class _PipelinedEpisodes:
         takers = [run for run in self._runs if len(run.results) > step]
         return bool(takers) and all(len(run.results) > step or run.episode.done for run in self._runs)
 
-    def _score_step(self) -> None:
-        """
-        Adds the next step to the batch as the lock-step loop would: its log-probabilities and values from one forward
-        over the step's states, episodes in order, then its rewards.
-        """
+    def _step_inputs(self) -> tuple[int, list[str], torch.Tensor, StepResult]:
+        """The next complete step's states, actions and results, episodes in order (taken in the main thread)."""
         step = self._num_scored
         self._num_scored += 1
         stepping = [run for run in self._runs if len(run.results) > step]
-        states = [run.states[step] for run in stepping]
-        actions, logprobs, values = self.act_fn(states, actions=torch.tensor([run.actions[step] for run in stepping]))
         result = StepResult.concatenate(
             [run.results[step] for run in stepping], episode_indices=[run.index for run in stepping]
         )
+        actions = torch.tensor([run.actions[step] for run in stepping])
+        return step, [run.states[step] for run in stepping], actions, result
+
+    def _score_step(
+        self, act_fn: EpisodeActFn, step: int, states: list[str], taken: torch.Tensor, result: StepResult
+    ) -> None:
+        """
+        Adds a step to the batch as the lock-step loop would: its log-probabilities and values from one forward over
+        the step's states, episodes in order, then its rewards. Steps must come in order.
+        """
+        actions, logprobs, values = act_fn(states, actions=taken)
         rewards, components = self.reward_fn(result)
         self._batch.add(states, step, result, actions, logprobs, values, rewards, components)
+
+    def _score_complete_steps(self, scorer: ThreadPoolExecutor) -> None:
+        """Hands every step all episodes are past to the scoring thread; raises what an earlier scoring raised."""
+        for future in self._scoring:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+        while self._step_complete(self._num_scored):
+            self._scoring.append(scorer.submit(self._score_step, self.scoring_act_fn, *self._step_inputs()))
 
     def _review(self, pairs: list[tuple[str, str]]):
         return self.env.reviewer.review([original for original, _ in pairs], [new for _, new in pairs])
@@ -176,6 +214,7 @@ def collect_rollouts_pipelined(
     reward_fn: RewardFn,
     generators: list[torch.Generator],
     max_batch_size: int = MAX_ACT_BATCH_SIZE,
+    scoring_act_fn: EpisodeActFn | None = None,
 ) -> RolloutBatch:
     """
     Plays one episode per seed until all have ended, each advancing as soon as its own queries return, and returns
@@ -196,9 +235,14 @@ def collect_rollouts_pipelined(
             Episode `i` samples its actions from `generators[i]`.
         max_batch_size (`int`, *optional*, defaults to `32`):
             Most states in one forward pass while episodes wait for the policy.
+        scoring_act_fn ([`~instrl_trl.trainer.rollout.EpisodeActFn`], *optional*):
+            The same policy, called from a background thread that scores the complete steps (their forward pass and
+            rewards, the reward functions called from there too) while this thread keeps the queries going: it may
+            share the model with `act_fn` but nothing that is not thread-safe (a fast tokenizer is not: give it a
+            copy). Without it, steps are scored here, between answers.
     """
     if len(generators) != len(seeds):
         raise ValueError(f"Got {len(generators)} generators for {len(seeds)} seeds; pass one per episode.")
     if max_batch_size < 1:
         raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size}.")
-    return _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size).play(seeds, generators)
+    return _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size, scoring_act_fn).play(seeds, generators)

@@ -103,6 +103,7 @@ class _State:
     requests: list = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    hang_ups: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -215,7 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 time.sleep(interval)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up, as it should
+            with self.server.state.lock:  # the client gave up, as it should
+                self.server.state.hang_ups += 1
 
     def _send_json(self, status: int, payload: dict) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), "application/json")
@@ -332,6 +334,11 @@ class OpenAIServer:
     def max_in_flight(self) -> int:
         """The largest number of requests the server was handling at once."""
         return self.state.max_in_flight
+
+    @property
+    def hang_ups(self) -> int:
+        """How many dripping answers ended because the client closed the connection."""
+        return self.state.hang_ups
 
 
 def chat_output(content: str, top: list[tuple[str, float]] | None):

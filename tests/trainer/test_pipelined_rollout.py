@@ -1,13 +1,18 @@
 """Pipelined PPO rollouts at an endpoint: the lock-step rollout, bit for bit, with the server's slots kept busy."""
 
 import json
+import threading
+import time
 from collections import Counter
+from copy import deepcopy
+from functools import partial
 
 import pytest
 import torch
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.backends.roles import build_role
+from instrl_trl.policy import act
 from instrl_trl.trainer.pipelined_rollout import collect_rollouts_pipelined
 from instrl_trl.trainer.rollout import RolloutBatch, collect_rollouts, episode_generators
 from tests.backends.openai_server import OpenAIServer, evolving
@@ -157,6 +162,45 @@ def test_rules_roles_play_lock_step_and_match_the_pipelined_collector(trainer, q
     with trainer.run_state.reward_memories_kept():
         pipelined = collect_rollouts_pipelined(trainer.env, act_fn, seeds, trainer.score_step, generators, 3)
     assert_same_rollout(lock_step, pipelined)
+
+
+def test_complete_steps_are_scored_in_a_background_thread_while_the_queries_go_on(trainer, quickstart_seeds):
+    # A reward function that takes 0.3 s per step (a sentence-embedding forward pass on a loaded CPU): scored in the
+    # main thread, it would hold back every episode's next query; in the scoring thread the queries go on meanwhile
+    seeds = quickstart_seeds["instruction"][:NUM_EPISODES]
+    scoring: list[tuple[str, float, float]] = []
+    arrivals: list[float] = []
+
+    def slow_score(result):
+        start = time.monotonic()
+        time.sleep(0.3)
+        scoring.append((threading.current_thread().name, start, time.monotonic()))
+        return trainer.score_step(result)
+
+    def responder(messages):
+        arrivals.append(time.monotonic())
+        return evolving(messages)
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    scoring_act_fn = partial(act, model, deepcopy(trainer.processing_class), max_length=trainer.args.max_state_length,
+                             temperature=trainer.args.rollout_temperature)  # fmt: skip
+    batches = []
+    for scoring_fn in (scoring_act_fn, None):
+        with OpenAIServer(responder=responder, latency=0.05) as server:
+            trainer.env.rewriter = endpoint_rewriter(server)
+            generators = episode_generators(trainer.args.seed, trainer.run_state.step, len(seeds))
+            with trainer.run_state.reward_memories_kept():
+                batches.append(collect_rollouts_pipelined(trainer.env, trainer.policy_act_fn(), seeds, slow_score,
+                                                          generators, scoring_act_fn=scoring_fn))  # fmt: skip
+        if scoring_fn is not None:
+            background, background_arrivals = list(scoring), list(arrivals)
+            scoring.clear()
+    assert {name for name, _, _ in background} == {"rollout-scoring_0"}
+    assert any(start < arrival < end for arrival in background_arrivals for _, start, end in background)
+    assert {name for name, _, _ in scoring} == {"MainThread"}
+    assert len(background) == max(batches[0].step_ids) + 1 > 1
+    # The same rollout either way, step by step in order
+    assert_same_rollout(batches[0], batches[1])
 
 
 def test_one_generator_per_episode_is_required(trainer, quickstart_seeds):
