@@ -170,7 +170,7 @@ def judge_auc(judge: Reviewer, originals, rewrites, labels, kinds) -> tuple[floa
 def start_server(cli) -> tuple[LlamaCppServer | None, str]:
     if cli.gguf is None:
         return None, cli.base_url
-    server = LlamaCppServer(cli.gguf, port=0, parallel=cli.parallel, threads=cli.threads, ctx_size=cli.ctx_size)
+    server = LlamaCppServer(cli.gguf, port=cli.port, parallel=cli.parallel, threads=cli.threads, ctx_size=cli.ctx_size)
     start = time.perf_counter()
     server.start()
     log(f"llama.cpp serves {cli.gguf} at {server.base_url} ({time.perf_counter() - start:.1f} s to start)")
@@ -187,6 +187,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp's threads (with `--gguf`).")
     parser.add_argument("--parallel", type=int, default=4, help="Requests in flight (and llama.cpp's slots).")
     parser.add_argument("--ctx_size", type=int, default=2048, help="llama.cpp's context per slot (with `--gguf`).")
+    parser.add_argument("--port", type=int, default=0, help="llama.cpp's port (with `--gguf`; 0: any free one).")
+    parser.add_argument(
+        "--replay_cache",
+        default=None,
+        help="SQLite file of the answers (default: a new temporary one). A run stopped part way and started again "
+        "with the same file, arguments and `--port` replays what was answered instead of asking again.",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="Seconds one request may take.")
     parser.add_argument(
         "--verdict_mode",
@@ -245,7 +252,9 @@ def main() -> None:
             cli.model, base_url=base_url, server=cli.server, max_concurrency=cli.parallel, timeout=cli.timeout,
             max_retries=2, generation_kwargs={"max_tokens": cli.rewrite_max_tokens, "temperature": 0.0},
         )  # fmt: skip
-        generator = ReplayedGenerator(endpoint, os.path.join(tempfile.mkdtemp(), "replay.sqlite"))
+        replay_cache = cli.replay_cache or os.path.join(tempfile.mkdtemp(), "replay.sqlite")
+        log(f"answers cached in {replay_cache}")
+        generator = ReplayedGenerator(endpoint, replay_cache)
         # 1. The judge on labelled pairs
         pair_seeds = train_seeds[: cli.num_pair_seeds]
         pairs = labelled_pairs(pair_seeds)
