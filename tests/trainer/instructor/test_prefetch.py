@@ -1,0 +1,105 @@
+"""Prefetched tool calls: a GRPO step keeps the endpoint's slots busy and trains exactly as one call at a time does."""
+
+import hashlib
+import json
+from collections import Counter
+
+import pytest
+import torch
+
+from instrl_trl.backends.roles import build_role
+from instrl_trl.operations import build_operation_library
+from instrl_trl.rewards import get_reward_funcs
+from instrl_trl.stages.train_instructor import load_instructor_seeds
+from instrl_trl.tool_environment import InstructionEnvironmentFactory
+from instrl_trl.trainer.instructor import InstructorTrainer
+from tests.backends.openai_server import OpenAIServer, evolving
+
+from .test_instructor_trainer import make_config
+
+
+MAX_CONCURRENCY = 8
+
+
+def rewrites_and_verdicts(messages: list[dict]) -> str:
+    """Rewriter prompts get `evolving`'s answer; reviewer prompts a verdict drawn from a hash of the pair."""
+    prompt = messages[-1]["content"]
+    if "#Second Prompt#" not in prompt:
+        return evolving(messages)
+    return "Not Equal" if hashlib.sha256(prompt.encode()).digest()[0] % 3 else "Equal"
+
+
+class OperationMemoryReward:
+    """A reward with a memory, as the novelty reward has: 1 / (1 + times the operation was seen). Order matters."""
+
+    __name__ = "operation_memory"
+
+    def __init__(self):
+        self.seen: Counter[str] = Counter()
+
+    def __call__(self, instructions, new_instructions, operation, **kwargs) -> list[float]:
+        rewards = []
+        for name in operation:
+            rewards.append(1.0 / (1 + self.seen[name]))
+            self.seen[name] += 1
+        return rewards
+
+
+def train_one_step(model, tmp_path, server: OpenAIServer, pipelined: bool, cached: bool = True) -> dict:
+    """One GRPO step (8 seeds, 2 completions each) with both roles on `server`; what it trained and counted."""
+    # Groups of 2: more distinct requests (a group's first calls are often equal) for the same CPU time
+    config = make_config(
+        tmp_path, max_steps=1, per_device_train_batch_size=16, num_generations=2, pipelined_tool_calls=pipelined
+    )
+    role = {"backend": "endpoint", "model": "served", "base_url": server.base_url,
+            "max_concurrency": MAX_CONCURRENCY, "max_retries": 0}  # fmt: skip
+    cache = str(tmp_path / "responses.sqlite") if cached else None
+    factory = InstructionEnvironmentFactory(
+        build_operation_library(),
+        build_role("rewriter", role, cache),
+        build_role("reviewer", {**role, "verdict_mode": "parse", "compare_with_rules": False}, cache),
+        [*get_reward_funcs(config.reward_funcs), OperationMemoryReward()],
+        reward_weights=[*config.operation_reward_weights, 0.5],
+        max_operations=config.max_operations,
+        stop_reward=config.stop_reward,
+    )
+    trainer = InstructorTrainer(
+        model=model, args=config, train_dataset=load_instructor_seeds(config), environment_factory=factory
+    )
+    trainer.train()
+    usage = {role: {k: v for k, v in counts.items() if k != "seconds"} for role, counts in trainer.accounting.details().items()}
+    log = next(log for log in trainer.state.log_history if "loss" in log)
+    return {
+        "weights": {name: param.detach().clone() for name, param in trainer.model.named_parameters()},
+        "log": {key: value for key, value in log.items() if key.startswith(("reward", "tools/", "loss", "queries/"))},
+        "usage": usage,
+        "statistics": trainer.statistics.state_dict(),
+        "memory": dict(factory.reward_funcs[-1].seen),
+        "requests": sorted(json.dumps(request.body["messages"]) for request in server.requests),
+        "max_in_flight": server.max_in_flight,
+    }
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+def test_prefetch_trains_as_one_call_at_a_time_whatever_the_timing(tiny_instructor, tmp_path, silence_trl, cached):
+    runs = []
+    for name, pipelined, latency_seed in (("sequential", False, 1), ("prefetch-a", True, 2), ("prefetch-b", True, 3)):
+        latency = {"latency": 0.02, "latency_sigma": 1.0, "latency_seed": latency_seed}
+        with OpenAIServer(responder=rewrites_and_verdicts, **latency) as server:
+            runs.append(train_one_step(tiny_instructor, tmp_path / name, server, pipelined, cached))
+    sequential, *prefetched = runs
+    # One query at a time without prefetch; several at once with it
+    assert sequential["max_in_flight"] == 1
+    assert all(run["max_in_flight"] > 1 for run in prefetched)
+    # The episodes called tools, several times, and the reviewer judged some rewrites each way
+    assert sequential["usage"]["rewriter"]["queries"] > MAX_CONCURRENCY
+    assert 0 < sequential["statistics"]["num_accepted"] < sequential["usage"]["reviewer"]["queries"]
+    assert len(set(sequential["memory"].values())) > 1
+    for run in prefetched:
+        assert run["usage"] == sequential["usage"]  # queries, cache hits, failures, tokens
+        assert run["requests"] == sequential["requests"]  # the same queries reached the server
+        assert run["statistics"] == sequential["statistics"]
+        assert run["memory"] == sequential["memory"]
+        assert run["log"] == sequential["log"]
+        for name, weight in sequential["weights"].items():
+            assert torch.equal(run["weights"][name], weight), name
