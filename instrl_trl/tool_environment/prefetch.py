@@ -217,7 +217,7 @@ class ToolCallPrefetcher:
         return call
 
     def _first_operation(self, message: dict) -> str | None:
-        """The operation of the first tool call `message` asks for, when TRL will call it as a tool without arguments."""
+        """The operation of `message`'s first tool call, when TRL will call it as a tool without arguments."""
         tool_calls = message.get("tool_calls")
         if not tool_calls:
             return None

@@ -45,11 +45,14 @@ class OperationMemoryReward:
         return rewards
 
 
-def train_one_step(model, tmp_path, server: OpenAIServer, pipelined: bool, cached: bool = True) -> dict:
-    """One GRPO step (8 seeds, 2 completions each) with both roles on `server`; what it trained and counted."""
-    # Groups of 2: more distinct requests (a group's first calls are often equal) for the same CPU time
+def train_one_step(model, tmp_path, server: OpenAIServer, pipelined: bool, cached: bool, group_size: int) -> dict:
+    """One GRPO step (16 completions, groups of `group_size`), both roles on `server`: what it trained and counted."""
     config = make_config(
-        tmp_path, max_steps=1, per_device_train_batch_size=16, num_generations=2, pipelined_tool_calls=pipelined
+        tmp_path,
+        max_steps=1,
+        per_device_train_batch_size=16,
+        num_generations=group_size,
+        pipelined_tool_calls=pipelined,
     )
     role = {"backend": "endpoint", "model": "served", "base_url": server.base_url,
             "max_concurrency": MAX_CONCURRENCY, "max_retries": 0}  # fmt: skip
@@ -67,7 +70,10 @@ def train_one_step(model, tmp_path, server: OpenAIServer, pipelined: bool, cache
         model=model, args=config, train_dataset=load_instructor_seeds(config), environment_factory=factory
     )
     trainer.train()
-    usage = {role: {k: v for k, v in counts.items() if k != "seconds"} for role, counts in trainer.accounting.details().items()}
+    usage = {
+        role: {k: v for k, v in counts.items() if k != "seconds"}
+        for role, counts in trainer.accounting.details().items()
+    }
     log = next(log for log in trainer.state.log_history if "loss" in log)
     return {
         "weights": {name: param.detach().clone() for name, param in trainer.model.named_parameters()},
@@ -80,19 +86,24 @@ def train_one_step(model, tmp_path, server: OpenAIServer, pipelined: bool, cache
     }
 
 
-@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
-def test_prefetch_trains_as_one_call_at_a_time_whatever_the_timing(tiny_instructor, tmp_path, silence_trl, cached):
+# Small groups: more distinct requests for the same CPU time. Groups of 4 with a cache: a group's first calls are
+# often equal requests, which the cache answers once without prefetch (prefetched twice, they would be paid twice)
+@pytest.mark.parametrize(("cached", "group_size"), [(True, 4), (False, 2)], ids=["cache", "no-cache"])
+def test_prefetch_trains_as_one_call_at_a_time_whatever_the_timing(
+    tiny_instructor, tmp_path, silence_trl, cached, group_size
+):
     runs = []
     for name, pipelined, latency_seed in (("sequential", False, 1), ("prefetch-a", True, 2), ("prefetch-b", True, 3)):
         latency = {"latency": 0.02, "latency_sigma": 1.0, "latency_seed": latency_seed}
         with OpenAIServer(responder=rewrites_and_verdicts, **latency) as server:
-            runs.append(train_one_step(tiny_instructor, tmp_path / name, server, pipelined, cached))
+            runs.append(train_one_step(tiny_instructor, tmp_path / name, server, pipelined, cached, group_size))
     sequential, *prefetched = runs
     # One query at a time without prefetch; several at once with it
     assert sequential["max_in_flight"] == 1
     assert all(run["max_in_flight"] > 1 for run in prefetched)
     # The episodes called tools, several times, and the reviewer judged some rewrites each way
     assert sequential["usage"]["rewriter"]["queries"] > MAX_CONCURRENCY
+    assert (sequential["usage"]["rewriter"]["cache_hits"] > 0) == cached
     assert 0 < sequential["statistics"]["num_accepted"] < sequential["usage"]["reviewer"]["queries"]
     assert len(set(sequential["memory"].values())) > 1
     for run in prefetched:
