@@ -11,7 +11,7 @@ from instrl_trl.backends.roles import build_role
 from instrl_trl.operations import build_operation_library
 from instrl_trl.rewards import get_reward_funcs
 from instrl_trl.stages.train_instructor import load_instructor_seeds
-from instrl_trl.tool_environment import InstructionEnvironmentFactory
+from instrl_trl.tool_environment import InstructionEnvironmentFactory, ToolCallPrefetcher
 from instrl_trl.trainer.instructor import InstructorTrainer
 from tests.backends.openai_server import OpenAIServer, evolving
 
@@ -45,6 +45,19 @@ class OperationMemoryReward:
         return rewards
 
 
+def endpoint_factory(server: OpenAIServer, cache: str | None, reward_funcs: list, reward_weights: list, **kwargs):
+    role = {"backend": "endpoint", "model": "served", "base_url": server.base_url,
+            "max_concurrency": MAX_CONCURRENCY, "max_retries": 0}  # fmt: skip
+    return InstructionEnvironmentFactory(
+        build_operation_library(),
+        build_role("rewriter", role, cache),
+        build_role("reviewer", {**role, "verdict_mode": "parse", "compare_with_rules": False}, cache),
+        reward_funcs,
+        reward_weights=reward_weights,
+        **kwargs,
+    )
+
+
 def train_one_step(model, tmp_path, server: OpenAIServer, pipelined: bool, cached: bool, group_size: int) -> dict:
     """One GRPO step (16 completions, groups of `group_size`), both roles on `server`: what it trained and counted."""
     config = make_config(
@@ -54,13 +67,9 @@ def train_one_step(model, tmp_path, server: OpenAIServer, pipelined: bool, cache
         num_generations=group_size,
         pipelined_tool_calls=pipelined,
     )
-    role = {"backend": "endpoint", "model": "served", "base_url": server.base_url,
-            "max_concurrency": MAX_CONCURRENCY, "max_retries": 0}  # fmt: skip
-    cache = str(tmp_path / "responses.sqlite") if cached else None
-    factory = InstructionEnvironmentFactory(
-        build_operation_library(),
-        build_role("rewriter", role, cache),
-        build_role("reviewer", {**role, "verdict_mode": "parse", "compare_with_rules": False}, cache),
+    factory = endpoint_factory(
+        server,
+        str(tmp_path / "responses.sqlite") if cached else None,
         [*get_reward_funcs(config.reward_funcs), OperationMemoryReward()],
         reward_weights=[*config.operation_reward_weights, 0.5],
         max_operations=config.max_operations,
@@ -114,3 +123,74 @@ def test_prefetch_trains_as_one_call_at_a_time_whatever_the_timing(
         assert run["log"] == sequential["log"]
         for name, weight in sequential["weights"].items():
             assert torch.equal(run["weights"][name], weight), name
+
+
+def asks(name: str, arguments: dict | None = None) -> dict:
+    """An assistant message with one tool call, as TRL parses it."""
+    call = {"type": "function", "function": {"name": name, "arguments": {} if arguments is None else arguments}}
+    return {"role": "assistant", "content": "", "tool_calls": [call]}
+
+
+def environments_and_tools(factory, num: int) -> tuple[list, list[dict]]:
+    """`num` environments at the same seed, and their tool dicts as TRL builds them."""
+    environments = [factory() for _ in range(num)]
+    for environment in environments:
+        environment.reset(instruction="Name three rivers of Europe.")
+    return environments, [{name: getattr(env, name) for name in factory.tool_names} for env in environments]
+
+
+def test_only_the_calls_trl_makes_are_fetched():
+    with OpenAIServer(responder=rewrites_and_verdicts, latency=0.05) as server:
+        factory = endpoint_factory(server, None, get_reward_funcs(["information_gain"]), None, max_operations=2)
+        environments, tools = environments_and_tools(factory, 6)
+        environments[5]._episode.done = True
+        completions = [
+            [asks("deepening")],  # fetched
+            [asks("stop")],  # no query
+            [asks("deepening", {"times": 2})],  # TRL's call fails on the argument, before any query
+            [{"role": "assistant", "content": "Done."}],  # no tool call
+            [asks("concretizing")],  # fetched
+            [asks("deepening")],  # its episode has ended: the tool raises before any query
+        ]
+        with ToolCallPrefetcher(factory).prefetching(environments, completions, tools):
+            # TRL's first iteration: the calls of completions 0, 1, 2, 4 and 5, in order
+            assert tools[0]["deepening"]().startswith(("New instruction", "Rejected"))
+            tools[1]["stop"]()
+            with pytest.raises(TypeError):
+                tools[2]["deepening"](times=2)
+            tools[4]["concretizing"]()
+            with pytest.raises(ValueError, match="has ended"):
+                tools[5]["deepening"]()
+            # The next iteration: completion 0's tool results were rolled back for length (its message, already
+            # called, is last again and TRL no longer calls it); completion 4 asks again
+            completions[4] += [{"role": "tool", "name": "concretizing", "content": "..."}, asks("deepening")]
+            tools[4]["deepening"]()
+        assert factory.accounting["rewriter"] == 3
+        # Every query that reached the server was used by a step, and counted
+        assert len(server.requests) == factory.accounting.total
+        assert server.max_in_flight == 2
+
+
+def test_an_error_of_a_prefetch_is_raised_by_the_call_that_uses_it():
+    # The first request that reaches the server is completion 1's (completion 0 calls `stop`): a fatal 401
+    with OpenAIServer(responder=rewrites_and_verdicts, faults=["401"]) as server:
+        factory = endpoint_factory(server, None, get_reward_funcs(["information_gain"]), None)
+        environments, tools = environments_and_tools(factory, 2)
+        completions = [[asks("stop")], [asks("deepening")]]
+        with ToolCallPrefetcher(factory).prefetching(environments, completions, tools):
+            assert tools[0]["stop"]().startswith("Final instruction")
+            with pytest.raises(PermissionError):
+                tools[1]["deepening"]()
+        assert len(server.requests) == 1
+        assert factory.accounting.total == 0  # as without prefetch: the failed call counted nothing
+
+
+def test_a_local_rewriter_is_not_prefetched():
+    factory = InstructionEnvironmentFactory(
+        build_operation_library(),
+        build_role("rewriter", None),
+        build_role("reviewer", None),
+        get_reward_funcs(["information_gain"]),
+    )
+    with pytest.raises(ValueError, match="endpoint"):
+        ToolCallPrefetcher(factory)
