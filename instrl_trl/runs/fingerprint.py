@@ -37,6 +37,8 @@ NOT_RESULT_FIELDS = frozenset(
         "dataset_num_proc",
         "eval_packing",
         "trust_remote_code",
+        # The instructor's prefetched tool calls train as one call at a time does, bit for bit
+        "pipelined_tool_calls",
     }
 )
 # What a Trainer stage writes besides the final model (which `save_model` overwrites), removed by

@@ -12,6 +12,7 @@ from .environment import (
     InstructionEnvironmentFactory,
     environment_class,
 )
+from .prefetch import ToolCallPrefetcher
 
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "INSTRUCTOR_FILE",
     "InstructionEnvironment",
     "InstructionEnvironmentFactory",
+    "ToolCallPrefetcher",
     "environment_class",
 ]

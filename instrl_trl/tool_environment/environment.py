@@ -19,6 +19,7 @@ from ..backends.run_statistics import RunStatistics
 from ..environment import STOP_ACTION, Evolution, InstructionEnv
 from ..operations import Operation, OperationLibrary
 from ..rewards.scoring import reward_func_name, weighted_rewards
+from .prefetch import PrefetchedReviewer, PrefetchedRewriter
 
 
 # What the instructor is asked before each seed (its chat turn); the environment appends the seed to it
@@ -62,10 +63,11 @@ class InstructionEnvironment:
 
     def __init__(self, factory: "InstructionEnvironmentFactory"):
         self._factory = factory
+        # Stand-ins that answer from what a `ToolCallPrefetcher` fetched ahead, if anything, else ask the roles
         self._env = InstructionEnv(
             factory.operations,
-            factory.rewriter,
-            factory.reviewer,
+            PrefetchedRewriter(factory.rewriter),
+            PrefetchedReviewer(factory.reviewer),
             max_operations=factory.max_operations,
             accounting=factory.accounting,
             seed=factory.seed,

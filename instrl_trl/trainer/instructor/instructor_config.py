@@ -69,6 +69,12 @@ class InstructorConfig(
         stop_reward (`float`, *optional*, defaults to `0.1`):
             Added to the reward of an episode the instructor ends by calling `stop` (unless the episode was ended by an
             elimination): without it, answering in plain text would end an episode as well as `stop` does.
+        pipelined_tool_calls (`bool`, *optional*, defaults to `True`):
+            When the rewriter is an endpoint, send the rewrites and reviews of all the completions of one iteration of
+            GRPO's tool loop at once (up to the server's `max_concurrency`), each step still applied, counted and
+            rewarded when its tool is called, in GRPO's order: training is the same as with `False` (one query at a
+            time), whatever the server's timing. Local roles (the rules engine, a transformers model) always answer
+            one tool call after another.
 
         > Parameters that control the rewriter and the reviewer ([`~instrl_trl.backends.role_arguments.RoleArguments`])
 
@@ -147,6 +153,13 @@ class InstructorConfig(
     stop_reward: float = field(
         default=0.1,
         metadata={"help": "Added to the reward of an episode ended by `stop` (not after an elimination)."},
+    )
+    pipelined_tool_calls: bool = field(
+        default=True,
+        metadata={
+            "help": "With an endpoint rewriter, send the queries of all completions of a tool-loop iteration at once "
+            "(False: one at a time); training is the same either way."
+        },
     )
 
     # Parameters that control the rewards

@@ -4,9 +4,11 @@ from typing import ClassVar
 from trl import GRPOTrainer
 
 from ...backends.costs import cost_per
+from ...backends.role_calls import endpoint_of
 from ...backends.run_statistics import RunStatistics, local_usage, reduce_usage
 from ...runs.atomic import write_json_atomically
 from ...tool_environment.environment import INSTRUCTOR_FILE, InstructionEnvironmentFactory
+from ...tool_environment.prefetch import ToolCallPrefetcher
 from ..cards import build_operation_card
 from ..run_outputs import RunOutputsMixin
 from .instructor_config import InstructorConfig
@@ -20,7 +22,9 @@ class InstructorTrainer(RunOutputsMixin, GRPOTrainer):
     TRL's [`~trl.GRPOTrainer`] with an [`InstructionEnvironmentFactory`] as its `environment_factory`: the
     environment's reward is the only reward column. It adds what the instructor's runs need and GRPO does not know:
     query counts per role and episode totals in the logs, `queries.json` and our card next to the saved model, and
-    both in every checkpoint (per rank) so that a resumed run keeps counting where it stopped.
+    both in every checkpoint (per rank) so that a resumed run keeps counting where it stopped. With a rewriter on an
+    HTTP endpoint and `args.pipelined_tool_calls`, each iteration of TRL's tool loop sends the queries of all its
+    completions at once ([`~instrl_trl.tool_environment.ToolCallPrefetcher`]); training is the same either way.
 
     Args:
         model (`str` or [`~transformers.PreTrainedModel`]):
@@ -51,6 +55,8 @@ class InstructorTrainer(RunOutputsMixin, GRPOTrainer):
         peft_config=None,
     ):
         self.instruction_environments = environment_factory
+        use_prefetch = args.pipelined_tool_calls and endpoint_of(environment_factory.rewriter) is not None
+        self.tool_call_prefetcher = ToolCallPrefetcher(environment_factory) if use_prefetch else None
         super().__init__(
             model=model,
             reward_funcs=None,
@@ -80,6 +86,14 @@ class InstructorTrainer(RunOutputsMixin, GRPOTrainer):
         if getattr(self, "_totals", None) is not None:
             return self._totals
         return local_usage(self.accounting), self.statistics
+
+    def _tool_call_loop(self, prompts, prompt_ids, completion_ids, completions, logprobs, images, multimodal_fields):
+        arguments = (prompts, prompt_ids, completion_ids, completions, logprobs, images, multimodal_fields)
+        if self.tool_call_prefetcher is None:
+            return super()._tool_call_loop(*arguments)
+        # TRL changes `completions` in place as it goes: the prefetcher reads which completions wait for a tool call
+        with self.tool_call_prefetcher.prefetching(self.environments, completions, self._sync_tool_dicts):
+            return super()._tool_call_loop(*arguments)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         output = super().training_step(model, inputs, num_items_in_batch)
