@@ -16,32 +16,11 @@ from instrl_trl.policy import act
 from instrl_trl.trainer.pipelined_rollout import collect_rollouts_pipelined
 from instrl_trl.trainer.rollout import RolloutBatch, collect_rollouts, episode_generators
 from tests.backends.openai_server import OpenAIServer, evolving
+from tests.trainer.order_dependent_reward import OperationMemoryReward
 
 
 NUM_EPISODES = 16
 MAX_CONCURRENCY = 8
-
-
-class OperationNoveltyReward:
-    """A reward with a memory, like the novelty reward: 1 / (1 + times the operation was seen). Order matters."""
-
-    __name__ = "operation_novelty"
-
-    def __init__(self):
-        self.seen: Counter[str] = Counter()
-
-    def __call__(self, instructions, new_instructions, operation, **kwargs) -> list[float]:
-        rewards = []
-        for name in operation:
-            rewards.append(1.0 / (1 + self.seen[name]))
-            self.seen[name] += 1
-        return rewards
-
-    def state_dict(self) -> dict:
-        return {"seen": dict(self.seen)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.seen = Counter(state["seen"])
 
 
 def endpoint_rewriter(server: OpenAIServer):
@@ -68,7 +47,7 @@ def trainer(tiny_backbone, quickstart_seeds, tmp_path_factory):
         model=tiny_backbone,
         args=args,
         train_dataset=quickstart_seeds,
-        reward_funcs=["information_gain", "elimination", "query_cost", OperationNoveltyReward()],
+        reward_funcs=["information_gain", "elimination", "query_cost", OperationMemoryReward()],
     )
 
 
@@ -114,7 +93,7 @@ def test_pipelined_rollout_is_the_lock_step_rollout_whatever_the_timing(trainer,
     assert spent[0]["rewriter"]["queries"] + spent[0]["reviewer"]["queries"] == sum(batches[0].queries)
     # Episodes of several lengths, and the order-dependent reward really varies
     assert len(set(Counter(batches[0].episode_ids).values())) > 1
-    assert len(set(torch.cat(batches[0].reward_components["operation_novelty"]).tolist())) > 2
+    assert len(set(torch.cat(batches[0].reward_components["operation_memory"]).tolist())) > 2
     # The pipelined runs sent their requests in orders of their own (other timings), yet gave the same rollout
     orders = [[json.dumps(r.body["messages"]) for r in server.requests] for server in servers[1:]]
     assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-from collections import Counter
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ from instrl_trl.stages.train_instructor import load_instructor_seeds
 from instrl_trl.tool_environment import InstructionEnvironmentFactory, ToolCallPrefetcher
 from instrl_trl.trainer.instructor import InstructorTrainer
 from tests.backends.openai_server import OpenAIServer, evolving
+from tests.trainer.order_dependent_reward import OperationMemoryReward
 
 from .test_instructor_trainer import make_config
 
@@ -27,22 +27,6 @@ def rewrites_and_verdicts(messages: list[dict]) -> str:
     if "#Second Prompt#" not in prompt:
         return evolving(messages)
     return "Not Equal" if hashlib.sha256(prompt.encode()).digest()[0] % 3 else "Equal"
-
-
-class OperationMemoryReward:
-    """A reward with a memory, as the novelty reward has: 1 / (1 + times the operation was seen). Order matters."""
-
-    __name__ = "operation_memory"
-
-    def __init__(self):
-        self.seen: Counter[str] = Counter()
-
-    def __call__(self, instructions, new_instructions, operation, **kwargs) -> list[float]:
-        rewards = []
-        for name in operation:
-            rewards.append(1.0 / (1 + self.seen[name]))
-            self.seen[name] += 1
-        return rewards
 
 
 def endpoint_factory(server: OpenAIServer, cache: str | None, reward_funcs: list, reward_weights: list, **kwargs):
