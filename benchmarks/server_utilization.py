@@ -14,13 +14,16 @@ CPU seconds per request are this process's CPU time (the server runs in another 
 A PPO rollout is measured too (`--rollout_episodes`, in multiples of C; `--skip_rollout` leaves it out): one
 `InstructionGenerationTrainer.collect_rollout` with the defaults a user gets (the MiniLM policy, `max_operations` 6,
 the default rewards) and the rewriter on the server with `max_concurrency: C`, the reviewer the rules engine,
-pipelined and then lock-step (`pipelined_rollouts: false`); `--rollout_policy tiny` swaps MiniLM for a tiny BERT
-whose forward passes cost next to nothing (on a loaded CPU, MiniLM's make the client the limit). A rollout has a fixed
-set of episodes of different lengths, so its utilization is counted over min(C, episodes) slots: with episodes <= C,
-the slots of episodes that ended sit idle until the longest one ends (an on-policy rollout cannot start the next
-rollout's episodes early). It is printed over the LLM phase and over the whole rollout: complete steps are scored
-(policy forward pass, rewards: the novelty reward embeds every accepted rewrite with MiniLM) in a background thread
-while the queries go on, and on a CPU that scoring can outlast the queries.
+pipelined and then lock-step (`pipelined_rollouts: false`). `--rollout_models tiny` swaps the MiniLM policy and the
+novelty reward's MiniLM embedder for tiny BERTs whose forward passes cost next to nothing (as on a GPU, where the
+defaults were not measured): on this project's 2-core CPU, the MiniLM policy's forward passes and the embedding of
+every accepted rewrite outlast the queries, and the client's compute, not the pipeline, sets the rollout's length. A
+rollout has a fixed set of episodes of different lengths, so its utilization is counted over min(C, episodes) slots:
+with episodes <= C, the slots of episodes that ended sit idle until the longest one ends (an on-policy rollout cannot
+start the next rollout's episodes early). It is printed over the LLM phase and over the whole rollout (complete steps
+are scored, policy forward pass and rewards, in a background thread while the queries go on), with the shortest LLM
+phase any schedule could reach: the longer of the longest episode's queries back to back (their slot times, with no
+client time between them) and the busy slot-seconds over C.
 Printed last: generate's pipelined utilization at the largest C (target >= 0.8).
 
     python benchmarks/server_utilization.py [--mean_latency 1.0] [--slots 64 256] [--rollout_episodes 1 8]
@@ -64,13 +67,20 @@ AUDIENCES = [
 ]  # fmt: skip
 
 
+def given_prompt(messages: list[dict]) -> str | None:
+    """The instruction a rewriter prompt asks to rewrite; `None` for another prompt."""
+    text = [message["content"] for message in messages if message.get("role") == "user"][-1]
+    if "#Given Prompt#:" not in text:
+        return None
+    return text.split("#Given Prompt#:", 1)[1].strip().split("\n\n", 1)[0].strip()
+
+
 def answer(messages: list[dict]) -> str:
     """A rewrite (the given prompt plus a clause of three hashed words) for a rewriter prompt, else an answer."""
     digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).digest()
     words = [WORDS[byte % len(WORDS)] for byte in digest[:3]]
-    text = [message["content"] for message in messages if message.get("role") == "user"][-1]
-    if "#Given Prompt#:" in text:
-        given = text.split("#Given Prompt#:", 1)[1].strip().split("\n\n", 1)[0].strip()
+    given = given_prompt(messages)
+    if given is not None:
         return f"{given} Mention the {words[0]}, the {words[1]} and the {words[2]}."
     return f"The answer involves the {words[0]}, the {words[1]} and the {words[2]}."
 
@@ -81,7 +91,7 @@ def serve(slots: int, mean_latency: float, port_queue) -> None:
 
     sigma = 0.5
     rng = random.Random(0)
-    log: list[tuple[float, float, float]] = []
+    log: list[tuple[float, float, float, str | None]] = []
 
     async def chat(request):
         queued = time.monotonic()
@@ -90,7 +100,7 @@ def serve(slots: int, mean_latency: float, port_queue) -> None:
             start = time.monotonic()
             await asyncio.sleep(rng.lognormvariate(math.log(mean_latency) - sigma**2 / 2, sigma))
             end = time.monotonic()
-        log.append((queued, start, end))
+        log.append((queued, start, end, given_prompt(body["messages"])))
         text = answer(body["messages"])
         return web.json_response({
             "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": body.get("model") or "m",
@@ -145,8 +155,8 @@ def run_generate(base_url: str, slots: int, num_seeds: int, pipelined: bool) -> 
         summary = generate_dataset(config, seeds)
         cpu = time.process_time() - cpu
     log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
-    wall = max(end for _, _, end in log) - min(queued for queued, _, _ in log)
-    busy = sum(end - start for _, start, end in log)
+    wall = max(end for _, _, end, _ in log) - min(queued for queued, _, _, _ in log)
+    busy = sum(end - start for _, start, end, _ in log)
     mean_latency = busy / len(log)
     return {
         "utilization": busy / (slots * wall),
@@ -159,38 +169,75 @@ def run_generate(base_url: str, slots: int, num_seeds: int, pipelined: bool) -> 
     }
 
 
-def rollout_policy_model(kind: str, folder: str) -> str:
+def tiny_bert(tokenizer, folder: str, classifier: bool) -> None:
+    """Saves a 2-layer, 32-wide BERT with MiniLM's tokenizer to `folder`: its forward passes cost next to nothing."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)  # fmt: skip
+    torch.manual_seed(0)
+    (BertForSequenceClassification if classifier else BertModel)(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def rollout_models(kind: str, folder: str) -> tuple[str, str | None]:
     """
-    The policy the rollout measurement trains: `minilm` (the default a user gets) or `tiny`, a 2-layer, 32-wide BERT
-    with MiniLM's tokenizer, whose forward passes cost next to nothing, so that the client's CPU does not hide how
-    busy the pipeline keeps the server.
+    The policy the rollout measurement trains and the novelty reward's sentence embedder (`None`: the default): for
+    `minilm`, the MiniLM models a user gets; for `tiny`, tiny BERTs with MiniLM's tokenizer (a sequence classifier,
+    and one under mean pooling), so that the client's compute does not hide how busy the pipeline keeps the server.
     """
     from instrl_trl.policy import default_policy_model
 
     if kind == "minilm":
-        return default_policy_model()
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+        return default_policy_model(), None
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(default_policy_model())
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64)  # fmt: skip
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    policy, encoder, embedder = (os.path.join(folder, name) for name in ("policy", "encoder", "embedder"))
+    tiny_bert(tokenizer, policy, classifier=True)
+    tiny_bert(tokenizer, encoder, classifier=False)
+    SentenceTransformer(modules=[models.Transformer(encoder), models.Pooling(32), models.Normalize()]).save(embedder)
+    return policy, embedder
 
 
-def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, policy: str) -> dict:
+def shortest_llm_phase(log: list, seeds: list[str], slots: int) -> tuple[float, float, float]:
+    """
+    A lower bound on any schedule's LLM phase for the requests of `log` (from one rollout of `seeds`): each episode's
+    queries back to back (its rewrites' slot times in a row; the longest episode sets the bound) and the busy
+    slot-seconds spread over `slots`. Returns the bound and its two terms. A request belongs to the episode whose seed
+    its given prompt begins with (the simulated rewrites keep the instruction and add a clause).
+    """
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("The rollout's seeds must differ from each other to tell its episodes apart.")
+    by_length = sorted(seeds, key=len, reverse=True)
+    chains: dict[str, float] = {}
+    for _, start, end, given in log:
+        seed = next(seed for seed in by_length if given.startswith(seed))
+        chains[seed] = chains.get(seed, 0.0) + end - start
+    longest_chain = max(chains.values())
+    spread = sum(chains.values()) / slots
+    return max(longest_chain, spread), longest_chain, spread
+
+
+def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, models: str) -> dict:
     from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 
     role = {"backend": "endpoint", "model": "bench-model", "base_url": f"{base_url}/v1", "max_concurrency": slots}
     seeds = load_seeds(num_episodes)
     with tempfile.TemporaryDirectory() as output_dir:
-        args = InstructionGenerationConfig(output_dir=output_dir, per_device_train_batch_size=num_episodes,
-                                           steps_per_generation=1, rewriter=role, pipelined_rollouts=pipelined,
-                                           report_to="none", disable_tqdm=True)  # fmt: skip
-        model = rollout_policy_model(policy, os.path.join(output_dir, "policy-model"))
+        model, embedding_model = rollout_models(models, output_dir)
+        args = InstructionGenerationConfig(
+            output_dir=output_dir,
+            per_device_train_batch_size=num_episodes,
+            steps_per_generation=1,
+            rewriter=role,
+            pipelined_rollouts=pipelined,
+            embedding_model=embedding_model,
+            report_to="none",
+            disable_tqdm=True,
+        )
         trainer = InstructionGenerationTrainer(model=model, args=args, train_dataset=seeds)
         # A short rollout first: the novelty reward loads its embedding model at its first call, once per training run
         trainer.collect_rollout(seeds["instruction"][:2])
@@ -199,9 +246,10 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, p
         rollout = trainer.collect_rollout(seeds["instruction"])
         cpu, total = time.process_time() - cpu, time.monotonic() - start
     log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
-    wall = max(end for _, _, end in log) - min(queued for queued, _, _ in log)
-    busy = sum(end - start for _, start, end in log)
+    wall = max(end for _, _, end, _ in log) - min(queued for queued, _, _, _ in log)
+    busy = sum(end - start for _, start, end, _ in log)
     used_slots = min(slots, num_episodes)
+    shortest, longest_chain, spread = shortest_llm_phase(log, seeds["instruction"], slots)
     return {
         "utilization": busy / (used_slots * wall),
         "rollout_utilization": busy / (used_slots * total),
@@ -212,6 +260,9 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, p
         "cpu_ms": 1000 * cpu / len(log),
         "wall": wall,
         "total": total,
+        "shortest": shortest,
+        "longest_chain": longest_chain,
+        "spread": spread,
         "transitions": len(rollout),
     }
 
@@ -222,7 +273,11 @@ def describe_rollout(label: str, slots: int, num_episodes: int, result: dict) ->
         f"wall={result['wall']:6.1f}s (rollout {result['total']:6.1f}s) achieved={result['achieved']:6.1f} of "
         f"{result['possible']:6.1f} req/s utilization of {result['slots']} slots={result['utilization']:.2f} "
         f"(over the whole rollout {result['rollout_utilization']:.2f}) client_cpu={result['cpu_ms']:.2f} ms/request "
-        f"transitions={result['transitions']}"
+        f"transitions={result['transitions']}\n"
+        f"          shortest possible LLM phase {result['shortest']:6.1f}s (longest episode's queries back to back "
+        f"{result['longest_chain']:.1f}s, busy slot-seconds / C {result['spread']:.1f}s): "
+        f"{result['shortest'] / result['wall']:.2f} of the LLM phase, {result['shortest'] / result['total']:.2f} of "
+        f"the whole rollout"
     )
 
 
@@ -244,7 +299,10 @@ def main() -> None:
     )
     parser.add_argument("--skip_rollout", action="store_true", help="Leave the PPO rollout out.")
     parser.add_argument(
-        "--rollout_policy", choices=["minilm", "tiny"], default="minilm", help="Policy of the PPO rollout (see above)."
+        "--rollout_models",
+        choices=["minilm", "tiny"],
+        default="minilm",
+        help="The PPO rollout's policy and novelty embedder (see above).",
     )
     args = parser.parse_args()
 
@@ -266,8 +324,8 @@ def main() -> None:
             for multiple in [] if args.skip_rollout else args.rollout_episodes:
                 for pipelined_rollout in (True, False):
                     label = "pipelined" if pipelined_rollout else "lock-step"
-                    result = run_rollout(base_url, slots, multiple * slots, pipelined_rollout, args.rollout_policy)
-                    label = f"{label} ({args.rollout_policy})"
+                    result = run_rollout(base_url, slots, multiple * slots, pipelined_rollout, args.rollout_models)
+                    label = f"{label} ({args.rollout_models})"
                     print(describe_rollout(label, slots, multiple * slots, result), flush=True)  # noqa: T201
         finally:
             server.kill()

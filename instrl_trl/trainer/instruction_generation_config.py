@@ -53,7 +53,9 @@ class InstructionGenerationConfig(
             queries return, so that all the rollout's episodes keep queries in flight (up to the server's
             `max_concurrency`). The rollout is the one lock-step steps give (`False`: every step waits for the
             batch's slowest query), whatever the server's timing. Local roles (the rules engine, a transformers model)
-            always play lock-step steps, which batch their queries.
+            always play lock-step steps, which batch their queries. A pipelined rollout runs the policy's forward pass
+            twice per state (once to pick the action as the episode is ready, once with its whole step): with a
+            MiniLM-sized policy on a CPU that work, not the server, sets the rollout's length, and `False` is faster.
 
         > Parameters that control the PPO loss
 
