@@ -75,11 +75,13 @@ def given_prompt(messages: list[dict]) -> str | None:
     return text.split("#Given Prompt#:", 1)[1].strip().split("\n\n", 1)[0].strip()
 
 
-def answer(messages: list[dict]) -> str:
-    """A rewrite (the given prompt plus a clause of three hashed words) for a rewriter prompt, else an answer."""
+def answer(messages: list[dict], given: str | None) -> str:
+    """
+    A rewrite (the given prompt plus a clause of three hashed words) for a rewriter prompt (`given`, from
+    [`given_prompt`]), else an answer.
+    """
     digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).digest()
     words = [WORDS[byte % len(WORDS)] for byte in digest[:3]]
-    given = given_prompt(messages)
     if given is not None:
         return f"{given} Mention the {words[0]}, the {words[1]} and the {words[2]}."
     return f"The answer involves the {words[0]}, the {words[1]} and the {words[2]}."
@@ -100,8 +102,9 @@ def serve(slots: int, mean_latency: float, port_queue) -> None:
             start = time.monotonic()
             await asyncio.sleep(rng.lognormvariate(math.log(mean_latency) - sigma**2 / 2, sigma))
             end = time.monotonic()
-        log.append((queued, start, end, given_prompt(body["messages"])))
-        text = answer(body["messages"])
+        given = given_prompt(body["messages"])
+        log.append((queued, start, end, given))
+        text = answer(body["messages"], given)
         return web.json_response({
             "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": body.get("model") or "m",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -142,6 +145,12 @@ def load_seeds(num_seeds: int):
     return Dataset.from_dict({"instruction": seeds[:num_seeds]})
 
 
+def llm_phase(log: list) -> tuple[float, float]:
+    """The LLM phase's wall time (first request queued to last answered) and the busy slot-seconds of `log`."""
+    wall = max(end for _, _, end, _ in log) - min(queued for queued, _, _, _ in log)
+    return wall, sum(end - start for _, start, end, _ in log)
+
+
 def run_generate(base_url: str, slots: int, num_seeds: int, pipelined: bool) -> dict:
     from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
 
@@ -155,8 +164,7 @@ def run_generate(base_url: str, slots: int, num_seeds: int, pipelined: bool) -> 
         summary = generate_dataset(config, seeds)
         cpu = time.process_time() - cpu
     log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
-    wall = max(end for _, _, end, _ in log) - min(queued for queued, _, _, _ in log)
-    busy = sum(end - start for _, start, end, _ in log)
+    wall, busy = llm_phase(log)
     mean_latency = busy / len(log)
     return {
         "utilization": busy / (slots * wall),
@@ -246,8 +254,7 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, m
         rollout = trainer.collect_rollout(seeds["instruction"])
         cpu, total = time.process_time() - cpu, time.monotonic() - start
     log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
-    wall = max(end for _, _, end, _ in log) - min(queued for queued, _, _, _ in log)
-    busy = sum(end - start for _, start, end, _ in log)
+    wall, busy = llm_phase(log)
     used_slots = min(slots, num_episodes)
     shortest, longest_chain, spread = shortest_llm_phase(log, seeds["instruction"], slots)
     return {
