@@ -23,7 +23,9 @@ with episodes <= C, the slots of episodes that ended sit idle until the longest 
 start the next rollout's episodes early). It is printed over the LLM phase and over the whole rollout (complete steps
 are scored, policy forward pass and rewards, in a background thread while the queries go on), with the shortest LLM
 phase any schedule could reach: the longer of the longest episode's queries back to back (their slot times, with no
-client time between them) and the busy slot-seconds over C.
+client time between them) and the busy slot-seconds over C, and how busy the rollout kept the slots its running
+episodes could fill: busy slot-seconds over the integral of min(C, episodes not yet done) over the LLM phase (target
+>= 0.8; an episode waiting for the client or for the rest of a lock-step batch counts as a slot it could fill).
 Printed last: generate's pipelined utilization at the largest C (target >= 0.8).
 
     python benchmarks/server_utilization.py [--mean_latency 1.0] [--slots 64 256] [--rollout_episodes 1 8]
@@ -210,23 +212,47 @@ def rollout_models(kind: str, folder: str) -> tuple[str, str | None]:
     return policy, embedder
 
 
-def shortest_llm_phase(log: list, seeds: list[str], slots: int) -> tuple[float, float, float]:
+def requests_by_episode(log: list, seeds: list[str]) -> list[list]:
     """
-    A lower bound on any schedule's LLM phase for the requests of `log` (from one rollout of `seeds`): each episode's
-    queries back to back (its rewrites' slot times in a row; the longest episode sets the bound) and the busy
-    slot-seconds spread over `slots`. Returns the bound and its two terms. A request belongs to the episode whose seed
-    its given prompt begins with (the simulated rewrites keep the instruction and add a clause).
+    The requests of `log` (from one rollout of `seeds`) grouped by episode: a request belongs to the episode whose seed
+    its given prompt begins with (the simulated rewrites keep the instruction and add a clause). Episodes that sent no
+    request (they stopped at once) are left out.
     """
     if len(set(seeds)) != len(seeds):
         raise ValueError("The rollout's seeds must differ from each other to tell its episodes apart.")
     by_length = sorted(seeds, key=len, reverse=True)
-    chains: dict[str, float] = {}
-    for _, start, end, given in log:
-        seed = next(seed for seed in by_length if given.startswith(seed))
-        chains[seed] = chains.get(seed, 0.0) + end - start
-    longest_chain = max(chains.values())
-    spread = sum(chains.values()) / slots
+    episodes: dict[str, list] = {}
+    for request in log:
+        seed = next(seed for seed in by_length if request[3].startswith(seed))
+        episodes.setdefault(seed, []).append(request)
+    return list(episodes.values())
+
+
+def shortest_llm_phase(episodes: list[list], slots: int) -> tuple[float, float, float]:
+    """
+    A lower bound on any schedule's LLM phase for the requests of `episodes`: each episode's queries back to back (its
+    rewrites' slot times in a row; the longest episode sets the bound) and the busy slot-seconds spread over `slots`.
+    Returns the bound and its two terms.
+    """
+    chains = [sum(end - start for _, start, end, _ in requests) for requests in episodes]
+    longest_chain = max(chains)
+    spread = sum(chains) / slots
     return max(longest_chain, spread), longest_chain, spread
+
+
+def running_episode_slots(episodes: list[list], slots: int) -> float:
+    """
+    The slot-seconds the running episodes could fill: the integral, over the LLM phase, of min(C, episodes not yet
+    answered their last query). An episode runs from the first request of the phase to its own last answer; whether
+    it waits for the server, for the client or for the rest of a lock-step batch, it counts as a slot it could use.
+    """
+    start = min(queued for requests in episodes for queued, _, _, _ in requests)
+    ends = sorted(max(end for _, _, end, _ in requests) for requests in episodes)
+    total, previous = 0.0, start
+    for index, end in enumerate(ends):
+        total += min(slots, len(ends) - index) * (end - previous)
+        previous = end
+    return total
 
 
 def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, models: str) -> dict:
@@ -256,9 +282,11 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, m
     log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
     wall, busy = llm_phase(log)
     used_slots = min(slots, num_episodes)
-    shortest, longest_chain, spread = shortest_llm_phase(log, seeds["instruction"], slots)
+    episodes = requests_by_episode(log, seeds["instruction"])
+    shortest, longest_chain, spread = shortest_llm_phase(episodes, slots)
     return {
         "utilization": busy / (used_slots * wall),
+        "running_utilization": busy / running_episode_slots(episodes, slots),
         "rollout_utilization": busy / (used_slots * total),
         "slots": used_slots,
         "requests": len(log),
@@ -284,7 +312,9 @@ def describe_rollout(label: str, slots: int, num_episodes: int, result: dict) ->
         f"          shortest possible LLM phase {result['shortest']:6.1f}s (longest episode's queries back to back "
         f"{result['longest_chain']:.1f}s, busy slot-seconds / C {result['spread']:.1f}s): "
         f"{result['shortest'] / result['wall']:.2f} of the LLM phase, {result['shortest'] / result['total']:.2f} of "
-        f"the whole rollout"
+        f"the whole rollout\n"
+        f"          busy slot-seconds over what its running episodes could fill (min(C, episodes not yet done), over "
+        f"the LLM phase): {result['running_utilization']:.2f}"
     )
 
 
