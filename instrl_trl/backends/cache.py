@@ -11,7 +11,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
@@ -120,7 +121,9 @@ class ResponseCache:
     A persistent key -> answer store in one sqlite3 file.
 
     The file uses sqlite's WAL journal, so any number of readers (threads or processes, e.g. one per rank) work while
-    one writer appends. Each thread gets its own connection, opened on first use; all of them are closed by
+    one writer appends. A call borrows a connection from this object's idle ones (opening one only when all are in use)
+    and gives it back when done, so there are never more connections than calls at once, however many threads come
+    and go (a pipelined rollout's request threads are new at every rollout); all of them are closed by
     [`~ResponseCache.close`]. Writes from threads of this process also take a lock, so they queue here instead of
     polling sqlite's busy handler.
 
@@ -148,17 +151,18 @@ class ResponseCache:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[sqlite3.Connection] = []  # every connection opened, to close them all
+        self._idle: list[sqlite3.Connection] = []  # those no call is using now
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed = False
-        self._register(self._open_checked())
+        connection = self._open_checked()
+        self._connections.append(connection)
+        self._idle.append(connection)
 
     def _connect(self) -> sqlite3.Connection:
-        # check_same_thread=False only so that `close()` may close the other threads' connections; each connection
-        # is otherwise used by the thread that opened it. Connecting reads nothing: a damaged file raises at the
-        # first statement.
+        # check_same_thread=False: a connection is borrowed by one call at a time, from whichever thread makes it.
+        # Connecting reads nothing: a damaged file raises at the first statement.
         connection = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -214,19 +218,23 @@ class ResponseCache:
                 os.replace(sidecar, Path(f"{target}{suffix}"))
         return target
 
-    def _register(self, connection: sqlite3.Connection) -> None:
-        self._local.connection = connection
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """An idle connection (or a new one when every connection is in use), given back when the block ends."""
         with self._connections_lock:
-            self._connections.append(connection)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError(f"The response cache {self.path} is closed; open a new `ResponseCache` to use it.")
-        connection = getattr(self._local, "connection", None)
+            if self._closed:
+                raise RuntimeError(f"The response cache {self.path} is closed; open a new `ResponseCache` to use it.")
+            connection = self._idle.pop() if self._idle else None
         if connection is None:
             connection = self._connect()
-            self._register(connection)
-        return connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        try:
+            yield connection
+        finally:
+            with self._connections_lock:
+                if not self._closed:
+                    self._idle.append(connection)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Generation]:
         r"""
@@ -236,20 +244,20 @@ class ResponseCache:
         is asked again.
         """
         keys = list(dict.fromkeys(keys))
-        connection = self._connection()
         found = {}
-        for start in range(0, len(keys), _MAX_KEYS_PER_QUERY):
-            chunk = keys[start : start + _MAX_KEYS_PER_QUERY]
-            rows = connection.execute(
-                "SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM responses "
-                f"WHERE key IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            for key, text, prompt_tokens, completion_tokens, finish_reason in rows:
-                if not is_answer(text):
-                    continue
-                usage = Usage(cached=True, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-                found[key] = Generation(text, usage, finish_reason)
+        with self._connection() as connection:
+            for start in range(0, len(keys), _MAX_KEYS_PER_QUERY):
+                chunk = keys[start : start + _MAX_KEYS_PER_QUERY]
+                rows = connection.execute(
+                    "SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM responses "
+                    f"WHERE key IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for key, text, prompt_tokens, completion_tokens, finish_reason in rows:
+                    if not is_answer(text):
+                        continue
+                    usage = Usage(cached=True, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+                    found[key] = Generation(text, usage, finish_reason)
         return found
 
     def put_many(self, items: Mapping[str, Generation] | Iterable[tuple[str, Generation]]) -> None:
@@ -277,18 +285,18 @@ class ResponseCache:
             )
         if not rows:
             return
-        connection = self._connection()
-        with self._write_lock, connection:  # the connection context commits, or rolls back on error
+        with self._connection() as connection, self._write_lock, connection:  # commits, or rolls back on error
             connection.executemany(_INSERT, rows)
 
     def __len__(self) -> int:
-        return self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        with self._connection() as connection:
+            return connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
         """Closes every connection this cache opened (in any thread). Calling it again does nothing."""
         with self._connections_lock:
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections, self._connections, self._idle = self._connections, [], []
         for connection in connections:
             connection.close()
 
