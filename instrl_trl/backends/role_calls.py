@@ -150,12 +150,18 @@ class RoleCaller:
         future.add_done_callback(lambda done, tag=tag: self.completions.put(self._completion(done, tag)))
 
     def _completion(self, future: Future, tag) -> Completion:
+        """The item's [`Completion`]; whatever goes wrong is its `error`, so that every item's answer is delivered."""
         if future.cancelled():
             return Completion(self.role, tag, error=RuntimeError(f"The {self.role} query was cancelled."))
         error = future.exception()
         if error is not None:
             return Completion(self.role, tag, error=error)
-        return Completion(self.role, tag, result=future.result()[0])
+        results = future.result()
+        if not isinstance(results, list | tuple) or len(results) != 1:
+            # Raised in the callback, it would be logged and dropped, and the main loop would wait for it for ever
+            answered = f"{len(results)} answers" if isinstance(results, list | tuple) else type(results).__name__
+            return Completion(self.role, tag, error=RuntimeError(f"The {self.role} returned {answered} for 1 item."))
+        return Completion(self.role, tag, result=results[0])
 
     def flush(self) -> bool:
         """Calls the role on every waiting item, in one batch; returns whether there were any."""
