@@ -9,6 +9,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -368,6 +369,8 @@ class EndpointGenerator(TextGenerator):
             )
             limit = max_answer_characters(kwargs.get("max_tokens"))
             if len(text) > limit:
+                if not text[:limit].strip():  # what `max_tokens` allows of it is whitespace: no answer either
+                    raise EmptyAnswer(f"empty answer: the first {limit} characters the length limit keeps are blank")
                 return Generation(text[:limit], usage, "length"), True
             return Generation(text, usage, _finish_reason(output)), False
 
@@ -505,7 +508,10 @@ class EndpointGenerator(TextGenerator):
                     completion_tokens=completion_tokens,
                     seconds=time.perf_counter() - start,
                 )
-                probabilities = first_token_probabilities(output, choices)
+                try:
+                    probabilities = first_token_probabilities(output, choices)
+                except ValueError as error:
+                    raise MalformedResponse(str(error)) from None
                 if probabilities is None and mode == "choice":
                     probabilities = answered_choice(text, choices)
                 return ChoiceScores(probabilities, text, usage if probabilities else _failed(usage))
@@ -532,7 +538,7 @@ class EndpointGenerator(TextGenerator):
             probabilities = systemone_probabilities(data, choices)
         except ValueError as error:
             raise MalformedResponse(str(error)) from None
-        input_tokens = int((data.get("usage") or {}).get("input_tokens") or 0)
+        input_tokens = _token_count((data.get("usage") or {}).get("input_tokens"), "usage.input_tokens")
         text = choices[probabilities.index(max(probabilities))]
         return ChoiceScores(
             probabilities, text, Usage(prompt_tokens=input_tokens, seconds=time.perf_counter() - start)
@@ -600,6 +606,15 @@ def _parse(output) -> tuple[str, int, int]:
     if not isinstance(text, str):
         raise MalformedResponse(f"`choices[0].message.content` is {type(text).__name__}, not text.")
     usage = getattr(output, "usage", None)
-    prompt_tokens = getattr(usage, "prompt_tokens", None) or 0
-    completion_tokens = getattr(usage, "completion_tokens", None) or 0
-    return text, int(prompt_tokens), int(completion_tokens)
+    prompt_tokens = _token_count(getattr(usage, "prompt_tokens", None), "usage.prompt_tokens")
+    return text, prompt_tokens, _token_count(getattr(usage, "completion_tokens", None), "usage.completion_tokens")
+
+
+def _token_count(value, name: str) -> int:
+    """`value` as a count of tokens (0 when the server gives none); raises `MalformedResponse` if it is not one."""
+    if value is None:
+        return 0
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value < 0 or value != int(value):
+        raise MalformedResponse(f"`{name}` is {value!r}, not a count of tokens.")
+    return int(value)

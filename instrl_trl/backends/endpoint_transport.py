@@ -232,7 +232,10 @@ class OpenAICompatibleTransport:
             raise MalformedResponse(f"the answer is not JSON ({type(error).__name__}: {error})") from None
         if not isinstance(data, dict):
             raise MalformedResponse(f"the answer is JSON {type(data).__name__}, not a chat completion object")
-        return ChatCompletionOutput.parse_obj_as_instance(data)
+        try:
+            return ChatCompletionOutput.parse_obj_as_instance(data)
+        except (TypeError, ValueError) as error:  # e.g. `"choices": [null]`
+            raise MalformedResponse(f"the answer is not a chat completion ({type(error).__name__}: {error})") from None
 
 
 class HubTransport:

@@ -141,9 +141,18 @@ def first_token_probabilities(output, choices: Sequence[str]) -> tuple[float, ..
         for i, word in enumerate(first_words):
             # A tokenizer may split the word: "Not" may come as "N"; a prefix of only one choice's word counts
             if word.startswith(token) and sum(other.startswith(token) for other in first_words) == 1:
-                mass[i] += math.exp(float(entry.logprob))
+                mass[i] += math.exp(_log_probability(entry))
     total = sum(mass)
     return tuple(value / total for value in mass) if total > 0 else None
+
+
+def _log_probability(entry) -> float:
+    """A top-log-probability entry's `logprob`; raises `ValueError` when it is not a log-probability."""
+    value = getattr(entry, "logprob", None)
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value > 1e-3:  # a little above 0 is float rounding of a certain token
+        raise ValueError(f"A top log-probability is {value!r}, not a log-probability (a finite number <= 0).")
+    return min(float(value), 0.0)
 
 
 def answered_choice(text: str, choices: Sequence[str]) -> tuple[float, ...] | None:

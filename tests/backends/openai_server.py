@@ -26,8 +26,8 @@ from typing import Self
 
 
 FAULTS = (
-    "ok", "slow:<seconds>", "malformed", "drop", "<status>", "empty", "drip:<seconds>", "drip-all:<seconds>",
-    "huge:<characters>",
+    "ok", "slow:<seconds>", "malformed", "null-choice", "bad-usage", "drop", "<status>", "empty", "drip:<seconds>",
+    "drip-all:<seconds>", "huge:<characters>",
 )  # fmt: skip
 # Faults with a number after the colon, and the least it may be
 _NUMBERED_FAULTS = {"slow": 0.0, "drip": 0.001, "drip-all": 0.001, "huge": 1.0}
@@ -37,7 +37,8 @@ CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 def _checked(faults: Iterable[str]) -> list[str]:
     faults = list(faults)
     for fault in faults:
-        valid = fault in ("ok", "malformed", "drop", "empty") or (fault.isdigit() and len(fault) == 3)
+        simple = ("ok", "malformed", "null-choice", "bad-usage", "drop", "empty")
+        valid = fault in simple or (fault.isdigit() and len(fault) == 3)
         name, _, number = fault.partition(":")
         if name in _NUMBERED_FAULTS:
             try:
@@ -160,9 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "malformed":
             return self._send_bytes(200, b'{"choices": [{"message": ', "application/json")
+        if fault == "null-choice":  # JSON, but not a chat completion
+            return self._send_json(200, {"id": "x", "object": "chat.completion", "created": 0, "choices": [None]})
         if fault.isdigit() and len(fault) == 3:
             return self._send_json(int(fault), {"error": f"injected {fault}"})
-        if fault not in ("ok", "empty") and not fault.startswith("huge:"):
+        if fault not in ("ok", "empty", "bad-usage") and not fault.startswith("huge:"):
             raise ValueError(f"Unknown fault {fault!r}. Valid faults: {', '.join(FAULTS)}.")
         if body is None or not isinstance(body.get("messages"), list):
             return self._send_json(400, {"error": "The body must be JSON with a `messages` list."})
@@ -192,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 ],
                 "usage": {
-                    "prompt_tokens": prompt_tokens,
+                    "prompt_tokens": "n/a" if fault == "bad-usage" else prompt_tokens,
                     "completion_tokens": len(text.split()),
                     "total_tokens": prompt_tokens + len(text.split()),
                 },

@@ -158,6 +158,18 @@ def test_empty_answer_is_a_failure_that_is_retried(fault, caplog):
     assert doomed.last_error == "empty answer: the server answered 200 with no text"
 
 
+def test_an_answer_blank_as_far_as_max_tokens_allows_is_empty_and_retried(caplog):
+    # 16 characters per token are kept of an answer that ignores `max_tokens`: here they are all blank
+    answers = iter([" " * 200 + "and text past the limit", "fixed"])
+    with OpenAIServer(responder=lambda messages: next(answers)) as server:
+        waits = []
+        with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.endpoint"):
+            [generation] = make_generator(server, waits).generate(["hello"], max_tokens=4)
+        assert generation.text == "fixed" and not generation.usage.failed
+        assert len(server.requests) == 2 and len(waits) == 1
+    assert "the length limit keeps are blank" in caplog.text
+
+
 def test_client_error_other_than_auth_fails_the_item_without_retry(openai_server, caplog):  # noqa: F811
     openai_server.add_faults(["400"])
     generator = make_generator(openai_server)
@@ -169,7 +181,7 @@ def test_client_error_other_than_auth_fails_the_item_without_retry(openai_server
     assert "400" in caplog.text
 
 
-@pytest.mark.parametrize("fault", ["422", "malformed"])
+@pytest.mark.parametrize("fault", ["422", "malformed", "null-choice", "bad-usage"])
 def test_schema_errors_fail_the_item_without_retry(openai_server, fault, caplog):  # noqa: F811
     openai_server.add_faults([fault])
     waits = []

@@ -35,6 +35,16 @@ def test_first_token_probabilities_share_the_mass_of_each_verdict():
     assert first_token_probabilities(chat_output("Not", None), VERDICTS) is None
 
 
+@pytest.mark.parametrize("logprob", [None, "high", 1e6])
+def test_a_top_logprob_that_is_not_one_is_refused(logprob):
+    # The endpoint turns the `ValueError` into a malformed answer: the query fails, the run goes on
+    top = [("Not", math.log(0.6)), ("Equal", logprob)]
+    with pytest.raises(ValueError, match="not a log-probability"):
+        first_token_probabilities(chat_output("Not", top), VERDICTS)
+    # Float rounding just above 0 is a certain token
+    assert first_token_probabilities(chat_output("Not", [("Not", 1e-9)]), VERDICTS) == (1.0, 0.0)
+
+
 def test_a_constrained_answer_without_logprobs_is_certain_of_what_it_names():
     assert answered_choice(" Equal\n", VERDICTS) == (0.0, 1.0)
     assert answered_choice("Equal parts", VERDICTS) is None
