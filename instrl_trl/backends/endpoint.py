@@ -37,6 +37,7 @@ from .endpoint_transport import (
     post_json,
 )
 from .llamacpp import llamacpp_request_kwargs
+from .role_calls import pool_stop_event
 from .verdicts import (
     CHOICE_MODES_BY_SERVER,
     answered_choice,
@@ -336,9 +337,9 @@ class EndpointGenerator(TextGenerator):
         """`work(index, rng, abort)` for each item, at most `max_concurrency` at a time, results in order."""
         # One seed per call, drawn here, and one generator per item: the waits do not depend on thread scheduling.
         call_seed = self._rng.getrandbits(64)
-        abort = threading.Event()
         if num_items == 1:  # a pipelined caller's one request: its own thread already waits for it
-            return [work(0, random.Random(call_seed), abort)]
+            return [work(0, random.Random(call_seed), pool_stop_event() or threading.Event())]
+        abort = threading.Event()
         num_workers = min(self.max_concurrency, num_items)
         with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="endpoint") as executor:
             futures = [
@@ -461,7 +462,10 @@ class EndpointGenerator(TextGenerator):
                 num_attempts,
                 wait,
             )
-            self._sleep(wait)
+            if self._sleep is time.sleep:
+                abort.wait(wait)  # a stop cuts the wait short
+            else:
+                self._sleep(wait)
         return None
 
     def score_choices(self, prompts: list[Prompt], choices: Sequence[str], mode: str) -> list[ChoiceScores]:

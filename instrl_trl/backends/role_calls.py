@@ -64,6 +64,22 @@ def dispatch_completions(
             return
 
 
+# What a pool thread knows of its pool: the event that tells its requests to stop retrying (see `ServerPools`)
+_pool_thread = threading.local()
+
+
+def _enter_pool(stop: threading.Event) -> None:
+    _pool_thread.stop = stop
+
+
+def pool_stop_event() -> threading.Event | None:
+    """
+    In a thread of a [`ServerPools`] pool, the event set when the pools shut down: a request still in flight then
+    stops retrying (its answer has no one left to read it). `None` in any other thread.
+    """
+    return getattr(_pool_thread, "stop", None)
+
+
 def endpoint_of(role) -> tuple[str, int] | None:
     """
     `(endpoint, max_concurrency)` of a role whose queries go to an HTTP endpoint (through any wrapper, such as the
@@ -92,8 +108,11 @@ class ServerPools:
             if found is not None:
                 limits[found[0]] = max(limits.get(found[0], 0), found[1])
         self.limits = limits
+        self._stop = threading.Event()
         self._pools = {
-            endpoint: ThreadPoolExecutor(max_workers=limit, thread_name_prefix="role-call")
+            endpoint: ThreadPoolExecutor(
+                max_workers=limit, thread_name_prefix="role-call", initializer=_enter_pool, initargs=(self._stop,)
+            )
             for endpoint, limit in limits.items()
         }
 
@@ -107,7 +126,11 @@ class ServerPools:
         return sum(self.limits.values())
 
     def shutdown(self) -> None:
-        """Stops the pools; requests not yet sent are cancelled (those in flight finish in their threads)."""
+        """
+        Stops the pools: requests not yet sent are cancelled, and those in flight (a loop stopped by an error leaves
+        some) end with their current attempt instead of retrying, so that the process can exit.
+        """
+        self._stop.set()
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
 

@@ -1,9 +1,12 @@
 import queue
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from instrl_trl.backends.role_calls import Completion, RoleCaller, dispatch_completions
+from instrl_trl.backends.endpoint import EndpointGenerator
+from instrl_trl.backends.role_calls import Completion, RoleCaller, ServerPools, dispatch_completions
+from tests.backends.openai_server import OpenAIServer
 
 
 @pytest.mark.timeout(30)  # before the fix, the main loop waited for the lost answer for ever
@@ -29,3 +32,35 @@ def test_each_item_is_answered_once_with_its_tag():
     while len(handled) < 4:
         dispatch_completions(completions, handle=lambda c: handled.append((c.tag, c.result)), block=True)
     assert sorted(handled) == [(0, "A"), (1, "B"), (2, "C"), (3, "D")]
+
+
+class _EndpointRole:
+    """A role whose queries go to an endpoint, as `LLMRewriter` (`ServerPools` finds its `generator`)."""
+
+    def __init__(self, base_url: str):
+        self.generator = EndpointGenerator(
+            "test-model", base_url=base_url, timeout=0.5, max_retries=20, backoff_base=0.0, max_concurrency=2
+        )
+
+    def rewrite(self, items):
+        return self.generator.generate(items)
+
+
+@pytest.mark.timeout(60)
+def test_requests_in_flight_stop_retrying_once_the_pools_shut_down():
+    # A loop stopped by an error shuts its pools down; its requests to a server that never answers in time used to
+    # go on through all their retries (21 attempts here), holding the process alive long after the error
+    with OpenAIServer(faults=["slow:2"] * 50) as server:
+        role = _EndpointRole(server.base_url)
+        completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        pools = ServerPools({"rewriter": role})
+        caller = RoleCaller("rewriter", role.rewrite, completions, pools.pool_for(role))
+        for index in range(2):
+            caller.submit(f"prompt {index}", tag=index)
+        deadline = time.monotonic() + 10
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pools.shutdown()
+        answers = [completions.get(timeout=30) for _ in range(2)]
+        assert all(answer.result.text is None and answer.result.usage.failed for answer in answers)
+        assert len(server.requests) <= 4  # the attempt each had in flight (and at most one more), not 2 x 21
