@@ -92,7 +92,7 @@ def endpoint_of(role) -> tuple[str, int] | None:
     endpoint = getattr(generator, "endpoint", None)
     if limit is None or endpoint is None:
         return None
-    return str(endpoint), int(limit)
+    return str(endpoint).rstrip("/"), int(limit)  # `http://h:8000/v1/` is the server of `http://h:8000/v1`
 
 
 class ServerPools:

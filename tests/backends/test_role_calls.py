@@ -64,3 +64,13 @@ def test_requests_in_flight_stop_retrying_once_the_pools_shut_down():
         answers = [completions.get(timeout=30) for _ in range(2)]
         assert all(answer.result.text is None and answer.result.usage.failed for answer in answers)
         assert len(server.requests) <= 4  # the attempt each had in flight (and at most one more), not 2 x 21
+
+
+def test_roles_on_one_server_share_one_pool_whatever_their_trailing_slash():
+    rewriter, reviewer = _EndpointRole("http://127.0.0.1:9/v1"), _EndpointRole("http://127.0.0.1:9/v1/")
+    pools = ServerPools({"rewriter": rewriter, "reviewer": reviewer})
+    try:
+        assert pools.pool_for(rewriter) is pools.pool_for(reviewer)
+        assert pools.total_concurrency == 2  # the server's `max_concurrency`, not twice it
+    finally:
+        pools.shutdown()
