@@ -528,7 +528,10 @@ class EndpointGenerator(TextGenerator):
         body = systemone_body(self.model_name, prompt, choices)
         try:
             data = call_with_deadline(
-                lambda: post_json(f"{root}/v1/systemone", body, self.timeout, _SYSTEMONE_MAX_BYTES), self.timeout
+                lambda: post_json(
+                    f"{root}/v1/systemone", body, self.timeout, _SYSTEMONE_MAX_BYTES, token=self._transport.token
+                ),
+                self.timeout,
             )
         except EndpointStatusError as error:
             if is_retryable_status(error.status):

@@ -288,15 +288,29 @@ class HubTransport:
             raise MalformedResponse(f"the answer is not JSON ({type(error).__name__}: {error})") from None
 
 
-def post_json(url: str, body: dict, timeout: float, max_bytes: int) -> dict:
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Leaves a redirect unfollowed (an `HTTPError` with its 3xx status): urllib would carry `Authorization` along."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_NO_REDIRECTS_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def post_json(url: str, body: dict, timeout: float, max_bytes: int, token: str | None = None) -> dict:
     r"""
-    The JSON object a server answers to `body`, POSTed with the standard library and no token (for requests outside
-    chat completions, such as `transformers serve`'s `/v1/systemone`). Raises
-    [`EndpointStatusError`], `ConnectionError`, `TimeoutError`, or [`MalformedResponse`] (also past `max_bytes`).
+    The JSON object a server answers to `body`, POSTed with the standard library (for requests outside chat
+    completions, such as `transformers serve`'s `/v1/systemone`), with `token` as a bearer token if given; redirects
+    are not followed, so the token goes to `url`'s host only. Raises [`EndpointStatusError`] (also for a redirect),
+    `ConnectionError`, `TimeoutError`, or [`MalformedResponse`] (also past `max_bytes`).
     """
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _NO_REDIRECTS_OPENER.open(request, timeout=timeout) as response:
             content = response.read(max_bytes + 1)
     except urllib.error.HTTPError as error:
         raise EndpointStatusError(error.code, error.read(4096).decode(errors="replace")) from None
