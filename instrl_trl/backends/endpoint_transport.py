@@ -207,8 +207,18 @@ class OpenAICompatibleTransport:
 
         async def post(session: aiohttp.ClientSession) -> bytes:
             async with session.post(
-                self._url, data=body, headers=self._headers, timeout=self._client_timeout, proxy=self._proxy
+                self._url,
+                data=body,
+                headers=self._headers,
+                timeout=self._client_timeout,
+                proxy=self._proxy,
+                allow_redirects=False,  # the token goes to `base_url` only, whatever aiohttp's version does
             ) as response:
+                if 300 <= response.status < 400:
+                    where = response.headers.get("Location", "")
+                    raise EndpointStatusError(
+                        response.status, f"redirected to {where!r}: set `base_url` to where the server is"
+                    )
                 if response.status >= 400:
                     message = await _read_capped(response, _ERROR_BYTES, cut=True)
                     raise EndpointStatusError(

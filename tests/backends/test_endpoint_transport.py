@@ -247,3 +247,14 @@ def test_systemone_verdicts_carry_the_endpoint_token(monkeypatch):
         [scores] = generator.score_choices(["Same?"], ("Not Equal", "Equal"), "systemone")
     assert scores.probabilities == (0.75, 0.25)
     assert server.seen[0]["authorization"] == "Bearer serve-key"
+
+
+def test_a_redirected_chat_completion_fails_without_following_it(monkeypatch):
+    monkeypatch.setenv("INSTRL_TRL_TEST_SERVE_KEY", "serve-key")
+    with _recording_server() as (elsewhere, elsewhere_url), _recording_server() as (server, url):
+        server.redirect_to = f"{elsewhere_url}/v1/chat/completions"
+        generator = EndpointGenerator("m", base_url=f"{url}/v1", token_env="INSTRL_TRL_TEST_SERVE_KEY", timeout=5)
+        [generation] = generator.generate(["hello"])
+    assert generation.text is None and generation.usage.failed
+    assert len(server.seen) == 1 and elsewhere.seen == []  # not retried, and not sent on
+    assert "302" in generator.last_error and f"redirected to '{elsewhere_url}" in generator.last_error
