@@ -179,21 +179,26 @@ class RoleCaller:
         error = future.exception()
         if error is not None:
             return Completion(self.role, tag, error=error)
-        results = future.result()
-        if not isinstance(results, list | tuple) or len(results) != 1:
+        try:
+            [result] = self._answers(future.result(), 1)
+        except RuntimeError as error:
             # Raised in the callback, it would be logged and dropped, and the main loop would wait for it for ever
+            return Completion(self.role, tag, error=error)
+        return Completion(self.role, tag, result=result)
+
+    def _answers(self, results, num_items: int) -> list:
+        """`results` if it holds one answer per item; raises a `RuntimeError` naming the role otherwise."""
+        if not isinstance(results, list | tuple) or len(results) != num_items:
             answered = f"{len(results)} answers" if isinstance(results, list | tuple) else type(results).__name__
-            return Completion(self.role, tag, error=RuntimeError(f"The {self.role} returned {answered} for 1 item."))
-        return Completion(self.role, tag, result=results[0])
+            raise RuntimeError(f"The {self.role} returned {answered} for {num_items} items.")
+        return list(results)
 
     def flush(self) -> bool:
         """Calls the role on every waiting item, in one batch; returns whether there were any."""
         if not self._waiting:
             return False
         waiting, self._waiting = self._waiting, []
-        results = self.call([item for item, _ in waiting])
-        if len(results) != len(waiting):
-            raise RuntimeError(f"The {self.role} returned {len(results)} answers for {len(waiting)} items.")
+        results = self._answers(self.call([item for item, _ in waiting]), len(waiting))
         for (_, tag), result in zip(waiting, results, strict=True):
             self.completions.put(Completion(self.role, tag, result=result))
         return True
@@ -239,7 +244,7 @@ class BatchingWorker(RoleCaller):
             batch = [entry for entry in batch if entry is not None]
             if batch:
                 try:
-                    results = self.call([item for item, _ in batch])
+                    results = self._answers(self.call([item for item, _ in batch]), len(batch))
                     for (_, tag), result in zip(batch, results, strict=True):
                         self.completions.put(Completion(self.role, tag, result=result))
                 except Exception as error:  # noqa: BLE001 (delivered to the main loop, which raises it)
