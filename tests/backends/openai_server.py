@@ -27,11 +27,12 @@ from typing import Self
 
 FAULTS = (
     "ok", "slow:<seconds>", "malformed", "null-choice", "bad-usage", "drop", "<status>", "empty", "drip:<seconds>",
-    "drip-all:<seconds>", "huge:<characters>",
+    "drip-all:<seconds>", "huge:<characters>", "redirect:<url>",
 )  # fmt: skip
 # Faults with a number after the colon, and the least it may be
 _NUMBERED_FAULTS = {"slow": 0.0, "drip": 0.001, "drip-all": 0.001, "huge": 1.0}
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+SYSTEMONE_PATH = "/v1/systemone"  # `transformers serve`'s verdicts
 
 
 def _checked(faults: Iterable[str]) -> list[str]:
@@ -40,6 +41,8 @@ def _checked(faults: Iterable[str]) -> list[str]:
         simple = ("ok", "malformed", "null-choice", "bad-usage", "drop", "empty")
         valid = fault in simple or (fault.isdigit() and len(fault) == 3)
         name, _, number = fault.partition(":")
+        if name == "redirect":
+            valid = number.startswith("http")
         if name in _NUMBERED_FAULTS:
             try:
                 valid = float(number) >= _NUMBERED_FAULTS[name]
@@ -147,6 +150,19 @@ class _Handler(BaseHTTPRequestHandler):
                 factor = state.rng.lognormvariate(-(state.latency_sigma**2) / 2, state.latency_sigma)
             time.sleep(state.latency * factor)
 
+        if fault.startswith("redirect:"):
+            self.send_response(302)
+            self.send_header("Location", fault.split(":", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.split("?")[0] == SYSTEMONE_PATH:
+            # The first choice twice as likely as the next, and so on: answers in order, and an order a test can see
+            criteria = list(((body or {}).get("questions") or {}).get("answer", {}).get("criteria") or {})
+            weights = {choice: len(criteria) - index for index, choice in enumerate(criteria)}
+            total = sum(weights.values())
+            probabilities = {choice: weight / total for choice, weight in weights.items()}
+            return self._send_json(200, {"answers": {"answer": {"probabilities": probabilities}}})
         if self.path.split("?")[0] not in CHAT_PATHS:
             return self._send_json(404, {"error": f"Not found: {self.path}"})
         if fault.startswith("slow:"):
@@ -252,12 +268,16 @@ class OpenAIServer:
         faults (`Iterable[str]`, *optional*):
             How to answer the next requests, one fault per request, in order: `"ok"`, `"slow:<seconds>"` (answer
             after that delay), an HTTP status such as `"429"`, `"500"`, `"503"`, `"401"` or `"404"` (answered with
-            that status and a JSON error), `"malformed"` (a `200` whose body is not JSON), `"drop"` (close the
+            that status and a JSON error), `"malformed"` (a `200` whose body is not JSON), `"null-choice"` (JSON whose
+            `choices` is `[null]`), `"bad-usage"` (a chat completion whose `prompt_tokens` is `"n/a"`),
+            `"redirect:<url>"` (a `302` to that URL), `"drop"` (close the
             connection without answering), `"empty"` (a `200` chat completion whose content is `""`),
             `"drip:<seconds>"` (a `200` whose body comes one byte every that many seconds, for minutes),
             `"drip-all:<seconds>"` (the same from the first byte of the status line),
             `"huge:<characters>"` (a chat completion of that many characters, whatever `max_tokens` says). Once the
-            queue is empty, every request is answered normally. More can be queued with [`~OpenAIServer.add_faults`].
+            queue is empty, every request is answered normally. More can be queued with
+            [`~OpenAIServer.add_faults`]. `/v1/systemone` (the verdicts of `transformers serve`) is answered with
+            the choices' probabilities in the ratio n : n-1 : ... : 1 (2:1 for two choices).
         responder (`Callable[[list[dict]], str]`, *optional*, defaults to [`echo`]):
             The answer to a list of chat messages.
         latency (`float`, *optional*, defaults to `0.0`):

@@ -3,12 +3,8 @@ How a request of the endpoint backend travels (`endpoint_transport.py`), checked
 (`openai_server.py`, on 127.0.0.1): which token it carries, its wall-clock deadline, and how much of an answer is read.
 """
 
-import json
 import logging
-import threading
 import time
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from huggingface_hub import constants
@@ -185,76 +181,44 @@ def test_the_byte_cap_leaves_room_for_log_probabilities():
     assert max_response_bytes({"max_tokens": None}) == max_response_bytes({})
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """
-    Answers the server's `answer` to any POST, or a 302 to `redirect_to` when the server has one; records each
-    request's headers.
-    """
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.seen.append({key.lower(): value for key, value in self.headers.items()})
-        if self.server.redirect_to:
-            self.send_response(302)
-            self.send_header("Location", self.server.redirect_to)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        content = json.dumps(self.server.answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
-
-
-@contextmanager
-def _recording_server(answer: dict | None = None):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.seen, server.redirect_to, server.answer = [], None, answer or {}
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_post_json_sends_the_endpoint_token_and_follows_no_redirect():
     # `transformers serve --api-key` asks `/v1/systemone` for the token too; a redirect must not carry it elsewhere
-    with _recording_server() as (elsewhere, elsewhere_url), _recording_server() as (server, url):
-        assert post_json(f"{url}/v1/systemone", {"a": 1}, timeout=5, max_bytes=100, token="secret") == {}
-        post_json(f"{url}/v1/systemone", {"a": 1}, timeout=5, max_bytes=100)
-        assert server.seen[0]["authorization"] == "Bearer secret" and "authorization" not in server.seen[1]
-        server.redirect_to = f"{elsewhere_url}/v1/systemone"
+    with OpenAIServer() as elsewhere, OpenAIServer() as server:
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        url = f"{server.base_url}/chat/completions"
+        assert post_json(url, body, timeout=5, max_bytes=10_000, token="secret")["choices"][0]["message"]["content"]
+        post_json(url, body, timeout=5, max_bytes=10_000)
+        server.add_faults([f"redirect:{elsewhere.base_url}/chat/completions"])
         with pytest.raises(EndpointStatusError) as excinfo:
-            post_json(f"{url}/v1/systemone", {"a": 1}, timeout=5, max_bytes=100, token="secret")
+            post_json(url, body, timeout=5, max_bytes=10_000, token="secret")
         assert excinfo.value.status == 302
-    assert elsewhere.seen == []
+        headers, sent_on = [request.headers for request in server.requests], elsewhere.requests
+    assert headers[0]["authorization"] == "Bearer secret" and "authorization" not in headers[1]
+    assert sent_on == []
 
 
 def test_systemone_verdicts_carry_the_endpoint_token(monkeypatch):
     monkeypatch.setenv("INSTRL_TRL_TEST_SERVE_KEY", "serve-key")
-    answer = {"answers": {"answer": {"probabilities": {"Equal": 0.25, "Not Equal": 0.75}}}}
-    with _recording_server(answer) as (server, url):
+    with OpenAIServer() as server:
         generator = EndpointGenerator(
-            "m", base_url=f"{url}/v1", server="transformers", token_env="INSTRL_TRL_TEST_SERVE_KEY", timeout=5
+            "m", base_url=server.base_url, server="transformers", token_env="INSTRL_TRL_TEST_SERVE_KEY", timeout=5
         )
         [scores] = generator.score_choices(["Same?"], ("Not Equal", "Equal"), "systemone")
-    assert scores.probabilities == (0.75, 0.25)
-    assert server.seen[0]["authorization"] == "Bearer serve-key"
+        [request] = server.requests
+    assert request.path == "/v1/systemone"
+    assert scores.probabilities == pytest.approx((2 / 3, 1 / 3))
+    assert request.headers["authorization"] == "Bearer serve-key"
 
 
 def test_a_redirected_chat_completion_fails_without_following_it(monkeypatch):
     monkeypatch.setenv("INSTRL_TRL_TEST_SERVE_KEY", "serve-key")
-    with _recording_server() as (elsewhere, elsewhere_url), _recording_server() as (server, url):
-        server.redirect_to = f"{elsewhere_url}/v1/chat/completions"
-        generator = EndpointGenerator("m", base_url=f"{url}/v1", token_env="INSTRL_TRL_TEST_SERVE_KEY", timeout=5)
+    with OpenAIServer() as elsewhere, OpenAIServer() as server:
+        server.add_faults([f"redirect:{elsewhere.base_url}/chat/completions"])
+        generator = EndpointGenerator(
+            "m", base_url=server.base_url, token_env="INSTRL_TRL_TEST_SERVE_KEY", timeout=5, max_retries=3
+        )
         [generation] = generator.generate(["hello"])
+        num_requests, sent_on, elsewhere_url = len(server.requests), elsewhere.requests, elsewhere.base_url
     assert generation.text is None and generation.usage.failed
-    assert len(server.seen) == 1 and elsewhere.seen == []  # not retried, and not sent on
+    assert num_requests == 1 and sent_on == []  # not retried, and not sent on
     assert "302" in generator.last_error and f"redirected to '{elsewhere_url}" in generator.last_error
