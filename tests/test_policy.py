@@ -17,6 +17,7 @@ from instrl_trl.policy import (
     build_policy,
     check_policy_labels,
     get_action_and_value,
+    policy_forward,
     save_value_head,
 )
 
@@ -163,6 +164,58 @@ def test_get_action_and_value_at_a_temperature(policy, tokenizer):
             policy, tokenizer, STATES * 4, actions=sampled, temperature=0.5
         )
     assert torch.equal(new_logprobs, old_logprobs) and torch.equal(new_values, old_values)
+
+
+def test_policy_forward_runs_length_sorted_passes_and_keeps_the_order(policy, tokenizer):
+    states = [
+        format_state("Write a detailed essay on the history of the printing press in Europe and its effects.", []),
+        format_state("Sing.", []),
+        format_state("Plan a trip to a city by the sea.", ["concretizing"]),
+        format_state("Cook.", []),
+        format_state("Explain how tides form, with the moon, the sun and the shape of the coast.", ["deepening"]),
+    ]
+    lengths = [len(ids) for ids in tokenizer(states)["input_ids"]]
+    widths = []
+    hook = policy.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            logits, values = policy_forward(policy, tokenizer, states, tokens_per_pass=40)
+            num_passes = len(widths)
+            widths.clear()
+            policy_forward(policy, tokenizer, states)
+            alone = [policy(**encode(tokenizer, [state])) for state in states]
+    finally:
+        hook.remove()
+    assert num_passes > 2
+    assert widths[0] == (5, max(lengths))  # without a budget: one pass padded to the longest
+    # each state's numbers are its own, in the order given (padding moves them by float rounding only)
+    torch.testing.assert_close(logits, torch.cat([outputs.logits for outputs in alone]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(values, torch.cat([outputs.state_values for outputs in alone]), atol=1e-5, rtol=1e-5)
+
+
+def test_policy_forward_fills_each_pass_up_to_its_token_budget(policy, tokenizer):
+    states = [format_state("Sing." if i % 2 else "Write a long essay about rivers, " * (i + 1), []) for i in range(6)]
+    lengths = sorted(len(ids) for ids in tokenizer(states)["input_ids"])
+    short, longest = lengths[0], lengths[-1]
+    assert lengths[:3] == [short] * 3 and lengths[3] > short  # three short states, three longer ones
+    assert 4 * lengths[3] > 2 * lengths[4] and 3 * short < 2 * lengths[4]  # what the second budget below relies on
+    shapes = []
+    hook = policy.register_forward_pre_hook(
+        lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            policy_forward(policy, tokenizer, states, tokens_per_pass=3 * short)
+            shapes.append("|")
+            policy_forward(policy, tokenizer, states, tokens_per_pass=2 * lengths[4])
+    finally:
+        hook.remove()
+    # the short states share a pass of exactly the budget; each longer one is alone, padded to its own length
+    assert shapes[: shapes.index("|")] == [(3, short), (1, lengths[3]), (1, lengths[4]), (1, longest)]
+    # a budget of two of the fifth's length: the fourth joins the fifth (not the short ones: 4 x its length is over)
+    assert shapes[shapes.index("|") + 1 :] == [(3, short), (2, lengths[4]), (1, longest)]
 
 
 def test_saved_policy_restores_logits_values_and_value_head(policy, saved_policy, tokenizer):

@@ -316,7 +316,7 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
             raise ValueError("The InstructionGenerationTrainer does not support returning outputs")
-        # The rollout's distribution (same function, same temperature): the first ratio of a rollout is exactly 1
+        # The rollout's distribution (same function, same temperature): the first ratio is 1 up to padding rounding
         policy = partial(
             get_action_and_value,
             processing_class=self.processing_class,
