@@ -185,7 +185,7 @@ def policy_forward(
     and what a state gets depends only on `states`, never on timing. Only for passes without gradients: under DDP the
     update's loss needs a single forward pass.
     """
-    if tokens_per_pass is None:
+    if tokens_per_pass is None or len(states) < 2:
         outputs = model(**tokenize_states(processing_class, states, max_length, model.device))
         return outputs.logits, getattr(outputs, "state_values", None)
     lengths = [len(ids) for ids in processing_class(states, truncation=True, max_length=max_length)["input_ids"]]
