@@ -11,9 +11,10 @@ that the exported classifier loads without unexpected keys.
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import torch
@@ -31,6 +32,11 @@ VALUE_HEAD_FILE = "value_head.safetensors"
 # each pass pads little. On a 2-core CPU with the MiniLM policy, a rollout step's states padded to their longest in
 # one pass cost ~3x as much, and a pipelined rollout's acting batches of up to 32 states in arrival order ~1.8x
 ACT_TOKENS_PER_PASS = 512
+# Where an episode samples from its own stream, the states that share its forward pass depend on the server's timing,
+# and padding to their lengths moves its probabilities by float rounding (~1e-7). A draw this close to a boundary of
+# its cumulative distribution (greedy: a lead this small) is settled by the state's forward pass on its own, which no
+# other state moves: the action is then the same whatever shared the pass
+SETTLING_MARGIN = 1e-4
 _HEAD_NAMES = ("classifier", "score")
 
 
@@ -209,6 +215,48 @@ def policy_forward(
     return logits, torch.cat([output.state_values for output in outputs])[back]
 
 
+def _settle(
+    model: PreTrainedModel,
+    processing_class: PreTrainedTokenizerBase,
+    states: list[str],
+    max_length: int,
+    temperature: float,
+    index: int,
+) -> torch.Tensor:
+    """The action probabilities of `states[index]` from a forward pass over it alone (on CPU)."""
+    logits, _ = policy_forward(model, processing_class, [states[index]], max_length)
+    return (logits[0].float() / temperature).softmax(dim=-1).cpu()
+
+
+def settled_actions(
+    probs: torch.Tensor,
+    settle: Callable[[int], torch.Tensor],
+    generators: list[torch.Generator] | None = None,
+) -> list[int]:
+    """
+    One action per row of `probs` (CPU, one row per state): row `i`'s by inverse transform of one uniform draw from
+    `generators[i]`, or without generators the most likely. When the draw lies within `SETTLING_MARGIN` of a boundary
+    of the row's cumulative distribution (greedy: the lead over the runner-up is under it), `settle(i)` gives the
+    state's probabilities from a forward pass over it alone, and those decide: so the action does not depend on which
+    states shared the pass, as long as sharing moves a probability by less than the margin.
+    """
+    actions = []
+    for index, row in enumerate(probs):
+        if generators is None:
+            top = row.topk(min(2, row.numel())).values
+            if top.numel() == 2 and top[0] - top[1] < SETTLING_MARGIN:
+                row = settle(index)
+            actions.append(int(row.argmax()))
+            continue
+        draw = torch.rand((), generator=generators[index], dtype=torch.float64)
+        cumulative = row.double().cumsum(0)
+        if (cumulative[:-1] / cumulative[-1] - draw).abs().min() < SETTLING_MARGIN:
+            cumulative = settle(index).double().cumsum(0)
+        action = int(torch.searchsorted(cumulative / cumulative[-1], draw, right=True))
+        actions.append(min(action, row.numel() - 1))
+    return actions
+
+
 class ActFn(Protocol):
     """
     What the environment loop asks of an operation policy: one action per state, with its log-probability and the
@@ -235,7 +283,8 @@ def get_action_and_value(
     `(actions, logprobs, entropy, values)`, each of shape `(len(states),)` on the model's device. Without `actions`,
     one is picked per state (sampled from `generator`, or the most likely one if `greedy`). `generator` may be a list
     of one generator per state: each state's episode then samples from its own stream, whatever other states share
-    the forward pass. `tokens_per_pass` runs the forward pass over length-sorted chunks (see [`policy_forward`]).
+    the forward pass (a draw near a boundary is settled by the state's own pass: see [`settled_actions`]).
+    `tokens_per_pass` runs the forward pass over length-sorted chunks (see [`policy_forward`]).
 
     The rollout (through [`act`]) and the PPO loss both call this function, so the old and the new log-probabilities
     come from the same distribution (at the first PPO step the probability ratio is 1 up to the float rounding of
@@ -251,8 +300,8 @@ def get_action_and_value(
             if isinstance(generator, list):
                 if len(generator) != len(states):
                     raise ValueError(f"Got {len(generator)} generators for {len(states)} states; pass one per state.")
-                streams = zip(probs, generator, strict=True)
-                actions = torch.cat([torch.multinomial(row, 1, generator=stream) for row, stream in streams])
+                settle = partial(_settle, model, processing_class, states, max_length, temperature)
+                actions = torch.tensor(settled_actions(probs, settle, generator))
             else:
                 actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
             actions = actions.to(distribution.logits.device)
@@ -312,11 +361,9 @@ def act_each(
     different episodes, each with its own seeded stream, so that an episode's actions do not depend on which other
     episodes share its forward pass (the generation stage batches whichever episodes are ready).
     """
+    if len(generators) != len(states):
+        raise ValueError(f"Got {len(generators)} generators for {len(states)} states; pass one per state.")
     logits, _ = policy_forward(model, processing_class, states, max_length, ACT_TOKENS_PER_PASS)
-    logits = logits.float() / temperature
-    if greedy:
-        return logits.argmax(dim=-1).tolist()
-    probs = logits.detach().cpu().softmax(dim=-1)
-    return [
-        int(torch.multinomial(row, 1, generator=generator)) for row, generator in zip(probs, generators, strict=True)
-    ]
+    probs = (logits.float() / temperature).softmax(dim=-1).cpu()
+    settle = partial(_settle, model, processing_class, states, max_length, temperature)
+    return settled_actions(probs, settle, None if greedy else generators)

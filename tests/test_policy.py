@@ -1,5 +1,6 @@
 import os
 import threading
+from contextlib import contextmanager
 from copy import deepcopy
 
 import pytest
@@ -10,9 +11,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from instrl_trl.environment import STOP_ACTION, format_state
 from instrl_trl.operations import DEFAULT_OPERATION_NAMES
 from instrl_trl.policy import (
+    SETTLING_MARGIN,
     VALUE_HEAD_FILE,
     PolicyOutput,
     act,
+    act_each,
     add_value_head,
     build_policy,
     check_policy_labels,
@@ -216,6 +219,72 @@ def test_policy_forward_fills_each_pass_up_to_its_token_budget(policy, tokenizer
     assert shapes[: shapes.index("|")] == [(3, short), (1, lengths[3]), (1, lengths[4]), (1, longest)]
     # a budget of two of the fifth's length: the fourth joins the fifth (not the short ones: 4 x its length is over)
     assert shapes[shapes.index("|") + 1 :] == [(3, short), (2, lengths[4]), (1, longest)]
+
+
+def first_draw(seed: int) -> float:
+    return float(torch.rand((), generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+
+
+@contextmanager
+def logits_by_pass_size(policy, logits_for):
+    """The policy's logits replaced, for every state, by `logits_for(number of states in the forward pass)`."""
+
+    def replace(module, args, kwargs, output):
+        rows = kwargs["input_ids"].shape[0]
+        output.logits = logits_for(rows).to(output.logits.dtype).expand(rows, -1).clone()
+        return output
+
+    hook = policy.register_forward_hook(replace, with_kwargs=True)
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
+def test_a_draw_near_a_boundary_is_settled_by_the_state_alone(policy, tokenizer):
+    # Sharing a pass moves the first action's probability across this state's draw: alone the draw picks action 0,
+    # in a pass of two it would pick action 1. The state's own pass settles it: action 0 in both cases.
+    draw, shift = first_draw(0), SETTLING_MARGIN / 10
+
+    def logits_for(rows):
+        first = draw + shift if rows == 1 else draw - shift
+        rest = (1 - first) / (len(ACTIONS) - 1)
+        return torch.tensor([first] + [rest] * (len(ACTIONS) - 1)).log()
+
+    def streams(count):
+        return [torch.Generator().manual_seed(0) for _ in range(count)]
+
+    with logits_by_pass_size(policy, logits_for), torch.no_grad():
+        shared_probability = policy(**encode(tokenizer, STATES[:2])).logits.softmax(-1)[0, 0].item()
+        alone = act_each(policy, tokenizer, STATES[:1], streams(1))
+        in_pass_of_two = act_each(policy, tokenizer, STATES[:2], streams(2))
+        sampled, _, _ = act(policy, tokenizer, STATES[:2], generator=streams(2))
+    assert draw >= shared_probability  # the shared pass's own probabilities would not pick action 0
+    assert alone == [0] and in_pass_of_two == [0, 0] and sampled.tolist() == [0, 0]
+
+
+def test_a_greedy_near_tie_is_settled_by_the_state_alone(policy, tokenizer):
+    lead = SETTLING_MARGIN / 10
+
+    def logits_for(rows):  # alone, action 2 leads by a hair; in a shared pass, action 3 does
+        probs = torch.full((len(ACTIONS),), 0.1)
+        probs[2], probs[3] = (0.25 + lead, 0.25) if rows == 1 else (0.25, 0.25 + lead)
+        return probs.log()
+
+    generators = [torch.Generator().manual_seed(0) for _ in STATES]
+    with logits_by_pass_size(policy, logits_for), torch.no_grad():
+        assert act_each(policy, tokenizer, STATES, generators, greedy=True) == [2, 2, 2]
+
+
+def test_draws_away_from_boundaries_cost_no_extra_pass(policy, tokenizer):
+    calls = []
+    hook = policy.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        with torch.no_grad():
+            actions = act_each(policy, tokenizer, STATES, [torch.Generator().manual_seed(i) for i in range(3)])
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and len(actions) == 3
 
 
 def test_saved_policy_restores_logits_values_and_value_head(policy, saved_policy, tokenizer):

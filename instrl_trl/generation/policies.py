@@ -117,8 +117,9 @@ class PPOPolicy(ActPolicy):
         return torch.Generator().manual_seed(setup.seed + seed_index)
 
     def act_episodes(self, setup: EvolutionSetup, states: list[str], actors: list[torch.Generator]) -> list[int]:
-        # One forward pass over the ready episodes, each sampled from its own generator. Padding to the batch's
-        # longest state changes the logits by float rounding only; a sample it flips is a rounding-level coincidence.
+        # Forward passes over the ready episodes, each sampled from its own generator. Padding to other states'
+        # lengths moves the probabilities by float rounding only; a draw that close to a boundary is settled by the
+        # state's own pass, so an episode's actions do not depend on which episodes were ready with it
         return act_each(self.model, self.tokenizer, states, actors, max_length=self.max_length, greedy=setup.greedy,
                         temperature=setup.temperature)  # fmt: skip
 

@@ -18,8 +18,9 @@ The rollout does not depend on the server's timing: episode `i` samples from its
 or order is computed once a step is complete, in the order the lock-step loop uses: the log-probabilities and values
 (a forward pass over the same states as the lock-step step's, so bit for bit the same numbers) and the rewards (the
 novelty reward remembers what it has seen, so the order of its calls matters). The actions themselves are sampled from
-micro-batched forward passes: padding to another batch's longest state moves a probability by float rounding only, so
-a sampled action differs from the lock-step one only when its draw falls within rounding of a boundary.
+micro-batched forward passes: padding to another batch's longest state moves a probability by float rounding only, and
+a draw that close to a boundary is settled by the state's own forward pass (see
+[`~instrl_trl.policy.settled_actions`]), so the actions are the lock-step ones too.
 """
 
 import queue
