@@ -33,10 +33,18 @@ VALUE_HEAD_FILE = "value_head.safetensors"
 # one pass cost ~3x as much, and a pipelined rollout's acting batches of up to 32 states in arrival order ~1.8x
 ACT_TOKENS_PER_PASS = 512
 # Where an episode samples from its own stream, the states that share its forward pass depend on the server's timing,
-# and padding to their lengths moves its probabilities by float rounding (~1e-7). A draw this close to a boundary of
-# its cumulative distribution (greedy: a lead this small) is settled by the state's forward pass on its own, which no
-# other state moves: the action is then the same whatever shared the pass
-SETTLING_MARGIN = 1e-4
+# and padding to their lengths moves its probabilities by float rounding (float32: ~1e-7). A draw within the margin
+# of a boundary of its cumulative distribution (greedy: a lead under it) is settled by the state's forward pass on its
+# own, which no other state moves: the action is then the same whatever shared the pass. The margin is this many
+# times the logits' float epsilon (float32: 1.2e-4, about 1 draw in 1,000 settled; half precision: every draw)
+SETTLING_EPSILONS = 1000
+
+
+def settling_margin(dtype: torch.dtype) -> float:
+    """How close to a boundary a draw (or a greedy lead) is settled by its state's own pass, for logits of `dtype`."""
+    return min(1.0, SETTLING_EPSILONS * torch.finfo(dtype).eps)
+
+
 _HEAD_NAMES = ("classifier", "score")
 
 
@@ -232,10 +240,11 @@ def settled_actions(
     probs: torch.Tensor,
     settle: Callable[[int], torch.Tensor],
     generators: list[torch.Generator] | None = None,
+    margin: float = settling_margin(torch.float32),
 ) -> list[int]:
     """
     One action per row of `probs` (CPU, one row per state): row `i`'s by inverse transform of one uniform draw from
-    `generators[i]`, or without generators the most likely. When the draw lies within `SETTLING_MARGIN` of a boundary
+    `generators[i]`, or without generators the most likely. When the draw lies within `margin` of a boundary
     of the row's cumulative distribution (greedy: the lead over the runner-up is under it), `settle(i)` gives the
     state's probabilities from a forward pass over it alone, and those decide: so the action does not depend on which
     states shared the pass, as long as sharing moves a probability by less than the margin.
@@ -244,13 +253,13 @@ def settled_actions(
     for index, row in enumerate(probs):
         if generators is None:
             top = row.topk(min(2, row.numel())).values
-            if top.numel() == 2 and top[0] - top[1] < SETTLING_MARGIN:
+            if top.numel() == 2 and top[0] - top[1] < margin:
                 row = settle(index)
             actions.append(int(row.argmax()))
             continue
         draw = torch.rand((), generator=generators[index], dtype=torch.float64)
         cumulative = row.double().cumsum(0)
-        if (cumulative[:-1] / cumulative[-1] - draw).abs().min() < SETTLING_MARGIN:
+        if (cumulative[:-1] / cumulative[-1] - draw).abs().min() < margin:
             cumulative = settle(index).double().cumsum(0)
         action = int(torch.searchsorted(cumulative / cumulative[-1], draw, right=True))
         actions.append(min(action, row.numel() - 1))
@@ -301,7 +310,7 @@ def get_action_and_value(
                 if len(generator) != len(states):
                     raise ValueError(f"Got {len(generator)} generators for {len(states)} states; pass one per state.")
                 settle = partial(_settle, model, processing_class, states, max_length, temperature)
-                actions = torch.tensor(settled_actions(probs, settle, generator))
+                actions = torch.tensor(settled_actions(probs, settle, generator, settling_margin(logits.dtype)))
             else:
                 actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
             actions = actions.to(distribution.logits.device)
@@ -366,4 +375,4 @@ def act_each(
     logits, _ = policy_forward(model, processing_class, states, max_length, ACT_TOKENS_PER_PASS)
     probs = (logits.float() / temperature).softmax(dim=-1).cpu()
     settle = partial(_settle, model, processing_class, states, max_length, temperature)
-    return settled_actions(probs, settle, None if greedy else generators)
+    return settled_actions(probs, settle, None if greedy else generators, settling_margin(logits.dtype))

@@ -11,7 +11,6 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from instrl_trl.environment import STOP_ACTION, format_state
 from instrl_trl.operations import DEFAULT_OPERATION_NAMES
 from instrl_trl.policy import (
-    SETTLING_MARGIN,
     VALUE_HEAD_FILE,
     PolicyOutput,
     act,
@@ -22,6 +21,8 @@ from instrl_trl.policy import (
     get_action_and_value,
     policy_forward,
     save_value_head,
+    settled_actions,
+    settling_margin,
 )
 
 
@@ -244,7 +245,7 @@ def logits_by_pass_size(policy, logits_for):
 def test_a_draw_near_a_boundary_is_settled_by_the_state_alone(policy, tokenizer):
     # Sharing a pass moves the first action's probability across this state's draw: alone the draw picks action 0,
     # in a pass of two it would pick action 1. The state's own pass settles it: action 0 in both cases.
-    draw, shift = first_draw(0), SETTLING_MARGIN / 10
+    draw, shift = first_draw(0), settling_margin(torch.float32) / 10
 
     def logits_for(rows):
         first = draw + shift if rows == 1 else draw - shift
@@ -264,7 +265,7 @@ def test_a_draw_near_a_boundary_is_settled_by_the_state_alone(policy, tokenizer)
 
 
 def test_a_greedy_near_tie_is_settled_by_the_state_alone(policy, tokenizer):
-    lead = SETTLING_MARGIN / 10
+    lead = settling_margin(torch.float32) / 10
 
     def logits_for(rows):  # alone, action 2 leads by a hair; in a shared pass, action 3 does
         probs = torch.full((len(ACTIONS),), 0.1)
@@ -285,6 +286,24 @@ def test_draws_away_from_boundaries_cost_no_extra_pass(policy, tokenizer):
     finally:
         hook.remove()
     assert len(calls) == 1 and len(actions) == 3
+
+
+def test_half_precision_logits_settle_every_draw():
+    # bfloat16 rounds at ~1e-2: no margin short of all of [0, 1] keeps a shared pass's draw exact
+    assert settling_margin(torch.float32) == pytest.approx(1.19e-4, rel=0.01)
+    assert settling_margin(torch.bfloat16) == 1.0
+    settled = []
+    probs = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+
+    def settle(index):
+        settled.append(index)
+        return probs[index]
+
+    generators = [torch.Generator().manual_seed(i) for i in range(2)]
+    settled_actions(probs, settle, generators, margin=settling_margin(torch.bfloat16))
+    assert settled == [0, 1]
+    settled.clear()
+    assert settled_actions(probs, settle, margin=settling_margin(torch.float32)) == [0, 2] and settled == []
 
 
 def test_saved_policy_restores_logits_values_and_value_head(policy, saved_policy, tokenizer):

@@ -41,15 +41,18 @@ def make_config(output_dir, server: OpenAIServer, **overrides) -> DatasetGenerat
     return DatasetGenerationConfig(**{**kwargs, **overrides})
 
 
-def test_rows_do_not_depend_on_the_servers_timing(quickstart_seeds, tmp_path):
+@pytest.mark.parametrize("policy", ["uniform", "ppo"])
+def test_rows_do_not_depend_on_the_servers_timing(quickstart_seeds, tmp_path, request, policy):
     # Two servers whose latencies spread (log-normal, sigma 1) with other draws: the queries come back in other
     # orders, so episodes end, and reach the expert, in other orders. The rows, and their order, must not change.
+    # A PPO policy acts on whichever episodes are ready together: its forward passes are shared by other states.
+    policy = request.getfixturevalue("tiny_policy") if policy == "ppo" else policy
     rows, servers = [], []
     for latency_seed in (1, 2):
         # Latencies well above the client's own time per request, even on a loaded machine: 8 in flight is the
         # server's doing, not a race the client may lose
         with OpenAIServer(responder=evolving, latency=0.25, latency_sigma=1.0, latency_seed=latency_seed) as server:
-            config = make_config(tmp_path / f"run-{latency_seed}", server)
+            config = make_config(tmp_path / f"run-{latency_seed}", server, policy=policy)
             summary = generate_dataset(config, quickstart_seeds)
             rows.append(read_rows(config.output_dir))
             servers.append(server)
