@@ -249,6 +249,8 @@ def settled_actions(
     state's probabilities from a forward pass over it alone, and those decide: so the action does not depend on which
     states shared the pass, as long as sharing moves a probability by less than the margin.
     """
+    if generators is not None and len(generators) != len(probs):
+        raise ValueError(f"Got {len(generators)} generators for {len(probs)} states; pass one per state.")
     actions = []
     for index, row in enumerate(probs):
         if generators is None:
@@ -307,8 +309,6 @@ def get_action_and_value(
         else:  # `generator` is a CPU generator: sample on CPU
             probs = distribution.logits.detach().cpu().exp()
             if isinstance(generator, list):
-                if len(generator) != len(states):
-                    raise ValueError(f"Got {len(generator)} generators for {len(states)} states; pass one per state.")
                 settle = partial(_settle, model, processing_class, states, max_length, temperature)
                 actions = torch.tensor(settled_actions(probs, settle, generator, settling_margin(logits.dtype)))
             else:
@@ -370,8 +370,6 @@ def act_each(
     different episodes, each with its own seeded stream, so that an episode's actions do not depend on which other
     episodes share its forward pass (the generation stage batches whichever episodes are ready).
     """
-    if len(generators) != len(states):
-        raise ValueError(f"Got {len(generators)} generators for {len(states)} states; pass one per state.")
     logits, _ = policy_forward(model, processing_class, states, max_length, ACT_TOKENS_PER_PASS)
     probs = (logits.float() / temperature).softmax(dim=-1).cpu()
     settle = partial(_settle, model, processing_class, states, max_length, temperature)
