@@ -1,15 +1,16 @@
 """
 Text generation through an HTTP endpoint: a TGI or vLLM server, any OpenAI-compatible `base_url`, or Hugging Face
 Inference Providers by model id. The requests that score a verdict, and the reading of their answers, are built in
-`verdicts.py`; how one request travels (token, client, deadline, size caps) is `endpoint_transport.py`; this module
-sends the requests concurrently, retries them and decides what counts as an answer.
+`verdicts.py`; how one request travels (token, client, deadline, size caps) is `endpoint_transport.py`; what counts
+as an answer is `endpoint_answers.py`; which failures are retried and which stop the run is `endpoint_retries.py`.
+This module checks the settings, builds each prompt's request and sends the requests concurrently.
 """
 
+import dataclasses
 import functools
 import inspect
 import json
 import logging
-import math
 import os
 import random
 import threading
@@ -19,20 +20,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from huggingface_hub import InferenceClient, get_token
-from huggingface_hub.errors import OfflineModeIsEnabled
 
-from ..hub.retry import backoff_seconds, is_retryable_status
+from ..hub.retry import is_retryable_status
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
+from .endpoint_answers import parse_chat_output, read_generation, token_count
+from .endpoint_retries import RequestRetries
 from .endpoint_transport import (
     MAX_CHARACTERS_PER_TOKEN,
     EndpointStatusError,
     HubTransport,
     MalformedResponse,
     OpenAICompatibleTransport,
-    OversizedResponse,
     call_with_deadline,
     choose_token,
-    max_answer_characters,
     max_response_bytes,
     post_json,
 )
@@ -73,14 +73,10 @@ _FIXES = {
 }
 
 
-class EmptyAnswer(Exception):
-    """The server answered `200` with no text (retryable: an overloaded or restarting server does this)."""
-
-
 class EndpointGenerator(TextGenerator):
     r"""
     A [`TextGenerator`] that sends each prompt as one user message to a chat-completions endpoint: a TGI, vLLM or
-    any OpenAI-compatible server at `base_url` (queried with the `openai` client), or Hugging Face
+    any OpenAI-compatible server at `base_url` (posted with `aiohttp`, see `endpoint_transport.py`), or Hugging Face
     [Inference Providers](https://huggingface.co/docs/inference-providers) by model id (queried with
     [`~huggingface_hub.InferenceClient`]).
 
@@ -231,7 +227,6 @@ class EndpointGenerator(TextGenerator):
         self.seed = seed
         self.server = server
         self.generation_kwargs = {**DEFAULT_GENERATION_KWARGS, **(generation_kwargs or {})}
-        self._sleep = sleep
         self._rng = random.Random(seed)
         # Why the latest failed query failed, for the error that stops a stage whose endpoint is down
         self.last_error: str | None = None
@@ -241,6 +236,9 @@ class EndpointGenerator(TextGenerator):
             OpenAICompatibleTransport(base_url, token, timeout)
             if base_url is not None
             else HubTransport(provider, token, timeout)
+        )
+        self._retries = RequestRetries(
+            self.endpoint, model, token_env, self._redact, max_retries, backoff_base, backoff_max, sleep
         )
 
     @property
@@ -362,18 +360,7 @@ class EndpointGenerator(TextGenerator):
 
         def call() -> tuple[Generation, bool]:
             output = self._chat_completion(prompt, kwargs)
-            text, prompt_tokens, completion_tokens = _parse(output)
-            if not text.strip():
-                raise EmptyAnswer("empty answer: the server answered 200 with no text")
-            usage = Usage(
-                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=time.perf_counter() - start
-            )
-            limit = max_answer_characters(kwargs.get("max_tokens"))
-            if len(text) > limit:
-                if not text[:limit].strip():  # what `max_tokens` allows of it is whitespace: no answer either
-                    raise EmptyAnswer(f"empty answer: the first {limit} characters the length limit keeps are blank")
-                return Generation(text[:limit], usage, "length"), True
-            return Generation(text, usage, _finish_reason(output)), False
+            return read_generation(output, kwargs.get("max_tokens"), time.perf_counter() - start)
 
         result = self._with_retries(call, rng, abort)
         if result is None:
@@ -391,82 +378,11 @@ class EndpointGenerator(TextGenerator):
         )
 
     def _with_retries(self, call: Callable, rng: random.Random, abort: threading.Event):
-        """`call()`, each attempt under the `timeout` deadline, retried as the class says; `None` if all failed."""
-        num_attempts = self.max_retries + 1
-        for attempt in range(1, num_attempts + 1):
-            if abort.is_set():
-                break
-            retry_after = None
-            try:
-                return call()
-            except EndpointStatusError as error:
-                self._raise_if_fatal(error)
-                server_message = self._redact(error.server_message)[:300]
-                if not is_retryable_status(error.status):
-                    self.last_error = f"status {error.status}" + (f" ({server_message})" if server_message else "")
-                    logger.warning(
-                        "Request to %s failed with status %s, which a retry cannot fix; the query counts as failed. "
-                        "Server message: %s",
-                        self.endpoint,
-                        error.status,
-                        server_message,
-                    )
-                    break
-                reason = f"status {error.status}"
-                last_error = reason + (f" ({server_message})" if server_message else "")
-                retry_after = error.retry_after
-            except OfflineModeIsEnabled:
-                raise RuntimeError(self._offline_message()) from None
-            except (TimeoutError, ConnectionError) as error:  # `EndpointTimeout` is a `TimeoutError`
-                reason = type(error).__name__
-                last_error = f"{reason} ({self._redact(str(error))[:300]})"
-            except EmptyAnswer as error:
-                reason = last_error = str(error)
-            except MalformedResponse as error:
-                self.last_error = f"malformed response ({type(error).__name__}: {self._redact(str(error))[:300]})"
-                fix = (
-                    "Check that the server honours `max_tokens` (its maximum length, stop tokens)."
-                    if isinstance(error, OversizedResponse)
-                    else "Check that `base_url` serves OpenAI-compatible chat completions."
-                )
-                # The server's answers do not follow the chat-completions schema, or ignore the length limit: the
-                # next one will not either
-                logger.warning(
-                    "Request to %s got a malformed answer (%s: %s), which a retry cannot fix; the query counts as "
-                    "failed. %s",
-                    self.endpoint,
-                    type(error).__name__,
-                    self._redact(str(error))[:300],
-                    fix,
-                )
-                break
-
-            if abort.is_set():
-                break
-            if attempt == num_attempts:
-                self.last_error = last_error
-                logger.warning(
-                    "Request to %s failed (%s) on attempt %d/%d; giving up, the query counts as failed.",
-                    self.endpoint,
-                    reason,
-                    attempt,
-                    num_attempts,
-                )
-                break
-            wait = backoff_seconds(attempt, rng, self.backoff_base, self.backoff_max, retry_after)
-            logger.warning(
-                "Request to %s failed (%s) on attempt %d/%d; retrying in %.2f s.",
-                self.endpoint,
-                reason,
-                attempt,
-                num_attempts,
-                wait,
-            )
-            if self._sleep is time.sleep:
-                abort.wait(wait)  # a stop cuts the wait short
-            else:
-                self._sleep(wait)
-        return None
+        """`call()`, retried as `endpoint_retries.py` says; `None` (and `last_error` set) if no attempt succeeded."""
+        result, error = self._retries.call(call, rng, abort)
+        if error is not None:
+            self.last_error = error
+        return result
 
     def score_choices(self, prompts: list[Prompt], choices: Sequence[str], mode: str) -> list[ChoiceScores]:
         """
@@ -506,7 +422,7 @@ class EndpointGenerator(TextGenerator):
 
             def call() -> ChoiceScores:
                 output = self._chat_completion(prompt, kwargs)
-                text, prompt_tokens, completion_tokens = _parse(output)
+                text, prompt_tokens, completion_tokens = parse_chat_output(output)
                 usage = Usage(
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
@@ -518,7 +434,9 @@ class EndpointGenerator(TextGenerator):
                     raise MalformedResponse(str(error)) from None
                 if probabilities is None and mode == "choice":
                     probabilities = answered_choice(text, choices)
-                return ChoiceScores(probabilities, text, usage if probabilities else _failed(usage))
+                if not probabilities:
+                    usage = dataclasses.replace(usage, failed=True)
+                return ChoiceScores(probabilities, text, usage)
 
         result = self._with_retries(call, rng, abort)
         return result if result is not None else ChoiceScores(None, None, Usage(failed=True))
@@ -545,41 +463,11 @@ class EndpointGenerator(TextGenerator):
             probabilities = systemone_probabilities(data, choices)
         except ValueError as error:
             raise MalformedResponse(str(error)) from None
-        input_tokens = _token_count((data.get("usage") or {}).get("input_tokens"), "usage.input_tokens")
+        input_tokens = token_count((data.get("usage") or {}).get("input_tokens"), "usage.input_tokens")
         text = choices[probabilities.index(max(probabilities))]
         return ChoiceScores(
             probabilities, text, Usage(prompt_tokens=input_tokens, seconds=time.perf_counter() - start)
         )
-
-    def _offline_message(self) -> str:
-        # Only Inference Providers go through huggingface_hub: an explicit `base_url` works offline
-        return (
-            f"`HF_HUB_OFFLINE=1` stops huggingface_hub from reaching {self.endpoint}. Unset it for this run "
-            "(`HF_HUB_OFFLINE=0 instrl-trl ...`), or serve the model yourself (vLLM, TGI, llama.cpp, `transformers "
-            "serve`) and set the role's `base_url`: an explicit `base_url` is queried under `HF_HUB_OFFLINE=1` too."
-        )
-
-    def _raise_if_fatal(self, error: EndpointStatusError) -> None:
-        # `from None`: the chained error would carry the server's own text, which we do not control.
-        status = error.status
-        if status in (401, 403):
-            how = (
-                f"set the environment variable {self.token_env!r} to a valid token"
-                if self.token_env is not None
-                else "run `hf auth login`, set `HF_TOKEN`, or name the variable holding the token with `token_env`"
-            )
-            raise PermissionError(
-                f"The endpoint {self.endpoint} refused the request for model {self.model_name!r} with status {status} "
-                f"({'unauthorized' if status == 401 else 'forbidden'}): the token is missing, invalid or lacks "
-                f"permission. To fix it, {how}."
-            ) from None
-        if status == 404:
-            server_message = self._redact(error.server_message)[:300]
-            raise ValueError(
-                f"The endpoint {self.endpoint} answered 404 (not found) for model {self.model_name!r}"
-                f"{': ' + server_message if server_message else ''}. Check `base_url` (the server's address, "
-                "e.g. `http://localhost:8000/v1`) and `model` (the id or the name the server serves it under)."
-            ) from None
 
     def _redact(self, text: str) -> str:
         """`text` without the tokens, in case a server echoes one back."""
@@ -589,39 +477,6 @@ class EndpointGenerator(TextGenerator):
         return text
 
 
-def _failed(usage: Usage) -> Usage:
-    return Usage(usage.cached, True, usage.prompt_tokens, usage.completion_tokens, usage.seconds)
-
-
-def _finish_reason(output) -> str | None:
-    """The answer's `finish_reason` (`"stop"`, `"length"`, ...) when the server gives one."""
-    reason = getattr(output.choices[0], "finish_reason", None)
-    return reason if isinstance(reason, str) and reason else None
-
-
 def _valid_generation_keys() -> frozenset[str]:
     parameters = inspect.signature(InferenceClient.chat_completion).parameters
     return frozenset(parameters) - _NOT_GENERATION_KWARGS
-
-
-def _parse(output) -> tuple[str, int, int]:
-    """The text and token counts of a [`~huggingface_hub.ChatCompletionOutput`]; raises `MalformedResponse`."""
-    try:
-        text = output.choices[0].message.content
-    except (AttributeError, IndexError, KeyError, TypeError) as error:
-        raise MalformedResponse(f"No `choices[0].message.content` in the answer ({error}).") from None
-    if not isinstance(text, str):
-        raise MalformedResponse(f"`choices[0].message.content` is {type(text).__name__}, not text.")
-    usage = getattr(output, "usage", None)
-    prompt_tokens = _token_count(getattr(usage, "prompt_tokens", None), "usage.prompt_tokens")
-    return text, prompt_tokens, _token_count(getattr(usage, "completion_tokens", None), "usage.completion_tokens")
-
-
-def _token_count(value, name: str) -> int:
-    """`value` as a count of tokens (0 when the server gives none); raises `MalformedResponse` if it is not one."""
-    if value is None:
-        return 0
-    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not number or value < 0 or value != int(value):
-        raise MalformedResponse(f"`{name}` is {value!r}, not a count of tokens.")
-    return int(value)

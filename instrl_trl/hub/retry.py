@@ -1,6 +1,6 @@
 """
 The one retry policy for requests to the Hub and to model servers: which failures are worth another try, and how
-long to wait before it. `hub/push.py` and `backends/endpoint.py` both follow it.
+long to wait before it. `hub/push.py` and `backends/endpoint_retries.py` both follow it.
 
 Retryable: a timeout or dropped connection, `408` (request timeout), `425` (too early), `429` (rate limited) and
 every `5xx`. Never retried: other `4xx`, such as `400` (bad request), `401`/`403` (auth), `404` (not found) and `422`

@@ -354,9 +354,9 @@ def test_bad_settings_raise_before_any_request(openai_server, kwargs, match):  #
 
 
 def test_finish_reason_is_the_servers():
-    from instrl_trl.backends.endpoint import _finish_reason
+    from instrl_trl.backends.endpoint_answers import finish_reason
 
-    assert _finish_reason(chat_output("Name three rivers in", None)) == "length"
+    assert finish_reason(chat_output("Name three rivers in", None)) == "length"
 
 
 def test_logprobs_mode_asks_for_one_token_with_its_top_logprobs(openai_server):  # noqa: F811
