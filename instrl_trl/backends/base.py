@@ -65,7 +65,7 @@ Prompt = str | Sequence[Mapping[str, str]]
 
 # How a reviewer gets a verdict with a probability: `likelihood` scores the verdicts' texts with a local model (one
 # forward pass), `logprobs` reads the first token's top log-probabilities from an endpoint, `choice` asks the server
-# to answer only with one of them (vLLM `guided_choice`, TGI regex grammar), `systemone` asks transformers serve's
+# to answer only with one of them (vLLM `structured_outputs`, TGI regex grammar), `systemone` asks transformers serve's
 # `/v1/systemone`, and `parse` generates freely and parses strictly (the last resort: probability 0 or 1).
 VERDICT_MODES = ("likelihood", "logprobs", "choice", "systemone", "parse")
 

@@ -144,8 +144,9 @@ class EndpointGenerator(TextGenerator):
             `max_new_tokens`) raise here.
         server (`str`, *optional*, defaults to `"openai"`):
             What serves `base_url`, so that sampling settings mean there what they say: `"openai"` (any
-            OpenAI-compatible server), `"vllm"` and `"tgi"` sample when `temperature > 0` and honour `seed` as sent;
-            `"transformers"` (`transformers serve`) ignores `temperature` unless told to sample, so a call with
+            OpenAI-compatible server), `"vllm"` and `"tgi"` sample when `temperature > 0` and honour `seed` as sent
+            (`"vllm"` gets `choice` verdicts as `structured_outputs`, which vLLM reads from 0.10.2 on; on an older
+            vLLM, use `verdict_mode: logprobs`); `"transformers"` (`transformers serve`) ignores `temperature` unless told to sample, so a call with
             `temperature > 0` also sends `extra_body={"generation_config": "{\"do_sample\": true}"}` (unless
             `extra_body` already has a `generation_config`). `"llamacpp"` (llama.cpp's server, e.g. `instrl-trl
             serve`) gets `choice` verdicts as a GBNF `grammar` and a `response_format` JSON schema as its
@@ -390,7 +391,7 @@ class EndpointGenerator(TextGenerator):
 
         - `logprobs`: a one-token answer with its top log-probabilities; each choice gets the probability of the
           tokens that start its first word (so the choices must start with distinct words), renormalised.
-        - `choice`: the server may answer only one of `choices` (vLLM `guided_choice`, llama.cpp GBNF `grammar`,
+        - `choice`: the server may answer only one of `choices` (vLLM `structured_outputs`, llama.cpp GBNF `grammar`,
           TGI regex grammar); its first token's log-probabilities give the probability when the server returns them,
           else the answer counts as certain.
         - `systemone`: transformers serve's `/v1/systemone` choice question, which returns a probability per option.

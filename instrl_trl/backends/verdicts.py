@@ -24,7 +24,7 @@ VERDICTS = ("Not Equal", "Equal")
 _VERDICT_WRAPPERS = "\"'`*"
 # How many alternatives an endpoint returns for the first token (OpenAI's maximum)
 TOP_LOGPROBS = 20
-# The verdict modes each endpoint server offers, best first: vLLM's `guided_choice`, TGI's regex grammar and
+# The verdict modes each endpoint server offers, best first: vLLM's `structured_outputs`, TGI's regex grammar and
 # llama.cpp's GBNF grammar constrain the answer; transformers serve ignores `logprobs` on chat completions but answers
 # `/v1/systemone`
 CHOICE_MODES_BY_SERVER = {
@@ -86,13 +86,14 @@ def choice_request_kwargs(mode: str, server: str, choices: Sequence[str]) -> dic
     """
     The keyword arguments of `chat_completion` that ask for a scorable answer: one token with its top
     log-probabilities (`logprobs`), or an answer that may only be one of `choices` (`choice`: vLLM's
-    `guided_choice`, llama.cpp's GBNF `grammar`, TGI's regex grammar, which llama.cpp rejects), greedy.
+    `structured_outputs` choice, llama.cpp's GBNF `grammar`, TGI's regex grammar, which llama.cpp rejects), greedy.
     """
     kwargs = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
     if mode == "choice":
         kwargs["max_tokens"] = max(len(choice.split()) for choice in choices) * 4
         if server == "vllm":
-            kwargs["extra_body"] = {"guided_choice": list(choices)}
+            # vLLM 0.10.2 and later; 0.12 removed the `guided_choice` field and ignores it (the answer would run free)
+            kwargs["extra_body"] = {"structured_outputs": {"choice": list(choices)}}
         elif server == "llamacpp":
             kwargs["extra_body"] = {"grammar": choice_grammar(choices)}
             # Under a grammar llama.cpp may spell a choice in odd pieces, down to one character a token ("Certainly
