@@ -93,7 +93,10 @@ class EndpointGenerator(TextGenerator):
     Each attempt has a wall-clock deadline, `timeout`, for the whole answer: a server that sends it one byte at a
     time is abandoned at the deadline, and the attempt counts as a timeout. An answer longer than `max_tokens`
     tokens can be (more than 16 characters per token) is cut to that length, with one warning per call; one whose
-    bytes exceed what `max_tokens` allows is not read further, and fails.
+    bytes exceed what `max_tokens` allows is not read further, and fails. A reasoning model's thinking is not its
+    answer: the text after the last `</think>` is; an answer that is all thinking (cut inside `<think>`, or only
+    `reasoning_content` from a server's reasoning parser) fails at once, naming the fix (`max_tokens`, or thinking
+    off).
 
     The Hub's token (`HF_TOKEN`, or the one of `hf auth login`) goes only to Hugging Face hosts: Inference Providers,
     and a `base_url` on `huggingface.co`, `hf.co`, `*.hf.space` or `*.endpoints.huggingface.cloud` (https), or on
@@ -146,9 +149,10 @@ class EndpointGenerator(TextGenerator):
             What serves `base_url`, so that sampling settings mean there what they say: `"openai"` (any
             OpenAI-compatible server), `"vllm"` and `"tgi"` sample when `temperature > 0` and honour `seed` as sent
             (`"vllm"` gets `choice` verdicts as `structured_outputs`, which vLLM reads from 0.10.2 on; on an older
-            vLLM, use `verdict_mode: logprobs`); `"transformers"` (`transformers serve`) ignores `temperature` unless told to sample, so a call with
-            `temperature > 0` also sends `extra_body={"generation_config": "{\"do_sample\": true}"}` (unless
-            `extra_body` already has a `generation_config`). `"llamacpp"` (llama.cpp's server, e.g. `instrl-trl
+            vLLM, use `verdict_mode: logprobs`); `"transformers"` (`transformers serve`) ignores `temperature`
+            unless told to sample, so a call with `temperature > 0` also sends
+            `extra_body={"generation_config": "{\"do_sample\": true}"}` (unless `extra_body` already has a
+            `generation_config`). `"llamacpp"` (llama.cpp's server, e.g. `instrl-trl
             serve`) gets `choice` verdicts as a GBNF `grammar` and a `response_format` JSON schema as its
             `json_schema` field ([`~instrl_trl.backends.llamacpp.llamacpp_request_kwargs`]).
 

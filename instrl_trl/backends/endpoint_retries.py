@@ -6,8 +6,9 @@ and which failures stop the run instead.
   `408`, `425`, `429`, every `5xx`, a timeout (the attempt's wall-clock deadline included), a lost connection and an
   empty answer ([`EmptyAnswer`]). When every attempt fails, the query counts as failed.
 - **Failed at once**, the query counting as failed: any other `4xx` (such as `400`, or `422` for a request the
-  server's schema rejects) and a `200` that is not a chat completion or is larger than `max_tokens` allows
-  ([`MalformedResponse`]): the next answer would be the same.
+  server's schema rejects) and a `200` that is not a chat completion, is larger than `max_tokens` allows or is a
+  reasoning model's thinking with no answer ([`MalformedResponse`]): the next answer would be the same. The
+  warning, and the query's error, say what to change.
 - **Raised**, stopping the run with the fix: `401`/`403` (`PermissionError`), `404` (`ValueError`) and, for Inference
   Providers, `HF_HUB_OFFLINE=1` (`RuntimeError`): every other request would fail alike.
 
@@ -26,7 +27,7 @@ from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..hub.retry import backoff_seconds, is_retryable_status
 from .endpoint_answers import EmptyAnswer
-from .endpoint_transport import EndpointStatusError, MalformedResponse, OversizedResponse
+from .endpoint_transport import EndpointStatusError, MalformedResponse
 
 
 logger = logging.getLogger(__name__)
@@ -103,22 +104,17 @@ class RequestRetries:
                 reason = last_error = str(error)
             except MalformedResponse as error:
                 message = self.redact(str(error))[:300]
-                fix = (
-                    "Check that the server honours `max_tokens` (its maximum length, stop tokens)."
-                    if isinstance(error, OversizedResponse)
-                    else "Check that `base_url` serves OpenAI-compatible chat completions."
-                )
-                # The server's answers do not follow the chat-completions schema, or ignore the length limit: the
-                # next one will not either
+                # The server's answers do not follow the chat-completions schema, ignore the length limit or are all
+                # reasoning: the next one will not do better
                 logger.warning(
                     "Request to %s got a malformed answer (%s: %s), which a retry cannot fix; the query counts as "
                     "failed. %s",
                     self.endpoint,
                     type(error).__name__,
                     message,
-                    fix,
+                    error.fix,
                 )
-                return None, f"malformed response ({type(error).__name__}: {message})"
+                return None, f"malformed response ({type(error).__name__}: {message}). {error.fix}"
 
             if abort.is_set():
                 break

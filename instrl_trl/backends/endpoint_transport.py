@@ -84,9 +84,14 @@ class EndpointTimeout(TimeoutError):
 class MalformedResponse(ValueError):
     """The server answered `200` with something that is not a chat completion."""
 
+    # What the user can do about it: a retry cannot
+    fix = "Check that `base_url` serves OpenAI-compatible chat completions."
+
 
 class OversizedResponse(MalformedResponse):
     """The answer is larger than its `max_tokens` allows: the server ignores the length limit."""
+
+    fix = "Check that the server honours `max_tokens` (its maximum length, stop tokens)."
 
 
 def is_hub_url(url: str) -> bool:

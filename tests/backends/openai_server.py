@@ -27,7 +27,7 @@ from typing import Self
 
 FAULTS = (
     "ok", "slow:<seconds>", "malformed", "null-choice", "bad-usage", "drop", "<status>", "empty", "drip:<seconds>",
-    "drip-all:<seconds>", "huge:<characters>", "redirect:<url>",
+    "drip-all:<seconds>", "huge:<characters>", "redirect:<url>", "reasoning-only",
 )  # fmt: skip
 # Faults with a number after the colon, and the least it may be
 _NUMBERED_FAULTS = {"slow": 0.0, "drip": 0.001, "drip-all": 0.001, "huge": 1.0}
@@ -38,7 +38,7 @@ SYSTEMONE_PATH = "/v1/systemone"  # `transformers serve`'s verdicts
 def _checked(faults: Iterable[str]) -> list[str]:
     faults = list(faults)
     for fault in faults:
-        simple = ("ok", "malformed", "null-choice", "bad-usage", "drop", "empty")
+        simple = ("ok", "malformed", "null-choice", "bad-usage", "drop", "empty", "reasoning-only")
         valid = fault in simple or (fault.isdigit() and len(fault) == 3)
         name, _, number = fault.partition(":")
         if name == "redirect":
@@ -181,13 +181,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"id": "x", "object": "chat.completion", "created": 0, "choices": [None]})
         if fault.isdigit() and len(fault) == 3:
             return self._send_json(int(fault), {"error": f"injected {fault}"})
-        if fault not in ("ok", "empty", "bad-usage") and not fault.startswith("huge:"):
+        if fault not in ("ok", "empty", "bad-usage", "reasoning-only") and not fault.startswith("huge:"):
             raise ValueError(f"Unknown fault {fault!r}. Valid faults: {', '.join(FAULTS)}.")
         if body is None or not isinstance(body.get("messages"), list):
             return self._send_json(400, {"error": "The body must be JSON with a `messages` list."})
 
         messages = body["messages"]
-        if fault == "empty":
+        if fault in ("empty", "reasoning-only"):
             text = ""
         elif fault.startswith("huge:"):  # a server that ignores `max_tokens`: words of 4 characters and a space
             text = ("word " * (int(float(fault.split(":", 1)[1])) // 5 + 1))[: int(float(fault.split(":", 1)[1]))]
@@ -205,8 +205,13 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
+                        # A reasoning model that thought until `max_tokens`, behind a reasoning parser (vLLM)
+                        "message": (
+                            {"role": "assistant", "content": None, "reasoning_content": "Let me think. " * 40}
+                            if fault == "reasoning-only"
+                            else {"role": "assistant", "content": text}
+                        ),
+                        "finish_reason": "length" if fault == "reasoning-only" else "stop",
                         "logprobs": None,
                     }
                 ],

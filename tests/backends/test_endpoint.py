@@ -1,3 +1,4 @@
+import doctest
 import json
 import logging
 import traceback
@@ -192,6 +193,37 @@ def test_schema_errors_fail_the_item_without_retry(openai_server, fault, caplog)
     assert generation.text is None and generation.usage.failed
     assert len(openai_server.requests) == 1 and waits == []
     assert "a retry cannot fix" in caplog.text
+
+
+def test_endpoint_answers_doctest():
+    from instrl_trl.backends import endpoint_answers
+
+    assert doctest.testmod(endpoint_answers).failed == 0
+
+
+def test_a_reasoning_models_thinking_is_not_its_answer():
+    # A server without a reasoning parser leaves the thinking in `content`; R1-style templates open `<think>` in the
+    # prompt, so only the closing tag comes back
+    answers = iter(["<think>They want rivers.\nThree will do.</think>\n\nNile, Amazon", "Fine.</think> Volga"])
+    with OpenAIServer(responder=lambda messages: next(answers)) as server:
+        generations = make_generator(server, max_concurrency=1).generate(["Name rivers.", "One more."])
+    assert [generation.text for generation in generations] == ["Nile, Amazon", "Volga"]
+
+
+@pytest.mark.parametrize("fault", ["reasoning-only", "unclosed-think"])
+def test_an_answer_that_is_all_thinking_fails_at_once_saying_how_to_fix_it(fault, caplog):
+    # "reasoning-only": a reasoning parser put it all in `reasoning_content`; "unclosed-think": cut inside `<think>`
+    faults = ["reasoning-only"] if fault == "reasoning-only" else []
+    with OpenAIServer(faults=faults, responder=lambda messages: "<think>Let me count the " + "words " * 50) as server:
+        waits = []
+        generator = make_generator(server, waits)
+        with caplog.at_level(logging.WARNING):
+            [generation] = generator.generate(["hello"])
+        # A retry would think as long again: one request, no wait, a failed query
+        assert generation.text is None and generation.usage.failed
+        assert len(server.requests) == 1 and waits == []
+    assert "ReasoningWithoutAnswer" in generator.last_error and "enable_thinking: false" in generator.last_error
+    assert "raise `max_tokens`" in caplog.text.lower()
 
 
 def test_offline_mode_stops_inference_providers_at_once_but_not_a_base_url(openai_server, monkeypatch):  # noqa: F811
