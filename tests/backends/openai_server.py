@@ -27,7 +27,7 @@ from typing import Self
 
 FAULTS = (
     "ok", "slow:<seconds>", "malformed", "null-choice", "bad-usage", "drop", "<status>", "empty", "drip:<seconds>",
-    "drip-all:<seconds>", "huge:<characters>", "redirect:<url>", "reasoning-only",
+    "drip-all:<seconds>", "huge:<characters>", "redirect:<url>", "reasoning-only", "hold",
 )  # fmt: skip
 # Faults with a number after the colon, and the least it may be
 _NUMBERED_FAULTS = {"slow": 0.0, "drip": 0.001, "drip-all": 0.001, "huge": 1.0}
@@ -38,7 +38,7 @@ SYSTEMONE_PATH = "/v1/systemone"  # `transformers serve`'s verdicts
 def _checked(faults: Iterable[str]) -> list[str]:
     faults = list(faults)
     for fault in faults:
-        simple = ("ok", "malformed", "null-choice", "bad-usage", "drop", "empty", "reasoning-only")
+        simple = ("ok", "malformed", "null-choice", "bad-usage", "drop", "empty", "reasoning-only", "hold")
         valid = fault in simple or (fault.isdigit() and len(fault) == 3)
         name, _, number = fault.partition(":")
         if name == "redirect":
@@ -109,6 +109,8 @@ class _State:
     max_in_flight: int = 0
     hang_ups: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # What "hold" answers wait for: `OpenAIServer.release()`
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -167,6 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(404, {"error": f"Not found: {self.path}"})
         if fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))
+            fault = "ok"
+        if fault == "hold":  # answered when the test says so, however long that takes
+            state.released.wait(timeout=600)
             fault = "ok"
         if fault.startswith(("drip:", "drip-all:")):
             return self._drip(float(fault.split(":", 1)[1]), with_headers=fault.startswith("drip-all:"))
@@ -279,10 +284,12 @@ class OpenAIServer:
             connection without answering), `"empty"` (a `200` chat completion whose content is `""`),
             `"drip:<seconds>"` (a `200` whose body comes one byte every that many seconds, for minutes),
             `"drip-all:<seconds>"` (the same from the first byte of the status line),
-            `"huge:<characters>"` (a chat completion of that many characters, whatever `max_tokens` says). Once the
-            queue is empty, every request is answered normally. More can be queued with
-            [`~OpenAIServer.add_faults`]. `/v1/systemone` (the verdicts of `transformers serve`) is answered with
-            the choices' probabilities in the ratio n : n-1 : ... : 1 (2:1 for two choices).
+            `"huge:<characters>"` (a chat completion of that many characters, whatever `max_tokens` says),
+            `"reasoning-only"` (a reasoning model's answer cut at `max_tokens` while thinking: `content` null, the
+            thinking in `reasoning_content`, `finish_reason` `"length"`), `"hold"` (answer once
+            [`~OpenAIServer.release`] is called). Once the queue is empty, every request is answered normally. More
+            can be queued with [`~OpenAIServer.add_faults`]. `/v1/systemone` (the verdicts of `transformers serve`)
+            is answered with the choices' probabilities in the ratio n : n-1 : ... : 1 (2:1 for two choices).
         responder (`Callable[[list[dict]], str]`, *optional*, defaults to [`echo`]):
             The answer to a list of chat messages.
         latency (`float`, *optional*, defaults to `0.0`):
@@ -319,6 +326,7 @@ class OpenAIServer:
         return self
 
     def stop(self) -> None:
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -342,6 +350,10 @@ class OpenAIServer:
         """Queues more faults, answered after those already queued."""
         with self.state.lock:
             self.state.faults.extend(_checked(faults))
+
+    def release(self) -> None:
+        """Answers the requests that a `hold` fault keeps waiting (and any later `hold` at once)."""
+        self.state.released.set()
 
     def reset(self, latency: float | None = None) -> None:
         """Forgets the recorded requests, the queued faults and the in-flight maximum."""

@@ -87,8 +87,8 @@ def test_dead_endpoint_stops_non_zero_and_the_same_command_resumes_once_it_works
 @pytest.mark.timeout(300)
 def test_a_second_run_on_the_same_folder_fails_fast_and_the_first_is_intact(tiny_policy, tmp_path):
     output_dir = tmp_path / "dataset"
-    # One slow answer keeps the first run busy while the second starts
-    with OpenAIServer(faults=["slow:40"], responder=new_words_responder()) as server:
+    # One answer held until the second run is refused keeps the first run busy meanwhile
+    with OpenAIServer(faults=["hold"], responder=new_words_responder()) as server:
         command = generate_command(tiny_policy, output_dir, server, num_seeds=6)
         first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
@@ -101,6 +101,7 @@ def test_a_second_run_on_the_same_folder_fails_fast_and_the_first_is_intact(tiny
         assert second.returncode != 0
         assert f"in use by process {first.pid}" in second.stderr
 
+        server.release()
         _, first_stderr = first.communicate(timeout=240)
         assert first.returncode == 0, first_stderr[-3000:]
     assert done_seeds(output_dir) == set(range(6))
