@@ -114,7 +114,8 @@ class RequestRetries:
                     message,
                     error.fix,
                 )
-                return None, f"malformed response ({type(error).__name__}: {message}). {error.fix}"
+                # No final period: the stage's error goes on after it
+                return None, f"malformed response ({type(error).__name__}: {message}). {error.fix.rstrip('.')}"
 
             if abort.is_set():
                 break

@@ -4,6 +4,7 @@ What a user of the endpoint backend sees, checked with real `instrl-trl generate
 process with its own environment tests them honestly.
 """
 
+import json
 import os
 import subprocess
 
@@ -44,6 +45,21 @@ def test_empty_answers_stop_generate_and_the_same_command_writes_the_rows_once_t
         assert fixed.returncode == 0, fixed.stderr[-3000:]
         assert done_seeds(output_dir) == {0, 1, 2, 3}
         assert rows(output_dir)
+
+
+@pytest.mark.timeout(400)
+def test_a_reasoning_model_that_never_answers_stops_generate_naming_the_fix(tmp_path):
+    # Every answer is thinking cut at the length limit: a retry would think as long, so none is asked again
+    output_dir = tmp_path / "dataset"
+    with OpenAIServer(responder=lambda messages: "<think>Okay, the user wants me to rewrite") as server:
+        failed = run(generate_command("uniform", output_dir, server))
+        bodies = [json.dumps(request.body, sort_keys=True) for request in server.requests]
+    assert failed.returncode != 0
+    message = failed.stderr.strip().splitlines()[-1]
+    assert "ReasoningWithoutAnswer" in message and "Raise `max_tokens`" in message, failed.stderr[-3000:]
+    assert "enable_thinking: false" in message
+    assert bodies and len(set(bodies)) == len(bodies)
+    assert done_seeds(output_dir) == set() and rows(output_dir) == []
 
 
 @pytest.mark.timeout(400)
