@@ -5,8 +5,8 @@ What counts as an answer from a chat-completions endpoint, for [`EndpointGenerat
 
 - A `200` that is not a chat completion (no `choices[0].message.content`, a count of tokens that is not one) is a
   [`MalformedResponse`], which a retry cannot fix.
-- A reasoning model's thinking is not its answer: the text after the last `</think>` is (a server without a
-  reasoning parser leaves the thinking in `content`). An answer that is all thinking (`content` empty and the
+- A reasoning model's thinking is not its answer (`thinking.py`): the text after the last `</think>` is (a server
+  without a reasoning parser leaves the thinking in `content`). An answer that is all thinking (`content` empty and the
   thinking in `reasoning_content` / `reasoning`, or a `<think>` never closed) is a [`ReasoningWithoutAnswer`]: the
   model spent the length limit thinking, a retry would too, and the fix is `max_tokens` or turning thinking off.
 - An empty or whitespace answer is an [`EmptyAnswer`], which is retried (an overloaded or restarting server does this)
@@ -19,11 +19,7 @@ import math
 
 from .base import Generation, Usage
 from .endpoint_transport import MalformedResponse, max_answer_characters
-
-
-# Where a reasoning model's thinking ends, when the server leaves it in the answer (Qwen3, DeepSeek-R1 and their
-# distillations; R1's chat template opens the `<think>` in the prompt, so the answer may hold only the closing tag)
-THINK_START, THINK_END = "<think>", "</think>"
+from .thinking import THINK_END, THINKING_FIX, answer_after_thinking
 
 
 class EmptyAnswer(Exception):
@@ -33,10 +29,7 @@ class EmptyAnswer(Exception):
 class ReasoningWithoutAnswer(MalformedResponse):
     """A reasoning model spent the answer's length thinking and gave no answer; a retry would do the same."""
 
-    fix = (
-        "Raise `max_tokens` in the role's `generation_kwargs`, or turn the model's thinking off (for Qwen3 on vLLM or "
-        "SGLang: `extra_body: {chat_template_kwargs: {enable_thinking: false}}`)."
-    )
+    fix = THINKING_FIX
 
 
 def read_generation(output, max_tokens: int | None, seconds: float) -> tuple[Generation, bool]:
@@ -74,29 +67,12 @@ def parse_chat_output(output) -> tuple[str, int, int]:
         )
     if not isinstance(text, str):
         raise MalformedResponse(f"`choices[0].message.content` is {type(text).__name__}, not text.")
-    text = answer_after_thinking(text)
+    answer = answer_after_thinking(text)
+    if answer is None:
+        raise ReasoningWithoutAnswer(f"the answer is {len(text)} characters of reasoning whose {THINK_END} never came")
     usage = getattr(output, "usage", None)
     prompt_tokens = token_count(getattr(usage, "prompt_tokens", None), "usage.prompt_tokens")
-    return text, prompt_tokens, token_count(getattr(usage, "completion_tokens", None), "usage.completion_tokens")
-
-
-def answer_after_thinking(text: str) -> str:
-    """
-    `text` without a reasoning model's thinking: what follows the last `</think>`; raises [`ReasoningWithoutAnswer`]
-    when a `<think>` is never closed.
-
-    Example:
-    ```python
-    >>> answer_after_thinking("<think>They want a haiku.</think> Snow on the branches")
-    'Snow on the branches'
-
-    ```
-    """
-    if THINK_END in text:
-        return text.rpartition(THINK_END)[2].lstrip()
-    if text.lstrip().startswith(THINK_START):
-        raise ReasoningWithoutAnswer(f"the answer is {len(text)} characters of reasoning whose {THINK_END} never came")
-    return text
+    return answer, prompt_tokens, token_count(getattr(usage, "completion_tokens", None), "usage.completion_tokens")
 
 
 def finish_reason(output) -> str | None:

@@ -4,6 +4,7 @@ import copy
 import functools
 import inspect
 import json
+import logging
 import threading
 import time
 import weakref
@@ -25,8 +26,12 @@ from transformers import (
 from ..models.builtin import CONVERTED_DTYPES, resolve_model_name
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
 from .device_defaults import default_batch_size, default_dtype
+from .thinking import THINKING_FIX, answer_after_thinking
 from .verdicts import choice_probabilities
 
+
+# Plain `logging`, not accelerate's: the backend also runs outside any accelerate state (generation stage, CLI)
+logger = logging.getLogger(__name__)
 
 # Keywords of `generate` that are not `GenerationConfig` fields
 _GENERATE_KEYWORDS = frozenset({"logits_processor", "stopping_criteria", "prefix_allowed_tokens_fn"})
@@ -294,8 +299,11 @@ class TransformersGenerator(TextGenerator):
         Returns:
             `list[Generation]`: the completions, without the prompt and special tokens. Their usage counts the prompt's
             tokens (padding excluded), the generated tokens up to and including the first end-of-sequence token, and
-            an even share of the batch's wall time. Errors (out of memory, a prompt longer than the model's context)
-            are raised, not returned as failed generations: retrying a local model would fail the same way.
+            an even share of the batch's wall time. A reasoning model's thinking is left out (the text after the
+            last `</think>`, `thinking.py`); an answer that is all thinking (a `<think>` cut at the length limit) is
+            a failed generation, `text=None`, with one warning per call. Errors (out of memory, a prompt longer than
+            the model's context) are raised, not returned as failed generations: retrying a local model would fail
+            the same way.
         """
         if not prompts:
             return []
@@ -329,6 +337,16 @@ class TransformersGenerator(TextGenerator):
             batch = self._generate_batch([encodings[i] for i in indices], eos_token_ids, kwargs)
             for i, generation in zip(indices, batch, strict=True):
                 generations[i] = generation
+        thinking_only = sum(generation.text is None for generation in generations)
+        if thinking_only:  # once per call: a model that thinks past the limit does it for most prompts
+            logger.warning(
+                "%d of %d answers of %s were all thinking (a `<think>` cut at the length limit) and count as failed "
+                "queries. %s",
+                thinking_only,
+                len(generations),
+                self.model_name,
+                THINKING_FIX,
+            )
         return generations
 
     def _generate_batch(
@@ -350,8 +368,10 @@ class TransformersGenerator(TextGenerator):
                 while completion and completion[-1] == pad:
                     completion = completion[:-1]
             num_tokens = len(completion) if end is None else end + 1
-            text = self.tokenizer.decode(completion[:end], skip_special_tokens=True)
-            usage = Usage(prompt_tokens=len(prompt_ids), completion_tokens=num_tokens, seconds=seconds)
+            text = answer_after_thinking(self.tokenizer.decode(completion[:end], skip_special_tokens=True))
+            usage = Usage(
+                failed=text is None, prompt_tokens=len(prompt_ids), completion_tokens=num_tokens, seconds=seconds
+            )
             generations.append(Generation(text, usage, _finish_reason(end is not None, num_tokens, limit)))
         return generations
 

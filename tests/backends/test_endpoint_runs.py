@@ -56,7 +56,7 @@ def test_a_reasoning_model_that_never_answers_stops_generate_naming_the_fix(tmp_
         bodies = [json.dumps(request.body, sort_keys=True) for request in server.requests]
     assert failed.returncode != 0
     message = failed.stderr.strip().splitlines()[-1]
-    assert "ReasoningWithoutAnswer" in message and "Raise `max_tokens`" in message, failed.stderr[-3000:]
+    assert "ReasoningWithoutAnswer" in message and "`max_tokens` for an endpoint" in message, failed.stderr[-3000:]
     assert "enable_thinking: false" in message
     assert bodies and len(set(bodies)) == len(bodies)
     assert done_seeds(output_dir) == set() and rows(output_dir) == []

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -313,3 +315,20 @@ def test_chat_messages_go_through_the_chat_template(tiny_causal_lm):
     expected = generator.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert text == expected and "Be brief." in text
     assert generator.format_prompts(["Write a poem."]) != [text]
+
+
+def test_a_reasoning_models_thinking_is_left_out_and_an_answer_of_only_thinking_fails(
+    tiny_causal_lm, monkeypatch, caplog
+):
+    # The tiny model writes no `<think>`: its decoded completions are replaced by a reasoning model's
+    generator = TransformersGenerator(tiny_causal_lm, batch_size=4, max_new_tokens=4)
+    completions = iter(["<think>Three rivers.</think>\n\nNile, Amazon", "<think>Which rivers are long", "Volga"])
+    monkeypatch.setattr(generator.tokenizer, "decode", lambda ids, **kwargs: next(completions))
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.backends.transformers"):
+        generations = generator.generate(["Hi.", "Name rivers.", "One more river, please."])
+    texts = {generation.text for generation in generations}
+    assert texts == {"Nile, Amazon", None, "Volga"}
+    [cut] = [generation for generation in generations if generation.text is None]
+    assert cut.usage.failed and cut.usage.completion_tokens > 0
+    assert sum(generation.usage.failed for generation in generations) == 1
+    assert "1 of 3 answers" in caplog.text and "max_new_tokens" in caplog.text
