@@ -65,6 +65,8 @@ _SYSTEMONE_MAX_BYTES = 64 * 1024
 # Names other backends use, with what to write instead
 _FIXES = {
     "max_new_tokens": "write `max_tokens` (the chat-completions name of the length limit)",
+    "max_completion_tokens": "write `max_tokens`, which every OpenAI-compatible server reads (the answer's size cap "
+    "and the cost accounting use it)",
     "do_sample": "set `temperature` above 0 to sample (the generator tells the server as it needs)",
     "top_k": "pass server-specific fields in `extra_body`, e.g. `extra_body: {top_k: 50}` for vLLM and TGI",
     "min_p": "pass server-specific fields in `extra_body`, e.g. `extra_body: {min_p: 0.05}` for vLLM",

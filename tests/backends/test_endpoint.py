@@ -370,6 +370,10 @@ def test_transformers_serve_is_told_to_sample(openai_server):  # noqa: F811
     [
         ({"server": "sglang"}, r"`server` is 'sglang'; valid values: openai, vllm, tgi, transformers, llamacpp"),
         ({"generation_kwargs": {"max_new_tokens": 8}}, r"`generation_kwargs.max_new_tokens`.*write `max_tokens`"),
+        (
+            {"generation_kwargs": {"max_completion_tokens": 8}},
+            r"`generation_kwargs.max_completion_tokens`.*write `max_tokens`",
+        ),
         ({"generation_kwargs": {"top_k": 8}}, r"`generation_kwargs.top_k`.*`extra_body`"),
     ],
 )
