@@ -154,9 +154,9 @@ class EndpointGenerator(TextGenerator):
             vLLM, use `verdict_mode: logprobs`); `"transformers"` (`transformers serve`) ignores `temperature`
             unless told to sample, so a call with `temperature > 0` also sends
             `extra_body={"generation_config": "{\"do_sample\": true}"}` (unless `extra_body` already has a
-            `generation_config`). `"llamacpp"` (llama.cpp's server, e.g. `instrl-trl
-            serve`) gets `choice` verdicts as a GBNF `grammar` and a `response_format` JSON schema as its
-            `json_schema` field ([`~instrl_trl.backends.llamacpp.llamacpp_request_kwargs`]).
+            `generation_config`). `"llamacpp"` (llama.cpp's server, e.g. `instrl-trl serve`) gets `choice` verdicts
+            as a GBNF `grammar` and a `response_format` JSON schema as its `json_schema` field
+            ([`~instrl_trl.backends.llamacpp.llamacpp_request_kwargs`]).
 
     Example:
     ```python
