@@ -12,7 +12,8 @@ and which failures stop the run instead.
 - **Raised**, stopping the run with the fix: `401`/`403` (`PermissionError`), `404` (`ValueError`) and, for Inference
   Providers, `HF_HUB_OFFLINE=1` (`RuntimeError`): every other request would fail alike.
 
-What the server said reaches logs and errors without the tokens (`redact`).
+What the server said reaches logs and errors without the tokens (`redact`). A failed query's error (the generator's
+`last_error`, which the stage's failure message quotes) ends with what to check for its kind of failure.
 """
 
 import logging
@@ -33,6 +34,16 @@ from .endpoint_transport import EndpointStatusError, MalformedResponse
 logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
+
+# What to check, by kind of failure: the end of a failed query's error (no final period: the stage's error goes on)
+UNREACHABLE_FIX = "Check that it is running and reachable"
+TIMEOUT_FIX = "Check that the server is running, and that the role's `timeout` gives it time to answer"
+SERVER_ERROR_FIX = "The server kept failing: its log says why (if it is overloaded, lower `max_concurrency`)"
+REFUSED_FIX = (
+    "The server refused the request: check that the prompt fits the model's context and that the server accepts "
+    "`model` and each field of the role's `generation_kwargs`"
+)
+EMPTY_ANSWER_FIX = "Check the server's log, and that it serves `model` with its chat template"
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,9 @@ class RequestRetries:
                 server_message = self.redact(error.server_message)[:300]
                 reason = f"status {error.status}"
                 last_error = reason + (f" ({server_message})" if server_message else "")
-                if not is_retryable_status(error.status):
+                retryable = is_retryable_status(error.status)
+                last_error += f". {SERVER_ERROR_FIX if retryable else REFUSED_FIX}"
+                if not retryable:
                     logger.warning(
                         "Request to %s failed with status %s, which a retry cannot fix; the query counts as failed. "
                         "Server message: %s",
@@ -99,9 +112,11 @@ class RequestRetries:
                 raise RuntimeError(self.offline_message()) from None
             except (TimeoutError, ConnectionError) as error:  # `EndpointTimeout` is a `TimeoutError`
                 reason = type(error).__name__
-                last_error = f"{reason} ({self.redact(str(error))[:300]})"
+                fix = TIMEOUT_FIX if isinstance(error, TimeoutError) else UNREACHABLE_FIX
+                last_error = f"{reason} ({self.redact(str(error))[:300]}). {fix}"
             except EmptyAnswer as error:
-                reason = last_error = str(error)
+                reason = str(error)
+                last_error = f"{reason}. {EMPTY_ANSWER_FIX}"
             except MalformedResponse as error:
                 message = self.redact(str(error))[:300]
                 # The server's answers do not follow the chat-completions schema, ignore the length limit or are all

@@ -16,7 +16,7 @@ class RoleFailureError(RuntimeError):
 def describe_backend(role) -> tuple[str, str | None]:
     """
     Where a role's queries go (the endpoint, the model, or the rules engine) and the last error its backend saw, if
-    it keeps one (the endpoint backend does).
+    it keeps one (the endpoint and transformers backends do), which ends with what to check.
     """
     if role is None:
         return "not known here", None
@@ -98,5 +98,6 @@ class FailureBudget:
                 raise RoleFailureError(
                     f"The {role} failed {failed} of its {queries} queries in this batch (`max_failure_fraction` is "
                     f"{self.max_failure_fraction}); its backend is {where}"
-                    f"{f', last error: {last_error}' if last_error else ''}. Check that it is running and reachable."
+                    # A backend's last error ends with what to check for its kind of failure
+                    f"{f', last error: {last_error}.' if last_error else '. Check that it is running and reachable.'}"
                 )

@@ -154,6 +154,8 @@ class TransformersGenerator(TextGenerator):
         self.max_new_tokens = max_new_tokens
         self.generation_kwargs = dict(generation_kwargs or {})
         self.seed = seed
+        # Why the last failed generation failed and what to change, for the stage's failure message
+        self.last_error: str | None = None
 
         # Left padding: generated tokens follow the last prompt token in every row of a batch
         self.tokenizer.padding_side = "left"
@@ -339,6 +341,10 @@ class TransformersGenerator(TextGenerator):
                 generations[i] = generation
         thinking_only = sum(generation.text is None for generation in generations)
         if thinking_only:  # once per call: a model that thinks past the limit does it for most prompts
+            self.last_error = (
+                f"{thinking_only} of {len(generations)} answers were all thinking (a `<think>` cut at the length "
+                f"limit). {THINKING_FIX.rstrip('.')}"
+            )
             logger.warning(
                 "%d of %d answers of %s were all thinking (a `<think>` cut at the length limit) and count as failed "
                 "queries. %s",

@@ -61,7 +61,7 @@ def generate_responses(model: str, prompts: list[str], config: BenchmarkEvaluati
         last_error = getattr(generator, "last_error", None)
         raise RuntimeError(
             f"Every one of the {len(responses)} queries to {model} ({getattr(generator, 'endpoint', 'local model')}) "
-            f"failed{f', last error: {last_error}' if last_error else ''}: its scores would measure the failures, so "
+            f"failed{f'; last error: {last_error}' if last_error else ''}. Its scores would measure the failures, so "
             "none are written. Once it answers, run the same command again (`resume` keeps the models already done)."
         )
     del generator

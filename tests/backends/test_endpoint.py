@@ -121,8 +121,21 @@ def test_gives_up_after_max_retries(openai_server, token_env, caplog):  # noqa: 
     assert all(openai_server.base_url in message and "503" in message for message in messages)
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {FAKE_TOKEN}"
     assert_no_token(caplog.text)
+    # The query's error, which the stage's failure message quotes, says what to check for a failing server
+    assert generator.last_error.startswith("status 503") and "its log says why" in generator.last_error
     # Later prompts are served normally once the server recovers.
     assert generator.generate(["fine"])[0].text == "ECHO: fine"
+
+
+def test_a_server_that_is_not_there_fails_the_query_saying_to_check_it_is_running():
+    with OpenAIServer() as server:
+        base_url = server.base_url
+    # The server is gone: nothing listens on its port now
+    generator = EndpointGenerator("test-model", base_url=base_url, max_retries=1, sleep=[].append)
+    [generation] = generator.generate(["anyone there?"])
+    assert generation.text is None and generation.usage.failed
+    assert generator.last_error.startswith("ConnectionError")
+    assert generator.last_error.endswith("Check that it is running and reachable")
 
 
 def test_slow_response_times_out_and_is_retried(openai_server, caplog):  # noqa: F811
@@ -156,7 +169,10 @@ def test_empty_answer_is_a_failure_that_is_retried(fault, caplog):
         doomed = make_generator(server, max_retries=1)
         [generation] = doomed.generate(["again"])
     assert generation.text is None and generation.usage.failed
-    assert doomed.last_error == "empty answer: the server answered 200 with no text"
+    assert doomed.last_error == (
+        "empty answer: the server answered 200 with no text. Check the server's log, and that it serves `model` with "
+        "its chat template"
+    )
 
 
 def test_an_answer_blank_as_far_as_max_tokens_allows_is_empty_and_retried(caplog):
@@ -180,6 +196,8 @@ def test_client_error_other_than_auth_fails_the_item_without_retry(openai_server
     assert generations[0].text is None and generations[0].usage.failed
     assert len(openai_server.requests) == 1
     assert "400" in caplog.text
+    assert generator.last_error.startswith("status 400") and "The server refused the request" in generator.last_error
+    assert "running and reachable" not in generator.last_error
 
 
 @pytest.mark.parametrize("fault", ["422", "malformed", "null-choice", "bad-usage"])

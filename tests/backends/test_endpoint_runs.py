@@ -58,6 +58,8 @@ def test_a_reasoning_model_that_never_answers_stops_generate_naming_the_fix(tmp_
     message = failed.stderr.strip().splitlines()[-1]
     assert "ReasoningWithoutAnswer" in message and "`max_tokens` for an endpoint" in message, failed.stderr[-3000:]
     assert "enable_thinking: false" in message
+    # The server is up and answering: the message does not send the user to check that it is reachable
+    assert "running and reachable" not in message
     assert bodies and len(set(bodies)) == len(bodies)
     assert done_seeds(output_dir) == set() and rows(output_dir) == []
 

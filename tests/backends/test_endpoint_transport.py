@@ -118,6 +118,7 @@ def test_a_dripping_server_is_abandoned_at_the_deadline(openai_server, fault, ca
     assert generation.text is None and generation.usage.failed
     assert 1.0 <= elapsed < 1.5, elapsed
     assert "EndpointTimeout" in generator.last_error and "within 1 s" in generator.last_error
+    assert generator.last_error.endswith("that the role's `timeout` gives it time to answer")
     assert "EndpointTimeout" in caplog.text
     # The attempt is cancelled at the deadline and its connection closed, even while the status line trickles in:
     # the server's next byte finds the socket gone

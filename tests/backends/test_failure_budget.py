@@ -17,7 +17,8 @@ def test_only_a_batch_past_the_budget_stops_and_counts_start_at_the_batch(tmp_pa
     accounting = QueryAccounting()
     rewriter = build_role("rewriter", {"backend": "endpoint", "model": "m", "base_url": "http://127.0.0.1:9/v1"},
                           str(tmp_path / "cache.sqlite"))  # fmt: skip
-    rewriter.generator.generator.last_error = "status 500 (boom)"
+    # As the endpoint backend words it: what went wrong, then what to check for that kind of failure
+    rewriter.generator.generator.last_error = "status 500 (boom). The server kept failing"
     budget = FailureBudget(accounting.details, {"rewriter": rewriter})
     accounting.record("rewriter", 3, [Usage(failed=True)] * 3)
     budget.start_batch()  # failures of earlier batches do not count
@@ -31,8 +32,12 @@ def test_only_a_batch_past_the_budget_stops_and_counts_start_at_the_batch(tmp_pa
         budget.check_batch()
     assert str(info.value) == (
         "The rewriter failed 2 of its 2 queries in this batch (`max_failure_fraction` is 1.0); its backend is "
-        "http://127.0.0.1:9/v1, last error: status 500 (boom). Check that it is running and reachable."
+        "http://127.0.0.1:9/v1, last error: status 500 (boom). The server kept failing."
     )
+    # Without a last error, the generic check
+    rewriter.generator.generator.last_error = None
+    with pytest.raises(RoleFailureError, match=r"9/v1\. Check that it is running and reachable\.$"):
+        budget.check_batch()
 
 
 def test_a_lower_budget_stops_sooner_and_the_rules_engine_is_named():

@@ -332,3 +332,6 @@ def test_a_reasoning_models_thinking_is_left_out_and_an_answer_of_only_thinking_
     assert cut.usage.failed and cut.usage.completion_tokens > 0
     assert sum(generation.usage.failed for generation in generations) == 1
     assert "1 of 3 answers" in caplog.text and "max_new_tokens" in caplog.text
+    # The stage's failure message quotes the backend's last error, with the fix
+    assert generator.last_error.startswith("1 of 3 answers were all thinking")
+    assert "max_new_tokens" in generator.last_error
