@@ -11,8 +11,8 @@ THINK_START, THINK_END = "<think>", "</think>"
 # What to change when a model thinks until the length limit
 THINKING_FIX = (
     "Raise the role's length limit in its `generation_kwargs` (`max_tokens` for an endpoint, `max_new_tokens` for a "
-    "local model), or serve the model with its thinking off (Qwen3 on vLLM or SGLang: "
-    "`extra_body: {chat_template_kwargs: {enable_thinking: false}}`)."
+    "local model), or turn the model's thinking off (Qwen3: `chat_template_kwargs: {enable_thinking: false}` in the "
+    "role's settings for a local model, in its `extra_body` for vLLM or SGLang)."
 )
 
 

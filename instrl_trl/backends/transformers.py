@@ -97,6 +97,9 @@ class TransformersGenerator(TextGenerator):
             seed, [`~transformers.set_seed`] is called at the start of every `generate` call, so that the same
             prompts give the same samples. A call's per-prompt `seeds` are mixed in, batch by batch. Greedy decoding is
             deterministic either way.
+        chat_template_kwargs (`dict` or `None`, *optional*, defaults to `None`):
+            Variables for the model's chat template, as vLLM's and SGLang's `chat_template_kwargs`: for Qwen3,
+            `{"enable_thinking": False}` turns its thinking off. Raises when the tokenizer has no chat template.
 
     Example:
     ```python
@@ -125,6 +128,7 @@ class TransformersGenerator(TextGenerator):
         max_new_tokens: int = 256,
         generation_kwargs: dict[str, Any] | None = None,
         seed: int | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ):
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1 (or unset, to fit memory), got {batch_size}.")
@@ -154,6 +158,12 @@ class TransformersGenerator(TextGenerator):
         self.max_new_tokens = max_new_tokens
         self.generation_kwargs = dict(generation_kwargs or {})
         self.seed = seed
+        if chat_template_kwargs and self.tokenizer.chat_template is None:
+            raise ValueError(
+                f"`chat_template_kwargs` is set, but {self.model_name!r} has no chat template to pass them to: remove "
+                "it, or use the model's instruct (chat) version."
+            )
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         # Why the last failed generation failed and what to change, for the stage's failure message
         self.last_error: str | None = None
 
@@ -172,6 +182,8 @@ class TransformersGenerator(TextGenerator):
             "max_new_tokens": self.max_new_tokens,
             "generation_kwargs": dict(sorted(self.generation_kwargs.items())),
             "seed": self.seed,
+            # Only when set: the answers cached before this setting existed keep their keys
+            **({"chat_template_kwargs": self.chat_template_kwargs} if self.chat_template_kwargs else {}),
         }
 
     generation_key_fixes = _FIXES
@@ -189,12 +201,15 @@ class TransformersGenerator(TextGenerator):
     def format_prompts(self, prompts: list[Prompt]) -> list[str]:
         """
         The text the model sees for each prompt: its messages (a string is one user message) in the chat template,
-        ending with the assistant's turn. Without a chat template, the messages' contents joined by blank lines.
+        ending with the assistant's turn, rendered with `chat_template_kwargs`. Without a chat template, the messages'
+        contents joined by blank lines.
         """
         if self.tokenizer.chat_template is None:
             return ["\n\n".join(m["content"] for m in prompt_messages(prompt)) for prompt in prompts]
         return [
-            self.tokenizer.apply_chat_template(prompt_messages(prompt), add_generation_prompt=True, tokenize=False)
+            self.tokenizer.apply_chat_template(
+                prompt_messages(prompt), add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
+            )
             for prompt in prompts
         ]
 

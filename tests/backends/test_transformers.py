@@ -335,3 +335,32 @@ def test_a_reasoning_models_thinking_is_left_out_and_an_answer_of_only_thinking_
     # The stage's failure message quotes the backend's last error, with the fix
     assert generator.last_error.startswith("1 of 3 answers were all thinking")
     assert "max_new_tokens" in generator.last_error
+
+
+def test_chat_template_kwargs_reach_the_template_and_the_role_settings(tiny_causal_lm, tmp_path):
+    # A template that reads a variable, as Qwen3's reads `enable_thinking`
+    tokenizer = AutoTokenizer.from_pretrained(tiny_causal_lm)
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+        "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n{% endif %}"
+    )
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal_lm)
+    thinking = TransformersGenerator(model=model, tokenizer=tokenizer, max_new_tokens=4)
+    quiet = TransformersGenerator(
+        model=model, tokenizer=tokenizer, max_new_tokens=4, chat_template_kwargs={"enable_thinking": False}
+    )
+    assert thinking.format_prompts(["Name a river."]) == ["Name a river.\n"]
+    assert quiet.format_prompts(["Name a river."]) == ["Name a river.\n<think>\n\n</think>\n"]
+    # They change the answers, so the cache tells them apart; unset, the identity is what it was before the setting
+    assert quiet.cache_identity()["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "chat_template_kwargs" not in thinking.cache_identity()
+
+    # A role's setting, checked when the role is built
+    from instrl_trl.backends.roles import build_role
+
+    spec = {"backend": "transformers", "model": tiny_causal_lm, "chat_template_kwargs": {"enable_thinking": False}}
+    expert = build_role("expert", spec, str(tmp_path / "cache.sqlite"))
+    assert expert.generator.generator.chat_template_kwargs == {"enable_thinking": False}
+    tokenizer.chat_template = None
+    with pytest.raises(ValueError, match="`chat_template_kwargs` is set, but .* has no chat template"):
+        TransformersGenerator(model=model, tokenizer=tokenizer, chat_template_kwargs={"enable_thinking": False})
