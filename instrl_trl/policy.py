@@ -32,6 +32,11 @@ VALUE_HEAD_FILE = "value_head.safetensors"
 # each pass pads little. On a 2-core CPU with the MiniLM policy, a rollout step's states padded to their longest in
 # one pass cost ~3x as much, and a pipelined rollout's acting batches of up to 32 states in arrival order ~1.8x
 ACT_TOKENS_PER_PASS = 512
+# The same for the PPO update's loss on a CPU, where a pass costs its tokens (`benchmarks/policy_passes.py`: 2.6x less
+# CPU than one padded pass for minibatches of 64 states, 1.7x at the quickstart's `max_state_length`), when DDP or
+# DeepSpeed do not wrap the model: their gradient hooks expect one forward pass per backward. On a GPU, one pass: it
+# costs its kernel launches more than its padding
+UPDATE_TOKENS_PER_PASS = 512
 # Where an episode samples from its own stream, the states that share its forward pass depend on the server's timing,
 # and padding to their lengths moves its probabilities by float rounding (float32: ~1e-7). A draw within the margin
 # of a boundary of its cumulative distribution (greedy: a lead under it) is settled by the state's forward pass on its
@@ -196,8 +201,8 @@ def policy_forward(
     One forward pass pads every state to the longest; states run from a few tokens to `max_length`, so that pass is
     mostly padding. With `tokens_per_pass`, the states are sorted by their token count (ties in order) and run in
     passes of at most that many tokens, padding included (and at least one state): each pass pads to its own longest,
-    and what a state gets depends only on `states`, never on timing. Only for passes without gradients: under DDP the
-    update's loss needs a single forward pass.
+    and what a state gets depends only on `states`, never on timing. With gradients, only for a model that DDP or
+    DeepSpeed do not wrap: their gradient hooks expect a single forward pass per backward.
     """
     if tokens_per_pass is None or len(states) < 2:
         outputs = model(**tokenize_states(processing_class, states, max_length, model.device))

@@ -19,6 +19,7 @@ from ..data.seeds import prepare_seed_dataset
 from ..environment import STOP_ACTION, InstructionEnv, StepResult, format_state
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
+    UPDATE_TOKENS_PER_PASS,
     ActFn,
     act,
     add_value_head,
@@ -316,7 +317,9 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
             raise ValueError("The InstructionGenerationTrainer does not support returning outputs")
-        # The rollout's distribution (same function, same temperature): the first ratio is 1 up to padding rounding
+        # The rollout's distribution (same function, same temperature): the first ratio is 1 up to padding rounding.
+        # On a CPU, length-sorted passes unless DDP or DeepSpeed wrap the model (see `UPDATE_TOKENS_PER_PASS`)
+        sorted_passes = isinstance(model, PreTrainedModel) and model.device.type == "cpu"
         policy = partial(
             get_action_and_value,
             processing_class=self.processing_class,
@@ -324,6 +327,7 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             max_length=self.args.max_state_length,
             actions=inputs["actions"],
             temperature=self.args.rollout_temperature,
+            tokens_per_pass=UPDATE_TOKENS_PER_PASS if sorted_passes else None,
         )
         _, new_logprobs, entropy, new_values = policy(model)
         ref_logprobs = None

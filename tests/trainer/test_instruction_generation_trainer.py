@@ -7,10 +7,11 @@ from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.backends.base import ChoiceScores, TextGenerator, Usage
-from instrl_trl.policy import VALUE_HEAD_FILE, build_policy
+from instrl_trl.policy import UPDATE_TOKENS_PER_PASS, VALUE_HEAD_FILE, build_policy
 from instrl_trl.runs.checkpoints import find_resume_checkpoint, is_complete_checkpoint
 from instrl_trl.trainer import run_outputs
 from instrl_trl.trainer.advantages import explained_variance
+from instrl_trl.trainer.rollout_buffer import RolloutBuffer
 from instrl_trl.trainer.state import EXTRA_STATE_FILE
 from tests.simulated_kill import SimulatedKill
 
@@ -301,6 +302,53 @@ def test_first_ppo_step_has_ratio_one_at_any_rollout_temperature(tiny_backbone, 
         log["policy/clip_fraction"] for log in trainer.state.log_history if "policy/clip_fraction" in log
     ]
     assert clip_fractions == [0.0] * len(clip_fractions)
+
+
+class _Wrapped(torch.nn.Module):
+    """Stands for DDP's or DeepSpeed's wrapper: the policy inside, its device, its forward."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.module, self.device = model, model.device
+
+    def forward(self, **inputs):
+        return self.module(**inputs)
+
+
+def test_the_update_runs_length_sorted_passes_unless_the_model_is_wrapped(tiny_backbone, quickstart_seeds, tmp_path):
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, per_device_train_batch_size=32), train_dataset=quickstart_seeds
+    )
+    rollout = trainer.collect_rollout(quickstart_seeds["instruction"][:32])
+    buffer = RolloutBuffer.from_rollout(rollout, 0.99, 0.95, normalize_advantage=True)
+    [minibatch] = buffer.minibatches(1, torch.Generator().manual_seed(0))
+    max_length = trainer.args.max_state_length
+    lengths = [
+        len(ids)
+        for ids in trainer.processing_class(minibatch["states"], truncation=True, max_length=max_length)["input_ids"]
+    ]
+    assert len(lengths) * max(lengths) > 2 * UPDATE_TOKENS_PER_PASS  # one pass would be more than two budgets
+    model = trainer.model.train()
+    shapes = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        alone = trainer.compute_loss(model, minibatch)
+        passes = list(shapes)
+        shapes.clear()
+        wrapped = trainer.compute_loss(_Wrapped(model), minibatch)
+    finally:
+        hook.remove()
+    # A lone CPU model: passes of at most the budget, every state once; wrapped (its hooks expect one forward pass
+    # per backward): one pass over the whole minibatch, padded to its longest
+    assert len(passes) > 2 and all(rows * width <= UPDATE_TOKENS_PER_PASS or rows == 1 for rows, width in passes)
+    assert sum(rows for rows, _ in passes) == len(lengths)
+    assert shapes == [(len(lengths), max(lengths))]
+    # The same loss, up to padding's float rounding, and it is differentiated
+    torch.testing.assert_close(alone, wrapped, atol=1e-5, rtol=1e-5)
+    alone.backward()
+    assert all(parameter.grad is not None for parameter in model.parameters() if parameter.requires_grad)
 
 
 def test_explained_variance_once_per_rollout_against_the_rollout_values(tiny_backbone, quickstart_seeds, tmp_path):
