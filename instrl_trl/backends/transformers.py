@@ -5,27 +5,22 @@ import functools
 import inspect
 import json
 import logging
-import threading
 import time
-import weakref
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from accelerate import PartialState
 from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     set_seed,
 )
 
-from ..models.builtin import CONVERTED_DTYPES, resolve_model_name
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage, prompt_messages
 from .device_defaults import default_batch_size, default_dtype
+from .local_models import load_shared_model, resolve_dtype
 from .thinking import THINKING_FIX, answer_after_thinking
 from .verdicts import choice_probabilities
 
@@ -143,8 +138,8 @@ class TransformersGenerator(TextGenerator):
         self._shared = None
         if model is None:
             device = device if device is not None else PartialState().device
-            dtype = _resolve_dtype(dtype) if dtype is not None else default_dtype(device)
-            self._shared = _load_shared(model_name_or_path, dtype, revision, device)
+            dtype = resolve_dtype(dtype) if dtype is not None else default_dtype(device)
+            self._shared = load_shared_model(model_name_or_path, dtype, revision, device)
             model, tokenizer = self._shared.model, self._shared.tokenizer
         elif device is not None:
             model.to(device)
@@ -423,64 +418,3 @@ def _mix_seeds(seed: int | None, seeds: list[int]) -> int:
 def _valid_generation_keys() -> frozenset[str]:
     fields = {key for key in GenerationConfig().to_dict() if not key.startswith("_")} - {"transformers_version"}
     return frozenset(fields | _GENERATE_KEYWORDS)
-
-
-@dataclass(eq=False)
-class _SharedModel:
-    """A loaded model and its tokenizer, held by the generators that use them (weakly by the registry)."""
-
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-
-
-# (model, revision, dtype, device) -> the loaded copy; an entry goes when its last generator does
-_LOADED: "weakref.WeakValueDictionary[tuple, _SharedModel]" = weakref.WeakValueDictionary()
-_LOADING = threading.Lock()
-
-
-def _load_shared(
-    model_name_or_path: str, dtype: str | torch.dtype | None, revision: str | None, device: str | torch.device
-) -> _SharedModel:
-    key = (model_name_or_path, revision, str(dtype), str(torch.device(device)))
-    with _LOADING:
-        shared = _LOADED.get(key)
-        if shared is None:
-            model, tokenizer = _load(model_name_or_path, dtype, revision)
-            shared = _SharedModel(model.to(device).eval(), tokenizer)
-            _LOADED[key] = shared
-    return shared
-
-
-def _resolve_dtype(dtype: str | torch.dtype | None) -> str | torch.dtype | None:
-    if dtype is None or dtype == "auto" or isinstance(dtype, torch.dtype):
-        return dtype
-    if not isinstance(dtype, str):
-        raise TypeError(f"`dtype` must be a string, a `torch.dtype` or `None`, got {type(dtype).__name__}.")
-    dtypes = {
-        name: value
-        for name, value in vars(torch).items()
-        if isinstance(value, torch.dtype) and value.is_floating_point
-    }
-    if dtype not in dtypes:
-        valid = ", ".join(repr(name) for name in sorted(dtypes))
-        raise ValueError(f"Unknown `dtype` {dtype!r}. Valid values: 'auto', {valid}.")
-    return dtypes[dtype]
-
-
-def _load(
-    model_name_or_path: str, dtype: str | torch.dtype | None, revision: str | None
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    hub_kwargs = {} if revision is None else {"revision": revision}
-    # Our converted model names are saved in the dtype they are loaded in, so that loading casts nothing
-    dtype_name = str(dtype).removeprefix("torch.")
-    folder = resolve_model_name(model_name_or_path, dtype=dtype_name if dtype_name in CONVERTED_DTYPES else "float32")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, **hub_kwargs)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **hub_kwargs)
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"Could not load the causal LM {model_name_or_path!r}"
-            + (f" at revision {revision!r}" if revision else "")
-            + f": {error}\nPass a local folder saved with `save_pretrained` or the id of a Hub model repository."
-        ) from error
-    return model, tokenizer
