@@ -57,7 +57,7 @@ DEFAULT_GENERATION_KWARGS = {"max_tokens": 512, "temperature": 0.0}
 # What serves `base_url`. vLLM, TGI, llama.cpp (and OpenAI) sample when `temperature > 0`; `transformers serve`
 # samples only when its own `generation_config` field says so, and ignores `temperature` alone. llama.cpp reads a JSON
 # schema from its own field (see `llamacpp.py`).
-SERVERS = ("openai", "vllm", "tgi", "transformers", "llamacpp")
+SERVERS = ("openai", "vllm", "sglang", "tgi", "transformers", "llamacpp")
 # Arguments of `chat_completion` that the generator sets itself
 _NOT_GENERATION_KWARGS = frozenset({"self", "messages", "model", "stream", "stream_options"})
 # The most bytes of a `/v1/systemone` answer read: a probability per choice is a few hundred bytes
@@ -149,9 +149,10 @@ class EndpointGenerator(TextGenerator):
             `max_new_tokens`) raise here.
         server (`str`, *optional*, defaults to `"openai"`):
             What serves `base_url`, so that sampling settings mean there what they say: `"openai"` (any
-            OpenAI-compatible server), `"vllm"` and `"tgi"` sample when `temperature > 0` and honour `seed` as sent
-            (`"vllm"` gets `choice` verdicts as `structured_outputs`, which vLLM reads from 0.10.2 on; on an older
-            vLLM, use `verdict_mode: logprobs`); `"transformers"` (`transformers serve`) ignores `temperature`
+            OpenAI-compatible server), `"vllm"`, `"sglang"` and `"tgi"` sample when `temperature > 0` and honour
+            `seed` as sent (`"vllm"` gets `choice` verdicts as `structured_outputs`, which vLLM reads from 0.10.2 on,
+            so on an older vLLM use `verdict_mode: logprobs`; `"sglang"` as a `regex`; `"tgi"` as a regex
+            `response_format`); `"transformers"` (`transformers serve`) ignores `temperature`
             unless told to sample, so a call with `temperature > 0` also sends
             `extra_body={"generation_config": "{\"do_sample\": true}"}` (unless `extra_body` already has a
             `generation_config`). `"llamacpp"` (llama.cpp's server, e.g. `instrl-trl serve`) gets `choice` verdicts

@@ -31,6 +31,7 @@ CHOICE_MODES_BY_SERVER = {
     "openai": ("logprobs",),
     "vllm": ("choice", "logprobs"),
     "tgi": ("choice", "logprobs"),
+    "sglang": ("choice", "logprobs"),
     "llamacpp": ("choice", "logprobs"),
     "transformers": ("systemone",),
 }
@@ -86,7 +87,8 @@ def choice_request_kwargs(mode: str, server: str, choices: Sequence[str]) -> dic
     """
     The keyword arguments of `chat_completion` that ask for a scorable answer: one token with its top
     log-probabilities (`logprobs`), or an answer that may only be one of `choices` (`choice`: vLLM's
-    `structured_outputs` choice, llama.cpp's GBNF `grammar`, TGI's regex grammar, which llama.cpp rejects), greedy.
+    `structured_outputs` choice, SGLang's `regex`, llama.cpp's GBNF `grammar`, TGI's regex grammar, which llama.cpp
+    rejects), greedy.
     """
     kwargs = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
     if mode == "choice":
@@ -94,6 +96,9 @@ def choice_request_kwargs(mode: str, server: str, choices: Sequence[str]) -> dic
         if server == "vllm":
             # vLLM 0.10.2 and later; 0.12 removed the `guided_choice` field and ignores it (the answer would run free)
             kwargs["extra_body"] = {"structured_outputs": {"choice": list(choices)}}
+        elif server == "sglang":
+            # SGLang reads a `regex` field beside the OpenAI ones (its structured outputs: json_schema, regex, ebnf)
+            kwargs["extra_body"] = {"regex": "(" + "|".join(map(_regex_escape, choices)) + ")"}
         elif server == "llamacpp":
             kwargs["extra_body"] = {"grammar": choice_grammar(choices)}
             # Under a grammar llama.cpp may spell a choice in odd pieces, down to one character a token ("Certainly

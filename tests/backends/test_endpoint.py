@@ -386,7 +386,7 @@ def test_transformers_serve_is_told_to_sample(openai_server):  # noqa: F811
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"server": "sglang"}, r"`server` is 'sglang'; valid values: openai, vllm, tgi, transformers, llamacpp"),
+        ({"server": "lmdeploy"}, r"`server` is 'lmdeploy'; valid values: openai, vllm, sglang, tgi, transformers, l"),
         ({"generation_kwargs": {"max_new_tokens": 8}}, r"`generation_kwargs.max_new_tokens`.*write `max_tokens`"),
         (
             {"generation_kwargs": {"max_completion_tokens": 8}},
@@ -432,5 +432,11 @@ def test_choice_mode_constrains_the_answer_as_each_server_wants(openai_server): 
     tgi = make_generator(openai_server, server="tgi")
     tgi.score_choices(["q"], ("Not Equal", "Equal"), "choice")
     assert openai_server.requests[-1].body["response_format"] == {"type": "regex", "value": "Not Equal|Equal"}
+    # SGLang reads a top-level `regex` (what the OpenAI client's `extra_body` puts there); special characters escaped
+    sglang = make_generator(openai_server, server="sglang")
+    assert sglang.choice_modes == ("choice", "logprobs")
+    sglang.score_choices(["q"], ("Yes.", "No (really)"), "choice")
+    body = openai_server.requests[-1].body
+    assert body["regex"] == r"(Yes\.|No \(really\))" and "response_format" not in body
     with pytest.raises(ValueError, match="Verdict mode 'choice' is not offered by server 'openai'"):
         make_generator(openai_server).score_choices(["q"], ("Not Equal", "Equal"), "choice")
