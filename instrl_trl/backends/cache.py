@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Self
 
 from .base import ChoiceScores, Generation, Prompt, TextGenerator, Usage
+from .thinking import answer_after_thinking
 
 
 # Plain `logging`, not `accelerate.logging.get_logger`: the latter raises unless an accelerate state exists, and the
@@ -109,6 +111,19 @@ def cache_key(identity: dict, prompt: Prompt, generation_kwargs: dict, seed: int
             "strings, lists and dicts."
         ) from error
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def without_thinking(found: dict[str, Generation]) -> dict[str, Generation]:
+    """
+    Cached answers as the backends give them now: a reasoning model's thinking left out (answers cached by older
+    versions kept it), and one that is all thinking a miss, asked again (the backend fails it, with the fix).
+    """
+    kept = {}
+    for key, generation in found.items():
+        text = answer_after_thinking(generation.text)
+        if is_answer(text):
+            kept[key] = generation if text == generation.text else replace(generation, text=text)
+    return kept
 
 
 def is_answer(text: str | None) -> bool:
@@ -395,7 +410,7 @@ class CachedGenerator(TextGenerator):
         keys = [
             cache_key(identity, prompt, generation_kwargs, seed) for prompt, seed in zip(prompts, seeds, strict=True)
         ]
-        found = self.cache.get_many(keys)
+        found = without_thinking(self.cache.get_many(keys))
         to_ask: dict[str, tuple[Prompt, int | None]] = {}  # key -> (prompt, seed), each missing key once, in order
         for key, prompt, seed in zip(keys, prompts, seeds, strict=True):
             if key not in found:

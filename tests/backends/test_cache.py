@@ -252,6 +252,24 @@ def test_empty_answers_are_neither_stored_nor_read_back(cache_path):
         assert cached.generate(["Name a river."])[0].usage.cached
 
 
+def test_answers_cached_with_their_thinking_come_back_without_it(cache_path):
+    # What an older version stored for a reasoning model: its thinking kept, or nothing but (cut) thinking
+    river, lake, sea = (cache_key(IDENTITY, prompt, {}) for prompt in ("Name a river.", "Name a lake.", "Name a sea."))
+    with ResponseCache(cache_path) as cache:
+        cache.put_many([
+            (river, Generation("<think>A long one.</think>\n\nThe Nile.", Usage(completion_tokens=9))),
+            (lake, Generation("<think>Which lakes are", Usage(completion_tokens=5))),
+            (sea, Generation("The Baltic.", Usage(completion_tokens=3))),
+        ])  # fmt: skip
+    generator = CountingGenerator()
+    with CachedGenerator(generator, cache_path) as cached:
+        answers = cached.generate(["Name a river.", "Name a lake.", "Name a sea."])
+    assert [answer.text for answer in answers] == ["The Nile.", "answer to Name a lake.", "The Baltic."]
+    assert [answer.usage.cached for answer in answers] == [True, False, True]
+    assert answers[0].usage.completion_tokens == 9  # what was paid for it
+    assert generator.num_prompts_asked == 1  # only the answer that was all thinking is asked again
+
+
 def test_closed_cache_raises_and_close_is_idempotent(cache_path):
     cache = ResponseCache(cache_path)
     cache.close()
