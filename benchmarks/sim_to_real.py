@@ -46,7 +46,7 @@ from query_efficiency import POLICY_RECIPE, PPO, print_tables, summary_row, trai
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from instrl_trl.backends.base import Prompt, Review, Reviewer
-from instrl_trl.backends.cache import CachedGenerator
+from instrl_trl.backends.cached_generator import CachedGenerator
 from instrl_trl.backends.costs import format_number, ratio_label
 from instrl_trl.backends.endpoint import SERVERS, EndpointGenerator
 from instrl_trl.backends.llamacpp import LlamaCppServer

@@ -14,7 +14,8 @@ from .base import (
     TextGenerator,
     Usage,
 )
-from .cache import CachedGenerator, ResponseCache
+from .cache import ResponseCache
+from .cached_generator import CachedGenerator
 from .cleaning import CLEANUP_REASONS, clean_rewrite
 from .llm import LLMExpert, LLMReviewer, LLMRewriter
 from .review_statistics import ReviewStatistics

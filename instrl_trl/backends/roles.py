@@ -140,7 +140,8 @@ def build_role(role: str, spec: dict | str | None, cache_path: str | None = None
             )
         return {"rewriter": RulesRewriter, "reviewer": RulesReviewer, "expert": RulesExpert}[role](**settings)
 
-    from .cache import CachedGenerator, ResponseCache
+    from .cache import ResponseCache
+    from .cached_generator import CachedGenerator
     from .llm import LLMExpert, LLMReviewer, LLMRewriter
 
     role_kwargs = {"generation_kwargs": spec.pop("generation_kwargs", None)}

@@ -34,7 +34,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Review, Reviewer, Rewrite, Rewriter, RewriteRequest
-from ..backends.cache import CachedGenerator
+from ..backends.cached_generator import CachedGenerator
 from ..backends.role_calls import ServerPools, endpoint_of
 
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 
 def has_response_cache(role) -> bool:
-    """Whether `role`'s queries go through a [`~instrl_trl.backends.cache.CachedGenerator`]."""
+    """Whether `role`'s queries go through a [`~instrl_trl.backends.cached_generator.CachedGenerator`]."""
     generator = getattr(role, "generator", None)
     while generator is not None:
         if isinstance(generator, CachedGenerator):

@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from instrl_trl.backends.base import Generation, TextGenerator, Usage
-from instrl_trl.backends.cache import CachedGenerator, ResponseCache, cache_key
+from instrl_trl.backends.cache import ResponseCache, cache_key
+from instrl_trl.backends.cached_generator import CachedGenerator
 
 
 IDENTITY = {"backend": "fake", "model": "fake-model"}

@@ -4,7 +4,8 @@ import pytest
 
 from instrl_trl.backends.accounting import QueryAccounting
 from instrl_trl.backends.base import Generation, RewriteRequest, TextGenerator, Usage
-from instrl_trl.backends.cache import CachedGenerator, ResponseCache
+from instrl_trl.backends.cache import ResponseCache
+from instrl_trl.backends.cached_generator import CachedGenerator
 from instrl_trl.backends.llm import (
     REPLY_ONLY,
     REVIEWER_SYSTEM_PROMPT,

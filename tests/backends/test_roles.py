@@ -1,6 +1,6 @@
 import pytest
 
-from instrl_trl.backends.cache import CachedGenerator
+from instrl_trl.backends.cached_generator import CachedGenerator
 from instrl_trl.backends.llm import LLMExpert, LLMReviewer, LLMRewriter
 from instrl_trl.backends.roles import build_role, parse_role_spec
 from instrl_trl.backends.rules import RulesExpert, RulesReviewer, RulesRewriter
