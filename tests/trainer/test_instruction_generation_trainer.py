@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 import torch
@@ -302,6 +303,28 @@ def test_first_ppo_step_has_ratio_one_at_any_rollout_temperature(tiny_backbone, 
         log["policy/clip_fraction"] for log in trainer.state.log_history if "policy/clip_fraction" in log
     ]
     assert clip_fractions == [0.0] * len(clip_fractions)
+
+
+def test_a_rollout_smaller_than_an_endpoints_concurrency_is_warned_about(
+    tiny_backbone, quickstart_seeds, tmp_path, caplog
+):
+    def build(max_concurrency):
+        rewriter = {
+            "backend": "endpoint",
+            "model": "m",
+            "base_url": "http://127.0.0.1:9/v1",
+            "max_concurrency": max_concurrency,
+        }
+        config = make_config(tmp_path, rewriter=rewriter)  # 8 seeds per micro-step, 2 micro-steps: 16 episodes
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="instrl_trl.trainer.instruction_generation_trainer"):
+            InstructionGenerationTrainer(model=tiny_backbone, args=config, train_dataset=quickstart_seeds)
+        return [record.getMessage() for record in caplog.records if "rollout plays" in record.getMessage()]
+
+    [warning] = build(max_concurrency=64)
+    assert "16 episodes per process" in warning and "takes 64 queries at once" in warning
+    assert "http://127.0.0.1:9/v1" in warning and "`generation_batch_size`" in warning
+    assert build(max_concurrency=16) == []  # as many episodes as slots: nothing to say
 
 
 class _Wrapped(torch.nn.Module):
