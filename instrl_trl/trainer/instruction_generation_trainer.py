@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from accelerate.logging import get_logger
 from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
 
 from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.review_statistics import ReviewStatistics
-from ..backends.role_calls import endpoint_of
 from ..backends.roles import build_role
 from ..backends.run_statistics import RunStatistics, reduce_review_statistics, reduce_usage
 from ..data.seeds import prepare_seed_dataset
@@ -45,10 +43,8 @@ from .rollout_buffer import RolloutBuffer
 from .rollout_metrics import rollout_metrics, rollout_statistics
 from .run_outputs import RunOutputsMixin
 from .sampling import EpochSeededRepeatSampler
+from .server_fill import warn_if_rollouts_leave_slots_idle
 from .state import EXTRA_STATE_FILE, InstructionGenerationState
-
-
-logger = get_logger(__name__)
 
 
 def _is_running_total(key: str) -> bool:
@@ -174,7 +170,10 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             optimizers=optimizers,
         )
         self.add_callback(QueryBudgetCallback(self))
-        self._warn_if_rollouts_leave_slots_idle()
+        warn_if_rollouts_leave_slots_idle(
+            args.per_device_train_batch_size * args.steps_per_generation,
+            {"rewriter": self.env.rewriter, "reviewer": self.env.reviewer},
+        )
         # `compute_loss` returns a minibatch mean; the Trainer divides by the accumulation steps itself
         self.loss_is_scaled_for_ga = False
         if self.ref_model is not None:
@@ -195,23 +194,6 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         self._logged_review_totals = ReviewStatistics()
         # The tokenizer of the pipelined rollouts' scoring thread (a copy, made at the first such rollout)
         self._scoring_tokenizer: PreTrainedTokenizerBase | None = None
-
-    def _warn_if_rollouts_leave_slots_idle(self) -> None:
-        """A rollout with fewer episodes than an endpoint takes at once never fills it: say so, with the fix."""
-        episodes = self.args.per_device_train_batch_size * self.args.steps_per_generation
-        for name in ("rewriter", "reviewer"):
-            served = endpoint_of(getattr(self.env, name))
-            if served is None or episodes >= served[1]:
-                continue
-            endpoint, max_concurrency = served
-            logger.warning(
-                f"A rollout plays {episodes} episodes per process (`per_device_train_batch_size` x "
-                f"`steps_per_generation`), and the {name}'s endpoint {endpoint} takes {max_concurrency} queries at "
-                f"once (`max_concurrency`): at most {episodes} of its slots are ever busy, fewer as episodes end, and "
-                "the server you pay for idles. Give a rollout several times more episodes than `max_concurrency` "
-                "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy, see "
-                "benchmarks/server_utilization.py), or lower `max_concurrency`."
-            )
 
     @property
     def total_queries(self) -> int:

@@ -317,7 +317,7 @@ def test_a_rollout_smaller_than_an_endpoints_concurrency_is_warned_about(
         }
         config = make_config(tmp_path, rewriter=rewriter)  # 8 seeds per micro-step, 2 micro-steps: 16 episodes
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="instrl_trl.trainer.instruction_generation_trainer"):
+        with caplog.at_level(logging.WARNING, logger="instrl_trl.trainer.server_fill"):
             InstructionGenerationTrainer(model=tiny_backbone, args=config, train_dataset=quickstart_seeds)
         return [record.getMessage() for record in caplog.records if "rollout plays" in record.getMessage()]
 

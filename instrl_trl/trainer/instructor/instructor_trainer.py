@@ -11,6 +11,7 @@ from ...tool_environment.environment import INSTRUCTOR_FILE, InstructionEnvironm
 from ...tool_environment.prefetch import ToolCallPrefetcher
 from ..cards import build_operation_card
 from ..run_outputs import RunOutputsMixin
+from ..server_fill import warn_if_rollouts_leave_slots_idle
 from .instructor_config import InstructorConfig
 
 
@@ -67,6 +68,11 @@ class InstructorTrainer(RunOutputsMixin, GRPOTrainer):
             optimizers=optimizers,
             peft_config=peft_config,
             environment_factory=environment_factory,
+        )
+        # Each completion is an episode whose tool calls query the servers
+        warn_if_rollouts_leave_slots_idle(
+            args.per_device_train_batch_size * args.steps_per_generation,
+            {"rewriter": environment_factory.rewriter, "reviewer": environment_factory.reviewer},
         )
 
     @property

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 import torch
@@ -62,6 +63,17 @@ def test_grpo_steps_change_every_weight_and_count_queries(tiny_instructor, tmp_p
     assert "# Instructor card for" in card and "{{ " not in card and "`stop`" in card
     assert json.loads((saved / "queries.json").read_text())["total"] == sum(accounting.values())
     assert AutoTokenizer.from_pretrained(saved).response_template is not None
+
+
+def test_a_step_with_fewer_completions_than_an_endpoints_concurrency_is_warned_about(
+    tiny_instructor, tmp_path, caplog
+):
+    rewriter = {"backend": "endpoint", "model": "m", "base_url": "http://127.0.0.1:9/v1", "max_concurrency": 64}
+    config = make_config(tmp_path, rewriter=rewriter)  # 8 completions a step, each an episode
+    with caplog.at_level(logging.WARNING, logger="instrl_trl.trainer.server_fill"):
+        make_trainer(config, tiny_instructor)
+    [warning] = [record.getMessage() for record in caplog.records if "rollout plays" in record.getMessage()]
+    assert "8 episodes per process" in warning and "the rewriter's endpoint" in warning and "64 queries" in warning
 
 
 def test_resume_restores_counts_and_episode_totals(tiny_instructor, tmp_path, silence_trl):

@@ -1,0 +1,39 @@
+"""
+Whether a rollout can keep its servers busy: a rollout with fewer episodes per process than an endpoint takes at once
+never fills the slots past them, and the server the user pays for idles. Both trainers warn with the fix.
+"""
+
+from accelerate.logging import get_logger
+
+from ..backends.role_calls import endpoint_of
+
+
+logger = get_logger(__name__)
+
+
+def idle_slot_warnings(episodes: int, roles: dict[str, object]) -> list[str]:
+    """
+    One message per role (by name) whose endpoint takes more queries at once (`max_concurrency`) than a rollout's
+    `episodes` per process can have in flight; none for local roles.
+    """
+    messages = []
+    for name, role in roles.items():
+        served = endpoint_of(role)
+        if served is None or episodes >= served[1]:
+            continue
+        endpoint, max_concurrency = served
+        messages.append(
+            f"A rollout plays {episodes} episodes per process (`per_device_train_batch_size` x "
+            f"`steps_per_generation`), and the {name}'s endpoint {endpoint} takes {max_concurrency} queries at once "
+            f"(`max_concurrency`): at most {episodes} of its slots are ever busy, fewer as episodes end, and the "
+            "server you pay for idles. Give a rollout several times more episodes than `max_concurrency` "
+            "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy, see "
+            "benchmarks/server_utilization.py), or lower `max_concurrency`."
+        )
+    return messages
+
+
+def warn_if_rollouts_leave_slots_idle(episodes: int, roles: dict[str, object]) -> None:
+    """Logs [`idle_slot_warnings`] once (main process)."""
+    for message in idle_slot_warnings(episodes, roles):
+        logger.warning(message)
