@@ -95,6 +95,20 @@ def endpoint_of(role) -> tuple[str, int] | None:
     return str(endpoint).rstrip("/"), int(limit)  # `http://h:8000/v1/` is the server of `http://h:8000/v1`
 
 
+def servers_of(roles: dict[str, object]) -> dict[str, tuple[int, list[str]]]:
+    """
+    The HTTP servers `roles` (by name) send to: each endpoint's `max_concurrency` (the largest among the roles that
+    share it) and those roles' names, in order. Local roles are left out.
+    """
+    servers: dict[str, tuple[int, list[str]]] = {}
+    for name, role in roles.items():
+        found = endpoint_of(role)
+        if found is not None:
+            limit, names = servers.get(found[0], (0, []))
+            servers[found[0]] = (max(limit, found[1]), [*names, name])
+    return servers
+
+
 class ServerPools:
     r"""
     One thread pool per server, shared by the roles that send to it: `max_workers` is the largest `max_concurrency`
@@ -102,11 +116,7 @@ class ServerPools:
     """
 
     def __init__(self, roles: dict[str, object]):
-        limits: dict[str, int] = {}
-        for role in roles.values():
-            found = endpoint_of(role)
-            if found is not None:
-                limits[found[0]] = max(limits.get(found[0], 0), found[1])
+        limits = {endpoint: limit for endpoint, (limit, _) in servers_of(roles).items()}
         self.limits = limits
         self._stop = threading.Event()
         self._pools = {

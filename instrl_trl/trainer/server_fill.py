@@ -5,7 +5,7 @@ never fills the slots past them, and the server the user pays for idles. Both tr
 
 from accelerate.logging import get_logger
 
-from ..backends.role_calls import endpoint_of
+from ..backends.role_calls import servers_of
 
 
 logger = get_logger(__name__)
@@ -13,20 +13,19 @@ logger = get_logger(__name__)
 
 def idle_slot_warnings(episodes: int, roles: dict[str, object]) -> list[str]:
     """
-    One message per role (by name) whose endpoint takes more queries at once (`max_concurrency`) than a rollout's
-    `episodes` per process can have in flight; none for local roles.
+    One message per server that takes more queries at once (`max_concurrency`) than a rollout's `episodes` per process
+    can have in flight; roles that send to one server share its slots, as in
+    [`~instrl_trl.backends.role_calls.ServerPools`]. None for local roles.
     """
     messages = []
-    for name, role in roles.items():
-        served = endpoint_of(role)
-        if served is None or episodes >= served[1]:
+    for endpoint, (max_concurrency, names) in servers_of(roles).items():
+        if episodes >= max_concurrency:
             continue
-        endpoint, max_concurrency = served
         messages.append(
             f"A rollout plays {episodes} episodes per process (`per_device_train_batch_size` x "
-            f"`steps_per_generation`), and the {name}'s endpoint {endpoint} takes {max_concurrency} queries at once "
-            f"(`max_concurrency`): at most {episodes} of its slots are ever busy, fewer as episodes end, and the "
-            "server you pay for idles. Give a rollout several times more episodes than `max_concurrency` "
+            f"`steps_per_generation`), and the {' and '.join(names)}'s endpoint {endpoint} takes {max_concurrency} "
+            f"queries at once (`max_concurrency`): at most {episodes} of its slots are ever busy, fewer as episodes "
+            "end, and the server you pay for idles. Give a rollout several times more episodes than `max_concurrency` "
             "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy, see "
             "benchmarks/server_utilization.py), or lower `max_concurrency`."
         )

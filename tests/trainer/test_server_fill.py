@@ -23,3 +23,12 @@ def test_only_an_endpoint_that_takes_more_than_the_rollouts_episodes_is_named(tm
     assert "at most 16 of its slots are ever busy" in message and "lower `max_concurrency`" in message
     assert len(idle_slot_warnings(4, roles)) == 2  # now the reviewer's 8 slots cannot fill either
     assert idle_slot_warnings(32, roles) == []
+
+
+def test_roles_that_share_a_server_get_one_message_at_its_largest_concurrency(tmp_path):
+    roles = {
+        "rewriter": build_role("rewriter", endpoint(32), str(tmp_path / "cache.sqlite")),
+        "reviewer": build_role("reviewer", endpoint(8), str(tmp_path / "cache.sqlite")),
+    }
+    [message] = idle_slot_warnings(16, roles)
+    assert "the rewriter and reviewer's endpoint http://127.0.0.1:9/v1 takes 32 queries at once" in message
