@@ -355,14 +355,7 @@ class TransformersGenerator(TextGenerator):
                 f"{thinking_only} of {len(generations)} answers were all thinking (a `<think>` cut at the length "
                 f"limit). {THINKING_FIX.rstrip('.')}"
             )
-            logger.warning(
-                "%d of %d answers of %s were all thinking (a `<think>` cut at the length limit) and count as failed "
-                "queries. %s",
-                thinking_only,
-                len(generations),
-                self.model_name,
-                THINKING_FIX,
-            )
+            logger.warning("%s: %s. Those count as failed queries.", self.model_name, self.last_error)
         return generations
 
     def _generate_batch(
