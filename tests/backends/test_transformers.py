@@ -280,7 +280,9 @@ def _two_pass_probabilities(generator, prompts, choices, batch_size):
 
 
 def test_score_choices_runs_each_prompt_once_and_scores_as_two_passes_did(tiny_causal_lm, prompts):
-    generator = TransformersGenerator(tiny_causal_lm, batch_size=4)  # 6 prompts of 5 to 100 tokens: batches 4 + 2
+    # 6 prompts of 5 to 100 tokens: batches 4 + 2. float32, since the default dtype follows the CPU (bfloat16 where it
+    # is faster), and a continuation on a bfloat16 cache rounds otherwise than one pass over the whole sequence
+    generator = TransformersGenerator(tiny_causal_lm, batch_size=4, dtype="float32")
     choices = ("Not Equal", "Equal", "Equal parts")  # the last one continues the second: the EOS must tell them apart
     widths = []  # the length of every forward pass's input
     hook = generator.model.register_forward_hook(
