@@ -3,7 +3,9 @@ Every operation policy in one table, measured by one loop: does the trained PPO 
 instructions with fewer LLM queries and tokens than the policies that need no training, on seeds it never saw?
 
 The PPO policy is trained with the quickstart recipe (`recipes/quickstart/policy.yaml`, the rules engine, the
-quickstart seeds, `--max_steps` steps) and the instructor with its quickstart recipe
+quickstart seeds, `--max_steps` steps), once per training seed (`--train_seeds`, by default the recipe's seed and the
+two after it: a 400-step PPO run is chaotic, float rounding alone sends it to another policy, so one run says little),
+and the instructor with its quickstart recipe
 (`recipes/quickstart/instructor.yaml`, GRPO, `--instructor_steps` steps), both on the training seeds. Then every
 policy plays one episode per *held-out* seed
 (`instrl_trl.data.load_heldout_seeds`, another source, never used for training or tuning) through the one interface
@@ -20,16 +22,17 @@ it for free. The policies that need no training:
 
 The first table gives per policy the queries, the tokens (the rules engine counts words), the accepted rate, the kept
 and 3+-evolution instructions, the distinct operation sequences and the novelty of the kept instructions; the second
-its ratios (`instrl_trl.backends.costs`); a third the same loop at a fixed query budget. The last line is the PPO
-policy's queries (and tokens) per 3+-evolution instruction over the best of {best constant sequence, bandit,
-no_repeat, uniform}.
+its ratios (`instrl_trl.backends.costs`); a third the same loop at a fixed query budget. Then, per training seed,
+the PPO policy's queries (and tokens) per 3+-evolution instruction over the best of {best constant sequence, bandit,
+no_repeat, uniform}; the last line is their median.
 
-    python benchmarks/query_efficiency.py [--max_steps 400] [--policy FOLDER] [--instructor FOLDER] [--num_seeds N]
-                                          [--sequence A,B,C]
+    python benchmarks/query_efficiency.py [--max_steps 400] [--train_seeds 42 43 44] [--policy FOLDER ...]
+                                          [--instructor FOLDER] [--num_seeds N] [--sequence A,B,C]
 """
 
 import argparse
 import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,9 +54,16 @@ from instrl_trl.policies.constant_sequences import best_constant_sequence
 
 POLICY_RECIPE = "recipes/quickstart/policy.yaml"
 INSTRUCTOR_RECIPE = "recipes/quickstart/instructor.yaml"
-PPO, INSTRUCTOR = "PPO policy (greedy)", "instructor (GRPO, sampled)"
+INSTRUCTOR = "instructor (GRPO, sampled)"
 # The baselines the PPO policy is held to (issue 23): the best of them is the reference of the last line
 REFERENCES = ("best constant sequence", "bandit", "no_repeat", "uniform (Evol-Instruct)")
+
+
+def load_ppo_policy(policy_dir: str, operations, recipe: dict) -> PPOPolicy:
+    model = AutoModelForSequenceClassification.from_pretrained(policy_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(policy_dir)
+    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+    return PPOPolicy(model, tokenizer, operations.select(labels[:-1]), max_length=recipe.get("max_state_length", 64))
 
 
 def train(command: list[str]) -> float:
@@ -94,7 +104,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--max_steps", type=int, default=400, help="PPO steps (the recipe's own is a short demo).")
     parser.add_argument("--instructor_steps", type=int, default=20, help="GRPO steps of the instructor.")
-    parser.add_argument("--policy", default=None, help="An already trained PPO policy folder: skips its training.")
+    parser.add_argument("--train_seeds", type=int, nargs="+", default=None, help="Seeds to train a PPO policy "
+                        "with (default: the recipe's seed and the two after it).")  # fmt: skip
+    parser.add_argument("--policy", nargs="+", default=None, help="Already trained PPO policy folders, one per "
+                        "training seed in `--train_seeds`' order: skips their training.")  # fmt: skip
     parser.add_argument("--instructor", default=None, help="An already trained instructor folder: skips its training.")
     parser.add_argument("--num_seeds", type=int, default=None, help="Held-out seeds to play (default: all).")
     parser.add_argument("--sequence", default=None, help="The best constant sequence (`a,b,c`) an earlier run "
@@ -106,27 +119,34 @@ def main() -> None:
     with open(POLICY_RECIPE) as f:
         recipe = yaml.safe_load(f)
     max_operations, run_seed = recipe.get("max_operations", 6), recipe.get("seed", 42)
+    train_seeds_of_ppo = cli.train_seeds or [run_seed, run_seed + 1, run_seed + 2]
+    if cli.policy is not None and len(cli.policy) != len(train_seeds_of_ppo):
+        parser.error(
+            f"--policy names {len(cli.policy)} folder(s) for {len(train_seeds_of_ppo)} training seed(s) "
+            f"({' '.join(map(str, train_seeds_of_ppo))}): give one folder per seed, in --train_seeds' order."
+        )
     operations = build_operation_library()
     train_seeds = list(load_quickstart_seeds()["instruction"])
     heldout_seeds = list(load_heldout_seeds()["instruction"])[: cli.num_seeds]
 
     with tempfile.TemporaryDirectory() as workdir:
-        policy_dir, instructor_dir = cli.policy or f"{workdir}/ppo", cli.instructor or f"{workdir}/instructor"
-        if cli.policy is None:
-            seconds = train(["train-policy", "--config", POLICY_RECIPE, "--max_steps", str(cli.max_steps),
-                             "--output_dir", policy_dir, "--save_strategy", "no"])  # fmt: skip
-            print(f"PPO policy training ({POLICY_RECIPE}, {cli.max_steps} steps): {seconds:.0f} s")  # noqa: T201
+        policy_dirs = cli.policy or [f"{workdir}/ppo-{seed}" for seed in train_seeds_of_ppo]
+        instructor_dir = cli.instructor or f"{workdir}/instructor"
+        for seed, policy_dir in zip(train_seeds_of_ppo, policy_dirs, strict=True):
+            if cli.policy is None:
+                steps = str(cli.max_steps)
+                seconds = train(["train-policy", "--config", POLICY_RECIPE, "--max_steps", steps, "--seed", str(seed),
+                                 "--output_dir", policy_dir, "--save_strategy", "no"])  # fmt: skip
+                print(f"PPO policy training ({POLICY_RECIPE}, {cli.max_steps} steps, seed {seed}): {seconds:.0f} s")  # noqa: T201
         if cli.instructor is None:
             steps = str(cli.instructor_steps)
             seconds = train(["train-instructor", "--config", INSTRUCTOR_RECIPE, "--max_steps", steps,
                              "--output_dir", instructor_dir, "--save_strategy", "no"])  # fmt: skip
             print(f"instructor training ({INSTRUCTOR_RECIPE}, {cli.instructor_steps} steps): {seconds:.0f} s")  # noqa: T201
-        model = AutoModelForSequenceClassification.from_pretrained(policy_dir).eval()
-        tokenizer = AutoTokenizer.from_pretrained(policy_dir)
-        labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-        ppo = PPOPolicy(
-            model, tokenizer, operations.select(labels[:-1]), max_length=recipe.get("max_state_length", 64)
-        )
+        ppo_policies = {
+            f"PPO policy (greedy, seed {seed})": load_ppo_policy(policy_dir, operations, recipe)
+            for seed, policy_dir in zip(train_seeds_of_ppo, policy_dirs, strict=True)
+        }
         instructor = load_generation_policy(instructor_dir)
 
     def rules_env() -> InstructionEnv:
@@ -149,7 +169,7 @@ def main() -> None:
 
     # Each mode plays a fresh policy: the bandit learns online, and starts each mode from nothing
     factories = {
-        PPO: lambda: ppo,
+        **{name: (lambda ppo=ppo: ppo) for name, ppo in ppo_policies.items()},
         INSTRUCTOR: lambda: instructor,
         "uniform (Evol-Instruct)": lambda: baseline_policy("uniform", operations),
         "no_repeat": lambda: baseline_policy("no_repeat", operations),
@@ -178,14 +198,26 @@ def main() -> None:
 
     deep = "queries_per_deep_instruction"
     best = min(REFERENCES, key=lambda name: getattr(per_seed[name].costs, deep))
-    trained, reference = per_seed[PPO].costs, per_seed[best].costs
-    ratio = trained.queries_per_deep_instruction / reference.queries_per_deep_instruction
-    token_ratio = trained.tokens_per_deep_instruction / reference.tokens_per_deep_instruction
-    verdict = "beats" if ratio <= 0.85 else "does not beat"
+    reference = per_seed[best].costs
+    label = ratio_label(deep, cli.min_evolutions)
+    print()  # noqa: T201
+    ratios = []
+    for name in ppo_policies:
+        trained = per_seed[name].costs
+        ratio = trained.queries_per_deep_instruction / reference.queries_per_deep_instruction
+        token_ratio = trained.tokens_per_deep_instruction / reference.tokens_per_deep_instruction
+        ratios.append(ratio)
+        print(  # noqa: T201
+            f"{name} / best baseline ({best}), {label}: {format_number(ratio, 3)} "
+            f"(tokens: {format_number(token_ratio, 3)})"
+            + ("" if not math.isnan(ratio) else " (undefined: neither made such an instruction)")
+        )
+    median = statistics.median(ratios)
+    beating = sum(ratio <= 0.85 for ratio in ratios)
+    verdict = "beats" if median <= 0.85 else "does not beat"
     print(  # noqa: T201
-        f"\nPPO policy / best baseline ({best}), {ratio_label(deep, cli.min_evolutions)}: {format_number(ratio, 3)} "
-        f"(tokens: {format_number(token_ratio, 3)}); the PPO policy {verdict} the 0.85x target"
-        + ("" if not math.isnan(ratio) else " (undefined: neither made such an instruction)")
+        f"PPO policy / best baseline ({best}), {label}, median of {len(ratios)} training seeds: "
+        f"{format_number(median, 3)}; the median {verdict} the 0.85x target ({beating} of {len(ratios)} seeds do)"
     )
 
 
