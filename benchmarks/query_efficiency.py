@@ -54,12 +54,13 @@ from instrl_trl.policies.constant_sequences import best_constant_sequence
 
 POLICY_RECIPE = "recipes/quickstart/policy.yaml"
 INSTRUCTOR_RECIPE = "recipes/quickstart/instructor.yaml"
-INSTRUCTOR = "instructor (GRPO, sampled)"
+PPO, INSTRUCTOR = "PPO policy (greedy)", "instructor (GRPO, sampled)"
 # The baselines the PPO policy is held to (issue 23): the best of them is the reference of the last line
 REFERENCES = ("best constant sequence", "bandit", "no_repeat", "uniform (Evol-Instruct)")
 
 
 def load_ppo_policy(policy_dir: str, operations, recipe: dict) -> PPOPolicy:
+    """A trained PPO policy's folder as the generation policy that plays it, with the recipe's state length."""
     model = AutoModelForSequenceClassification.from_pretrained(policy_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
     labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
@@ -144,7 +145,7 @@ def main() -> None:
                              "--output_dir", instructor_dir, "--save_strategy", "no"])  # fmt: skip
             print(f"instructor training ({INSTRUCTOR_RECIPE}, {cli.instructor_steps} steps): {seconds:.0f} s")  # noqa: T201
         ppo_policies = {
-            f"PPO policy (greedy, seed {seed})": load_ppo_policy(policy_dir, operations, recipe)
+            f"{PPO.removesuffix(')')}, seed {seed})": load_ppo_policy(policy_dir, operations, recipe)
             for seed, policy_dir in zip(train_seeds_of_ppo, policy_dirs, strict=True)
         }
         instructor = load_generation_policy(instructor_dir)

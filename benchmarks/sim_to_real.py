@@ -42,8 +42,7 @@ from collections import Counter
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import yaml
-from query_efficiency import POLICY_RECIPE, PPO, print_tables, summary_row, train
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from query_efficiency import POLICY_RECIPE, PPO, load_ppo_policy, print_tables, summary_row, train
 
 from instrl_trl.backends.base import Prompt, Review, Reviewer
 from instrl_trl.backends.cached_generator import CachedGenerator
@@ -56,7 +55,7 @@ from instrl_trl.constraints import sample_constraint
 from instrl_trl.data import load_heldout_seeds, load_quickstart_seeds
 from instrl_trl.embeddings import SentenceEmbedder
 from instrl_trl.environment import InstructionEnv
-from instrl_trl.generation.policies import PPOPolicy, baseline_policy
+from instrl_trl.generation.policies import baseline_policy
 from instrl_trl.generation.policy_evaluation import evaluate_policy, evaluation_setup
 from instrl_trl.operations import build_operation_library
 from instrl_trl.policies.constant_sequences import best_constant_sequence
@@ -222,10 +221,7 @@ def main() -> None:
             seconds = train(["train-policy", "--config", POLICY_RECIPE, "--max_steps", str(cli.max_steps),
                              "--output_dir", policy_dir, "--save_strategy", "no"])  # fmt: skip
             print(f"PPO policy training ({POLICY_RECIPE}, {cli.max_steps} steps): {seconds:.0f} s")  # noqa: T201
-        model = AutoModelForSequenceClassification.from_pretrained(policy_dir).eval()
-        tokenizer = AutoTokenizer.from_pretrained(policy_dir)
-    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-    ppo = PPOPolicy(model, tokenizer, operations.select(labels[:-1]), max_length=recipe.get("max_state_length", 64))
+        ppo = load_ppo_policy(policy_dir, operations, recipe)
 
     def rules_env() -> InstructionEnv:
         return InstructionEnv(operations, RulesRewriter(), RulesReviewer(), max_operations, seed=run_seed)
