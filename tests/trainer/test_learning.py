@@ -68,7 +68,8 @@ def test_policy_chooses_by_what_it_reads(tiny_backbone, quickstart_seeds, tmp_pa
 @pytest.mark.timeout(900)  # one to two minutes alone on 2 cores
 def test_trained_policy_beats_uniform_operations(tiny_backbone, quickstart_seeds, tmp_path):
     # The four operations whose rules the tiny model learns in 200 steps (breadth first, then what the new instruction
-    # allows); the six-operation world takes MiniLM 400 steps (benchmarks/query_efficiency.py)
+    # allows); in the six-operation world MiniLM's 400 steps go deep for some training seeds only
+    # (benchmarks/query_efficiency.py)
     operations = ["add_constraints", "deepening", "concretizing", "breadth"]
     args = _config(tmp_path, max_steps=200, operations=operations, max_operations=3, entropy_coef=0.05)
     trainer = InstructionGenerationTrainer(model=tiny_backbone, args=args, train_dataset=quickstart_seeds)
