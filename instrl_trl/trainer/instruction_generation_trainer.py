@@ -170,10 +170,7 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             optimizers=optimizers,
         )
         self.add_callback(QueryBudgetCallback(self))
-        warn_if_rollouts_leave_slots_idle(
-            args.per_device_train_batch_size * args.steps_per_generation,
-            {"rewriter": self.env.rewriter, "reviewer": self.env.reviewer},
-        )
+        warn_if_rollouts_leave_slots_idle(args, {"rewriter": self.env.rewriter, "reviewer": self.env.reviewer})
         # `compute_loss` returns a minibatch mean; the Trainer divides by the accumulation steps itself
         self.loss_is_scaled_for_ga = False
         if self.ref_model is not None:

@@ -32,7 +32,10 @@ def idle_slot_warnings(episodes: int, roles: dict[str, object]) -> list[str]:
     return messages
 
 
-def warn_if_rollouts_leave_slots_idle(episodes: int, roles: dict[str, object]) -> None:
-    """Logs [`idle_slot_warnings`] once (main process)."""
-    for message in idle_slot_warnings(episodes, roles):
+def warn_if_rollouts_leave_slots_idle(args, roles: dict[str, object]) -> None:
+    """
+    Logs [`idle_slot_warnings`] once (main process) for a trainer's `args`: a rollout (a GRPO generation, whose
+    completions are its episodes) plays `per_device_train_batch_size * steps_per_generation` episodes per process.
+    """
+    for message in idle_slot_warnings(args.per_device_train_batch_size * args.steps_per_generation, roles):
         logger.warning(message)

@@ -70,10 +70,8 @@ class InstructorTrainer(RunOutputsMixin, GRPOTrainer):
             environment_factory=environment_factory,
         )
         # Each completion is an episode whose tool calls query the servers
-        warn_if_rollouts_leave_slots_idle(
-            args.per_device_train_batch_size * args.steps_per_generation,
-            {"rewriter": environment_factory.rewriter, "reviewer": environment_factory.reviewer},
-        )
+        roles = {"rewriter": environment_factory.rewriter, "reviewer": environment_factory.reviewer}
+        warn_if_rollouts_leave_slots_idle(args, roles)
 
     @property
     def accounting(self):
