@@ -3,9 +3,9 @@ Every operation policy in one table, measured by one loop: does the trained PPO 
 instructions with fewer LLM queries and tokens than the policies that need no training, on seeds it never saw?
 
 The PPO policy is trained with the quickstart recipe (`recipes/quickstart/policy.yaml`, the rules engine, the
-quickstart seeds, `--max_steps` steps), once per training seed (`--train_seeds`, by default the recipe's seed and the
-two after it: a 400-step PPO run is chaotic, float rounding alone sends it to another policy, so one run says little),
-and the instructor with its quickstart recipe
+quickstart seeds, `--max_steps` steps), once per random seed of training (`--ppo_seeds`, by default the recipe's
+seed and the two after it: a 400-step PPO run is chaotic, float rounding alone sends it to another policy, so one run
+says little), and the instructor with its quickstart recipe
 (`recipes/quickstart/instructor.yaml`, GRPO, `--instructor_steps` steps), both on the training seeds. Then every
 policy plays one episode per *held-out* seed
 (`instrl_trl.data.load_heldout_seeds`, another source, never used for training or tuning) through the one interface
@@ -22,11 +22,11 @@ it for free. The policies that need no training:
 
 The first table gives per policy the queries, the tokens (the rules engine counts words), the accepted rate, the kept
 and 3+-evolution instructions, the distinct operation sequences and the novelty of the kept instructions; the second
-its ratios (`instrl_trl.backends.costs`); a third the same loop at a fixed query budget. Then, per training seed,
+its ratios (`instrl_trl.backends.costs`); a third the same loop at a fixed query budget. Then, per PPO seed,
 the PPO policy's queries (and tokens) per 3+-evolution instruction over the best of {best constant sequence, bandit,
 no_repeat, uniform}; the last line is their median.
 
-    python benchmarks/query_efficiency.py [--max_steps 400] [--train_seeds 42 43 44] [--policy FOLDER ...]
+    python benchmarks/query_efficiency.py [--max_steps 400] [--ppo_seeds 42 43 44] [--policy FOLDER ...]
                                           [--instructor FOLDER] [--num_seeds N] [--sequence A,B,C]
 """
 
@@ -105,10 +105,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--max_steps", type=int, default=400, help="PPO steps (the recipe's own is a short demo).")
     parser.add_argument("--instructor_steps", type=int, default=20, help="GRPO steps of the instructor.")
-    parser.add_argument("--train_seeds", type=int, nargs="+", default=None, help="Seeds to train a PPO policy "
-                        "with (default: the recipe's seed and the two after it).")  # fmt: skip
+    parser.add_argument("--ppo_seeds", type=int, nargs="+", default=None, help="Random seeds of the PPO "
+                        "trainings, one policy each (default: the recipe's seed and the two after it).")  # fmt: skip
     parser.add_argument("--policy", nargs="+", default=None, help="Already trained PPO policy folders, one per "
-                        "training seed in `--train_seeds`' order: skips their training.")  # fmt: skip
+                        "seed of `--ppo_seeds`, in its order: skips their training.")  # fmt: skip
     parser.add_argument("--instructor", default=None, help="An already trained instructor folder: skips its training.")
     parser.add_argument("--num_seeds", type=int, default=None, help="Held-out seeds to play (default: all).")
     parser.add_argument("--sequence", default=None, help="The best constant sequence (`a,b,c`) an earlier run "
@@ -120,20 +120,20 @@ def main() -> None:
     with open(POLICY_RECIPE) as f:
         recipe = yaml.safe_load(f)
     max_operations, run_seed = recipe.get("max_operations", 6), recipe.get("seed", 42)
-    train_seeds_of_ppo = cli.train_seeds or [run_seed, run_seed + 1, run_seed + 2]
-    if cli.policy is not None and len(cli.policy) != len(train_seeds_of_ppo):
+    ppo_seeds = cli.ppo_seeds or [run_seed, run_seed + 1, run_seed + 2]
+    if cli.policy is not None and len(cli.policy) != len(ppo_seeds):
         parser.error(
-            f"--policy names {len(cli.policy)} folder(s) for {len(train_seeds_of_ppo)} training seed(s) "
-            f"({' '.join(map(str, train_seeds_of_ppo))}): give one folder per seed, in --train_seeds' order."
+            f"--policy names {len(cli.policy)} folder(s) for {len(ppo_seeds)} PPO seed(s) "
+            f"({' '.join(map(str, ppo_seeds))}): give one folder per seed, in --ppo_seeds' order."
         )
     operations = build_operation_library()
     train_seeds = list(load_quickstart_seeds()["instruction"])
     heldout_seeds = list(load_heldout_seeds()["instruction"])[: cli.num_seeds]
 
     with tempfile.TemporaryDirectory() as workdir:
-        policy_dirs = cli.policy or [f"{workdir}/ppo-{seed}" for seed in train_seeds_of_ppo]
+        policy_dirs = cli.policy or [f"{workdir}/ppo-{seed}" for seed in ppo_seeds]
         instructor_dir = cli.instructor or f"{workdir}/instructor"
-        for seed, policy_dir in zip(train_seeds_of_ppo, policy_dirs, strict=True):
+        for seed, policy_dir in zip(ppo_seeds, policy_dirs, strict=True):
             if cli.policy is None:
                 steps = str(cli.max_steps)
                 seconds = train(["train-policy", "--config", POLICY_RECIPE, "--max_steps", steps, "--seed", str(seed),
@@ -146,7 +146,7 @@ def main() -> None:
             print(f"instructor training ({INSTRUCTOR_RECIPE}, {cli.instructor_steps} steps): {seconds:.0f} s")  # noqa: T201
         ppo_policies = {
             f"{PPO.removesuffix(')')}, seed {seed})": load_ppo_policy(policy_dir, operations, recipe)
-            for seed, policy_dir in zip(train_seeds_of_ppo, policy_dirs, strict=True)
+            for seed, policy_dir in zip(ppo_seeds, policy_dirs, strict=True)
         }
         instructor = load_generation_policy(instructor_dir)
 
