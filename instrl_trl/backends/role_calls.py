@@ -4,9 +4,10 @@ delivered to one queue as soon as it is known.
 
 A role whose backend is an HTTP endpoint is called from a thread pool, one request per item, so that many episodes'
 queries are in flight at once; roles that send to the same server share one pool of that server's `max_concurrency`
-threads, which bounds the requests in flight there. Any other role (the rules engine, a local transformers model)
-is called in the main thread, with every item submitted since its last call in one batch: the rules engine is cheap,
-and a local model answers a batch in one forward pass.
+threads, which bounds the requests in flight there, and meters them (`ServerLoad`: how full the client kept the
+server). Any other role (the rules engine, a local transformers model) is called in the main thread, with every item
+submitted since its last call in one batch: the rules engine is cheap, and a local model answers a batch in one
+forward pass.
 
 ```
  main thread                       server "http://h:8000/v1" (one pool, max_concurrency threads)
@@ -19,6 +20,7 @@ and a local model answers a batch in one forward pass.
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -109,19 +111,108 @@ def servers_of(roles: dict[str, object]) -> dict[str, tuple[int, list[str]]]:
     return servers
 
 
+class ServerLoad:
+    r"""
+    How many of this process's calls were in flight at one server, over time, as the client saw them: a call counts
+    from the moment a pool thread starts it to its answer (retries and backoff included; a cache hit for an instant).
+    With `max_concurrency` set to what the server decodes at once, `fill` is how busy the client kept it.
+
+    Args:
+        limit (`int`): the server's `max_concurrency`.
+        clock (`Callable[[], float]`, *optional*, defaults to `time.monotonic`): the time, in seconds.
+    """
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.calls = 0
+        self.busy_seconds = 0.0  # the integral of the calls in flight over time
+        self.first_start: float | None = None
+        self.last_end: float | None = None
+        self._clock = clock
+        self._in_flight = 0
+        self._last_change = 0.0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """A call begins."""
+        with self._lock:
+            now = self._advance()
+            self._in_flight += 1
+            self.calls += 1
+            if self.first_start is None:
+                self.first_start = now
+
+    def end(self) -> None:
+        """A call ended (answered or failed)."""
+        with self._lock:
+            self.last_end = self._advance()
+            self._in_flight -= 1
+
+    def _advance(self) -> float:
+        now = self._clock()
+        self.busy_seconds += self._in_flight * (now - self._last_change)
+        self._last_change = now
+        return now
+
+    @property
+    def seconds(self) -> float:
+        """From the first call's start to the last call's end (0 before any call ended)."""
+        if self.first_start is None or self.last_end is None:
+            return 0.0
+        return self.last_end - self.first_start
+
+    @property
+    def fill(self) -> float | None:
+        """The mean calls in flight over [`seconds`], over `limit`; `None` before any call ended."""
+        return self.busy_seconds / (self.limit * self.seconds) if self.seconds > 0 else None
+
+    def describe(self) -> str:
+        """One line: the calls, the mean in flight of `limit`, over how long, and the fill."""
+        if self.fill is None:
+            return f"{self.calls} calls, none answered"
+        return (
+            f"{self.calls} calls, on average {self.fill * self.limit:.1f} of its {self.limit} (`max_concurrency`) in "
+            f"flight over {self.seconds:.1f} s ({self.fill:.2f} full)"
+        )
+
+
+class _MeteredPool(ThreadPoolExecutor):
+    """A thread pool whose tasks count in a [`ServerLoad`] while they run."""
+
+    def __init__(self, load: ServerLoad, **kwargs):
+        super().__init__(**kwargs)
+        self.load = load
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return super().submit(self._metered, fn, *args, **kwargs)
+
+    def _metered(self, fn, *args, **kwargs):
+        self.load.start()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.load.end()
+
+
 class ServerPools:
     r"""
     One thread pool per server, shared by the roles that send to it: `max_workers` is the largest `max_concurrency`
-    among them, so that at most that many of this process's requests are in flight at the server.
+    among them, so that at most that many of this process's requests are in flight at the server. `loads` holds each
+    server's [`ServerLoad`]: how many were, over time.
     """
 
     def __init__(self, roles: dict[str, object]):
         limits = {endpoint: limit for endpoint, (limit, _) in servers_of(roles).items()}
         self.limits = limits
+        self.loads = {endpoint: ServerLoad(limit) for endpoint, limit in limits.items()}
         self._stop = threading.Event()
         self._pools = {
-            endpoint: ThreadPoolExecutor(
-                max_workers=limit, thread_name_prefix="role-call", initializer=_enter_pool, initargs=(self._stop,)
+            endpoint: _MeteredPool(
+                self.loads[endpoint],
+                max_workers=limit,
+                thread_name_prefix="role-call",
+                initializer=_enter_pool,
+                initargs=(self._stop,),
             )
             for endpoint, limit in limits.items()
         }

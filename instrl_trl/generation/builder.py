@@ -5,7 +5,7 @@ wires them, shows progress, and resumes where a killed run stopped; `run_generat
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 import torch
@@ -18,6 +18,7 @@ from transformers import PreTrainedModel
 from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
 from ..backends.failure_budget import FailureBudget, RoleFailureError
+from ..backends.role_calls import ServerLoad
 from ..backends.roles import build_role
 from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
@@ -76,6 +77,8 @@ class GenerationSummary:
         num_skipped_seeds (`int`): seeds found done from an earlier run.
         num_failed_seeds (`int`): seeds of this call left undone because some of their queries failed (after the
             backend's retries); the next run processes them again.
+        server_loads (`dict[str, ServerLoad]`): per endpoint, how full a pipelined run kept its `max_concurrency`
+            (empty for a lock-step run).
     """
 
     output_dir: str
@@ -83,6 +86,7 @@ class GenerationSummary:
     num_seeds: int
     num_skipped_seeds: int
     num_failed_seeds: int = 0
+    server_loads: dict[str, ServerLoad] = field(default_factory=dict)
 
 
 def generate_dataset(
@@ -146,6 +150,7 @@ def generate_dataset(
     num_todo = len(todo)
     instructions = seeds[config.instruction_column]
 
+    server_loads: dict[str, ServerLoad] = {}
     progress = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="Generating", unit="seed",
                     disable=not state.is_main_process)  # fmt: skip
     try:
@@ -153,7 +158,7 @@ def generate_dataset(
             pipeline = PipelinedGeneration(policy, setup, expert, deduplicator, writer, budget, config.batch_size,
                                            config.verification_retries, config.keep_unverified)  # fmt: skip
             result = pipeline.run(todo, instructions, on_committed=progress.update)
-            num_rows, failed_seeds = result.num_rows, result.failed_seed_indices
+            num_rows, failed_seeds, server_loads = result.num_rows, result.failed_seed_indices, result.server_loads
         else:
             num_rows, failed_seeds = _generate_lock_step(config, policy, setup, expert, deduplicator, writer, budget,
                                                          todo, instructions, progress)  # fmt: skip
@@ -173,7 +178,9 @@ def generate_dataset(
         # One running total per rank: a resumed run adds to the first
         path = os.path.join(config.output_dir, QUERIES_FILE.format(rank=state.process_index))
         write_queries_file(path, accounting.details(), add_to_existing=True)
-    return GenerationSummary(config.output_dir, num_rows, num_todo, len(mine) - num_todo, len(failed_seeds))
+    return GenerationSummary(
+        config.output_dir, num_rows, num_todo, len(mine) - num_todo, len(failed_seeds), server_loads
+    )
 
 
 def _generate_lock_step(
@@ -293,6 +300,8 @@ def _finish(
         f"{summary.num_seeds - summary.num_failed_seeds} seeds ({summary.num_skipped_seeds} seeds done by an earlier "
         f"run{f', {num_failed_seeds} not done: their queries failed' if num_failed_seeds else ''})."
     )
+    for endpoint, load in summary.server_loads.items():
+        print(f"Server {endpoint} (this process): {load.describe()}.")  # noqa: T201
     if config.push_to_hub and not num_failed_seeds:
         patterns = ["data/*.parquet", "README.md", "*.png"]
         url = push_folder(config.output_dir, config.hub_dataset_id, "dataset", allow_patterns=patterns,

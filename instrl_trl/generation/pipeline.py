@@ -15,6 +15,7 @@ with seed n, and near-duplicates are decided when seeds are committed, in seed o
 shards and the progress markers, so a killed run resumes as the sequential stage does.
 """
 
+import logging
 import queue
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,14 @@ import torch
 
 from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
-from ..backends.role_calls import BatchingWorker, Completion, RoleCaller, ServerPools, dispatch_completions
+from ..backends.role_calls import (
+    BatchingWorker,
+    Completion,
+    RoleCaller,
+    ServerLoad,
+    ServerPools,
+    dispatch_completions,
+)
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
 from .evolve import Candidate, episode_candidates
 from .filters import Deduplicator
@@ -39,6 +47,12 @@ EPISODES_PER_SLOT = 2
 # How far past the oldest unfinished seed new episodes may start (in windows): bounds the reorder buffer when one
 # seed is slow (retries, a long tail of latencies)
 MAX_WINDOWS_AHEAD = 4
+# A run that kept a server's `max_concurrency` less than this full on average, over at least `MIN_CALLS_PER_SLOT`
+# calls per slot (so that the first and last episodes' ramps are a small part), gets a warning: the client set the pace
+LOW_SERVER_FILL = 0.5
+MIN_CALLS_PER_SLOT = 4
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,10 +83,29 @@ class PipelineResult:
     Parameters:
         num_rows (`int`): rows written.
         failed_seed_indices (`set[int]`): seeds left undone because some of their queries failed.
+        server_loads (`dict[str, ServerLoad]`): per endpoint, how many calls were in flight over the run.
     """
 
     num_rows: int = 0
     failed_seed_indices: set[int] = field(default_factory=set)
+    server_loads: dict[str, ServerLoad] = field(default_factory=dict)
+
+
+def warn_if_servers_waited(loads: dict[str, ServerLoad]) -> None:
+    """
+    Warns for each server that a run long enough to tell (`MIN_CALLS_PER_SLOT` calls per slot) kept less than
+    `LOW_SERVER_FILL` full: the server then waited on this process, and a server paid by the hour idled.
+    """
+    for endpoint, load in loads.items():
+        if load.fill is None or load.fill >= LOW_SERVER_FILL or load.calls < MIN_CALLS_PER_SLOT * load.limit:
+            continue
+        logger.warning(
+            f"Generation kept the server waiting on this process: {endpoint}: {load.describe()}. What holds calls "
+            "back is on this side: the policy's or the near-duplicate filter's forward passes on a CPU "
+            "(`dedup_method: embedding` costs ~100x `minhash`; a GPU, or fewer CPU jobs beside the run, speed them "
+            "up), a role answered in this process (a local `transformers` model answers its batches while the server "
+            "waits), or fewer seeds than twice `max_concurrency`."
+        )
 
 
 class PipelinedGeneration:
@@ -189,6 +222,8 @@ class PipelinedGeneration:
             pools.shutdown()
             if "embedder" in self._callers:
                 self._callers["embedder"].close()
+        self._result.server_loads = pools.loads
+        warn_if_servers_waited(pools.loads)
         return self._result
 
     def _review(self, pairs: list[tuple[str, str]]):

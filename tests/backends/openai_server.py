@@ -107,6 +107,8 @@ class _State:
     requests: list = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    # (start, end) of each POST, `time.monotonic()`: how busy the server was, as it saw it
+    spans: list = field(default_factory=list)
     hang_ups: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     # What "hold" answers wait for: `OpenAIServer.release()`
@@ -129,11 +131,13 @@ class _Handler(BaseHTTPRequestHandler):
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
             fault = state.faults.popleft() if state.faults else "ok"
+        start = time.monotonic()
         try:
             self._answer(state, fault)
         finally:
             with state.lock:
                 state.in_flight -= 1
+                state.spans.append((start, time.monotonic()))
 
     def _answer(self, state: _State, fault: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -360,6 +364,7 @@ class OpenAIServer:
         with self.state.lock:
             self.state.faults.clear()
             self.state.requests.clear()
+            self.state.spans.clear()
             self.state.max_in_flight = self.state.in_flight
             if latency is not None:
                 self.state.latency = latency
@@ -374,6 +379,13 @@ class OpenAIServer:
     def max_in_flight(self) -> int:
         """The largest number of requests the server was handling at once."""
         return self.state.max_in_flight
+
+    def fill(self, slots: int) -> float:
+        """How busy the server was: its request-seconds over `slots` x the time from the first request to the last."""
+        with self.state.lock:
+            spans = list(self.state.spans)
+        busy = sum(end - start for start, end in spans)
+        return busy / (slots * (max(end for _, end in spans) - min(start for start, _ in spans)))
 
     @property
     def hang_ups(self) -> int:

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from instrl_trl.backends.endpoint import EndpointGenerator
-from instrl_trl.backends.role_calls import Completion, RoleCaller, ServerPools, dispatch_completions
+from instrl_trl.backends.role_calls import Completion, RoleCaller, ServerLoad, ServerPools, dispatch_completions
 from tests.backends.openai_server import OpenAIServer
 
 
@@ -74,3 +74,34 @@ def test_roles_on_one_server_share_one_pool_whatever_their_trailing_slash():
         assert pools.total_concurrency == 2  # the server's `max_concurrency`, not twice it
     finally:
         pools.shutdown()
+
+
+def test_server_load_integrates_the_calls_in_flight_over_time():
+    now = [0.0]
+    load = ServerLoad(limit=2, clock=lambda: now[0])
+    assert load.fill is None  # nothing ended yet
+    for time_, event in [(10.0, load.start), (11.0, load.start), (13.0, load.end), (14.0, load.end)]:
+        now[0] = time_
+        event()
+    # 1 call in flight for 1 s, 2 for 2 s, 1 for 1 s: 6 call-seconds over 4 s of 2 slots
+    assert load.calls == 2 and load.seconds == 4.0 and load.busy_seconds == 6.0
+    assert load.fill == 0.75
+
+
+def test_server_pools_meter_the_calls_of_their_roles():
+    # Each role call runs in the server's pool, counted while it runs: 4 calls of 0.2 s on 2 threads are 0.8 s of
+    # calls in flight over about 0.4 s, a full pool
+    rewriter = _EndpointRole("http://127.0.0.1:9/v1")
+    pools = ServerPools({"rewriter": rewriter})
+    completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+    caller = RoleCaller("rewriter", lambda items: [time.sleep(0.2) or item for item in items], completions,
+                        pools.pool_for(rewriter))  # fmt: skip
+    for index in range(4):
+        caller.submit(index, tag=index)
+    answers = [completions.get(timeout=10) for _ in range(4)]
+    pools.shutdown()
+    (load,) = pools.loads.values()
+    assert sorted(answer.result for answer in answers) == [0, 1, 2, 3]
+    assert load.calls == 4 and load.limit == 2
+    assert load.busy_seconds >= 0.8
+    assert load.fill > 0.9

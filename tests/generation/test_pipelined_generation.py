@@ -10,6 +10,7 @@ import pytest
 from datasets import load_dataset
 
 from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
+from instrl_trl.generation.policies import ActPolicy
 from instrl_trl.generation.shards import list_shards
 from tests.backends.openai_server import OpenAIServer, evolving
 
@@ -75,6 +76,37 @@ def test_lock_step_mode_is_kept(quickstart_seeds, tmp_path):
         generate_dataset(config, quickstart_seeds)
         assert read_rows(config.output_dir)
         assert server.max_in_flight <= 4
+
+
+@pytest.mark.parametrize("client", ["fast", "slow"])
+def test_a_run_that_keeps_the_server_waiting_says_so(quickstart_seeds, tmp_path, monkeypatch, caplog, client):
+    # The client measures how full it kept each server's `max_concurrency`, as the server saw it. A policy that takes
+    # 0.1 s per step while the server answers in 0.01 s keeps it mostly idle, and the run warns with the likely
+    # causes; a fast client against a slower server (0.2 s) keeps its 4 slots full and does not warn
+    if client == "slow":
+        act_episodes = ActPolicy.act_episodes
+
+        def slow_act_episodes(self, setup, states, actors):
+            time.sleep(0.1)
+            return act_episodes(self, setup, states, actors)
+
+        monkeypatch.setattr(ActPolicy, "act_episodes", slow_act_episodes)
+    latency = 0.01 if client == "slow" else 0.2
+    with OpenAIServer(responder=evolving, latency=latency) as server, caplog.at_level("WARNING"):
+        role = endpoint_role(server, max_concurrency=4)
+        summary = generate_dataset(
+            make_config(tmp_path, server, rewriter=role, expert=role, max_seeds=16), quickstart_seeds
+        )
+    (load,) = summary.server_loads.values()
+    assert load.calls >= len(server.requests) and load.limit == 4  # and the response cache's hits, an instant each
+    assert load.fill == pytest.approx(server.fill(4), abs=0.1)
+    warnings = [record.message for record in caplog.records if record.name == "instrl_trl.generation.pipeline"]
+    if client == "slow":
+        assert load.fill < 0.5
+        assert len(warnings) == 1 and "kept the server waiting on this process" in warnings[0]
+    else:
+        assert load.fill > 0.8
+        assert not warnings
 
 
 @pytest.mark.slow
