@@ -124,6 +124,8 @@ class _PipelinedEpisodes:
         while self._step_complete(self._num_scored):
             self._score_step(self.act_fn, *self._step_inputs())
         self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
+        fills = [load.fill for load in pools.loads.values() if load.fill is not None]
+        self._batch.server_fill = min(fills) if fills else None
         return self._batch
 
     def _step_complete(self, step: int) -> bool:

@@ -65,6 +65,9 @@ class RolloutBatch:
         reward_components (`dict[str, torch.Tensor]`): unweighted output of each reward function, per transition.
         operations (`list[str]`), accepted (`list[bool]`), queries (`list[int]`): from the environment.
         evolutions (`list[list[Evolution]]`): per episode, the instructions that passed review and elimination.
+        server_fill (`float` or `None`): a pipelined rollout's least full server: its mean calls in flight over its
+            `max_concurrency`, from the first call to the last answer (see
+            [`~instrl_trl.backends.role_calls.ServerLoad`]); `None` for a lock-step rollout.
     """
 
     num_episodes: int
@@ -80,6 +83,7 @@ class RolloutBatch:
     accepted: list[bool] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
     evolutions: list[list[Evolution]] = field(default_factory=list)
+    server_fill: float | None = None
 
     def add(self, states, step, result: StepResult, actions, logprobs, values, rewards, components) -> None:
         self.states.extend(states)

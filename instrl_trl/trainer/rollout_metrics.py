@@ -40,7 +40,8 @@ def rollout_metrics(
     What the trainer logs about one rollout: GRPO's reward keys from this process's transitions, and our episode,
     query and operation keys from the totals over all processes (`queries/*` are running totals since the start,
     except the ratios `queries/per_*`, this rollout's, `inf` when it bought nothing: the trainer's `log` leaves such
-    a value out of its window's mean).
+    a value out of its window's mean). A pipelined rollout adds `server/fill`, this process's: how full it kept its
+    least full server's `max_concurrency`.
     """
     rewards = torch.cat(rollout.rewards)
     costs = totals.costs()
@@ -67,6 +68,9 @@ def rollout_metrics(
             metrics[f"queries/{role}/cache_hits"] = usage["cache_hits"]
             metrics[f"queries/{role}/failures"] = usage["failures"]
     metrics["queries/paid"] = sum(usage["queries"] - usage["cache_hits"] for usage in usage_totals.values())
+    if rollout.server_fill is not None:
+        # This process's pipelined rollout: how full it kept its least full server (1.0: always `max_concurrency`)
+        metrics["server/fill"] = rollout.server_fill
     for name, count in totals.operation_counts.items():
         metrics[f"operations/{name}/frequency"] = count / totals.num_transitions
     return metrics

@@ -71,6 +71,7 @@ def test_train(tiny_backbone, quickstart_seeds, tmp_path):
         assert key in logged, key
     assert logged["queries/total"] > 0
     assert 0.0 <= logged["accepted_rate"] <= 1.0
+    assert "server/fill" not in logged  # no server: the rules engine
     first_rollout_log = trainer.state.log_history[0]
     frequencies = [value for key, value in first_rollout_log.items() if key.startswith("operations/")]
     assert sum(frequencies) == pytest.approx(1.0)
@@ -269,6 +270,8 @@ def test_llm_roles_through_an_endpoint_are_counted_and_cached(tiny_backbone, qui
         first.save_model()
         paid = len(server.requests)
         assert paid > 0
+        # Its pipelined rollouts say how full they kept the server (the rules-engine run of `test_train` has no key)
+        assert any("server/fill" in log for log in first.state.log_history)
         queries = json.loads((tmp_path / "a" / "policy" / "queries.json").read_text())
         assert queries["per_role"]["rewriter"]["queries"] > 0
         assert queries["per_role"]["reviewer"]["queries"] > 0

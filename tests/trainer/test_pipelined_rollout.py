@@ -128,6 +128,21 @@ def test_pipelined_rollout_keeps_queries_in_flight_past_a_slow_one(trainer, quic
     assert max_in_flight >= MAX_CONCURRENCY // 2
 
 
+def test_pipelined_rollout_reports_how_full_it_kept_the_server(trainer, quickstart_seeds):
+    # The client's own measure (calls in flight over `max_concurrency`) is the server's, up to the HTTP round trips;
+    # a lock-step rollout does not meter its calls. First, a process's first calls, which set up its HTTP client
+    seeds = quickstart_seeds["instruction"][:NUM_EPISODES]
+    with OpenAIServer(responder=evolving) as server:
+        rollout(trainer, server, seeds[:2], pipelined=True)
+    for pipelined in (True, False):
+        with OpenAIServer(responder=evolving, latency=0.1, latency_sigma=0.5, latency_seed=4) as server:
+            batch, _ = rollout(trainer, server, seeds, pipelined)
+        if pipelined:
+            assert batch.server_fill == pytest.approx(server.fill(MAX_CONCURRENCY), abs=0.1)
+        else:
+            assert batch.server_fill is None
+
+
 def test_rules_roles_play_lock_step_and_match_the_pipelined_collector(trainer, quickstart_seeds):
     # With the rules engine too, the lock-step and the pipelined collectors return the same rollout given the same
     # seeds and streams (the pipelined one batches the rules engine's queries in this thread)
