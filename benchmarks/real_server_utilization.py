@@ -7,7 +7,9 @@ its own response cache: no run is answered from another's.
 
 Two measures of how busy the server was, over each run's LLM phase (from the first poll of the server's `/slots`
 that shows a busy slot to the last; a thread polls every `--poll` seconds):
-- busy slots: the mean of busy slots / slots, as llama.cpp reports them;
+- busy slots: the mean of busy slots / slots, as llama.cpp reports them (and beside it, for a pipelined run, the
+  client's own measure that `generate` prints: its calls in flight over `max_concurrency`, from the first call to the
+  last answer);
 - capacity: the completion tokens per second of the run over those the server reached when the same requests (each
   run's, recorded as the client sent them) are replayed right after it, `--parallel` always in flight, with no
   pipeline, no policy and no cache between them: what the server could do on that work. On a CPU, a server with
@@ -158,7 +160,9 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
     wall, utilization = monitor.llm_phase(parallel)
     requests = sum(usage[role].paid_queries for role in ("rewriter", "expert"))  # cache hits reach no server
     tokens = sum(usage[role].completion_tokens for role in ("rewriter", "expert"))
+    fills = [load.fill for load in summary.server_loads.values() if load.fill is not None]
     return {
+        "client_fill": min(fills) if fills else None,  # a lock-step run does not meter its calls
         "utilization": utilization,
         "capacity_tokens_per_second": replay_tokens / replay_seconds,
         "replayed": len(recorder.requests),
@@ -173,12 +177,13 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
 
 
 def describe(label: str, parallel: int, num_seeds: int, result: dict) -> str:
+    client_fill = "" if result["client_fill"] is None else f" (client's measure {result['client_fill']:.2f})"
     return (
         f"{label:10s} slots={parallel} seeds={num_seeds} requests={result['requests']} "
         f"completion_tokens={result['tokens']} llm_phase={result['wall']:.1f}s "
         f"tokens/s={result['tokens_per_second']:.1f} of {result['capacity_tokens_per_second']:.1f} (replay of its "
         f"{result['replayed']} requests: {result['tokens_per_second'] / result['capacity_tokens_per_second']:.2f}) "
-        f"busy slots={result['utilization']:.2f} client_cpu={result['cpu_ms']:.1f} ms/request "
+        f"busy slots={result['utilization']:.2f}{client_fill} client_cpu={result['cpu_ms']:.1f} ms/request "
         f"rows={result['num_rows']}"
     )
 

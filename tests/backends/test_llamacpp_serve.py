@@ -6,6 +6,7 @@ decodes a few dozen tokens per second.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def test_json_schema_is_followed(llamacpp_server):
 
 
 @pytest.mark.timeout(300)
-def test_generate_through_llamacpp(llamacpp_server, tmp_path):
+def test_generate_through_llamacpp(llamacpp_server, tmp_path, capsys):
     from instrl_trl.cli.main import main
 
     roles = {
@@ -99,6 +100,10 @@ def test_generate_through_llamacpp(llamacpp_server, tmp_path):
     for role in ("rewriter", "expert"):
         assert per_role[role]["paid_queries"] >= 1 and per_role[role]["failures"] == 0, per_role
         assert per_role[role]["completion_tokens"] > 0  # counted by the server
+    # The stage says how full it kept the server: one line, its calls those of both roles (cache hits included)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Server ")]
+    calls = int(re.search(r": (\d+) calls, on average [\d.]+ of its 4 \(`max_concurrency`\) in flight", line).group(1))
+    assert calls == sum(per_role[role]["queries"] for role in ("rewriter", "expert"))
 
 
 @pytest.mark.timeout(120)
