@@ -43,6 +43,19 @@ def run_stage(stage: str, arguments: list[str]):
     return module.main(parser.parse_args(arguments))
 
 
+def _leave_process_group() -> None:
+    """
+    Destroys the process group of a stage run under `accelerate launch` once it has done its job. Left to the
+    interpreter's exit, Gloo's worker threads can outlive it and abort the process (SIGABRT, "terminate called
+    without an active exception"): a run that succeeded would exit non-zero. Not after an error: the other ranks may
+    still be in a collective, and destroying the group would hang them.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -59,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"instrl-trl {stage}: error: {error}", file=sys.stderr)  # noqa: T201
         return 1
+    _leave_process_group()
     return 0
 
 

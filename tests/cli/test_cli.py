@@ -130,3 +130,25 @@ def test_the_traceback_is_kept_on_request(tmp_path, monkeypatch):
     recipe.write_text(f"output_dir: {tmp_path / 'out'}\nmax_steps: 0\n")
     with pytest.raises(ValueError, match="max_steps"):
         main(["train-policy", "--config", str(recipe)])
+
+
+def test_a_stage_that_succeeds_leaves_its_process_group_and_one_that_fails_keeps_it(tmp_path, monkeypatch):
+    # Under `accelerate launch` a finished stage destroys its process group itself: left to the interpreter's exit,
+    # Gloo's threads aborted a rank of a DDP run that had trained and saved (SIGABRT, exit -6). After an error the
+    # group is kept (the other ranks may be in a collective). Here a one-process Gloo group stands in for the launch.
+    import torch.distributed as dist
+
+    monkeypatch.delenv("INSTRL_TRL_TRACEBACK", raising=False)
+    store = tmp_path / "store"
+    try:
+        dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(f"output_dir: {tmp_path / 'bad'}\nmax_steps: 0\n")
+        assert main(["train-policy", "--config", str(bad)]) == 1
+        assert dist.is_initialized()
+        arguments = ["--policy", "uniform", "--max_seeds", "2", "--output_dir", str(tmp_path / "dataset")]
+        assert main(["generate", *arguments]) == 0
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
