@@ -30,7 +30,6 @@ tokens per second (the mean over its runs, each over its own LLM phase).
 
 import argparse
 import json
-import multiprocessing
 import os
 import tempfile
 import threading
@@ -43,7 +42,7 @@ from typing import Self
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from server_utilization import load_seeds  # benchmarks/, the script's folder, is on sys.path
+from server_utilization import load_seeds, start_server  # benchmarks/, the script's folder, is on sys.path
 
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "smollm2-135m-instruct" / "generate.yaml"
@@ -134,6 +133,7 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
     import yaml
 
     from instrl_trl.backends.accounting import read_queries_file
+    from instrl_trl.backends.role_calls import least_fill
     from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
     from instrl_trl.generation.builder import QUERIES_FILE
     from instrl_trl.generation.shards import list_shards
@@ -160,9 +160,8 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
     wall, utilization = monitor.llm_phase(parallel)
     requests = sum(usage[role].paid_queries for role in ("rewriter", "expert"))  # cache hits reach no server
     tokens = sum(usage[role].completion_tokens for role in ("rewriter", "expert"))
-    fills = [load.fill for load in summary.server_loads.values() if load.fill is not None]
     return {
-        "client_fill": min(fills) if fills else None,  # a lock-step run does not meter its calls
+        "client_fill": least_fill(summary.server_loads),  # `None` for a lock-step run: it does not meter its calls
         "utilization": utilization,
         "capacity_tokens_per_second": replay_tokens / replay_seconds,
         "replayed": len(recorder.requests),
@@ -197,11 +196,7 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.05, help="Seconds between two reads of /slots.")
     args = parser.parse_args()
 
-    context = multiprocessing.get_context("spawn")
-    port_queue = context.Queue()
-    server = context.Process(target=serve, args=(args.parallel, args.threads, port_queue), daemon=True)
-    server.start()
-    base_url = f"http://127.0.0.1:{port_queue.get(timeout=120)}"
+    server, base_url = start_server(serve, args.parallel, args.threads, timeout=120)
     results = {"pipelined": [], "lock-step": []}
     try:
         # Not measured: the first run of a process also pays for imports and the server's first batches

@@ -133,6 +133,18 @@ def serve(slots: int, mean_latency: float, port_queue) -> None:
     asyncio.run(main())
 
 
+def start_server(target, *args, timeout: float = 60):
+    """
+    Runs `target(*args, port_queue)` in a spawned child process, a server that puts its port on the queue once it
+    listens; returns the process (kill it when done) and the server's `http://127.0.0.1:PORT`.
+    """
+    context = multiprocessing.get_context("spawn")
+    port_queue = context.Queue()
+    server = context.Process(target=target, args=(*args, port_queue), daemon=True)
+    server.start()
+    return server, f"http://127.0.0.1:{port_queue.get(timeout=timeout)}"
+
+
 def load_seeds(num_seeds: int):
     from datasets import Dataset
 
@@ -345,11 +357,7 @@ def main() -> None:
 
     last = None
     for slots in args.slots:
-        context = multiprocessing.get_context("spawn")
-        port_queue = context.Queue()
-        server = context.Process(target=serve, args=(slots, args.mean_latency, port_queue), daemon=True)
-        server.start()
-        base_url = f"http://127.0.0.1:{port_queue.get(timeout=60)}"
+        server, base_url = start_server(serve, slots, args.mean_latency)
         try:
             pipelined = run_generate(base_url, slots, 8 * slots, pipelined=True)
             print(describe("pipelined", slots, 8 * slots, pipelined), flush=True)  # noqa: T201

@@ -176,6 +176,12 @@ class ServerLoad:
         )
 
 
+def least_fill(loads: dict[str, ServerLoad]) -> float | None:
+    """The fill of the least full server of `loads`, among those that answered; `None` if none did."""
+    fills = [load.fill for load in loads.values() if load.fill is not None]
+    return min(fills) if fills else None
+
+
 class _MeteredPool(ThreadPoolExecutor):
     """A thread pool whose tasks count in a [`ServerLoad`] while they run."""
 

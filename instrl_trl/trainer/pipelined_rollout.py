@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.base import Rewrite
-from ..backends.role_calls import Completion, RoleCaller, ServerPools, dispatch_completions, endpoint_of
+from ..backends.role_calls import (
+    Completion,
+    RoleCaller,
+    ServerPools,
+    dispatch_completions,
+    endpoint_of,
+    least_fill,
+)
 from ..environment import STOP_ACTION, Episode, InstructionEnv, StepResult, format_state
 from .rollout import EpisodeActFn, RewardFn, RolloutBatch
 
@@ -124,8 +131,7 @@ class _PipelinedEpisodes:
         while self._step_complete(self._num_scored):
             self._score_step(self.act_fn, *self._step_inputs())
         self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
-        fills = [load.fill for load in pools.loads.values() if load.fill is not None]
-        self._batch.server_fill = min(fills) if fills else None
+        self._batch.server_fill = least_fill(pools.loads)
         return self._batch
 
     def _step_complete(self, step: int) -> bool:
