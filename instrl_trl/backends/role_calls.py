@@ -5,9 +5,9 @@ delivered to one queue as soon as it is known.
 A role whose backend is an HTTP endpoint is called from a thread pool, one request per item, so that many episodes'
 queries are in flight at once; roles that send to the same server share one pool of that server's `max_concurrency`
 threads, which bounds the requests in flight there, and meters them (`ServerLoad`: how full the client kept the
-server). Any other role (the rules engine, a local transformers model) is called in the main thread, with every item
-submitted since its last call in one batch: the rules engine is cheap, and a local model answers a batch in one
-forward pass.
+server), and meter the process around them (`ClientLoad`: whether the client kept up). Any other role (the rules
+engine, a local transformers model) is called in the main thread, with every item submitted since its last call in one
+batch: the rules engine is cheap, and a local model answers a batch in one forward pass.
 
 ```
  main thread                       server "http://h:8000/v1" (one pool, max_concurrency threads)
@@ -18,6 +18,7 @@ forward pass.
 ```
 """
 
+import os
 import queue
 import threading
 import time
@@ -25,6 +26,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+
+# A server kept less than this full on average, over at least `MIN_CALLS_PER_SLOT` calls per slot (so that the first
+# and last calls' ramps are a small part), waited on the client: the run warns
+LOW_SERVER_FILL = 0.5
+MIN_CALLS_PER_SLOT = 4
+# A loop that waited for answers less than this share of the time set the pace itself, as does a process whose threads
+# kept this share of its CPU cores busy
+CLIENT_BOUND = 0.8
 
 
 @dataclass
@@ -46,14 +56,24 @@ class Completion:
 
 
 def dispatch_completions(
-    completions: "queue.SimpleQueue[Completion]", handle: Callable[[Completion], None], block: bool
+    completions: "queue.SimpleQueue[Completion]",
+    handle: Callable[[Completion], None],
+    block: bool,
+    client: "ClientLoad | None" = None,
 ) -> None:
     """
     Hands every completion waiting in `completions` to `handle`, in arrival order; with `block`, waits for the first
-    one (an hour at most). A completion carrying an error raises it (a fatal error: auth, configuration, a bug).
+    one (an hour at most), a wait that counts in `client`'s `waiting_seconds`. A completion carrying an error raises
+    it (a fatal error: auth, configuration, a bug).
     """
     try:
-        completion = completions.get(timeout=3600) if block else completions.get_nowait()
+        if not block:
+            completion = completions.get_nowait()
+        elif client is None:
+            completion = completions.get(timeout=3600)
+        else:
+            with client.waiting():
+                completion = completions.get(timeout=3600)
     except queue.Empty:
         return
     while True:
@@ -182,6 +202,96 @@ def least_fill(loads: dict[str, ServerLoad]) -> float | None:
     return min(fills) if fills else None
 
 
+def servers_kept_waiting(loads: dict[str, ServerLoad]) -> dict[str, ServerLoad]:
+    """
+    The servers of `loads` that a run long enough to tell (`MIN_CALLS_PER_SLOT` calls per slot) kept less than
+    `LOW_SERVER_FILL` full: they waited on this process, and a server paid by the hour idled.
+    """
+    return {
+        endpoint: load
+        for endpoint, load in loads.items()
+        if load.fill is not None and load.fill < LOW_SERVER_FILL and load.calls >= MIN_CALLS_PER_SLOT * load.limit
+    }
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class ClientLoad:
+    r"""
+    What the process did while a pipelined loop ran, to tell why a server waited: the CPU its threads used (all of
+    them: the loop, the pools, a scoring or embedding thread, the forward passes' own threads) and how long the loop
+    waited for answers (in [`dispatch_completions`]). A loop that seldom waited, or a process that kept its cores busy,
+    set the pace itself: the server then waited on the client, not on a lack of work to send.
+
+    Args:
+        clock (`Callable[[], float]`, *optional*, defaults to `time.monotonic`): the time, in seconds.
+        cpu_clock (`Callable[[], float]`, *optional*, defaults to `time.process_time`): the CPU seconds of the process.
+        cores (`int`, *optional*): the cores the process may use; defaults to [`available_cores`].
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.process_time,
+        cores: int | None = None,
+    ):
+        self.cores = cores if cores is not None else available_cores()
+        self.waiting_seconds = 0.0
+        self.seconds = 0.0
+        self.cpu_seconds = 0.0
+        self._clock = clock
+        self._cpu_clock = cpu_clock
+        self._start = clock()
+        self._cpu_start = cpu_clock()
+
+    def waiting(self) -> "_Waiting":
+        """A context in which the loop waits for answers."""
+        return _Waiting(self)
+
+    def stop(self) -> None:
+        """The loop ended: fixes `seconds` and `cpu_seconds`."""
+        self.seconds = self._clock() - self._start
+        self.cpu_seconds = self._cpu_clock() - self._cpu_start
+
+    @property
+    def cores_busy(self) -> float:
+        """The process's CPU seconds per second (2.0: two cores busy all along); 0 before [`stop`]."""
+        return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def waiting_share(self) -> float:
+        """The share of the time the loop waited for answers; 1 before [`stop`]."""
+        return self.waiting_seconds / self.seconds if self.seconds > 0 else 1.0
+
+    @property
+    def set_the_pace(self) -> bool:
+        """Whether the client, not a lack of work to send, held its calls back (see `CLIENT_BOUND`)."""
+        return self.waiting_share < 1 - CLIENT_BOUND or self.cores_busy >= CLIENT_BOUND * self.cores
+
+    def describe(self) -> str:
+        """One clause: the CPU cores the process kept busy and how long its loop waited for answers."""
+        return (
+            f"this process kept {self.cores_busy:.1f} of its {self.cores} CPU cores busy, and its loop waited for "
+            f"answers {self.waiting_share:.0%} of the time"
+        )
+
+
+class _Waiting:
+    def __init__(self, client: ClientLoad):
+        self.client = client
+
+    def __enter__(self) -> None:
+        self._start = self.client._clock()
+
+    def __exit__(self, *exc) -> None:
+        self.client.waiting_seconds += self.client._clock() - self._start
+
+
 class _MeteredPool(ThreadPoolExecutor):
     """A thread pool whose tasks count in a [`ServerLoad`] while they run."""
 
@@ -204,13 +314,15 @@ class ServerPools:
     r"""
     One thread pool per server, shared by the roles that send to it: `max_workers` is the largest `max_concurrency`
     among them, so that at most that many of this process's requests are in flight at the server. `loads` holds each
-    server's [`ServerLoad`]: how many were, over time.
+    server's [`ServerLoad`]: how many were, over time; `client`, the process's [`ClientLoad`] from the pools' creation
+    to their shutdown (pass it to [`dispatch_completions`]).
     """
 
     def __init__(self, roles: dict[str, object]):
         limits = {endpoint: limit for endpoint, (limit, _) in servers_of(roles).items()}
         self.limits = limits
         self.loads = {endpoint: ServerLoad(limit) for endpoint, limit in limits.items()}
+        self.client = ClientLoad()
         self._stop = threading.Event()
         self._pools = {
             endpoint: _MeteredPool(
@@ -240,6 +352,7 @@ class ServerPools:
         self._stop.set()
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+        self.client.stop()
 
 
 class RoleCaller:

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel
 from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
 from ..backends.failure_budget import FailureBudget, RoleFailureError
-from ..backends.role_calls import ServerLoad
+from ..backends.role_calls import ClientLoad, ServerLoad
 from ..backends.roles import build_role
 from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
@@ -79,6 +79,7 @@ class GenerationSummary:
             backend's retries); the next run processes them again.
         server_loads (`dict[str, ServerLoad]`): per endpoint, how full a pipelined run kept its `max_concurrency`
             (empty for a lock-step run).
+        client_load (`ClientLoad` or `None`): a pipelined run's CPU and waiting for answers (`None` for lock-step).
     """
 
     output_dir: str
@@ -87,6 +88,7 @@ class GenerationSummary:
     num_skipped_seeds: int
     num_failed_seeds: int = 0
     server_loads: dict[str, ServerLoad] = field(default_factory=dict)
+    client_load: ClientLoad | None = None
 
 
 def generate_dataset(
@@ -151,6 +153,7 @@ def generate_dataset(
     instructions = seeds[config.instruction_column]
 
     server_loads: dict[str, ServerLoad] = {}
+    client_load = None
     progress = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="Generating", unit="seed",
                     disable=not state.is_main_process)  # fmt: skip
     try:
@@ -159,6 +162,7 @@ def generate_dataset(
                                            config.verification_retries, config.keep_unverified)  # fmt: skip
             result = pipeline.run(todo, instructions, on_committed=progress.update)
             num_rows, failed_seeds, server_loads = result.num_rows, result.failed_seed_indices, result.server_loads
+            client_load = result.client_load
         else:
             num_rows, failed_seeds = _generate_lock_step(config, policy, setup, expert, deduplicator, writer, budget,
                                                          todo, instructions, progress)  # fmt: skip
@@ -179,7 +183,7 @@ def generate_dataset(
         path = os.path.join(config.output_dir, QUERIES_FILE.format(rank=state.process_index))
         write_queries_file(path, accounting.details(), add_to_existing=True)
     return GenerationSummary(
-        config.output_dir, num_rows, num_todo, len(mine) - num_todo, len(failed_seeds), server_loads
+        config.output_dir, num_rows, num_todo, len(mine) - num_todo, len(failed_seeds), server_loads, client_load
     )
 
 
@@ -302,6 +306,8 @@ def _finish(
     )
     for endpoint, load in summary.server_loads.items():
         print(f"Server {endpoint} (this process): {load.describe()}.")  # noqa: T201
+    if summary.server_loads and summary.client_load is not None:
+        print(f"While its calls ran, {summary.client_load.describe()}.")  # noqa: T201
     if config.push_to_hub and not num_failed_seeds:
         patterns = ["data/*.parquet", "README.md", "*.png"]
         url = push_folder(config.output_dir, config.hub_dataset_id, "dataset", allow_patterns=patterns,

@@ -26,11 +26,13 @@ from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
 from ..backends.role_calls import (
     BatchingWorker,
+    ClientLoad,
     Completion,
     RoleCaller,
     ServerLoad,
     ServerPools,
     dispatch_completions,
+    servers_kept_waiting,
 )
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
 from .evolve import Candidate, episode_candidates
@@ -47,10 +49,6 @@ EPISODES_PER_SLOT = 2
 # How far past the oldest unfinished seed new episodes may start (in windows): bounds the reorder buffer when one
 # seed is slow (retries, a long tail of latencies)
 MAX_WINDOWS_AHEAD = 4
-# A run that kept a server's `max_concurrency` less than this full on average, over at least `MIN_CALLS_PER_SLOT`
-# calls per slot (so that the first and last episodes' ramps are a small part), gets a warning: the client set the pace
-LOW_SERVER_FILL = 0.5
-MIN_CALLS_PER_SLOT = 4
 
 logger = logging.getLogger(__name__)
 
@@ -84,28 +82,45 @@ class PipelineResult:
         num_rows (`int`): rows written.
         failed_seed_indices (`set[int]`): seeds left undone because some of their queries failed.
         server_loads (`dict[str, ServerLoad]`): per endpoint, how many calls were in flight over the run.
+        client_load (`ClientLoad` or `None`): the process's CPU and the loop's waiting over the run.
     """
 
     num_rows: int = 0
     failed_seed_indices: set[int] = field(default_factory=set)
     server_loads: dict[str, ServerLoad] = field(default_factory=dict)
+    client_load: ClientLoad | None = None
 
 
-def warn_if_servers_waited(loads: dict[str, ServerLoad]) -> None:
+def server_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -> list[str]:
     """
-    Warns for each server that a run long enough to tell (`MIN_CALLS_PER_SLOT` calls per slot) kept less than
-    `LOW_SERVER_FILL` full: the server then waited on this process, and a server paid by the hour idled.
+    One message per server the run kept waiting (see
+    [`~instrl_trl.backends.role_calls.servers_kept_waiting`]), with the cause `client` points at: this process (its
+    loop seldom waited for answers, or its cores were busy) or a lack of work to send.
     """
-    for endpoint, load in loads.items():
-        if load.fill is None or load.fill >= LOW_SERVER_FILL or load.calls < MIN_CALLS_PER_SLOT * load.limit:
-            continue
-        logger.warning(
-            f"Generation kept the server waiting on this process: {endpoint}: {load.describe()}. What holds calls "
-            "back is on this side: the policy's or the near-duplicate filter's forward passes on a CPU "
-            "(`dedup_method: embedding` costs ~100x `minhash`; a GPU, or fewer CPU jobs beside the run, speed them "
-            "up), a role answered in this process (a local `transformers` model answers its batches while the server "
-            "waits), or fewer seeds than twice `max_concurrency`."
+    messages = []
+    waiting = servers_kept_waiting(loads)
+    for endpoint, load in waiting.items():
+        message = (
+            f"Generation kept the server waiting on this process: {endpoint}: {load.describe()}; {client.describe()}. "
         )
+        if client.set_the_pace:
+            message += (
+                "This process set the pace: the policy's or the near-duplicate filter's forward passes on a CPU "
+                "(`dedup_method: embedding` costs ~100x `minhash`; a GPU, or fewer CPU jobs beside the run, speed "
+                "them up), or a role answered in this process (a local `transformers` model answers its batches "
+                "while the server waits)."
+            )
+        else:
+            others = [f"{other} ({other_load.fill:.2f} full)" for other, other_load in loads.items()
+                      if other != endpoint and other not in waiting and other_load.fill is not None]  # fmt: skip
+            message += (
+                "This process had time to spare, so its episodes had no more queries to send: "
+                + (f"they waited on a busier server, {', '.join(others)}, or " if others else "")
+                + "there were fewer seeds than twice `max_concurrency` (a run's first and last episodes leave slots "
+                "empty)."
+            )
+        messages.append(message)
+    return messages
 
 
 class PipelinedGeneration:
@@ -163,7 +178,7 @@ class PipelinedGeneration:
         self._result = PipelineResult()
         self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         roles = {"rewriter": self.setup.rewriter, "reviewer": self.setup.reviewer, "expert": self.expert}
-        pools = ServerPools(roles)
+        pools = self._pools = ServerPools(roles)
         respond = getattr(self.expert, "respond_attempts", None)
         self._callers = {
             "rewriter": RoleCaller("rewriter", self.setup.rewriter.rewrite, self._completions,
@@ -222,8 +237,9 @@ class PipelinedGeneration:
             pools.shutdown()
             if "embedder" in self._callers:
                 self._callers["embedder"].close()
-        self._result.server_loads = pools.loads
-        warn_if_servers_waited(pools.loads)
+        self._result.server_loads, self._result.client_load = pools.loads, pools.client
+        for message in server_waiting_messages(pools.loads, pools.client):
+            logger.warning(message)
         return self._result
 
     def _review(self, pairs: list[tuple[str, str]]):
@@ -251,6 +267,7 @@ class PipelinedGeneration:
             self._completions,
             lambda completion: getattr(self, f"_on_{completion.role}")(completion.tag, completion.result),
             block,
+            self._pools.client,
         )
 
     def _on_rewriter(self, work: _SeedWork, rewrite) -> None:

@@ -100,10 +100,15 @@ def test_generate_through_llamacpp(llamacpp_server, tmp_path, capsys):
     for role in ("rewriter", "expert"):
         assert per_role[role]["paid_queries"] >= 1 and per_role[role]["failures"] == 0, per_role
         assert per_role[role]["completion_tokens"] > 0  # counted by the server
-    # The stage says how full it kept the server: one line, its calls those of both roles (cache hits included)
-    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Server ")]
+    # The stage says how full it kept the server: one line, its calls those of both roles (cache hits included), and
+    # what the client did meanwhile
+    printed = capsys.readouterr().out.splitlines()
+    (line,) = [line for line in printed if line.startswith("Server ")]
     calls = int(re.search(r": (\d+) calls, on average [\d.]+ of its 4 \(`max_concurrency`\) in flight", line).group(1))
     assert calls == sum(per_role[role]["queries"] for role in ("rewriter", "expert"))
+    (line,) = [line for line in printed if line.startswith("While its calls ran, ")]
+    assert re.fullmatch(r"While its calls ran, this process kept [\d.]+ of its \d+ CPU cores busy, and its loop waited "
+                        r"for answers \d+% of the time\.", line)  # fmt: skip
 
 
 @pytest.mark.timeout(120)

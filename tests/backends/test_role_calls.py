@@ -5,7 +5,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from instrl_trl.backends.endpoint import EndpointGenerator
-from instrl_trl.backends.role_calls import Completion, RoleCaller, ServerLoad, ServerPools, dispatch_completions
+from instrl_trl.backends.role_calls import (
+    ClientLoad,
+    Completion,
+    RoleCaller,
+    ServerLoad,
+    ServerPools,
+    dispatch_completions,
+    servers_kept_waiting,
+)
 from tests.backends.openai_server import OpenAIServer
 
 
@@ -86,6 +94,64 @@ def test_server_load_integrates_the_calls_in_flight_over_time():
     # 1 call in flight for 1 s, 2 for 2 s, 1 for 1 s: 6 call-seconds over 4 s of 2 slots
     assert load.calls == 2 and load.seconds == 4.0 and load.busy_seconds == 6.0
     assert load.fill == 0.75
+
+
+@pytest.mark.parametrize(
+    ("cpu_seconds", "waited", "set_the_pace"),
+    [
+        (1.0, 9.0, False),  # 0.1 of 2 cores busy, the loop waited 90% of the time: nothing more to send
+        (1.0, 1.0, True),  # the loop waited 10% of the time: it was what held the calls back
+        (17.0, 9.0, True),  # 1.7 of 2 cores busy: a thread beside the loop (scoring, embeddings) took the CPU
+    ],
+)
+def test_client_load_tells_whether_the_client_set_the_pace(cpu_seconds, waited, set_the_pace):
+    now, cpu = [100.0], [5.0]
+    client = ClientLoad(clock=lambda: now[0], cpu_clock=lambda: cpu[0], cores=2)
+    with client.waiting():
+        now[0] += waited
+    now[0] += 10.0 - waited
+    cpu[0] += cpu_seconds
+    client.stop()
+    assert client.seconds == 10.0 and client.waiting_seconds == waited and client.cpu_seconds == cpu_seconds
+    assert client.waiting_share == waited / 10.0 and client.cores_busy == cpu_seconds / 10.0
+    assert client.set_the_pace is set_the_pace
+    assert client.describe() == (
+        f"this process kept {cpu_seconds / 10:.1f} of its 2 CPU cores busy, and its loop waited for answers "
+        f"{waited / 10:.0%} of the time"
+    )
+
+
+def test_the_loop_waits_only_in_a_blocking_dispatch():
+    # A completion 0.3 s away: a blocking dispatch waits for it and counts the wait; one that does not block returns
+    # at once and adds nothing
+    completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+    client = ClientLoad()
+    dispatch_completions(completions, handle=lambda completion: None, block=False, client=client)
+    assert client.waiting_seconds == 0.0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: time.sleep(0.3) or completions.put(Completion("rewriter", tag=1, result="a")))
+        handled = []
+        dispatch_completions(completions, handle=handled.append, block=True, client=client)
+    assert [completion.tag for completion in handled] == [1]
+    assert client.waiting_seconds >= 0.25
+
+
+def test_only_servers_kept_waiting_over_enough_calls_are_named():
+    def load(in_flight: int, calls: int) -> ServerLoad:
+        # `calls` calls of 1 s each, `in_flight` at a time, at a server of 4 slots: `in_flight / 4` full
+        now = [0.0]
+        server = ServerLoad(limit=4, clock=lambda: now[0])
+        for _ in range(calls // in_flight):
+            for _ in range(in_flight):
+                server.start()
+            now[0] += 1.0
+            for _ in range(in_flight):
+                server.end()
+        return server
+
+    loads = {"idle": load(1, 16), "full": load(4, 16), "half": load(2, 16), "short": load(1, 15)}
+    assert [server.fill for server in loads.values()] == [0.25, 1.0, 0.5, 0.25]
+    assert list(servers_kept_waiting(loads)) == ["idle"]  # under half full, over 4 calls per slot at least
 
 
 def test_server_pools_meter_the_calls_of_their_roles():

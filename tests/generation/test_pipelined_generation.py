@@ -81,8 +81,9 @@ def test_lock_step_mode_is_kept(quickstart_seeds, tmp_path):
 @pytest.mark.parametrize("client", ["fast", "slow"])
 def test_a_run_that_keeps_the_server_waiting_says_so(quickstart_seeds, tmp_path, monkeypatch, caplog, client):
     # The client measures how full it kept each server's `max_concurrency`, as the server saw it. A policy that takes
-    # 0.1 s per step while the server answers in 0.01 s keeps it mostly idle, and the run warns with the likely
-    # causes; a fast client against a slower server (0.2 s) keeps its 4 slots full and does not warn
+    # 0.1 s per step while the server answers in 0.01 s keeps it mostly idle, and the run warns that this process set
+    # the pace (its loop seldom waited for answers); a fast client against a slower server (0.2 s) keeps its 4 slots
+    # full and does not warn
     if client == "slow":
         act_episodes = ActPolicy.act_episodes
 
@@ -103,10 +104,38 @@ def test_a_run_that_keeps_the_server_waiting_says_so(quickstart_seeds, tmp_path,
     warnings = [record.message for record in caplog.records if record.name == "instrl_trl.generation.pipeline"]
     if client == "slow":
         assert load.fill < 0.5
+        assert summary.client_load.waiting_share < 0.2  # the loop slept in the policy, not waiting for answers
         assert len(warnings) == 1 and "kept the server waiting on this process" in warnings[0]
+        assert "This process set the pace" in warnings[0]
     else:
         assert load.fill > 0.8
+        assert summary.client_load.waiting_share > 0.5
         assert not warnings
+
+
+def test_a_server_kept_waiting_by_a_busier_one_is_named(quickstart_seeds, tmp_path, caplog):
+    # The rewriter's server takes 2 queries at once, 0.1 s each; the expert's takes 4 and answers in 0.01 s. Episodes
+    # queue for the rewriter, so the expert's server idles while this process mostly waits for answers: the warning
+    # names the busier server as the cause, not this process
+    with (
+        OpenAIServer(responder=evolving, latency=0.1) as rewriter_server,
+        OpenAIServer(responder=evolving, latency=0.01) as expert_server,
+        caplog.at_level("WARNING"),
+    ):
+        config = make_config(
+            tmp_path, rewriter_server, max_seeds=24,
+            rewriter=endpoint_role(rewriter_server, max_concurrency=2),
+            expert=endpoint_role(expert_server, max_concurrency=4),
+        )  # fmt: skip
+        summary = generate_dataset(config, quickstart_seeds)
+        rewriter_url, expert_url = rewriter_server.base_url, expert_server.base_url
+    assert summary.server_loads[rewriter_url].fill > 0.8
+    assert summary.server_loads[expert_url].fill < 0.5
+    assert summary.client_load.waiting_share > 0.5
+    [warning] = [record.message for record in caplog.records if record.name == "instrl_trl.generation.pipeline"]
+    assert warning.startswith(f"Generation kept the server waiting on this process: {expert_url}: ")
+    assert "This process had time to spare" in warning
+    assert f"they waited on a busier server, {rewriter_url} (" in warning
 
 
 @pytest.mark.slow
