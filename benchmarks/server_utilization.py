@@ -188,7 +188,26 @@ def run_generate(base_url: str, slots: int, num_seeds: int, pipelined: bool) -> 
         "cpu_ms": 1000 * cpu / len(log),
         "wall": wall,
         "rows": summary.num_rows,
+        **client_view(summary.server_loads, summary.client_load),
     }
+
+
+def client_view(server_loads: dict, client_load) -> dict:
+    """What the client measured of a pipelined run (empty for lock-step): its fill and why slots were free."""
+    if not server_loads:
+        return {}
+    (load,) = server_loads.values()
+    return {"client_fill": load.fill, "held_back": load.held_back, "client": client_load.describe()}
+
+
+def describe_client_view(result: dict) -> str:
+    if "client_fill" not in result:
+        return ""
+    held_back = "no free slot" if result["held_back"] is None else f"{result['held_back']:.2f}"
+    return (
+        f"\n          the client's view: fill {result['client_fill']:.2f}; of the slot-time left free, the share that "
+        f"passed while its loop worked (calls held back): {held_back}; {result['client']}"
+    )
 
 
 def tiny_bert(tokenizer, folder: str, classifier: bool) -> None:
@@ -311,6 +330,7 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, m
         "longest_chain": longest_chain,
         "spread": spread,
         "transitions": len(rollout),
+        **client_view(rollout.server_loads, rollout.client_load),
     }
 
 
@@ -326,7 +346,7 @@ def describe_rollout(label: str, slots: int, num_episodes: int, result: dict) ->
         f"{result['shortest'] / result['wall']:.2f} of the LLM phase, {result['shortest'] / result['total']:.2f} of "
         f"the whole rollout\n"
         f"          busy slot-seconds over what its running episodes could fill (min(C, episodes not yet done), over "
-        f"the LLM phase): {result['running_utilization']:.2f}"
+        f"the LLM phase): {result['running_utilization']:.2f}" + describe_client_view(result)
     )
 
 
@@ -335,6 +355,7 @@ def describe(label: str, slots: int, num_seeds: int, result: dict) -> str:
         f"C={slots:4d} {label:10s} seeds={num_seeds:5d} requests={result['requests']:6d} "
         f"wall={result['wall']:6.1f}s achieved={result['achieved']:6.1f} of {result['possible']:6.1f} req/s "
         f"utilization={result['utilization']:.2f} client_cpu={result['cpu_ms']:.2f} ms/request rows={result['rows']}"
+        + describe_client_view(result)
     )
 
 

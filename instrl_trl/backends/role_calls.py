@@ -32,9 +32,9 @@ from typing import Any
 # and last calls' ramps are a small part), waited on the client: the run warns
 LOW_SERVER_FILL = 0.5
 MIN_CALLS_PER_SLOT = 4
-# A loop that waited for answers less than this share of the time set the pace itself, as does a process whose threads
-# kept this share of its CPU cores busy
-CLIENT_BOUND = 0.8
+# A server whose free slot-time passed at least this much while the loop worked (see `ServerLoad.held_back`) waited on
+# the client's own work, not on a lack of work to send
+CLIENT_HELD_BACK = 0.5
 
 
 @dataclass
@@ -137,6 +137,11 @@ class ServerLoad:
     from the moment a pool thread starts it to its answer (retries and backoff included; a cache hit for an instant).
     With `max_concurrency` set to what the server decodes at once, `fill` is how busy the client kept it.
 
+    The slots left free are split by what the loop that sends the calls was doing (see [`ClientLoad`]): free while it
+    waited for answers, the loop had nothing more to send (episodes waiting on another server, or ended); free while
+    it worked (a policy's forward pass, a local role's batch), the client held calls back. `held_back` is that second
+    share.
+
     Args:
         limit (`int`): the server's `max_concurrency`.
         clock (`Callable[[], float]`, *optional*, defaults to `time.monotonic`): the time, in seconds.
@@ -151,27 +156,41 @@ class ServerLoad:
         self._clock = clock
         self._in_flight = 0
         self._last_change = 0.0
+        self._loop_waiting = False
+        self._free_while_working = 0.0  # the integral of the free slots over the time the loop worked
+        self._free_while_working_at_last_end = 0.0
         self._lock = threading.Lock()
 
     def start(self) -> None:
         """A call begins."""
         with self._lock:
-            now = self._advance()
+            if self.first_start is None:
+                self.first_start = self._last_change = self._clock()
+            self._advance()
             self._in_flight += 1
             self.calls += 1
-            if self.first_start is None:
-                self.first_start = now
 
     def end(self) -> None:
         """A call ended (answered or failed)."""
         with self._lock:
             self.last_end = self._advance()
             self._in_flight -= 1
+            self._free_while_working_at_last_end = self._free_while_working
+
+    def loop_waits(self, waiting: bool) -> None:
+        """The loop that sends the calls starts (`True`) or stops waiting for answers."""
+        with self._lock:
+            self._advance()
+            self._loop_waiting = waiting
 
     def _advance(self) -> float:
         now = self._clock()
-        self.busy_seconds += self._in_flight * (now - self._last_change)
-        self._last_change = now
+        if self.first_start is not None:
+            elapsed = now - self._last_change
+            self.busy_seconds += self._in_flight * elapsed
+            if not self._loop_waiting:
+                self._free_while_working += max(self.limit - self._in_flight, 0) * elapsed
+            self._last_change = now
         return now
 
     @property
@@ -185,6 +204,15 @@ class ServerLoad:
     def fill(self) -> float | None:
         """The mean calls in flight over [`seconds`], over `limit`; `None` before any call ended."""
         return self.busy_seconds / (self.limit * self.seconds) if self.seconds > 0 else None
+
+    @property
+    def held_back(self) -> float | None:
+        """
+        Of the slot-seconds left free over [`seconds`], the share that passed while the loop worked instead of waiting
+        for answers: calls the client held back. `None` before any call ended or with no slot ever free.
+        """
+        free = self.limit * self.seconds - self.busy_seconds
+        return self._free_while_working_at_last_end / free if self.seconds > 0 and free > 0 else None
 
     def describe(self) -> str:
         """One line: the calls, the mean in flight of `limit`, over how long, and the fill."""
@@ -202,6 +230,11 @@ def least_fill(loads: dict[str, ServerLoad]) -> float | None:
     return min(fills) if fills else None
 
 
+def client_held_back(load: ServerLoad) -> bool:
+    """Whether most of the slot-time `load` left free passed while the loop worked (`CLIENT_HELD_BACK`)."""
+    return load.held_back is not None and load.held_back >= CLIENT_HELD_BACK
+
+
 def servers_kept_waiting(loads: dict[str, ServerLoad]) -> dict[str, ServerLoad]:
     """
     The servers of `loads` that a run long enough to tell (`MIN_CALLS_PER_SLOT` calls per slot) kept less than
@@ -212,6 +245,19 @@ def servers_kept_waiting(loads: dict[str, ServerLoad]) -> dict[str, ServerLoad]:
         for endpoint, load in loads.items()
         if load.fill is not None and load.fill < LOW_SERVER_FILL and load.calls >= MIN_CALLS_PER_SLOT * load.limit
     }
+
+
+def busier_servers(loads: dict[str, ServerLoad], endpoint: str) -> list[str]:
+    """
+    The servers of `loads` other than `endpoint` that were not kept waiting, as `"http://h:8000/v1 (0.97 full)"`: what
+    the episodes of a run that kept `endpoint` waiting may have queued for instead.
+    """
+    waiting = servers_kept_waiting(loads)
+    return [
+        f"{other} ({load.fill:.2f} full)"
+        for other, load in loads.items()
+        if other != endpoint and other not in waiting and load.fill is not None
+    ]
 
 
 def available_cores() -> int:
@@ -225,13 +271,15 @@ class ClientLoad:
     r"""
     What the process did while a pipelined loop ran, to tell why a server waited: the CPU its threads used (all of
     them: the loop, the pools, a scoring or embedding thread, the forward passes' own threads) and how long the loop
-    waited for answers (in [`dispatch_completions`]). A loop that seldom waited, or a process that kept its cores busy,
-    set the pace itself: the server then waited on the client, not on a lack of work to send.
+    waited for answers (in [`dispatch_completions`]), which it tells its servers' loads so that they split their free
+    slots by it (see [`ServerLoad.held_back`]).
 
     Args:
         clock (`Callable[[], float]`, *optional*, defaults to `time.monotonic`): the time, in seconds.
         cpu_clock (`Callable[[], float]`, *optional*, defaults to `time.process_time`): the CPU seconds of the process.
         cores (`int`, *optional*): the cores the process may use; defaults to [`available_cores`].
+        loads (`list[ServerLoad]`, *optional*): the servers the loop sends to, told when it waits (see
+            [`ServerLoad.held_back`]).
     """
 
     def __init__(
@@ -239,13 +287,16 @@ class ClientLoad:
         clock: Callable[[], float] = time.monotonic,
         cpu_clock: Callable[[], float] = time.process_time,
         cores: int | None = None,
+        loads: list[ServerLoad] | None = None,
     ):
         self.cores = cores if cores is not None else available_cores()
+        self.loads = list(loads or [])
         self.waiting_seconds = 0.0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
         self._clock = clock
         self._cpu_clock = cpu_clock
+        self._stopped = False
         self._start = clock()
         self._cpu_start = cpu_clock()
 
@@ -254,7 +305,10 @@ class ClientLoad:
         return _Waiting(self)
 
     def stop(self) -> None:
-        """The loop ended: fixes `seconds` and `cpu_seconds`."""
+        """The loop ended: fixes `seconds` and `cpu_seconds` (a later call changes nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.seconds = self._clock() - self._start
         self.cpu_seconds = self._cpu_clock() - self._cpu_start
 
@@ -267,11 +321,6 @@ class ClientLoad:
     def waiting_share(self) -> float:
         """The share of the time the loop waited for answers; 1 before [`stop`]."""
         return self.waiting_seconds / self.seconds if self.seconds > 0 else 1.0
-
-    @property
-    def set_the_pace(self) -> bool:
-        """Whether the client, not a lack of work to send, held its calls back (see `CLIENT_BOUND`)."""
-        return self.waiting_share < 1 - CLIENT_BOUND or self.cores_busy >= CLIENT_BOUND * self.cores
 
     def describe(self) -> str:
         """One clause: the CPU cores the process kept busy and how long its loop waited for answers."""
@@ -286,10 +335,14 @@ class _Waiting:
         self.client = client
 
     def __enter__(self) -> None:
+        for load in self.client.loads:
+            load.loop_waits(True)
         self._start = self.client._clock()
 
     def __exit__(self, *exc) -> None:
         self.client.waiting_seconds += self.client._clock() - self._start
+        for load in self.client.loads:
+            load.loop_waits(False)
 
 
 class _MeteredPool(ThreadPoolExecutor):
@@ -322,7 +375,7 @@ class ServerPools:
         limits = {endpoint: limit for endpoint, (limit, _) in servers_of(roles).items()}
         self.limits = limits
         self.loads = {endpoint: ServerLoad(limit) for endpoint, limit in limits.items()}
-        self.client = ClientLoad()
+        self.client = ClientLoad(loads=list(self.loads.values()))
         self._stop = threading.Event()
         self._pools = {
             endpoint: _MeteredPool(

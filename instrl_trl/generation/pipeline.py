@@ -31,6 +31,8 @@ from ..backends.role_calls import (
     RoleCaller,
     ServerLoad,
     ServerPools,
+    busier_servers,
+    client_held_back,
     dispatch_completions,
     servers_kept_waiting,
 )
@@ -94,27 +96,26 @@ class PipelineResult:
 def server_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -> list[str]:
     """
     One message per server the run kept waiting (see
-    [`~instrl_trl.backends.role_calls.servers_kept_waiting`]), with the cause `client` points at: this process (its
-    loop seldom waited for answers, or its cores were busy) or a lack of work to send.
+    [`~instrl_trl.backends.role_calls.servers_kept_waiting`]), with the cause its free slots point at: this process
+    (they were free while its loop worked) or a lack of work to send (free while the loop waited for answers).
     """
     messages = []
-    waiting = servers_kept_waiting(loads)
-    for endpoint, load in waiting.items():
+    for endpoint, load in servers_kept_waiting(loads).items():
         message = (
-            f"Generation kept the server waiting on this process: {endpoint}: {load.describe()}; {client.describe()}. "
+            f"Generation kept the server waiting on this process: {endpoint}: {load.describe()}; {client.describe()}; "
+            f"{load.held_back or 0:.0%} of the slot-time left free passed while the loop worked. "
         )
-        if client.set_the_pace:
+        if client_held_back(load):
             message += (
-                "This process set the pace: the policy's or the near-duplicate filter's forward passes on a CPU "
-                "(`dedup_method: embedding` costs ~100x `minhash`; a GPU, or fewer CPU jobs beside the run, speed "
+                "This process held the calls back: the policy's or the near-duplicate filter's forward passes on a "
+                "CPU (`dedup_method: embedding` costs ~100x `minhash`; a GPU, or fewer CPU jobs beside the run, speed "
                 "them up), or a role answered in this process (a local `transformers` model answers its batches "
                 "while the server waits)."
             )
         else:
-            others = [f"{other} ({other_load.fill:.2f} full)" for other, other_load in loads.items()
-                      if other != endpoint and other not in waiting and other_load.fill is not None]  # fmt: skip
+            others = busier_servers(loads, endpoint)
             message += (
-                "This process had time to spare, so its episodes had no more queries to send: "
+                "Its episodes had no more queries to send: "
                 + (f"they waited on a busier server, {', '.join(others)}, or " if others else "")
                 + "there were fewer seeds than twice `max_concurrency` (a run's first and last episodes leave slots "
                 "empty)."

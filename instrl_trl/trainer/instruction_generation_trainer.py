@@ -43,7 +43,7 @@ from .rollout_buffer import RolloutBuffer
 from .rollout_metrics import rollout_metrics, rollout_statistics
 from .run_outputs import RunOutputsMixin
 from .sampling import EpochSeededRepeatSampler
-from .server_fill import warn_if_rollouts_leave_slots_idle
+from .server_fill import warn_if_rollouts_leave_slots_idle, warn_why_rollout_kept_servers_waiting
 from .state import EXTRA_STATE_FILE, InstructionGenerationState
 
 
@@ -191,6 +191,8 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         self._logged_review_totals = ReviewStatistics()
         # The tokenizer of the pipelined rollouts' scoring thread (a copy, made at the first such rollout)
         self._scoring_tokenizer: PreTrainedTokenizerBase | None = None
+        # A run says once why a rollout kept a server waiting, not at every rollout
+        self._said_why_servers_waited = False
 
     @property
     def total_queries(self) -> int:
@@ -304,6 +306,10 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         return rewards, components
 
     def _log_rollout(self, rollout: RolloutBatch) -> None:
+        if rollout.client_load is not None and not self._said_why_servers_waited:
+            self._said_why_servers_waited = warn_why_rollout_kept_servers_waiting(
+                rollout.server_loads, rollout.client_load
+            )
         state = self.run_state
         totals = rollout_statistics(rollout, self.action_names).reduce(self.accelerator)
         state.statistics.add(totals)

@@ -89,7 +89,7 @@ class _PipelinedEpisodes:
         self._batch = RolloutBatch(num_episodes=len(seeds))
         self._num_scored = 0  # steps already in the batch
         self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
-        pools = ServerPools({"rewriter": env.rewriter, "reviewer": env.reviewer})
+        pools = self._pools = ServerPools({"rewriter": env.rewriter, "reviewer": env.reviewer})
         self._callers = {
             "rewriter": RoleCaller("rewriter", env.rewriter.rewrite, self._completions, pools.pool_for(env.rewriter)),
             "reviewer": RoleCaller("reviewer", self._review, self._completions, pools.pool_for(env.reviewer)),
@@ -120,6 +120,7 @@ class _PipelinedEpisodes:
                     self._score_step(self.act_fn, *self._step_inputs())
                     continue
                 self._handle_completions(block=not flushed)
+            pools.client.stop()  # the last answer is in: what the client did while the servers could work
             if scorer is not None:
                 self._score_complete_steps(scorer)
                 for future in self._scoring:
@@ -132,6 +133,7 @@ class _PipelinedEpisodes:
             self._score_step(self.act_fn, *self._step_inputs())
         self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
         self._batch.server_fill = least_fill(pools.loads)
+        self._batch.server_loads, self._batch.client_load = pools.loads, pools.client
         return self._batch
 
     def _step_complete(self, step: int) -> bool:
@@ -185,7 +187,7 @@ class _PipelinedEpisodes:
                 self._callers["rewriter"].submit(self.env.rewrite_request(run.episode, run.operation), run)
 
     def _handle_completions(self, block: bool) -> None:
-        dispatch_completions(self._completions, self._on_completion, block)
+        dispatch_completions(self._completions, self._on_completion, block, self._pools.client)
 
     def _on_completion(self, completion: Completion) -> None:
         if completion.role == "rewriter":

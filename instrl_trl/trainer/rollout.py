@@ -15,6 +15,7 @@ from typing import Protocol
 
 import torch
 
+from ..backends.role_calls import ClientLoad, ServerLoad
 from ..environment import Evolution, InstructionEnv, StepResult
 
 
@@ -68,6 +69,10 @@ class RolloutBatch:
         server_fill (`float` or `None`): a pipelined rollout's least full server: its mean calls in flight over its
             `max_concurrency`, from the first call to the last answer (see
             [`~instrl_trl.backends.role_calls.ServerLoad`]); `None` for a lock-step rollout.
+        server_loads (`dict[str, ServerLoad]`): a pipelined rollout's servers, each with its load (empty for
+            lock-step).
+        client_load (`ClientLoad` or `None`): what a pipelined rollout's process did until its last answer: its CPU,
+            its loop's waiting for answers (see [`~instrl_trl.backends.role_calls.ClientLoad`]).
     """
 
     num_episodes: int
@@ -84,6 +89,8 @@ class RolloutBatch:
     queries: list[int] = field(default_factory=list)
     evolutions: list[list[Evolution]] = field(default_factory=list)
     server_fill: float | None = None
+    server_loads: dict[str, ServerLoad] = field(default_factory=dict)
+    client_load: ClientLoad | None = None
 
     def add(self, states, step, result: StepResult, actions, logprobs, values, rewards, components) -> None:
         self.states.extend(states)

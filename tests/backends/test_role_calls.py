@@ -11,6 +11,7 @@ from instrl_trl.backends.role_calls import (
     RoleCaller,
     ServerLoad,
     ServerPools,
+    client_held_back,
     dispatch_completions,
     servers_kept_waiting,
 )
@@ -96,29 +97,48 @@ def test_server_load_integrates_the_calls_in_flight_over_time():
     assert load.fill == 0.75
 
 
-@pytest.mark.parametrize(
-    ("cpu_seconds", "waited", "set_the_pace"),
-    [
-        (1.0, 9.0, False),  # 0.1 of 2 cores busy, the loop waited 90% of the time: nothing more to send
-        (1.0, 1.0, True),  # the loop waited 10% of the time: it was what held the calls back
-        (17.0, 9.0, True),  # 1.7 of 2 cores busy: a thread beside the loop (scoring, embeddings) took the CPU
-    ],
-)
-def test_client_load_tells_whether_the_client_set_the_pace(cpu_seconds, waited, set_the_pace):
+def test_client_load_measures_the_process_cpu_and_the_loops_waiting():
     now, cpu = [100.0], [5.0]
     client = ClientLoad(clock=lambda: now[0], cpu_clock=lambda: cpu[0], cores=2)
     with client.waiting():
-        now[0] += waited
-    now[0] += 10.0 - waited
-    cpu[0] += cpu_seconds
+        now[0] += 9.0
+    now[0] += 1.0
+    cpu[0] += 17.0
     client.stop()
-    assert client.seconds == 10.0 and client.waiting_seconds == waited and client.cpu_seconds == cpu_seconds
-    assert client.waiting_share == waited / 10.0 and client.cores_busy == cpu_seconds / 10.0
-    assert client.set_the_pace is set_the_pace
+    now[0], cpu[0] = 200.0, 50.0
+    client.stop()  # the first stop counts
+    assert client.seconds == 10.0 and client.waiting_seconds == 9.0 and client.cpu_seconds == 17.0
+    assert client.waiting_share == 0.9 and client.cores_busy == 1.7
     assert client.describe() == (
-        f"this process kept {cpu_seconds / 10:.1f} of its 2 CPU cores busy, and its loop waited for answers "
-        f"{waited / 10:.0%} of the time"
+        "this process kept 1.7 of its 2 CPU cores busy, and its loop waited for answers 90% of the time"
     )
+
+
+def test_free_slots_are_split_by_what_the_loop_was_doing():
+    # A server of 4 slots, one call from t=0 to t=10. The loop works (acts) from 0 to 2 and from 6 to 10, and waits
+    # for answers from 2 to 6: 3 slots free all along, 30 slot-seconds, of which 3 x 6 = 18 passed while it worked.
+    # After the last answer the loop works on: that time is outside the server's span and counts for nothing
+    now = [0.0]
+    load = ServerLoad(limit=4, clock=lambda: now[0])
+    client = ClientLoad(clock=lambda: now[0], loads=[load])
+    load.start()
+    now[0] = 2.0
+    with client.waiting():
+        now[0] = 6.0
+    now[0] = 10.0
+    load.end()
+    now[0] = 30.0
+    with client.waiting():
+        now[0] = 31.0
+    assert load.fill == 0.25 and load.seconds == 10.0
+    assert load.held_back == 18.0 / 30.0
+    assert client_held_back(load)
+    # A full server has no free slot to split
+    full = ServerLoad(limit=1, clock=lambda: now[0])
+    full.start()
+    now[0] = 32.0
+    full.end()
+    assert full.fill == 1.0 and full.held_back is None and not client_held_back(full)
 
 
 def test_the_loop_waits_only_in_a_blocking_dispatch():

@@ -81,9 +81,9 @@ def test_lock_step_mode_is_kept(quickstart_seeds, tmp_path):
 @pytest.mark.parametrize("client", ["fast", "slow"])
 def test_a_run_that_keeps_the_server_waiting_says_so(quickstart_seeds, tmp_path, monkeypatch, caplog, client):
     # The client measures how full it kept each server's `max_concurrency`, as the server saw it. A policy that takes
-    # 0.1 s per step while the server answers in 0.01 s keeps it mostly idle, and the run warns that this process set
-    # the pace (its loop seldom waited for answers); a fast client against a slower server (0.2 s) keeps its 4 slots
-    # full and does not warn
+    # 0.1 s per step while the server answers in 0.01 s keeps it mostly idle, and the run warns that this process held
+    # the calls back (the slots were free while its loop worked); a fast client against a slower server (0.2 s) keeps
+    # its 4 slots full and does not warn
     if client == "slow":
         act_episodes = ActPolicy.act_episodes
 
@@ -104,9 +104,9 @@ def test_a_run_that_keeps_the_server_waiting_says_so(quickstart_seeds, tmp_path,
     warnings = [record.message for record in caplog.records if record.name == "instrl_trl.generation.pipeline"]
     if client == "slow":
         assert load.fill < 0.5
-        assert summary.client_load.waiting_share < 0.2  # the loop slept in the policy, not waiting for answers
+        assert load.held_back > 0.5  # the slots were free while the loop slept in the policy
         assert len(warnings) == 1 and "kept the server waiting on this process" in warnings[0]
-        assert "This process set the pace" in warnings[0]
+        assert "This process held the calls back" in warnings[0]
     else:
         assert load.fill > 0.8
         assert summary.client_load.waiting_share > 0.5
@@ -131,10 +131,10 @@ def test_a_server_kept_waiting_by_a_busier_one_is_named(quickstart_seeds, tmp_pa
         rewriter_url, expert_url = rewriter_server.base_url, expert_server.base_url
     assert summary.server_loads[rewriter_url].fill > 0.8
     assert summary.server_loads[expert_url].fill < 0.5
-    assert summary.client_load.waiting_share > 0.5
+    assert summary.server_loads[expert_url].held_back < 0.5  # free while the loop waited for the rewriter's answers
     [warning] = [record.message for record in caplog.records if record.name == "instrl_trl.generation.pipeline"]
     assert warning.startswith(f"Generation kept the server waiting on this process: {expert_url}: ")
-    assert "This process had time to spare" in warning
+    assert "Its episodes had no more queries to send" in warning
     assert f"they waited on a busier server, {rewriter_url} (" in warning
 
 

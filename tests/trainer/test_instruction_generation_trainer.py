@@ -1,5 +1,6 @@
 import json
 import logging
+import time
 
 import pytest
 import torch
@@ -328,6 +329,37 @@ def test_a_rollout_smaller_than_an_endpoints_concurrency_is_warned_about(
     assert "16 episodes per process" in warning and "takes 64 queries at once" in warning
     assert "http://127.0.0.1:9/v1" in warning and "`generation_batch_size`" in warning
     assert build(max_concurrency=16) == []  # as many episodes as slots: nothing to say
+
+
+def test_a_rollout_paced_by_its_policy_says_so_once(tiny_backbone, quickstart_seeds, tmp_path, caplog, monkeypatch):
+    # A policy that takes 0.1 s per forward pass while the server answers in 0.01 s: pipelined rollouts keep the
+    # server's 4 slots mostly idle while the loop acts, and the run says so once, not at every rollout, naming the
+    # policy
+    from instrl_trl.trainer import instruction_generation_trainer
+    from tests.backends.openai_server import OpenAIServer
+
+    act = instruction_generation_trainer.act
+
+    def slow_act(*args, **kwargs):
+        time.sleep(0.1)
+        return act(*args, **kwargs)
+
+    monkeypatch.setattr(instruction_generation_trainer, "act", slow_act)
+    with OpenAIServer(responder=_scripted_llm, latency=0.01) as server:
+        rewriter = {"backend": "endpoint", "model": "served", "base_url": server.base_url, "max_retries": 0,
+                    "max_concurrency": 4}  # fmt: skip
+        config = make_config(tmp_path, rewriter=rewriter, max_steps=12, logging_steps=4)  # three rollouts of 16
+        trainer = InstructionGenerationTrainer(model=tiny_backbone, args=config, train_dataset=quickstart_seeds)
+        with caplog.at_level(logging.WARNING, logger="instrl_trl.trainer.server_fill"):
+            trainer.train()
+        base_url = server.base_url
+    warnings = [record.getMessage() for record in caplog.records if "kept the server waiting" in record.getMessage()]
+    assert len(warnings) == 1
+    assert f"A rollout kept the server waiting on this process: {base_url}: " in warnings[0]
+    assert "This process held the calls back: the policy's forward passes" in warnings[0]
+    # Each rollout's fill is logged; the first also counts the HTTP client's set-up as calls in flight
+    fills = [log["server/fill"] for log in trainer.state.log_history if "server/fill" in log]
+    assert len(fills) == 3 and all(fill < 0.5 for fill in fills[1:])
 
 
 class _Wrapped(torch.nn.Module):

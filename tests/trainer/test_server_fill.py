@@ -1,5 +1,8 @@
+import pytest
+
+from instrl_trl.backends.role_calls import ClientLoad, ServerLoad
 from instrl_trl.backends.roles import build_role
-from instrl_trl.trainer.server_fill import idle_slot_warnings
+from instrl_trl.trainer.server_fill import idle_slot_warnings, rollout_waiting_messages
 
 
 def endpoint(max_concurrency: int, port: int = 9) -> dict:
@@ -32,3 +35,53 @@ def test_roles_that_share_a_server_get_one_message_at_its_largest_concurrency(tm
     }
     [message] = idle_slot_warnings(16, roles)
     assert "the rewriter and reviewer's endpoint http://127.0.0.1:9/v1 takes 32 queries at once" in message
+
+
+def load(in_flight: int, loop_works: bool = False, limit: int = 4, calls: int = 16) -> ServerLoad:
+    """
+    `calls` calls of 1 s, `in_flight` at a time, at a server of `limit` slots (`in_flight / limit` full), the loop
+    working (not waiting for answers) all along if `loop_works`.
+    """
+    now = [0.0]
+    server = ServerLoad(limit, clock=lambda: now[0])
+    server.loop_waits(not loop_works)
+    for _ in range(calls // in_flight):
+        for _ in range(in_flight):
+            server.start()
+        now[0] += 1.0
+        for _ in range(in_flight):
+            server.end()
+    return server
+
+
+def client() -> ClientLoad:
+    """A client that ran 10 s on 2 cores, its loop waiting 4 s for answers."""
+    now, cpu = [0.0], [0.0]
+    client = ClientLoad(clock=lambda: now[0], cpu_clock=lambda: cpu[0], cores=2)
+    client.waiting_seconds, now[0], cpu[0] = 4.0, 10.0, 1.0
+    client.stop()
+    return client
+
+
+@pytest.mark.parametrize("cause", ["this process", "a busier server", "ended episodes"])
+def test_a_rollout_that_kept_a_server_waiting_names_the_cause(cause):
+    loads = {
+        "http://a/v1": load(1, loop_works=cause == "this process"),
+        "http://b/v1": load(4) if cause == "a busier server" else load(1),
+    }
+    messages = rollout_waiting_messages(loads, client())
+    assert len(messages) == (1 if cause == "a busier server" else 2)
+    message = messages[0]
+    assert message.startswith("A rollout kept the server waiting on this process: http://a/v1: 16 calls, on average ")
+    assert client().describe() in message
+    if cause == "this process":
+        assert "100% of the slot-time left free passed while the loop worked" in message
+        assert "This process held the calls back" in message and "`pipelined_rollouts: false`" in message
+    else:
+        assert "0% of the slot-time left free passed while the loop worked" in message
+        assert "Its episodes had no more queries to send" in message and "`generation_batch_size`" in message
+        assert ("they waited on a busier server, http://b/v1 (1.00 full)" in message) is (cause == "a busier server")
+
+
+def test_a_rollout_that_kept_its_servers_busy_says_nothing():
+    assert rollout_waiting_messages({"http://a/v1": load(4, loop_works=True)}, client()) == []
