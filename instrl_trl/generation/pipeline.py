@@ -51,6 +51,8 @@ EPISODES_PER_SLOT = 2
 # How far past the oldest unfinished seed new episodes may start (in windows): bounds the reorder buffer when one
 # seed is slow (retries, a long tail of latencies)
 MAX_WINDOWS_AHEAD = 4
+# A process whose threads kept this share of its cores busy had no CPU to spare for work beside its loop
+BUSY_CORES = 0.8
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +120,13 @@ def server_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) ->
                 "Its episodes had no more queries to send: "
                 + (f"they waited on a busier server, {', '.join(others)}, or " if others else "")
                 + "there were fewer seeds than twice `max_concurrency` (a run's first and last episodes leave slots "
-                "empty)."
+                "empty)"
+                + (
+                    ", or finished seeds waited for the near-duplicate filter's embeddings, computed beside the loop "
+                    "on cores that were full (a GPU, or `dedup_method: minhash`, frees them)."
+                    if client.cores_busy >= BUSY_CORES * client.cores
+                    else "."
+                )
             )
         messages.append(message)
     return messages

@@ -9,7 +9,9 @@ import time
 import pytest
 from datasets import load_dataset
 
+from instrl_trl.backends.role_calls import ClientLoad, ServerLoad
 from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
+from instrl_trl.generation.pipeline import server_waiting_messages
 from instrl_trl.generation.policies import ActPolicy
 from instrl_trl.generation.shards import list_shards
 from tests.backends.openai_server import OpenAIServer, evolving
@@ -136,6 +138,28 @@ def test_a_server_kept_waiting_by_a_busier_one_is_named(quickstart_seeds, tmp_pa
     assert warning.startswith(f"Generation kept the server waiting on this process: {expert_url}: ")
     assert "Its episodes had no more queries to send" in warning
     assert f"they waited on a busier server, {rewriter_url} (" in warning
+
+
+@pytest.mark.parametrize("cores_busy", [0.4, 1.8])
+def test_a_waiting_loop_on_full_cores_points_at_the_embedding_dedup(cores_busy):
+    # Free slots while the loop waited, on 2 cores: with the cores full, the work beside the loop (the dedup's
+    # embeddings, which finished seeds wait for) is named; with cores to spare, it is not
+    now, cpu = [0.0], [0.0]
+    load = ServerLoad(limit=4, clock=lambda: now[0])
+    client = ClientLoad(clock=lambda: now[0], cpu_clock=lambda: cpu[0], cores=2, loads=[load])
+    with client.waiting():
+        for _ in range(16):
+            load.start()
+            now[0] += 1.0
+            load.end()
+    cpu[0] = cores_busy * now[0]
+    client.stop()
+    [message] = server_waiting_messages({"http://a/v1": load}, client)
+    assert "0% of the slot-time left free passed while the loop worked" in message
+    assert "Its episodes had no more queries to send" in message
+    assert ("near-duplicate filter's embeddings, computed beside the loop on cores that were full" in message) is (
+        cores_busy > 1.6
+    )
 
 
 @pytest.mark.slow
