@@ -224,10 +224,16 @@ class ServerLoad:
         )
 
 
+def least_full(loads: dict[str, ServerLoad]) -> ServerLoad | None:
+    """The least full server of `loads`, among those that answered; `None` if none did."""
+    answered = [load for load in loads.values() if load.fill is not None]
+    return min(answered, key=lambda load: load.fill) if answered else None
+
+
 def least_fill(loads: dict[str, ServerLoad]) -> float | None:
     """The fill of the least full server of `loads`, among those that answered; `None` if none did."""
-    fills = [load.fill for load in loads.values() if load.fill is not None]
-    return min(fills) if fills else None
+    load = least_full(loads)
+    return None if load is None else load.fill
 
 
 def client_held_back(load: ServerLoad) -> bool:

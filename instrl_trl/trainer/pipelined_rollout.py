@@ -36,7 +36,6 @@ from ..backends.role_calls import (
     ServerPools,
     dispatch_completions,
     endpoint_of,
-    least_fill,
 )
 from ..environment import STOP_ACTION, Episode, InstructionEnv, StepResult, format_state
 from .rollout import EpisodeActFn, RewardFn, RolloutBatch
@@ -132,7 +131,6 @@ class _PipelinedEpisodes:
         while self._step_complete(self._num_scored):
             self._score_step(self.act_fn, *self._step_inputs())
         self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
-        self._batch.server_fill = least_fill(pools.loads)
         self._batch.server_loads, self._batch.client_load = pools.loads, pools.client
         return self._batch
 

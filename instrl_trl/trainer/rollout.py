@@ -15,7 +15,7 @@ from typing import Protocol
 
 import torch
 
-from ..backends.role_calls import ClientLoad, ServerLoad
+from ..backends.role_calls import ClientLoad, ServerLoad, least_fill, least_full
 from ..environment import Evolution, InstructionEnv, StepResult
 
 
@@ -66,11 +66,8 @@ class RolloutBatch:
         reward_components (`dict[str, torch.Tensor]`): unweighted output of each reward function, per transition.
         operations (`list[str]`), accepted (`list[bool]`), queries (`list[int]`): from the environment.
         evolutions (`list[list[Evolution]]`): per episode, the instructions that passed review and elimination.
-        server_fill (`float` or `None`): a pipelined rollout's least full server: its mean calls in flight over its
-            `max_concurrency`, from the first call to the last answer (see
-            [`~instrl_trl.backends.role_calls.ServerLoad`]); `None` for a lock-step rollout.
-        server_loads (`dict[str, ServerLoad]`): a pipelined rollout's servers, each with its load (empty for
-            lock-step).
+        server_loads (`dict[str, ServerLoad]`): a pipelined rollout's servers, each with how full the rollout kept it
+            (see [`~instrl_trl.backends.role_calls.ServerLoad`]); empty for lock-step.
         client_load (`ClientLoad` or `None`): what a pipelined rollout's process did until its last answer: its CPU,
             its loop's waiting for answers (see [`~instrl_trl.backends.role_calls.ClientLoad`]).
     """
@@ -88,7 +85,6 @@ class RolloutBatch:
     accepted: list[bool] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
     evolutions: list[list[Evolution]] = field(default_factory=list)
-    server_fill: float | None = None
     server_loads: dict[str, ServerLoad] = field(default_factory=dict)
     client_load: ClientLoad | None = None
 
@@ -108,6 +104,23 @@ class RolloutBatch:
 
     def __len__(self) -> int:
         return len(self.states)
+
+    @property
+    def server_fill(self) -> float | None:
+        """
+        A pipelined rollout's least full server's fill: its mean calls in flight over its `max_concurrency`, from the
+        first call to the last answer; `None` for a lock-step rollout.
+        """
+        return least_fill(self.server_loads)
+
+    @property
+    def server_held_back(self) -> float | None:
+        """
+        Of the slot-time the least full server left free, the share that passed while the rollout's loop worked (see
+        [`~instrl_trl.backends.role_calls.ServerLoad.held_back`]); `None` for lock-step or with no slot ever free.
+        """
+        load = least_full(self.server_loads)
+        return None if load is None else load.held_back
 
     def pad(self, flat: torch.Tensor) -> torch.Tensor:
         """`(num_transitions,)` -> `(num_episodes, max_steps)`, one episode per row, zeros after an episode ended."""

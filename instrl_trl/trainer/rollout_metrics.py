@@ -41,7 +41,8 @@ def rollout_metrics(
     query and operation keys from the totals over all processes (`queries/*` are running totals since the start,
     except the ratios `queries/per_*`, this rollout's, `inf` when it bought nothing: the trainer's `log` leaves such
     a value out of its window's mean). A pipelined rollout adds `server/fill`, this process's: how full it kept its
-    least full server's `max_concurrency`.
+    least full server's `max_concurrency`, and `server/held_back`: the share of that server's free slot-time that
+    passed while the rollout's loop worked (calls this process held back).
     """
     rewards = torch.cat(rollout.rewards)
     costs = totals.costs()
@@ -69,8 +70,11 @@ def rollout_metrics(
             metrics[f"queries/{role}/failures"] = usage["failures"]
     metrics["queries/paid"] = sum(usage["queries"] - usage["cache_hits"] for usage in usage_totals.values())
     if rollout.server_fill is not None:
-        # This process's pipelined rollout: how full it kept its least full server (1.0: always `max_concurrency`)
+        # This process's pipelined rollout: how full it kept its least full server (1.0: always `max_concurrency`),
+        # and of the slot-time left free there, the share that passed while the rollout's loop worked
         metrics["server/fill"] = rollout.server_fill
+        if rollout.server_held_back is not None:
+            metrics["server/held_back"] = rollout.server_held_back
     for name, count in totals.operation_counts.items():
         metrics[f"operations/{name}/frequency"] = count / totals.num_transitions
     return metrics

@@ -360,6 +360,9 @@ def test_a_rollout_paced_by_its_policy_says_so_once(tiny_backbone, quickstart_se
     # Each rollout's fill is logged; the first also counts the HTTP client's set-up as calls in flight
     fills = [log["server/fill"] for log in trainer.state.log_history if "server/fill" in log]
     assert len(fills) == 3 and all(fill < 0.5 for fill in fills[1:])
+    # ... and how much of the free slot-time passed while the loop worked: most of it, the policy's
+    held_back = [log["server/held_back"] for log in trainer.state.log_history if "server/held_back" in log]
+    assert len(held_back) == 3 and all(share > 0.5 for share in held_back[1:])
 
 
 class _Wrapped(torch.nn.Module):
