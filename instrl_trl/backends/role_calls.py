@@ -212,7 +212,9 @@ class ServerLoad:
         for answers: calls the client held back. `None` before any call ended or with no slot ever free.
         """
         free = self.limit * self.seconds - self.busy_seconds
-        return self._free_while_working_at_last_end / free if self.seconds > 0 and free > 0 else None
+        if self.seconds <= 0 or free <= 1e-9 * self.limit * self.seconds:  # no slot free, up to float rounding
+            return None
+        return min(self._free_while_working_at_last_end / free, 1.0)
 
     def describe(self) -> str:
         """One line: the calls, the mean in flight of `limit`, over how long, and the fill."""
