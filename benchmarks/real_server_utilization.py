@@ -133,7 +133,7 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
     import yaml
 
     from instrl_trl.backends.accounting import read_queries_file
-    from instrl_trl.backends.role_calls import least_fill
+    from instrl_trl.backends.server_load import least_fill
     from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
     from instrl_trl.generation.builder import QUERIES_FILE
     from instrl_trl.generation.shards import list_shards

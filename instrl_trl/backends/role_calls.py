@@ -5,9 +5,9 @@ delivered to one queue as soon as it is known.
 A role whose backend is an HTTP endpoint is called from a thread pool, one request per item, so that many episodes'
 queries are in flight at once; roles that send to the same server share one pool of that server's `max_concurrency`
 threads, which bounds the requests in flight there, and meters them (`ServerLoad`: how full the client kept the
-server), and meter the process around them (`ClientLoad`: whether the client kept up). Any other role (the rules
-engine, a local transformers model) is called in the main thread, with every item submitted since its last call in one
-batch: the rules engine is cheap, and a local model answers a batch in one forward pass.
+server), and meter the process around them (`ClientLoad`: whether the client kept up; both in `server_load.py`). Any
+other role (the rules engine, a local transformers model) is called in the main thread, with every item submitted
+since its last call in one batch: the rules engine is cheap, and a local model answers a batch in one forward pass.
 
 ```
  main thread                       server "http://h:8000/v1" (one pool, max_concurrency threads)
@@ -18,23 +18,14 @@ batch: the rules engine is cheap, and a local model answers a batch in one forwa
 ```
 """
 
-import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-
-# A server kept less than this full on average, over at least `MIN_CALLS_PER_SLOT` calls per slot (so that the first
-# and last calls' ramps are a small part), waited on the client: the run warns
-LOW_SERVER_FILL = 0.5
-MIN_CALLS_PER_SLOT = 4
-# A server whose free slot-time passed at least this much while the loop worked (see `ServerLoad.held_back`) waited on
-# the client's own work, not on a lack of work to send
-CLIENT_HELD_BACK = 0.5
+from .server_load import ClientLoad, ServerLoad
 
 
 @dataclass
@@ -59,7 +50,7 @@ def dispatch_completions(
     completions: "queue.SimpleQueue[Completion]",
     handle: Callable[[Completion], None],
     block: bool,
-    client: "ClientLoad | None" = None,
+    client: ClientLoad | None = None,
 ) -> None:
     """
     Hands every completion waiting in `completions` to `handle`, in arrival order; with `block`, waits for the first
@@ -129,228 +120,6 @@ def servers_of(roles: dict[str, object]) -> dict[str, tuple[int, list[str]]]:
             limit, names = servers.get(found[0], (0, []))
             servers[found[0]] = (max(limit, found[1]), [*names, name])
     return servers
-
-
-class ServerLoad:
-    r"""
-    How many of this process's calls were in flight at one server, over time, as the client saw them: a call counts
-    from the moment a pool thread starts it to its answer (retries and backoff included; a cache hit for an instant).
-    With `max_concurrency` set to what the server decodes at once, `fill` is how busy the client kept it.
-
-    The slots left free are split by what the loop that sends the calls was doing (see [`ClientLoad`]): free while it
-    waited for answers, the loop had nothing more to send (episodes waiting on another server, or ended); free while
-    it worked (a policy's forward pass, a local role's batch), the client held calls back. `held_back` is that second
-    share.
-
-    Args:
-        limit (`int`): the server's `max_concurrency`.
-        clock (`Callable[[], float]`, *optional*, defaults to `time.monotonic`): the time, in seconds.
-    """
-
-    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.calls = 0
-        self.busy_seconds = 0.0  # the integral of the calls in flight over time
-        self.first_start: float | None = None
-        self.last_end: float | None = None
-        self._clock = clock
-        self._in_flight = 0
-        self._last_change = 0.0
-        self._loop_waiting = False
-        self._free_while_working = 0.0  # the integral of the free slots over the time the loop worked
-        self._free_while_working_at_last_end = 0.0
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        """A call begins."""
-        with self._lock:
-            if self.first_start is None:
-                self.first_start = self._last_change = self._clock()
-            self._advance()
-            self._in_flight += 1
-            self.calls += 1
-
-    def end(self) -> None:
-        """A call ended (answered or failed)."""
-        with self._lock:
-            self.last_end = self._advance()
-            self._in_flight -= 1
-            self._free_while_working_at_last_end = self._free_while_working
-
-    def loop_waits(self, waiting: bool) -> None:
-        """The loop that sends the calls starts (`True`) or stops waiting for answers."""
-        with self._lock:
-            self._advance()
-            self._loop_waiting = waiting
-
-    def _advance(self) -> float:
-        now = self._clock()
-        if self.first_start is not None:
-            elapsed = now - self._last_change
-            self.busy_seconds += self._in_flight * elapsed
-            if not self._loop_waiting:
-                self._free_while_working += max(self.limit - self._in_flight, 0) * elapsed
-            self._last_change = now
-        return now
-
-    @property
-    def seconds(self) -> float:
-        """From the first call's start to the last call's end (0 before any call ended)."""
-        if self.first_start is None or self.last_end is None:
-            return 0.0
-        return self.last_end - self.first_start
-
-    @property
-    def fill(self) -> float | None:
-        """The mean calls in flight over [`seconds`], over `limit`; `None` before any call ended."""
-        return self.busy_seconds / (self.limit * self.seconds) if self.seconds > 0 else None
-
-    @property
-    def held_back(self) -> float | None:
-        """
-        Of the slot-seconds left free over [`seconds`], the share that passed while the loop worked instead of waiting
-        for answers: calls the client held back. `None` before any call ended or with no slot ever free.
-        """
-        free = self.limit * self.seconds - self.busy_seconds
-        if self.seconds <= 0 or free <= 1e-9 * self.limit * self.seconds:  # no slot free, up to float rounding
-            return None
-        return min(self._free_while_working_at_last_end / free, 1.0)
-
-    def describe(self) -> str:
-        """One line: the calls, the mean in flight of `limit`, over how long, and the fill."""
-        if self.fill is None:
-            return f"{self.calls} calls, none answered"
-        return (
-            f"{self.calls} calls, on average {self.fill * self.limit:.1f} of its {self.limit} (`max_concurrency`) in "
-            f"flight over {self.seconds:.1f} s ({self.fill:.2f} full)"
-        )
-
-
-def least_full(loads: dict[str, ServerLoad]) -> ServerLoad | None:
-    """The least full server of `loads`, among those that answered; `None` if none did."""
-    answered = [load for load in loads.values() if load.fill is not None]
-    return min(answered, key=lambda load: load.fill) if answered else None
-
-
-def least_fill(loads: dict[str, ServerLoad]) -> float | None:
-    """The fill of the least full server of `loads`, among those that answered; `None` if none did."""
-    load = least_full(loads)
-    return None if load is None else load.fill
-
-
-def client_held_back(load: ServerLoad) -> bool:
-    """Whether most of the slot-time `load` left free passed while the loop worked (`CLIENT_HELD_BACK`)."""
-    return load.held_back is not None and load.held_back >= CLIENT_HELD_BACK
-
-
-def servers_kept_waiting(loads: dict[str, ServerLoad]) -> dict[str, ServerLoad]:
-    """
-    The servers of `loads` that a run long enough to tell (`MIN_CALLS_PER_SLOT` calls per slot) kept less than
-    `LOW_SERVER_FILL` full: they waited on this process, and a server paid by the hour idled.
-    """
-    return {
-        endpoint: load
-        for endpoint, load in loads.items()
-        if load.fill is not None and load.fill < LOW_SERVER_FILL and load.calls >= MIN_CALLS_PER_SLOT * load.limit
-    }
-
-
-def busier_servers(loads: dict[str, ServerLoad], endpoint: str) -> list[str]:
-    """
-    The servers of `loads` other than `endpoint` that were not kept waiting, as `"http://h:8000/v1 (0.97 full)"`: what
-    the episodes of a run that kept `endpoint` waiting may have queued for instead.
-    """
-    waiting = servers_kept_waiting(loads)
-    return [
-        f"{other} ({load.fill:.2f} full)"
-        for other, load in loads.items()
-        if other != endpoint and other not in waiting and load.fill is not None
-    ]
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity where the platform tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-class ClientLoad:
-    r"""
-    What the process did while a pipelined loop ran, to tell why a server waited: the CPU its threads used (all of
-    them: the loop, the pools, a scoring or embedding thread, the forward passes' own threads) and how long the loop
-    waited for answers (in [`dispatch_completions`]), which it tells its servers' loads so that they split their free
-    slots by it (see [`ServerLoad.held_back`]).
-
-    Args:
-        clock (`Callable[[], float]`, *optional*, defaults to `time.monotonic`): the time, in seconds.
-        cpu_clock (`Callable[[], float]`, *optional*, defaults to `time.process_time`): the CPU seconds of the process.
-        cores (`int`, *optional*): the cores the process may use; defaults to [`available_cores`].
-        loads (`list[ServerLoad]`, *optional*): the servers the loop sends to, told when it waits (see
-            [`ServerLoad.held_back`]).
-    """
-
-    def __init__(
-        self,
-        clock: Callable[[], float] = time.monotonic,
-        cpu_clock: Callable[[], float] = time.process_time,
-        cores: int | None = None,
-        loads: list[ServerLoad] | None = None,
-    ):
-        self.cores = cores if cores is not None else available_cores()
-        self.loads = list(loads or [])
-        self.waiting_seconds = 0.0
-        self.seconds = 0.0
-        self.cpu_seconds = 0.0
-        self._clock = clock
-        self._cpu_clock = cpu_clock
-        self._stopped = False
-        self._start = clock()
-        self._cpu_start = cpu_clock()
-
-    def waiting(self) -> "_Waiting":
-        """A context in which the loop waits for answers."""
-        return _Waiting(self)
-
-    def stop(self) -> None:
-        """The loop ended: fixes `seconds` and `cpu_seconds` (a later call changes nothing)."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self.seconds = self._clock() - self._start
-        self.cpu_seconds = self._cpu_clock() - self._cpu_start
-
-    @property
-    def cores_busy(self) -> float:
-        """The process's CPU seconds per second (2.0: two cores busy all along); 0 before [`stop`]."""
-        return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def waiting_share(self) -> float:
-        """The share of the time the loop waited for answers; 1 before [`stop`]."""
-        return self.waiting_seconds / self.seconds if self.seconds > 0 else 1.0
-
-    def describe(self) -> str:
-        """One clause: the CPU cores the process kept busy and how long its loop waited for answers."""
-        return (
-            f"this process kept {self.cores_busy:.1f} of its {self.cores} CPU cores busy, and its loop waited for "
-            f"answers {self.waiting_share:.0%} of the time"
-        )
-
-
-class _Waiting:
-    def __init__(self, client: ClientLoad):
-        self.client = client
-
-    def __enter__(self) -> None:
-        for load in self.client.loads:
-            load.loop_waits(True)
-        self._start = self.client._clock()
-
-    def __exit__(self, *exc) -> None:
-        self.client.waiting_seconds += self.client._clock() - self._start
-        for load in self.client.loads:
-            load.loop_waits(False)
 
 
 class _MeteredPool(ThreadPoolExecutor):

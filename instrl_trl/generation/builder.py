@@ -18,8 +18,8 @@ from transformers import PreTrainedModel
 from ..backends.accounting import QueryAccounting, write_queries_file
 from ..backends.base import Expert, Reviewer, Rewriter
 from ..backends.failure_budget import FailureBudget, RoleFailureError
-from ..backends.role_calls import ClientLoad, ServerLoad
 from ..backends.roles import build_role
+from ..backends.server_load import ClientLoad, ServerLoad
 from ..data.seeds import prepare_seed_dataset
 from ..embeddings import SentenceEmbedder
 from ..hub.push import push_folder

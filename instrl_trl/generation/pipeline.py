@@ -24,18 +24,8 @@ import torch
 
 from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
-from ..backends.role_calls import (
-    BatchingWorker,
-    ClientLoad,
-    Completion,
-    RoleCaller,
-    ServerLoad,
-    ServerPools,
-    busier_servers,
-    client_held_back,
-    dispatch_completions,
-    servers_kept_waiting,
-)
+from ..backends.role_calls import BatchingWorker, Completion, RoleCaller, ServerPools, dispatch_completions
+from ..backends.server_load import ClientLoad, ServerLoad, busier_servers, client_held_back, servers_kept_waiting
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
 from .evolve import Candidate, episode_candidates
 from .filters import Deduplicator

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import torch
 
-from ..backends.role_calls import ClientLoad, ServerLoad, least_fill, least_full
+from ..backends.server_load import ClientLoad, ServerLoad, least_fill, least_full
 from ..environment import Evolution, InstructionEnv, StepResult
 
 

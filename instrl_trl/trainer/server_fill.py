@@ -6,14 +6,8 @@ pipelined rollout ran, what it measured says why a server waited (`rollout_waiti
 
 from accelerate.logging import get_logger
 
-from ..backends.role_calls import (
-    ClientLoad,
-    ServerLoad,
-    busier_servers,
-    client_held_back,
-    servers_kept_waiting,
-    servers_of,
-)
+from ..backends.role_calls import servers_of
+from ..backends.server_load import ClientLoad, ServerLoad, busier_servers, client_held_back, servers_kept_waiting
 
 
 logger = get_logger(__name__)

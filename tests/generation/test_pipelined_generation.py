@@ -9,7 +9,7 @@ import time
 import pytest
 from datasets import load_dataset
 
-from instrl_trl.backends.role_calls import ClientLoad, ServerLoad
+from instrl_trl.backends.server_load import ClientLoad, ServerLoad
 from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
 from instrl_trl.generation.pipeline import server_waiting_messages
 from instrl_trl.generation.policies import ActPolicy

@@ -1,8 +1,9 @@
 import pytest
 
-from instrl_trl.backends.role_calls import ClientLoad, ServerLoad
 from instrl_trl.backends.roles import build_role
+from instrl_trl.backends.server_load import ClientLoad
 from instrl_trl.trainer.server_fill import idle_slot_warnings, rollout_waiting_messages
+from tests.backends.steady_loads import steady_load
 
 
 def endpoint(max_concurrency: int, port: int = 9) -> dict:
@@ -37,23 +38,6 @@ def test_roles_that_share_a_server_get_one_message_at_its_largest_concurrency(tm
     assert "the rewriter and reviewer's endpoint http://127.0.0.1:9/v1 takes 32 queries at once" in message
 
 
-def load(in_flight: int, loop_works: bool = False, limit: int = 4, calls: int = 16) -> ServerLoad:
-    """
-    `calls` calls of 1 s, `in_flight` at a time, at a server of `limit` slots (`in_flight / limit` full), the loop
-    working (not waiting for answers) all along if `loop_works`.
-    """
-    now = [0.0]
-    server = ServerLoad(limit, clock=lambda: now[0])
-    server.loop_waits(not loop_works)
-    for _ in range(calls // in_flight):
-        for _ in range(in_flight):
-            server.start()
-        now[0] += 1.0
-        for _ in range(in_flight):
-            server.end()
-    return server
-
-
 def client() -> ClientLoad:
     """A client that ran 10 s on 2 cores, its loop waiting 4 s for answers."""
     now, cpu = [0.0], [0.0]
@@ -66,8 +50,8 @@ def client() -> ClientLoad:
 @pytest.mark.parametrize("cause", ["this process", "a busier server", "ended episodes"])
 def test_a_rollout_that_kept_a_server_waiting_names_the_cause(cause):
     loads = {
-        "http://a/v1": load(1, loop_works=cause == "this process"),
-        "http://b/v1": load(4) if cause == "a busier server" else load(1),
+        "http://a/v1": steady_load(1, loop_works=cause == "this process"),
+        "http://b/v1": steady_load(4) if cause == "a busier server" else steady_load(1),
     }
     messages = rollout_waiting_messages(loads, client())
     assert len(messages) == (1 if cause == "a busier server" else 2)
@@ -84,4 +68,4 @@ def test_a_rollout_that_kept_a_server_waiting_names_the_cause(cause):
 
 
 def test_a_rollout_that_kept_its_servers_busy_says_nothing():
-    assert rollout_waiting_messages({"http://a/v1": load(4, loop_works=True)}, client()) == []
+    assert rollout_waiting_messages({"http://a/v1": steady_load(4, loop_works=True)}, client()) == []
