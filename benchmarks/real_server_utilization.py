@@ -133,7 +133,7 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
     import yaml
 
     from instrl_trl.backends.accounting import read_queries_file
-    from instrl_trl.backends.server_load import least_fill
+    from instrl_trl.backends.server_load import least_full
     from instrl_trl.generation import DatasetGenerationConfig, generate_dataset
     from instrl_trl.generation.builder import QUERIES_FILE
     from instrl_trl.generation.shards import list_shards
@@ -160,8 +160,10 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
     wall, utilization = monitor.llm_phase(parallel)
     requests = sum(usage[role].paid_queries for role in ("rewriter", "expert"))  # cache hits reach no server
     tokens = sum(usage[role].completion_tokens for role in ("rewriter", "expert"))
+    load = least_full(summary.server_loads)  # `None` for a lock-step run: it does not meter its calls
     return {
-        "client_fill": least_fill(summary.server_loads),  # `None` for a lock-step run: it does not meter its calls
+        "client_fill": None if load is None else load.fill,
+        "held_back": None if load is None else load.held_back,
         "utilization": utilization,
         "capacity_tokens_per_second": replay_tokens / replay_seconds,
         "replayed": len(recorder.requests),
@@ -176,7 +178,13 @@ def run_generate(base_url: str, parallel: int, num_seeds: int, pipelined: bool, 
 
 
 def describe(label: str, parallel: int, num_seeds: int, result: dict) -> str:
-    client_fill = "" if result["client_fill"] is None else f" (client's measure {result['client_fill']:.2f})"
+    client_fill = ""
+    if result["client_fill"] is not None:
+        held_back = "none free" if result["held_back"] is None else f"{result['held_back']:.2f}"
+        client_fill = (
+            f" (client's measure {result['client_fill']:.2f}; of its free slot-time, the share while the client's "
+            f"loop worked: {held_back})"
+        )
     return (
         f"{label:10s} slots={parallel} seeds={num_seeds} requests={result['requests']} "
         f"completion_tokens={result['tokens']} llm_phase={result['wall']:.1f}s "
