@@ -8,8 +8,8 @@ its own response cache: no run is answered from another's.
 Two measures of how busy the server was, over each run's LLM phase (from the first poll of the server's `/slots`
 that shows a busy slot to the last; a thread polls every `--poll` seconds):
 - busy slots: the mean of busy slots / slots, as llama.cpp reports them (and beside it, for a pipelined run, the
-  client's own measure that `generate` prints: its calls in flight over `max_concurrency`, from the first call to the
-  last answer);
+  client's own measure that `generate` prints: its requests in flight over `max_concurrency`, from the first request
+  to the last answer);
 - capacity: the completion tokens per second of the run over those the server reached when the same requests (each
   run's, recorded as the client sent them) are replayed right after it, `--parallel` always in flight, with no
   pipeline, no policy and no cache between them: what the server could do on that work. On a CPU, a server with

@@ -37,7 +37,7 @@ from .endpoint_transport import (
     post_json,
 )
 from .llamacpp import llamacpp_request_kwargs
-from .role_calls import pool_stop_event
+from .role_calls import pool_stop_event, server_request
 from .verdicts import (
     CHOICE_MODES_BY_SERVER,
     answered_choice,
@@ -377,13 +377,14 @@ class EndpointGenerator(TextGenerator):
 
     def _chat_completion(self, prompt: Prompt, kwargs: dict):
         """One attempt's request, read until the attempt's deadline and no further than its answer may be long."""
-        return self._transport.chat_completion(
-            prompt_messages(prompt),
-            self.model_name,
-            deadline=time.monotonic() + self.timeout,
-            max_bytes=max_response_bytes(kwargs),
-            **kwargs,
-        )
+        with server_request():  # in flight at the server, for how full a pipelined run keeps it (`ServerLoad`)
+            return self._transport.chat_completion(
+                prompt_messages(prompt),
+                self.model_name,
+                deadline=time.monotonic() + self.timeout,
+                max_bytes=max_response_bytes(kwargs),
+                **kwargs,
+            )
 
     def _with_retries(self, call: Callable, rng: random.Random, abort: threading.Event):
         """`call()`, retried as `endpoint_retries.py` says; `None` (and `last_error` set) if no attempt succeeded."""

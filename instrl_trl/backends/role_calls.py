@@ -4,10 +4,11 @@ delivered to one queue as soon as it is known.
 
 A role whose backend is an HTTP endpoint is called from a thread pool, one request per item, so that many episodes'
 queries are in flight at once; roles that send to the same server share one pool of that server's `max_concurrency`
-threads, which bounds the requests in flight there, and meters them (`ServerLoad`: how full the client kept the
-server), and meter the process around them (`ClientLoad`: whether the client kept up; both in `server_load.py`). Any
-other role (the rules engine, a local transformers model) is called in the main thread, with every item submitted
-since its last call in one batch: the rules engine is cheap, and a local model answers a batch in one forward pass.
+threads, which bounds the requests in flight there. Each HTTP request a pool thread sends counts in its server's
+`ServerLoad` (how full the client kept it), and the process around them in a `ClientLoad` (whether it kept up; both
+in `server_load.py`). Any other role (the rules engine, a local transformers model) is called in the main thread, with
+every item submitted since its last call in one batch: the rules engine is cheap, and a local model answers a batch
+in one forward pass.
 
 ```
  main thread                       server "http://h:8000/v1" (one pool, max_concurrency threads)
@@ -20,8 +21,9 @@ since its last call in one batch: the rules engine is cheap, and a local model a
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,8 +83,9 @@ def dispatch_completions(
 _pool_thread = threading.local()
 
 
-def _enter_pool(stop: threading.Event) -> None:
+def _enter_pool(stop: threading.Event, load: ServerLoad) -> None:
     _pool_thread.stop = stop
+    _pool_thread.load = load
 
 
 def pool_stop_event() -> threading.Event | None:
@@ -91,6 +94,24 @@ def pool_stop_event() -> threading.Event | None:
     stops retrying (its answer has no one left to read it). `None` in any other thread.
     """
     return getattr(_pool_thread, "stop", None)
+
+
+@contextmanager
+def server_request() -> Iterator[None]:
+    """
+    Around one HTTP request to a server: in a thread of a [`ServerPools`] pool, the request counts in flight in that
+    server's [`ServerLoad`] for as long as the block runs (a response cache's hit or a retry's backoff never enters
+    one). Anywhere else it counts nowhere.
+    """
+    load = getattr(_pool_thread, "load", None)
+    if load is None:
+        yield
+        return
+    load.start()
+    try:
+        yield
+    finally:
+        load.end()
 
 
 def endpoint_of(role) -> tuple[str, int] | None:
@@ -122,24 +143,6 @@ def servers_of(roles: dict[str, object]) -> dict[str, tuple[int, list[str]]]:
     return servers
 
 
-class _MeteredPool(ThreadPoolExecutor):
-    """A thread pool whose tasks count in a [`ServerLoad`] while they run."""
-
-    def __init__(self, load: ServerLoad, **kwargs):
-        super().__init__(**kwargs)
-        self.load = load
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        return super().submit(self._metered, fn, *args, **kwargs)
-
-    def _metered(self, fn, *args, **kwargs):
-        self.load.start()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.load.end()
-
-
 class ServerPools:
     r"""
     One thread pool per server, shared by the roles that send to it: `max_workers` is the largest `max_concurrency`
@@ -155,12 +158,11 @@ class ServerPools:
         self.client = ClientLoad(loads=list(self.loads.values()))
         self._stop = threading.Event()
         self._pools = {
-            endpoint: _MeteredPool(
-                self.loads[endpoint],
+            endpoint: ThreadPoolExecutor(
                 max_workers=limit,
                 thread_name_prefix="role-call",
                 initializer=_enter_pool,
-                initargs=(self._stop,),
+                initargs=(self._stop, self.loads[endpoint]),
             )
             for endpoint, limit in limits.items()
         }

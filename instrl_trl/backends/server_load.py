@@ -1,9 +1,9 @@
 """
-How full a client keeps an inference server, and why not fuller: `ServerLoad` integrates one server's calls in flight
-over time (its `fill` of `max_concurrency`), `ClientLoad` meters the process while a pipelined loop runs (its CPU, the
-loop's waiting for answers), and a server's free slot-time is split by what the loop was doing: free while the loop
-worked, the client held calls back (`held_back`); free while it waited, it had nothing more to send. The stages'
-warnings (`servers_kept_waiting`) name the cause from that split.
+How full a client keeps an inference server, and why not fuller: `ServerLoad` integrates one server's requests in
+flight over time (its `fill` of `max_concurrency`), `ClientLoad` meters the process while a pipelined loop runs (its
+CPU, the loop's waiting for answers), and a server's free slot-time is split by what the loop was doing: free while
+the loop worked, the client held requests back (`held_back`); free while it waited, it had nothing more to send. The
+stages' warnings (`servers_kept_waiting`) name the cause from that split.
 """
 
 import os
@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 
 
-# A server kept less than this full on average, over at least `MIN_CALLS_PER_SLOT` calls per slot (so that the first
-# and last calls' ramps are a small part), waited on the client: the run warns
+# A server kept less than this full on average, over at least `MIN_REQUESTS_PER_SLOT` requests per slot (so that the
+# first and last requests' ramps are a small part), waited on the client: the run warns
 LOW_SERVER_FILL = 0.5
-MIN_CALLS_PER_SLOT = 4
+MIN_REQUESTS_PER_SLOT = 4
 # A server whose free slot-time passed at least this much while the loop worked (see `ServerLoad.held_back`) waited on
 # the client's own work, not on a lack of work to send
 CLIENT_HELD_BACK = 0.5
@@ -23,14 +23,16 @@ CLIENT_HELD_BACK = 0.5
 
 class ServerLoad:
     r"""
-    How many of this process's calls were in flight at one server, over time, as the client saw them: a call counts
-    from the moment a pool thread starts it to its answer (retries and backoff included; a cache hit for an instant).
-    With `max_concurrency` set to what the server decodes at once, `fill` is how busy the client kept it.
+    How many of this process's HTTP requests were in flight at one server, over time, as the client saw them: a request
+    counts from the moment it is sent to its answer (or its failure), each attempt of a retried query on its own; a
+    response cache's hit and a retry's backoff reach no server and do not count (see
+    [`~instrl_trl.backends.role_calls.server_request`]). With `max_concurrency` set to what the server decodes at
+    once, `fill` is how busy the client kept it.
 
-    The slots left free are split by what the loop that sends the calls was doing (see [`ClientLoad`]): free while it
-    waited for answers, the loop had nothing more to send (episodes waiting on another server, or ended); free while
-    it worked (a policy's forward pass, a local role's batch), the client held calls back. `held_back` is that second
-    share.
+    The slots left free are split by what the loop whose queries send the requests was doing (see [`ClientLoad`]):
+    free while it waited for answers, the loop had nothing more to send (episodes waiting on another server, or
+    ended); free while it worked (a policy's forward pass, a local role's batch), the client held requests back.
+    `held_back` is that second share.
 
     Args:
         limit (`int`): the server's `max_concurrency`.
@@ -39,8 +41,8 @@ class ServerLoad:
 
     def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
-        self.calls = 0
-        self.busy_seconds = 0.0  # the integral of the calls in flight over time
+        self.requests = 0  # requests sent
+        self.busy_seconds = 0.0  # the integral of the requests in flight over time
         self.first_start: float | None = None
         self.last_end: float | None = None
         self._clock = clock
@@ -52,23 +54,23 @@ class ServerLoad:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """A call begins."""
+        """A request is sent."""
         with self._lock:
             if self.first_start is None:
                 self.first_start = self._last_change = self._clock()
             self._advance()
             self._in_flight += 1
-            self.calls += 1
+            self.requests += 1
 
     def end(self) -> None:
-        """A call ended (answered or failed)."""
+        """A request ended (answered or failed)."""
         with self._lock:
             self.last_end = self._advance()
             self._in_flight -= 1
             self._free_while_working_at_last_end = self._free_while_working
 
     def loop_waits(self, waiting: bool) -> None:
-        """The loop that sends the calls starts (`True`) or stops waiting for answers."""
+        """The loop whose queries send the requests starts (`True`) or stops waiting for answers."""
         with self._lock:
             self._advance()
             self._loop_waiting = waiting
@@ -92,14 +94,14 @@ class ServerLoad:
 
     @property
     def fill(self) -> float | None:
-        """The mean calls in flight over [`seconds`], over `limit`; `None` before any call ended."""
+        """The mean requests in flight over [`seconds`], over `limit`; `None` before any request ended."""
         return self.busy_seconds / (self.limit * self.seconds) if self.seconds > 0 else None
 
     @property
     def held_back(self) -> float | None:
         """
         Of the slot-seconds left free over [`seconds`], the share that passed while the loop worked instead of waiting
-        for answers: calls the client held back. `None` before any call ended or with no slot ever free.
+        for answers: requests the client held back. `None` before any request ended or with no slot ever free.
         """
         free = self.limit * self.seconds - self.busy_seconds
         if self.seconds <= 0 or free <= 1e-9 * self.limit * self.seconds:  # no slot free, up to float rounding
@@ -107,12 +109,13 @@ class ServerLoad:
         return min(self._free_while_working_at_last_end / free, 1.0)
 
     def describe(self) -> str:
-        """One line: the calls, the mean in flight of `limit`, over how long, and the fill."""
+        """One line: the requests, the mean in flight of `limit`, over how long, and the fill."""
         if self.fill is None:
-            return f"{self.calls} calls, none answered"
+            return f"{self.requests} requests, none answered"
+        in_flight = self.fill * self.limit
         return (
-            f"{self.calls} calls, on average {self.fill * self.limit:.1f} of its {self.limit} (`max_concurrency`) in "
-            f"flight over {self.seconds:.1f} s ({self.fill:.2f} full)"
+            f"{self.requests} requests, on average {in_flight:.1f} of its {self.limit} (`max_concurrency`) in flight "
+            f"over {self.seconds:.1f} s ({self.fill:.2f} full)"
         )
 
 
@@ -135,13 +138,15 @@ def client_held_back(load: ServerLoad) -> bool:
 
 def servers_kept_waiting(loads: dict[str, ServerLoad]) -> dict[str, ServerLoad]:
     """
-    The servers of `loads` that a run long enough to tell (`MIN_CALLS_PER_SLOT` calls per slot) kept less than
+    The servers of `loads` that a run long enough to tell (`MIN_REQUESTS_PER_SLOT` requests per slot) kept less than
     `LOW_SERVER_FILL` full: they waited on this process, and a server paid by the hour idled.
     """
     return {
         endpoint: load
         for endpoint, load in loads.items()
-        if load.fill is not None and load.fill < LOW_SERVER_FILL and load.calls >= MIN_CALLS_PER_SLOT * load.limit
+        if load.fill is not None
+        and load.fill < LOW_SERVER_FILL
+        and load.requests >= MIN_REQUESTS_PER_SLOT * load.limit
     }
 
 

@@ -307,7 +307,7 @@ def _finish(
     for endpoint, load in summary.server_loads.items():
         print(f"Server {endpoint} (this process): {load.describe()}.")  # noqa: T201
     if summary.server_loads and summary.client_load is not None:
-        print(f"While its calls ran, {summary.client_load.describe()}.")  # noqa: T201
+        print(f"Meanwhile, {summary.client_load.describe()}.")  # noqa: T201
     if config.push_to_hub and not num_failed_seeds:
         patterns = ["data/*.parquet", "README.md", "*.png"]
         url = push_folder(config.output_dir, config.hub_dataset_id, "dataset", allow_patterns=patterns,

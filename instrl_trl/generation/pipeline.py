@@ -75,7 +75,7 @@ class PipelineResult:
     Parameters:
         num_rows (`int`): rows written.
         failed_seed_indices (`set[int]`): seeds left undone because some of their queries failed.
-        server_loads (`dict[str, ServerLoad]`): per endpoint, how many calls were in flight over the run.
+        server_loads (`dict[str, ServerLoad]`): per endpoint, how many requests were in flight over the run.
         client_load (`ClientLoad` or `None`): the process's CPU and the loop's waiting over the run.
     """
 

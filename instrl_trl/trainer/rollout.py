@@ -108,8 +108,8 @@ class RolloutBatch:
     @property
     def server_fill(self) -> float | None:
         """
-        A pipelined rollout's least full server's fill: its mean calls in flight over its `max_concurrency`, from the
-        first call to the last answer; `None` for a lock-step rollout.
+        A pipelined rollout's least full server's fill: its mean requests in flight over its `max_concurrency`, from
+        the first request to the last answer; `None` for a lock-step rollout.
         """
         return least_fill(self.server_loads)
 

@@ -100,14 +100,14 @@ def test_generate_through_llamacpp(llamacpp_server, tmp_path, capsys):
     for role in ("rewriter", "expert"):
         assert per_role[role]["paid_queries"] >= 1 and per_role[role]["failures"] == 0, per_role
         assert per_role[role]["completion_tokens"] > 0  # counted by the server
-    # The stage says how full it kept the server: one line, its calls those of both roles (cache hits included), and
+    # The stage says how full it kept the server: one line, its requests those both roles sent (no cache hit), and
     # what the client did meanwhile
     printed = capsys.readouterr().out.splitlines()
     (line,) = [line for line in printed if line.startswith("Server ")]
-    calls = int(re.search(r": (\d+) calls, on average [\d.]+ of its 4 \(`max_concurrency`\) in flight", line).group(1))
-    assert calls == sum(per_role[role]["queries"] for role in ("rewriter", "expert"))
-    (line,) = [line for line in printed if line.startswith("While its calls ran, ")]
-    pattern = r"While its calls ran, this process kept [\d.]+ of its \d+ CPU cores busy, and its loop waited for "
+    found = re.search(r": (\d+) requests, on average [\d.]+ of its 4 \(`max_concurrency`\) in flight", line)
+    assert int(found.group(1)) == sum(per_role[role]["paid_queries"] for role in ("rewriter", "expert"))
+    (line,) = [line for line in printed if line.startswith("Meanwhile, ")]
+    pattern = r"Meanwhile, this process kept [\d.]+ of its \d+ CPU cores busy, and its loop waited for "
     assert re.fullmatch(pattern + r"answers \d+% of the time\.", line)
 
 

@@ -10,7 +10,7 @@ def test_server_load_integrates_the_calls_in_flight_over_time():
         now[0] = time_
         event()
     # 1 call in flight for 1 s, 2 for 2 s, 1 for 1 s: 6 call-seconds over 4 s of 2 slots
-    assert load.calls == 2 and load.seconds == 4.0 and load.busy_seconds == 6.0
+    assert load.requests == 2 and load.seconds == 4.0 and load.busy_seconds == 6.0
     assert load.fill == 0.75
 
 
@@ -61,4 +61,4 @@ def test_free_slots_are_split_by_what_the_loop_was_doing():
 def test_only_servers_kept_waiting_over_enough_calls_are_named():
     loads = {"idle": steady_load(1), "full": steady_load(4), "half": steady_load(2), "short": steady_load(1, calls=15)}
     assert [server.fill for server in loads.values()] == [0.25, 1.0, 0.5, 0.25]
-    assert list(servers_kept_waiting(loads)) == ["idle"]  # under half full, over 4 calls per slot at least
+    assert list(servers_kept_waiting(loads)) == ["idle"]  # under half full, over 4 requests per slot at least

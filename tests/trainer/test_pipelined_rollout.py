@@ -129,7 +129,7 @@ def test_pipelined_rollout_keeps_queries_in_flight_past_a_slow_one(trainer, quic
 
 
 def test_pipelined_rollout_reports_how_full_it_kept_the_server(trainer, quickstart_seeds):
-    # The client's own measure (calls in flight over `max_concurrency`) is the server's, up to the HTTP round trips;
+    # The client's own measure (requests in flight over `max_concurrency`) is the server's, up to the HTTP round trips;
     # a lock-step rollout does not meter its calls. First, a process's first calls, which set up its HTTP client
     seeds = quickstart_seeds["instruction"][:NUM_EPISODES]
     with OpenAIServer(responder=evolving) as server:

@@ -56,7 +56,9 @@ def test_a_rollout_that_kept_a_server_waiting_names_the_cause(cause):
     messages = rollout_waiting_messages(loads, client())
     assert len(messages) == (1 if cause == "a busier server" else 2)
     message = messages[0]
-    assert message.startswith("A rollout kept the server waiting on this process: http://a/v1: 16 calls, on average ")
+    assert message.startswith(
+        "A rollout kept the server waiting on this process: http://a/v1: 16 requests, on average "
+    )
     assert client().describe() in message
     if cause == "this process":
         assert "100% of the slot-time left free passed while the loop worked" in message
