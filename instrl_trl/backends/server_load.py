@@ -9,7 +9,8 @@ stages' warnings (`servers_kept_waiting`) name the cause from that split.
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 # A server kept less than this full on average, over at least `MIN_REQUESTS_PER_SLOT` requests per slot (so that the
@@ -203,9 +204,18 @@ class ClientLoad:
         self._start = clock()
         self._cpu_start = cpu_clock()
 
-    def waiting(self) -> "_Waiting":
-        """A context in which the loop waits for answers."""
-        return _Waiting(self)
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """A context in which the loop waits for answers: it counts in `waiting_seconds`, and its loads know."""
+        for load in self.loads:
+            load.loop_waits(True)
+        start = self._clock()
+        try:
+            yield
+        finally:
+            self.waiting_seconds += self._clock() - start
+            for load in self.loads:
+                load.loop_waits(False)
 
     def stop(self) -> None:
         """The loop ended: fixes `seconds` and `cpu_seconds` (a later call changes nothing)."""
@@ -233,16 +243,26 @@ class ClientLoad:
         )
 
 
-class _Waiting:
-    def __init__(self, client: ClientLoad):
-        self.client = client
-
-    def __enter__(self) -> None:
-        for load in self.client.loads:
-            load.loop_waits(True)
-        self._start = self.client._clock()
-
-    def __exit__(self, *exc) -> None:
-        self.client.waiting_seconds += self.client._clock() - self._start
-        for load in self.client.loads:
-            load.loop_waits(False)
+def waiting_messages(
+    loads: dict[str, ServerLoad], client: ClientLoad, who: str, held_back_cause: str, no_work_cause: str
+) -> list[str]:
+    """
+    One message per server of `loads` that `who` (the run, e.g. `"Generation"`) kept waiting (see
+    [`servers_kept_waiting`]), with the cause its free slots point at: free while the loop worked, this process held
+    the calls back (`held_back_cause` says what in it does); free while the loop waited for answers, its episodes had
+    nothing more to send (a busier server, named, or `no_work_cause`).
+    """
+    messages = []
+    for endpoint, load in servers_kept_waiting(loads).items():
+        message = (
+            f"{who} kept the server waiting on this process: {endpoint}: {load.describe()}; {client.describe()}; "
+            f"{load.held_back or 0:.0%} of the slot-time left free passed while the loop worked. "
+        )
+        if client_held_back(load):
+            message += f"This process held the calls back: {held_back_cause}"
+        else:
+            others = busier_servers(loads, endpoint)
+            busier = f"they waited on a busier server, {', '.join(others)}, or " if others else ""
+            message += f"Its episodes had no more queries to send: {busier}{no_work_cause}"
+        messages.append(message)
+    return messages

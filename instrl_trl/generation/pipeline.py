@@ -25,7 +25,7 @@ import torch
 from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
 from ..backends.role_calls import BatchingWorker, Completion, RoleCaller, ServerPools, dispatch_completions
-from ..backends.server_load import ClientLoad, ServerLoad, busier_servers, client_held_back, servers_kept_waiting
+from ..backends.server_load import ClientLoad, ServerLoad, waiting_messages
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
 from .evolve import Candidate, episode_candidates
 from .filters import Deduplicator
@@ -87,39 +87,30 @@ class PipelineResult:
 
 def server_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -> list[str]:
     """
-    One message per server the run kept waiting (see
-    [`~instrl_trl.backends.role_calls.servers_kept_waiting`]), with the cause its free slots point at: this process
-    (they were free while its loop worked) or a lack of work to send (free while the loop waited for answers).
+    One message per server the run kept waiting, with its cause (see
+    [`~instrl_trl.backends.server_load.waiting_messages`]): this process (they were free while its loop worked) or a
+    lack of work to send (free while the loop waited for answers).
     """
-    messages = []
-    for endpoint, load in servers_kept_waiting(loads).items():
-        message = (
-            f"Generation kept the server waiting on this process: {endpoint}: {load.describe()}; {client.describe()}; "
-            f"{load.held_back or 0:.0%} of the slot-time left free passed while the loop worked. "
-        )
-        if client_held_back(load):
-            message += (
-                "This process held the calls back: the policy's or the near-duplicate filter's forward passes on a "
-                "CPU (`dedup_method: embedding` costs ~100x `minhash`; a GPU, or fewer CPU jobs beside the run, speed "
-                "them up), or a role answered in this process (a local `transformers` model answers its batches "
-                "while the server waits)."
+    cores_full = client.cores_busy >= BUSY_CORES * client.cores
+    return waiting_messages(
+        loads,
+        client,
+        who="Generation",
+        held_back_cause=(
+            "the policy's or the near-duplicate filter's forward passes on a CPU (`dedup_method: embedding` costs "
+            "~100x `minhash`; a GPU, or fewer CPU jobs beside the run, speed them up), or a role answered in this "
+            "process (a local `transformers` model answers its batches while the server waits)."
+        ),
+        no_work_cause=(
+            "there were fewer seeds than twice `max_concurrency` (a run's first and last episodes leave slots empty)"
+            + (
+                ", or finished seeds waited for the near-duplicate filter's embeddings, computed beside the loop on "
+                "cores that were full (a GPU, or `dedup_method: minhash`, frees them)."
+                if cores_full
+                else "."
             )
-        else:
-            others = busier_servers(loads, endpoint)
-            message += (
-                "Its episodes had no more queries to send: "
-                + (f"they waited on a busier server, {', '.join(others)}, or " if others else "")
-                + "there were fewer seeds than twice `max_concurrency` (a run's first and last episodes leave slots "
-                "empty)"
-                + (
-                    ", or finished seeds waited for the near-duplicate filter's embeddings, computed beside the loop "
-                    "on cores that were full (a GPU, or `dedup_method: minhash`, frees them)."
-                    if client.cores_busy >= BUSY_CORES * client.cores
-                    else "."
-                )
-            )
-        messages.append(message)
-    return messages
+        ),
+    )
 
 
 class PipelinedGeneration:

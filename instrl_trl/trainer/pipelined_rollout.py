@@ -30,13 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.base import Rewrite
-from ..backends.role_calls import (
-    Completion,
-    RoleCaller,
-    ServerPools,
-    dispatch_completions,
-    endpoint_of,
-)
+from ..backends.role_calls import Completion, RoleCaller, ServerPools, dispatch_completions, endpoint_of
 from ..environment import STOP_ACTION, Episode, InstructionEnv, StepResult, format_state
 from .rollout import EpisodeActFn, RewardFn, RolloutBatch
 

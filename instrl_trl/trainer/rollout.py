@@ -67,9 +67,9 @@ class RolloutBatch:
         operations (`list[str]`), accepted (`list[bool]`), queries (`list[int]`): from the environment.
         evolutions (`list[list[Evolution]]`): per episode, the instructions that passed review and elimination.
         server_loads (`dict[str, ServerLoad]`): a pipelined rollout's servers, each with how full the rollout kept it
-            (see [`~instrl_trl.backends.role_calls.ServerLoad`]); empty for lock-step.
+            (see [`~instrl_trl.backends.server_load.ServerLoad`]); empty for lock-step.
         client_load (`ClientLoad` or `None`): what a pipelined rollout's process did until its last answer: its CPU,
-            its loop's waiting for answers (see [`~instrl_trl.backends.role_calls.ClientLoad`]).
+            its loop's waiting for answers (see [`~instrl_trl.backends.server_load.ClientLoad`]).
     """
 
     num_episodes: int
@@ -117,7 +117,7 @@ class RolloutBatch:
     def server_held_back(self) -> float | None:
         """
         Of the slot-time the least full server left free, the share that passed while the rollout's loop worked (see
-        [`~instrl_trl.backends.role_calls.ServerLoad.held_back`]); `None` for lock-step or with no slot ever free.
+        [`~instrl_trl.backends.server_load.ServerLoad.held_back`]); `None` for lock-step or with no slot ever free.
         """
         load = least_full(self.server_loads)
         return None if load is None else load.held_back

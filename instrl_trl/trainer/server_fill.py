@@ -7,7 +7,7 @@ pipelined rollout ran, what it measured says why a server waited (`rollout_waiti
 from accelerate.logging import get_logger
 
 from ..backends.role_calls import servers_of
-from ..backends.server_load import ClientLoad, ServerLoad, busier_servers, client_held_back, servers_kept_waiting
+from ..backends.server_load import ClientLoad, ServerLoad, waiting_messages
 
 
 logger = get_logger(__name__)
@@ -45,34 +45,26 @@ def warn_if_rollouts_leave_slots_idle(args, roles: dict[str, object]) -> None:
 
 def rollout_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -> list[str]:
     """
-    One message per server a pipelined rollout kept waiting (see
-    [`~instrl_trl.backends.role_calls.servers_kept_waiting`]), with the cause its free slots point at: this process
-    (they were free while its loop worked: the policy's forward passes) or a lack of work to send (free while the loop
-    waited for answers: episodes queued for a busier server, or ended ones leaving slots empty).
+    One message per server a pipelined rollout kept waiting, with its cause (see
+    [`~instrl_trl.backends.server_load.waiting_messages`]): this process (free slots while its loop worked: the
+    policy's forward passes) or a lack of work to send (free while the loop waited for answers: episodes queued for a
+    busier server, or ended ones leaving slots empty).
     """
-    messages = []
-    for endpoint, load in servers_kept_waiting(loads).items():
-        message = (
-            f"A rollout kept the server waiting on this process: {endpoint}: {load.describe()}; {client.describe()}; "
-            f"{load.held_back or 0:.0%} of the slot-time left free passed while the loop worked. "
-        )
-        if client_held_back(load):
-            message += (
-                "This process held the calls back: the policy's forward passes (acting, then each step's "
-                "log-probabilities and values) and the novelty reward's embeddings, on a CPU. A GPU takes them off "
-                "this CPU; on a CPU, lock-step rollouts (`pipelined_rollouts: false`) spend less CPU per query and "
-                "may finish sooner: benchmarks/server_utilization.py measures both on your machine."
-            )
-        else:
-            others = busier_servers(loads, endpoint)
-            message += (
-                "Its episodes had no more queries to send: "
-                + (f"they waited on a busier server, {', '.join(others)}, or " if others else "")
-                + "episodes that ended left their slots empty. Give a rollout more episodes than `max_concurrency` "
-                "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy)."
-            )
-        messages.append(message)
-    return messages
+    return waiting_messages(
+        loads,
+        client,
+        who="A rollout",
+        held_back_cause=(
+            "the policy's forward passes (acting, then each step's log-probabilities and values) and the novelty "
+            "reward's embeddings, on a CPU. A GPU takes them off this CPU; on a CPU, lock-step rollouts "
+            "(`pipelined_rollouts: false`) spend less CPU per query and may finish sooner: "
+            "benchmarks/server_utilization.py measures both on your machine."
+        ),
+        no_work_cause=(
+            "episodes that ended left their slots empty. Give a rollout more episodes than `max_concurrency` "
+            "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy)."
+        ),
+    )
 
 
 def warn_why_rollout_kept_servers_waiting(loads: dict[str, ServerLoad], client: ClientLoad) -> bool:
