@@ -84,6 +84,10 @@ class QueryAccounting:
                 totals.prompt_tokens += usage.prompt_tokens
                 totals.completion_tokens += usage.completion_tokens
 
+    def add(self, other: "QueryAccounting") -> None:
+        """Adds everything `other` counted (e.g. a rollout's own counts, once the run takes the rollout)."""
+        self._usage = {role: usage + other.usage(role) for role, usage in self._usage.items()}
+
     def __getitem__(self, role: str) -> int:
         return self._usage[role].queries
 

@@ -56,6 +56,15 @@ class InstructionGenerationConfig(
             always play lock-step steps, which batch their queries. A pipelined rollout runs the policy's forward pass
             twice per state (once to pick the action as the episode is ready, once with its whole step): with a
             MiniLM-sized policy on a CPU that work, not the server, sets the rollout's length, and `False` is faster.
+        overlap_rollouts (`bool`, *optional*, defaults to `False`):
+            With pipelined rollouts at an endpoint, start the next rollout's episodes while this rollout's last
+            episodes run and PPO trains on it, so that the server is not left with the ended episodes' empty slots at
+            the end of each rollout and with nothing during each update. Each rollout after the first is then played
+            by the policy one update older than the one PPO starts from (off-policy by one update, as asynchronous
+            PPO and GRPO trainers allow; PPO's ratio uses the log-probabilities of the policy that played it), and
+            runs are as deterministic and resumable as without it. Cannot be combined with `query_budget` (the budget
+            would stop training with the next rollout's queries spent) nor with DeepSpeed ZeRO-3 or FSDP (the rollout
+            plays a full copy of the policy).
 
         > Parameters that control the PPO loss
 
@@ -141,6 +150,13 @@ class InstructionGenerationConfig(
     pipelined_rollouts: bool = field(
         default=True,
         metadata={"help": "With an endpoint role, advance each episode as its own queries return (False: lock-step)."},
+    )
+    overlap_rollouts: bool = field(
+        default=False,
+        metadata={
+            "help": "Start the next rollout's episodes while PPO trains on this one (played by the policy one update "
+            "older), so that an endpoint never runs out of queries between rollouts."
+        },
     )
 
     # Parameters that control the PPO loss
@@ -249,5 +265,17 @@ class InstructionGenerationConfig(
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
+        if self.overlap_rollouts and not self.pipelined_rollouts:
+            raise ValueError(
+                "`overlap_rollouts` starts the next rollout's episodes as this rollout's end, which lock-step "
+                "rollouts (`pipelined_rollouts: false`) cannot do: set `pipelined_rollouts: true` or "
+                "`overlap_rollouts: false`."
+            )
+        if self.overlap_rollouts and self.query_budget is not None:
+            raise ValueError(
+                "`overlap_rollouts` plays the next rollout while PPO trains on this one, so `query_budget` would stop "
+                "training with that rollout's queries spent and never trained on: unset `query_budget` (bound the run "
+                "with `max_steps`) or set `overlap_rollouts: false`."
+            )
         self.parse_roles()
         self.check_rewards()

@@ -75,14 +75,21 @@ class _PipelinedEpisodes:
         self.max_batch_size = max_batch_size
         self.scoring_act_fn = scoring_act_fn
 
-    def play(self, seeds: list[str], generators: list[torch.Generator]) -> RolloutBatch:
+    def play(
+        self, seeds: list[str], generators: list[torch.Generator], pools: ServerPools | None = None
+    ) -> RolloutBatch:
         env = self.env
         env.reset(seeds)
         self._runs = [_EpisodeRun(index, episode, generators[index]) for index, episode in enumerate(env.episodes)]
         self._batch = RolloutBatch(num_episodes=len(seeds))
         self._num_scored = 0  # steps already in the batch
         self._completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
-        pools = self._pools = ServerPools({"rewriter": env.rewriter, "reviewer": env.reviewer})
+        # Pools of its own, or pools shared with other rollouts in flight (which then own them and their loads)
+        own_pools = pools is None
+        if own_pools:
+            pools = ServerPools({"rewriter": env.rewriter, "reviewer": env.reviewer})
+        self._pools = pools
+        self._client = pools.client if own_pools else None
         self._callers = {
             "rewriter": RoleCaller("rewriter", env.rewriter.rewrite, self._completions, pools.pool_for(env.rewriter)),
             "reviewer": RoleCaller("reviewer", self._review, self._completions, pools.pool_for(env.reviewer)),
@@ -113,19 +120,22 @@ class _PipelinedEpisodes:
                     self._score_step(self.act_fn, *self._step_inputs())
                     continue
                 self._handle_completions(block=not flushed)
-            pools.client.stop()  # the last answer is in: what the client did while the servers could work
+            if own_pools:
+                pools.client.stop()  # the last answer is in: what the client did while the servers could work
             if scorer is not None:
                 self._score_complete_steps(scorer)
                 for future in self._scoring:
                     future.result()
         finally:
-            pools.shutdown()
+            if own_pools:
+                pools.shutdown()
             if scorer is not None:
                 scorer.shutdown(wait=True, cancel_futures=True)
         while self._step_complete(self._num_scored):
             self._score_step(self.act_fn, *self._step_inputs())
         self._batch.evolutions = [list(episode.accepted) for episode in env.episodes]
-        self._batch.server_loads, self._batch.client_load = pools.loads, pools.client
+        if own_pools:
+            self._batch.server_loads, self._batch.client_load = pools.loads, pools.client
         return self._batch
 
     def _step_complete(self, step: int) -> bool:
@@ -179,7 +189,7 @@ class _PipelinedEpisodes:
                 self._callers["rewriter"].submit(self.env.rewrite_request(run.episode, run.operation), run)
 
     def _handle_completions(self, block: bool) -> None:
-        dispatch_completions(self._completions, self._on_completion, block, self._pools.client)
+        dispatch_completions(self._completions, self._on_completion, block, self._client)
 
     def _on_completion(self, completion: Completion) -> None:
         if completion.role == "rewriter":
@@ -218,6 +228,7 @@ def collect_rollouts_pipelined(
     generators: list[torch.Generator],
     max_batch_size: int = MAX_ACT_BATCH_SIZE,
     scoring_act_fn: EpisodeActFn | None = None,
+    pools: ServerPools | None = None,
 ) -> RolloutBatch:
     """
     Plays one episode per seed until all have ended, each advancing as soon as its own queries return, and returns
@@ -243,9 +254,13 @@ def collect_rollouts_pipelined(
             rewards, the reward functions called from there too) while this thread keeps the queries going: it may
             share the model with `act_fn` but nothing that is not thread-safe (a fast tokenizer is not: give it a
             copy). Without it, steps are scored here, between answers.
+        pools ([`~instrl_trl.backends.role_calls.ServerPools`], *optional*):
+            Server pools shared with other rollouts in flight at the same time, which bound the requests of all of them
+            together (each server's `max_concurrency`); the caller shuts them down, and the batch reports no loads of
+            its own (`server_loads` empty, `client_load` `None`). By default the rollout makes pools of its own.
     """
     if len(generators) != len(seeds):
         raise ValueError(f"Got {len(generators)} generators for {len(seeds)} seeds; pass one per episode.")
     if max_batch_size < 1:
         raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size}.")
-    return _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size, scoring_act_fn).play(seeds, generators)
+    return _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size, scoring_act_fn).play(seeds, generators, pools)

@@ -1,0 +1,181 @@
+"""
+Overlapped rollouts (`overlap_rollouts`): the next rollout's episodes start while this rollout's last episodes run and
+PPO trains on it, so that an inference server is not left with only the ended episodes' empty slots at the end of
+every rollout, nor idle during every update.
+
+```
+ R_j: rollout j (the rollout PPO trains on from micro-step j x steps_per_rollout);  θ_j: the weights before update j
+
+ boundary 0:  launch R_0 and R_1, both played by θ_0;  take R_0;  update 0 -> θ_1      (R_1's queries go on)
+ boundary 1:  launch R_2, played by θ_1;               take R_1;  update 1 -> θ_2      (R_2's queries go on)
+ boundary j:  launch R_{j+1}, played by θ_j;           take R_j;  update j -> θ_{j+1}
+```
+
+Every rollout after the first is played by the policy one update older than the one PPO starts from (stale by one,
+as TRL's asynchronous GRPO trainer allows with `max_staleness`); its log-probabilities and values are those of the
+policy that played it, so PPO's ratio accounts for the update in between, and clips it. No rollout is launched past
+the run's last one.
+
+Nothing depends on the server's timing. The policy that plays a rollout is fixed by the schedule, each episode samples
+from its own stream ([`~instrl_trl.trainer.rollout.episode_generators`], seeded by the micro-step that takes the
+rollout), and what carries state from rollout to rollout waits until the trainer takes the rollout, in rollout order:
+its rewards (the reward memories, the cost multiplier as they stand then, as for a rollout played on the spot) and its
+query counts (kept apart until then). A checkpoint therefore holds nothing of a rollout in flight but the weights that
+play it, and a resumed run plays it again: the same rollout.
+"""
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from copy import deepcopy
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel
+
+from ..backends.accounting import QueryAccounting
+from ..backends.role_calls import ServerPools
+from .rollout import RolloutBatch
+
+
+class RolloutGivenUp(RuntimeError):
+    """Raised in a rollout in flight that training ended without (its rewards are never computed)."""
+
+
+class Adoption:
+    """Holds a rollout in flight's rewards back until the trainer takes the rollout ([`adopt`]) or gives it up."""
+
+    def __init__(self):
+        self._decided = threading.Event()
+        self._given_up = False
+
+    def adopt(self) -> None:
+        self._decided.set()
+
+    def give_up(self) -> None:
+        self._given_up = True
+        self._decided.set()
+
+    def wait(self) -> None:
+        """Returns once the rollout is taken; raises [`RolloutGivenUp`] if it never will be."""
+        self._decided.wait()
+        if self._given_up:
+            raise RolloutGivenUp("Training ended without this rollout.")
+
+
+# play(accounting, adoption, pools) -> the rollout: a pipelined rollout that counts its queries in `accounting`,
+# computes its rewards once `adoption` lets it and sends its requests through the shared `pools`
+PlayFn = Callable[[QueryAccounting, Adoption, ServerPools], RolloutBatch]
+
+
+def frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
+    """A copy of `model`'s weights as they are now, in eval mode and without gradients, to play a rollout with."""
+    policy = deepcopy(model)
+    for parameter in policy.parameters():
+        parameter.grad = None
+        parameter.requires_grad_(False)
+    return policy.eval()
+
+
+@dataclass
+class _InFlight:
+    step: int
+    policy: PreTrainedModel
+    accounting: QueryAccounting
+    adoption: Adoption
+    future: Future
+
+
+class OverlappedRollouts:
+    r"""
+    The rollouts a trainer has in flight (at most two: the one it is about to take and the next), keyed by the
+    micro-step that takes each, with one pool per server shared by all of them, so that together they keep at most
+    each server's `max_concurrency` requests in flight.
+
+    Args:
+        roles (`dict[str, object]`):
+            The roles whose servers the rollouts send to (`{"rewriter": ..., "reviewer": ...}`).
+    """
+
+    def __init__(self, roles: dict[str, object]):
+        self._roles = roles
+        self._in_flight: dict[int, _InFlight] = {}
+        self._pools: ServerPools | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        # The weights of a rollout in flight at a checkpoint, until the resumed run launches it again
+        self._pending: tuple[int, dict[str, torch.Tensor]] | None = None
+
+    @property
+    def server_loads(self):
+        """Each server's load since the first rollout (see [`~instrl_trl.backends.server_load.ServerLoad`])."""
+        return {} if self._pools is None else self._pools.loads
+
+    def in_flight(self, step: int) -> bool:
+        return step in self._in_flight
+
+    def launch(self, step: int, policy: PreTrainedModel, play: PlayFn) -> None:
+        """
+        Starts `play` (in a background thread): the rollout taken at micro-step `step`, played by `policy` (a
+        [`frozen_copy`], kept for checkpoints).
+        """
+        if step in self._in_flight:
+            raise RuntimeError(f"The rollout of micro-step {step} is already in flight.")
+        if self._pools is None:
+            self._pools = ServerPools(self._roles)
+            self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overlapped-rollout")
+        accounting, adoption = QueryAccounting(), Adoption()
+        future = self._threads.submit(play, accounting, adoption, self._pools)
+        self._in_flight[step] = _InFlight(step, policy, accounting, adoption, future)
+
+    def take(self, step: int, accounting: QueryAccounting) -> RolloutBatch:
+        """
+        Waits for the rollout of micro-step `step` (its rewards are computed now, in this order), adds its query
+        counts to `accounting` and returns it. Raises what the rollout raised.
+        """
+        rollout = self._in_flight.pop(step)
+        rollout.adoption.adopt()
+        batch = rollout.future.result()
+        accounting.add(rollout.accounting)
+        return batch
+
+    def pending_launch(self, model: PreTrainedModel) -> tuple[int, PreTrainedModel] | None:
+        """
+        After a resume: the micro-step of the rollout that was in flight at the checkpoint and the policy that plays
+        it (`model`'s copy with the saved weights), once; `None` otherwise.
+        """
+        if self._pending is None:
+            return None
+        step, weights = self._pending
+        self._pending = None
+        policy = frozen_copy(model)
+        policy.load_state_dict(weights)
+        return step, policy
+
+    def state_dict(self) -> dict | None:
+        """The rollout in flight (the next one) as a checkpoint keeps it: its micro-step, the weights that play it."""
+        if self._pending is not None:
+            step, weights = self._pending
+            return {"step": step, "policy": weights}
+        if not self._in_flight:
+            return None
+        rollout = self._in_flight[max(self._in_flight)]
+        return {
+            "step": rollout.step,
+            "policy": {name: tensor.detach().cpu() for name, tensor in rollout.policy.state_dict().items()},
+        }
+
+    def load_state_dict(self, state: dict | None) -> None:
+        self._pending = None if state is None else (state["step"], state["policy"])
+
+    def close(self) -> None:
+        """
+        Gives up the rollouts still in flight (training ended or failed without them): their requests not yet sent
+        are cancelled, those in flight end with their current attempt. Returns without waiting for them.
+        """
+        for rollout in self._in_flight.values():
+            rollout.adoption.give_up()
+        self._in_flight.clear()
+        if self._pools is not None:
+            self._pools.shutdown()
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._pools = self._threads = None
