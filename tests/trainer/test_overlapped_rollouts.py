@@ -4,6 +4,8 @@ weights of one update before, and the run stays deterministic and resumable.
 """
 
 import json
+import threading
+import time
 from copy import deepcopy
 
 import pytest
@@ -55,15 +57,19 @@ def make_config(tmp_path, base_url: str, **overrides) -> InstructionGenerationCo
 
 
 class RolloutRecorder:
-    """Keeps each rollout the trainer takes, with the policy's weights at that moment (before its update)."""
+    """
+    Keeps each rollout the trainer takes, with the policy's weights at that moment (before its update) and the
+    rewriter's queries counted by then.
+    """
 
     def __init__(self, trainer: InstructionGenerationTrainer):
-        self.rollouts, self.weights = [], []
+        self.rollouts, self.weights, self.rewrites = [], [], []
         log_rollout = trainer._log_rollout
 
         def record(rollout):
             self.rollouts.append(rollout)
             self.weights.append(deepcopy(trainer.accelerator.unwrap_model(trainer.model).state_dict()))
+            self.rewrites.append(trainer.accounting["rewriter"])
             log_rollout(rollout)
 
         trainer._log_rollout = record
@@ -205,3 +211,45 @@ def test_a_resumed_overlapped_run_is_the_uninterrupted_one(tiny_backbone, quicks
         resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.accounting.as_dict() == full.accounting.as_dict()
     assert_same_weights(full, resumed)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_the_next_rollout_keeps_the_server_busy_while_this_one_waits(
+    tiny_backbone, quickstart_seeds, tmp_path, overlap
+):
+    # The first request holds its slot for 2 s: rollout 0 cannot end before it is answered. Overlapped, rollout 1's
+    # episodes use the other slots meanwhile; on-policy, only rollout 0's own requests can reach the server
+    arrived_when_answered = {}
+
+    def responder(messages):
+        arrived_when_answered.setdefault(json.dumps(messages), len(server.requests))
+        return evolving(messages)
+
+    with OpenAIServer(responder=responder, faults=["slow:2"], latency=0.02) as server:
+        _, recorded = train(tiny_backbone, quickstart_seeds, tmp_path, server, max_steps=8, overlap_rollouts=overlap)
+    slow = next(request for request in server.requests if request.fault == "slow:2")
+    arrived = arrived_when_answered[json.dumps(slow.body["messages"])]
+    rollout_0_requests = recorded.rewrites[0]
+    assert server.max_in_flight <= MAX_CONCURRENCY
+    if overlap:
+        assert arrived > rollout_0_requests + 8
+    else:
+        assert arrived <= rollout_0_requests
+
+
+def test_a_failed_overlapped_rollout_stops_training_and_leaves_no_thread_behind(
+    tiny_backbone, quickstart_seeds, tmp_path
+):
+    # Every answer after the first 20 is a 401 (not retried): a rollout in flight fails, the run stops with the
+    # error, and the rollouts' threads end instead of keeping the process alive
+    with OpenAIServer(responder=evolving, faults=["ok"] * 20 + ["401"] * 200, latency=0.01) as server:
+        trainer = build(tiny_backbone, quickstart_seeds, tmp_path, server)
+        with pytest.raises(PermissionError, match="status 401"):
+            trainer.train()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        thread.name.startswith(("overlapped-rollout", "role-call", "rollout-scoring"))
+        for thread in threading.enumerate()
+    ):
+        time.sleep(0.1)
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("overlapped-rollout")]
