@@ -56,15 +56,18 @@ class InstructionGenerationConfig(
             always play lock-step steps, which batch their queries. A pipelined rollout runs the policy's forward pass
             twice per state (once to pick the action as the episode is ready, once with its whole step): with a
             MiniLM-sized policy on a CPU that work, not the server, sets the rollout's length, and `False` is faster.
-        overlap_rollouts (`bool`, *optional*, defaults to `False`):
-            With pipelined rollouts at an endpoint, start the next rollout's episodes while this rollout's last
-            episodes run and PPO trains on it, so that the server is not left with the ended episodes' empty slots at
-            the end of each rollout and with nothing during each update. Each rollout after the first is then played
-            by the policy one update older than the one PPO starts from (off-policy by one update, as asynchronous
-            PPO and GRPO trainers allow; PPO's ratio uses the log-probabilities of the policy that played it), and
-            runs are as deterministic and resumable as without it. Cannot be combined with `query_budget` (the budget
-            would stop training with the next rollout's queries spent) nor with DeepSpeed ZeRO-3 or FSDP (the rollout
-            plays a full copy of the policy).
+        rollouts_ahead (`int`, *optional*, defaults to `0`):
+            With pipelined rollouts at an endpoint, the number of later rollouts whose episodes run while PPO trains on
+            this one, so that the server is not left with the ended episodes' empty slots at the end of each rollout
+            and with nothing to do during each update. A rollout is then played by the policy `rollouts_ahead`
+            updates older than the one PPO starts from (the first ones by the initial policy): off-policy by that many
+            updates, as asynchronous PPO and GRPO trainers allow (TRL's async GRPO keeps samples up to 4 updates old);
+            PPO's ratio uses the log-probabilities of the policy that played the rollout. Runs stay deterministic and
+            resumable. `0` plays each rollout on-policy, when PPO needs it. A rollout with no more episodes than
+            `max_concurrency` ends at its longest episode and fills a fraction of the slots: 2 or 3 rollouts ahead
+            keep such a server busy (see `benchmarks/server_utilization.py`). Cannot be combined with `query_budget`
+            (the budget would stop training with later rollouts' queries spent) nor with DeepSpeed ZeRO-3 or FSDP
+            (a rollout ahead plays a full copy of the policy).
 
         > Parameters that control the PPO loss
 
@@ -151,11 +154,11 @@ class InstructionGenerationConfig(
         default=True,
         metadata={"help": "With an endpoint role, advance each episode as its own queries return (False: lock-step)."},
     )
-    overlap_rollouts: bool = field(
-        default=False,
+    rollouts_ahead: int = field(
+        default=0,
         metadata={
-            "help": "Start the next rollout's episodes while PPO trains on this one (played by the policy one update "
-            "older), so that an endpoint never runs out of queries between rollouts."
+            "help": "Later rollouts played while PPO trains on this one (each by the policy that many updates "
+            "older), so that an endpoint never runs out of queries between rollouts. 0: on-policy."
         },
     )
 
@@ -245,6 +248,7 @@ class InstructionGenerationConfig(
             ("max_operations", self.max_operations >= 1, "at least 1"),
             ("max_state_length", self.max_state_length >= 8, "at least 8"),
             ("num_iterations", self.num_iterations >= 1, "at least 1"),
+            ("rollouts_ahead", self.rollouts_ahead >= 0, "0 (on-policy) or more"),
             ("rollout_temperature", self.rollout_temperature > 0, "positive"),
             ("gamma", 0.0 < self.gamma <= 1.0, "in (0, 1]"),
             ("gae_lambda", 0.0 <= self.gae_lambda <= 1.0, "in [0, 1]"),
@@ -265,17 +269,17 @@ class InstructionGenerationConfig(
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {expected}, got {getattr(self, name)!r}.")
-        if self.overlap_rollouts and not self.pipelined_rollouts:
+        if self.rollouts_ahead and not self.pipelined_rollouts:
             raise ValueError(
-                "`overlap_rollouts` starts the next rollout's episodes as this rollout's end, which lock-step "
-                "rollouts (`pipelined_rollouts: false`) cannot do: set `pipelined_rollouts: true` or "
-                "`overlap_rollouts: false`."
+                f"`rollouts_ahead` is {self.rollouts_ahead}: later rollouts' episodes would run beside this one's, "
+                "which lock-step rollouts (`pipelined_rollouts: false`) cannot do: set `pipelined_rollouts: true` or "
+                "`rollouts_ahead: 0`."
             )
-        if self.overlap_rollouts and self.query_budget is not None:
+        if self.rollouts_ahead and self.query_budget is not None:
             raise ValueError(
-                "`overlap_rollouts` plays the next rollout while PPO trains on this one, so `query_budget` would stop "
-                "training with that rollout's queries spent and never trained on: unset `query_budget` (bound the run "
-                "with `max_steps`) or set `overlap_rollouts: false`."
+                f"`rollouts_ahead` is {self.rollouts_ahead}: later rollouts are played while PPO trains on this one, "
+                "so `query_budget` would stop training with their queries spent and never trained on: unset "
+                "`query_budget` (bound the run with `max_steps`) or set `rollouts_ahead: 0`."
             )
         self.parse_roles()
         self.check_rewards()

@@ -36,7 +36,6 @@ from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .cards import TRAINING_CURVE_FILE, build_operation_card, plot_training_curve
 from .instruction_generation_config import InstructionGenerationConfig
-from .overlapped_rollouts import Adoption, OverlappedRollouts, frozen_copy
 from .pipelined_rollout import collect_rollouts_pipelined, uses_endpoint
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
@@ -44,8 +43,9 @@ from .reward_funcs import build_reward_funcs
 from .rollout import RolloutBatch, collect_rollouts, episode_generators
 from .rollout_buffer import RolloutBuffer
 from .rollout_metrics import rollout_metrics, rollout_statistics
+from .rollouts_ahead import Adoption, RolloutsAhead, frozen_copy
 from .run_outputs import RunOutputsMixin
-from .sampling import NEXT_SEED_KEY, EpochSeededRepeatSampler, SeedPairs
+from .sampling import NEXT_SEEDS_KEY, EpochSeededRepeatSampler, SeedsAhead
 from .server_fill import warn_if_rollouts_leave_slots_idle, warn_why_rollout_kept_servers_waiting
 from .state import EXTRA_STATE_FILE, InstructionGenerationState
 
@@ -196,11 +196,11 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         self._scoring_tokenizer: PreTrainedTokenizerBase | None = None
         # A run says once why a rollout kept a server waiting, not at every rollout
         self._said_why_servers_waited = False
-        self._overlapped = None
-        if args.overlap_rollouts:
-            self._check_overlap_supported()
+        self._rollouts_ahead = None
+        if args.rollouts_ahead:
+            self._check_rollouts_ahead_supported()
             roles = {"rewriter": self.env.rewriter, "reviewer": self.env.reviewer}
-            self._overlapped = OverlappedRollouts(roles)
+            self._rollouts_ahead = RolloutsAhead(roles, args.rollouts_ahead)
 
     @property
     def total_queries(self) -> int:
@@ -225,10 +225,10 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
     # Episodes have ragged lengths, so chunks split the *transitions* with `tensor_split`: every rank then does the
     # same number of micro-steps, which DDP needs.
     def get_train_dataloader(self):
-        # Overlapped rollouts read, with each seed, its counterpart in the next rollout (`SeedPairs`)
+        # Rollouts played ahead read, with each seed, its counterparts in the next rollouts (`SeedsAhead`)
         dataset = self.train_dataset
-        if self.args.overlap_rollouts:
-            dataset = SeedPairs(dataset, self.args.instruction_column)
+        if self.args.rollouts_ahead:
+            dataset = SeedsAhead(dataset, self.args.instruction_column)
         return self._get_dataloader(
             dataset=dataset,
             description="Training",
@@ -245,18 +245,18 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             repeat_count=self.args.num_iterations * self.args.steps_per_generation,
             shuffle=True,
             seed=self.args.seed,
-            with_next=self.args.overlap_rollouts,
+            lookahead=self.args.rollouts_ahead,
         )
 
     def _prepare_inputs(self, generation_batch: list[dict]) -> dict:
         # The body of CleanRL's loop: roll out, GAE, normalise, buffer; then one minibatch per micro-step
         state, args = self.run_state, self.args
         steps_per_rollout = args.steps_per_generation * args.num_iterations
-        if args.overlap_rollouts:
+        if args.rollouts_ahead:
             self._keep_rollouts_in_flight(generation_batch)
         if state.step % steps_per_rollout == 0 or state.buffer is None:
-            if args.overlap_rollouts:
-                rollout = self._overlapped.take(state.step - state.step % steps_per_rollout, self.accounting)
+            if args.rollouts_ahead:
+                rollout = self._rollouts_ahead.take(state.step - state.step % steps_per_rollout, self.accounting)
             else:
                 rollout = self.collect_rollout([row[args.instruction_column] for row in generation_batch])
             self._log_rollout(rollout)
@@ -312,58 +312,58 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
                 self.env, act_fn, seeds, self.score_step, generators, scoring_act_fn=scoring_act_fn
             )
 
-    # Overlapped rollouts (`overlap_rollouts`; the schedule is in `overlapped_rollouts.py`)
-    def _check_overlap_supported(self) -> None:
+    # Rollouts played ahead (`rollouts_ahead`; the schedule is in `rollouts_ahead.py`)
+    def _check_rollouts_ahead_supported(self) -> None:
         if not uses_endpoint(self.env):
             raise ValueError(
-                "`overlap_rollouts` keeps an inference server busy between rollouts, but neither the rewriter nor the "
-                "reviewer is an endpoint (the rules engine and local models play lock-step steps): set "
-                "`overlap_rollouts: false`, or point a role at a server (`backend: endpoint`)."
+                f"`rollouts_ahead` is {self.args.rollouts_ahead}, which keeps an inference server busy between "
+                "rollouts, but neither the rewriter nor the reviewer is an endpoint (the rules engine and local "
+                "models play lock-step steps): set `rollouts_ahead: 0`, or point a role at a server "
+                "(`backend: endpoint`)."
             )
         if self.is_fsdp_enabled or (
             self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
         ):
             raise ValueError(
-                "`overlap_rollouts` plays a rollout with a full copy of the policy's weights, which FSDP and "
-                "DeepSpeed ZeRO-3 shard across processes: use ZeRO-2 or DDP, or set `overlap_rollouts: false`."
+                "`rollouts_ahead` plays rollouts with full copies of the policy's weights, which FSDP and DeepSpeed "
+                "ZeRO-3 shard across processes: use ZeRO-2 or DDP, or set `rollouts_ahead: 0`."
             )
 
     def _keep_rollouts_in_flight(self, generation_batch: list[dict]) -> None:
         """
-        Makes sure this rollout and the next are in flight: at a rollout's first micro-step, this one (if it is not
-        yet: the run's first rollout, a rollout after a resume) and the next one, played by the weights as they are
-        now; after a resume, the rollout that was in flight at the checkpoint, played by the weights saved with it.
-        No rollout past the run's last micro-step is launched.
+        Keeps this rollout and the next `rollouts_ahead` ones in flight. After a resume, first the rollouts that were
+        in flight at the checkpoint, played by the weights saved with them; at a rollout's first micro-step, every one
+        of them not yet in flight (all of them at the run's first), played by the weights as they are now. No rollout
+        past the run's last micro-step is launched, nor one whose seeds are not known.
         """
         state, args = self.run_state, self.args
         steps_per_rollout = args.steps_per_generation * args.num_iterations
         this_step = state.step - state.step % steps_per_rollout
-        next_step = this_step + steps_per_rollout
-        seeds = {
-            this_step: [row[args.instruction_column] for row in generation_batch],
-            next_step: [row[NEXT_SEED_KEY] for row in generation_batch],
-        }
+        seeds = {this_step: [row[args.instruction_column] for row in generation_batch]}
+        for ahead in range(1, args.rollouts_ahead + 1):
+            seeds[this_step + ahead * steps_per_rollout] = [row[NEXT_SEEDS_KEY][ahead - 1] for row in generation_batch]
         model = self.accelerator.unwrap_model(self.model)
-        pending = self._overlapped.pending_launch(model)
-        if pending is not None:
-            step, policy = pending
+        for step, policy in self._rollouts_ahead.pending_launches(model):
             if step not in seeds:
                 raise RuntimeError(
                     f"The checkpoint had the rollout of micro-step {step} in flight, but the run resumed at "
                     f"micro-step {state.step}: resume from the checkpoint's own step."
                 )
-            self._launch_overlapped(step, seeds[step], policy)
+            self._launch_rollout_ahead(step, seeds[step], policy)
         if state.step != this_step and state.buffer is not None:
             return
-        policy = None
-        if not self._overlapped.in_flight(this_step):
-            policy = frozen_copy(model)
-            self._launch_overlapped(this_step, seeds[this_step], policy)
         last_step = self.state.max_steps * args.gradient_accumulation_steps
-        if next_step < last_step and None not in seeds[next_step] and not self._overlapped.in_flight(next_step):
-            self._launch_overlapped(next_step, seeds[next_step], policy if policy is not None else frozen_copy(model))
+        policy = None
+        for step, step_seeds in seeds.items():
+            if self._rollouts_ahead.in_flight(step) or (step != this_step and step >= last_step):
+                continue
+            if None in step_seeds:
+                continue
+            if policy is None:
+                policy = frozen_copy(model)
+            self._launch_rollout_ahead(step, step_seeds, policy)
 
-    def _launch_overlapped(self, step: int, seeds: list[str], policy: PreTrainedModel) -> None:
+    def _launch_rollout_ahead(self, step: int, seeds: list[str], policy: PreTrainedModel) -> None:
         """
         Launches the rollout taken at micro-step `step`, played by `policy`. Its tokenizers are copied here, in the
         thread that owns the tokenizer (a fast tokenizer is not thread-safe).
@@ -374,10 +374,10 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             for _ in range(2)
         ]
         generators = episode_generators(self.args.seed, step, len(seeds), self.accelerator.process_index)
-        play = partial(self._play_overlapped, seeds, generators, *act_fns)
-        self._overlapped.launch(step, policy, play)
+        play = partial(self._play_rollout_ahead, seeds, generators, *act_fns)
+        self._rollouts_ahead.launch(step, policy, play)
 
-    def _play_overlapped(
+    def _play_rollout_ahead(
         self,
         seeds: list[str],
         generators: list[torch.Generator],
@@ -387,7 +387,7 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         adoption: Adoption,
         pools: ServerPools,
     ) -> RolloutBatch:
-        """One overlapped rollout (in a background thread): its own episodes and counts, its rewards once taken."""
+        """A rollout played ahead (in a background thread): its own episodes and counts, its rewards once taken."""
         env = copy(self.env)
         env.accounting, env.episodes = accounting, []
 
@@ -403,8 +403,8 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         try:
             return super().train(*args, **kwargs)
         finally:
-            if self._overlapped is not None:
-                self._overlapped.close()
+            if self._rollouts_ahead is not None:
+                self._rollouts_ahead.close()
 
     def score_step(self, result: StepResult) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of the reward functions for one environment step, minus the Lagrangian query cost."""
@@ -432,9 +432,9 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         if state.reviewer_statistics is not None:
             state.review_totals = reduce_review_statistics(state.reviewer_statistics, self.accelerator)
         metrics = rollout_metrics(rollout, totals, state.statistics, state.usage_totals, state.cost_multiplier)
-        if self._overlapped is not None and least_fill(self._overlapped.server_loads) is not None:
-            # Overlapped rollouts share the servers: how full they kept the least full one, since the first
-            metrics["server/fill"] = least_fill(self._overlapped.server_loads)
+        if self._rollouts_ahead is not None and least_fill(self._rollouts_ahead.server_loads) is not None:
+            # Rollouts played ahead share the servers: how full they kept the least full one, since the first
+            metrics["server/fill"] = least_fill(self._rollouts_ahead.server_loads)
         for key, value in metrics.items():
             self._metrics[key].append(value)
 
@@ -506,14 +506,14 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
     # Checkpoints: the value head in its own file, the resumable state per rank (`RunOutputsMixin`)
     def _resumable_state(self) -> dict:
         state = self.run_state.state_dict()
-        if self._overlapped is not None:
-            state["rollout_in_flight"] = self._overlapped.state_dict()
+        if self._rollouts_ahead is not None:
+            state["rollouts_in_flight"] = self._rollouts_ahead.state_dict()
         return state
 
     def _restore_resumable_state(self, state: dict) -> None:
         self.run_state.load_state_dict(state)
-        if self._overlapped is not None:
-            self._overlapped.load_state_dict(state.get("rollout_in_flight"))
+        if self._rollouts_ahead is not None:
+            self._rollouts_ahead.load_state_dict(state.get("rollouts_in_flight"))
         if self.run_state.review_totals is not None:
             self._logged_review_totals = self.run_state.review_totals
 

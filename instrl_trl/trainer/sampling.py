@@ -1,7 +1,7 @@
 """
-The order in which the trainer sees its seeds: TRL's `RepeatSampler`, reseeded per epoch, and (for overlapped
-rollouts) each seed paired with the seed at its place in the next rollout, so that a process knows its next rollout's
-seeds while it trains on this one.
+The order in which the trainer sees its seeds: TRL's `RepeatSampler`, reseeded per epoch, and (for rollouts played
+ahead, `rollouts_ahead`) each seed with the seeds at its place in the next rollouts, so that a process knows the seeds
+of the rollouts it plays ahead while it trains on this one.
 """
 
 import torch
@@ -9,8 +9,8 @@ import torch
 from ._trl import RepeatSampler
 
 
-# The key of a seed's counterpart in the next generation batch, in the rows `SeedPairs` gives
-NEXT_SEED_KEY = "_next_seed"
+# The key of a seed's counterparts in the next generation batches, in the rows `SeedsAhead` gives
+NEXT_SEEDS_KEY = "_next_seeds"
 
 
 class EpochSeededRepeatSampler(RepeatSampler):
@@ -19,15 +19,15 @@ class EpochSeededRepeatSampler(RepeatSampler):
     run resumed in a later epoch would replay epoch 0's order (weights off by 0.012 measured); the Trainer calls
     `set_epoch` before each epoch.
 
-    With `with_next`, each index comes as a pair `(index, next_index)`: `next_index` is the index at the same place of
-    the next generation batch (the first batch of the next epoch after the last one of an epoch; `None` without a
-    seed, which leaves the next epoch's order unknown). Accelerate gives each process the same places of every batch,
-    so a process's pairs name its own share of the next batch.
+    With `lookahead` > 0, each index comes as a tuple `(index, next_1, ..., next_lookahead)`: `next_i` is the index at
+    the same place of the generation batch `i` batches later (in the next epochs past the last batch of this one;
+    `None` without a seed, which leaves the next epochs' order unknown). Accelerate gives each process the same places
+    of every batch, so a process's tuples name its own share of the next batches.
     """
 
-    def __init__(self, *args, with_next: bool = False, **kwargs):
+    def __init__(self, *args, lookahead: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
-        self.with_next = with_next
+        self.lookahead = lookahead
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -44,30 +44,42 @@ class EpochSeededRepeatSampler(RepeatSampler):
         batches = [indexes[i : i + self.batch_size] for i in range(0, len(indexes), self.batch_size)]
         return [batch for batch in batches if len(batch) == self.batch_size]
 
+    def _following_batches(self) -> list[list[int]]:
+        """The first `lookahead` batches of the epochs after this one, as far as their order is known."""
+        following, epoch = [], self.epoch
+        while len(following) < self.lookahead:
+            epoch += 1
+            if not self.shuffle:
+                batches = self._batches(None)
+            elif self.seed is not None:
+                batches = self._batches(torch.Generator().manual_seed(self.seed + epoch))
+            else:
+                break
+            if not batches:
+                break
+            following.extend(batches)
+        return following[: self.lookahead]
+
     def __iter__(self):
-        if not self.with_next:
+        if not self.lookahead:
             yield from super().__iter__()
             return
         batches = self._batches(self.generator if self.shuffle else None)
-        if not self.shuffle:
-            following = batches[:1]
-        elif self.seed is not None:
-            following = self._batches(torch.Generator().manual_seed(self.seed + self.epoch + 1))[:1]
-        else:
-            following = []
+        batches_and_following = batches + self._following_batches()
         for position, batch in enumerate(batches):
-            upcoming = (batches[position + 1 :] + following)[:1]
+            ahead = batches_and_following[position + 1 : position + 1 + self.lookahead]
+            ahead += [None] * (self.lookahead - len(ahead))
             for _ in range(self.repeat_count):
                 for place, index in enumerate(batch):
-                    pair = (index, upcoming[0][place] if upcoming else None)
+                    entry = (index, *(None if later is None else later[place] for later in ahead))
                     for _ in range(self.mini_repeat_count):
-                        yield pair
+                        yield entry
 
 
-class SeedPairs(torch.utils.data.Dataset):
+class SeedsAhead(torch.utils.data.Dataset):
     """
-    The seed dataset read through the pairs of an [`EpochSeededRepeatSampler`] with `with_next`: the row of `index`,
-    with the seed of `next_index` under [`NEXT_SEED_KEY`] (`None` when there is no next batch).
+    The seed dataset read through the tuples of an [`EpochSeededRepeatSampler`] with `lookahead`: the row of `index`,
+    with the seeds of `next_1, ..., next_lookahead` under [`NEXT_SEEDS_KEY`] (`None` for a batch not known).
     """
 
     def __init__(self, dataset, column: str):
@@ -77,8 +89,8 @@ class SeedPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, pair: tuple[int, int | None]) -> dict:
-        index, next_index = pair
+    def __getitem__(self, entry: tuple) -> dict:
+        index, *ahead = entry
         row = dict(self.dataset[index])
-        row[NEXT_SEED_KEY] = None if next_index is None else self.dataset[next_index][self.column]
+        row[NEXT_SEEDS_KEY] = [None if later is None else self.dataset[later][self.column] for later in ahead]
         return row

@@ -1,27 +1,27 @@
 """
-Overlapped rollouts (`overlap_rollouts`): the next rollout's episodes start while this rollout's last episodes run and
-PPO trains on it, so that an inference server is not left with only the ended episodes' empty slots at the end of
-every rollout, nor idle during every update.
+Rollouts played ahead (`rollouts_ahead` = k > 0): the next k rollouts' episodes run while PPO trains on this one, so
+that an inference server is not left with only the ended episodes' empty slots at the end of every rollout, nor idle
+during every update.
 
 ```
- R_j: rollout j (the rollout PPO trains on from micro-step j x steps_per_rollout);  θ_j: the weights before update j
-
- boundary 0:  launch R_0 and R_1, both played by θ_0;  take R_0;  update 0 -> θ_1      (R_1's queries go on)
- boundary 1:  launch R_2, played by θ_1;               take R_1;  update 1 -> θ_2      (R_2's queries go on)
- boundary j:  launch R_{j+1}, played by θ_j;           take R_j;  update j -> θ_{j+1}
+ R_j: rollout j (the one PPO trains on from micro-step j x steps_per_rollout);  θ_j: the weights before update j
+ k = 1:
+ boundary 0:  launch R_0 and R_1, played by θ_0;  take R_0;  update 0 -> θ_1      (R_1's queries go on meanwhile)
+ boundary 1:  launch R_2, played by θ_1;          take R_1;  update 1 -> θ_2      (R_2's queries go on)
+ boundary j:  launch R_{j+k}, played by θ_j;      take R_j;  update j -> θ_{j+1}  (R_{j+1} ... R_{j+k} go on)
 ```
 
-Every rollout after the first is played by the policy one update older than the one PPO starts from (stale by one,
-as TRL's asynchronous GRPO trainer allows with `max_staleness`); its log-probabilities and values are those of the
-policy that played it, so PPO's ratio accounts for the update in between, and clips it. No rollout is launched past
-the run's last one.
+Rollout `m` is played by θ_{max(0, m - k)}: k updates older than the weights PPO starts from (fewer for the first k),
+as asynchronous trainers allow (TRL's async GRPO keeps samples up to 4 updates old). Its log-probabilities and values
+are those of the policy that played it, so PPO's ratio accounts for the updates in between, and clips them. No rollout
+is launched past the run's last one.
 
 Nothing depends on the server's timing. The policy that plays a rollout is fixed by the schedule, each episode samples
 from its own stream ([`~instrl_trl.trainer.rollout.episode_generators`], seeded by the micro-step that takes the
 rollout), and what carries state from rollout to rollout waits until the trainer takes the rollout, in rollout order:
-its rewards (the reward memories, the cost multiplier as they stand then, as for a rollout played on the spot) and its
-query counts (kept apart until then). A checkpoint therefore holds nothing of a rollout in flight but the weights that
-play it, and a resumed run plays it again: the same rollout.
+its rewards (the reward memories and the cost multiplier as they stand then, as for a rollout played on the spot) and
+its query counts (kept apart until then). A checkpoint therefore holds nothing of the rollouts in flight but the
+weights that play them, and a resumed run plays them again: the same rollouts.
 """
 
 import threading
@@ -35,6 +35,7 @@ from transformers import PreTrainedModel
 
 from ..backends.accounting import QueryAccounting
 from ..backends.role_calls import ServerPools
+from ..backends.server_load import ServerLoad
 from .rollout import RolloutBatch
 
 
@@ -69,7 +70,7 @@ PlayFn = Callable[[QueryAccounting, Adoption, ServerPools], RolloutBatch]
 
 
 def frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
-    """A copy of `model`'s weights as they are now, in eval mode and without gradients, to play a rollout with."""
+    """A copy of `model`'s weights as they are now, in eval mode and without gradients, to play rollouts with."""
     policy = deepcopy(model)
     for parameter in policy.parameters():
         parameter.grad = None
@@ -86,27 +87,30 @@ class _InFlight:
     future: Future
 
 
-class OverlappedRollouts:
+class RolloutsAhead:
     r"""
-    The rollouts a trainer has in flight (at most two: the one it is about to take and the next), keyed by the
+    The rollouts a trainer has in flight (the one it takes next and up to `rollouts_ahead` later ones), keyed by the
     micro-step that takes each, with one pool per server shared by all of them, so that together they keep at most
     each server's `max_concurrency` requests in flight.
 
     Args:
         roles (`dict[str, object]`):
             The roles whose servers the rollouts send to (`{"rewriter": ..., "reviewer": ...}`).
+        rollouts_ahead (`int`):
+            How many rollouts are played ahead of the one PPO trains on.
     """
 
-    def __init__(self, roles: dict[str, object]):
+    def __init__(self, roles: dict[str, object], rollouts_ahead: int):
         self._roles = roles
+        self.rollouts_ahead = rollouts_ahead
         self._in_flight: dict[int, _InFlight] = {}
         self._pools: ServerPools | None = None
         self._threads: ThreadPoolExecutor | None = None
-        # The weights of a rollout in flight at a checkpoint, until the resumed run launches it again
-        self._pending: tuple[int, dict[str, torch.Tensor]] | None = None
+        # The rollouts in flight at a checkpoint (micro-step, weights), until the resumed run launches them again
+        self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []
 
     @property
-    def server_loads(self):
+    def server_loads(self) -> dict[str, ServerLoad]:
         """Each server's load since the first rollout (see [`~instrl_trl.backends.server_load.ServerLoad`])."""
         return {} if self._pools is None else self._pools.loads
 
@@ -122,15 +126,15 @@ class OverlappedRollouts:
             raise RuntimeError(f"The rollout of micro-step {step} is already in flight.")
         if self._pools is None:
             self._pools = ServerPools(self._roles)
-            self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overlapped-rollout")
+            self._threads = ThreadPoolExecutor(max_workers=self.rollouts_ahead + 1, thread_name_prefix="rollout-ahead")
         accounting, adoption = QueryAccounting(), Adoption()
         future = self._threads.submit(play, accounting, adoption, self._pools)
         self._in_flight[step] = _InFlight(step, policy, accounting, adoption, future)
 
     def take(self, step: int, accounting: QueryAccounting) -> RolloutBatch:
         """
-        Waits for the rollout of micro-step `step` (its rewards are computed now, in this order), adds its query
-        counts to `accounting` and returns it. Raises what the rollout raised.
+        Waits for the rollout of micro-step `step` (its rewards are computed now, after every earlier rollout's), adds
+        its query counts to `accounting` and returns it. Raises what the rollout raised.
         """
         rollout = self._in_flight.pop(step)
         rollout.adoption.adopt()
@@ -138,34 +142,38 @@ class OverlappedRollouts:
         accounting.add(rollout.accounting)
         return batch
 
-    def pending_launch(self, model: PreTrainedModel) -> tuple[int, PreTrainedModel] | None:
+    def pending_launches(self, model: PreTrainedModel) -> list[tuple[int, PreTrainedModel]]:
         """
-        After a resume: the micro-step of the rollout that was in flight at the checkpoint and the policy that plays
-        it (`model`'s copy with the saved weights), once; `None` otherwise.
+        After a resume: the rollouts that were in flight at the checkpoint, each as its micro-step and the policy that
+        plays it (a copy of `model` with the saved weights), once; empty otherwise.
         """
-        if self._pending is None:
-            return None
-        step, weights = self._pending
-        self._pending = None
-        policy = frozen_copy(model)
-        policy.load_state_dict(weights)
-        return step, policy
+        launches, policies = [], {}
+        for step, weights in self._pending:
+            if id(weights) not in policies:
+                policies[id(weights)] = frozen_copy(model)
+                policies[id(weights)].load_state_dict(weights)
+            launches.append((step, policies[id(weights)]))
+        self._pending = []
+        return launches
 
-    def state_dict(self) -> dict | None:
-        """The rollout in flight (the next one) as a checkpoint keeps it: its micro-step, the weights that play it."""
-        if self._pending is not None:
-            step, weights = self._pending
-            return {"step": step, "policy": weights}
-        if not self._in_flight:
-            return None
-        rollout = self._in_flight[max(self._in_flight)]
-        return {
-            "step": rollout.step,
-            "policy": {name: tensor.detach().cpu() for name, tensor in rollout.policy.state_dict().items()},
-        }
+    def state_dict(self) -> dict:
+        """The rollouts in flight as a checkpoint keeps them: their micro-steps and the weights that play them."""
+        if self._pending:
+            rollouts = self._pending
+        else:
+            rollouts = [(step, rollout.policy) for step, rollout in sorted(self._in_flight.items())]
+        policies, indices, saved = [], {}, []
+        for step, policy in rollouts:
+            if id(policy) not in indices:
+                indices[id(policy)] = len(policies)
+                weights = policy if isinstance(policy, dict) else policy.state_dict()
+                policies.append({name: tensor.detach().cpu() for name, tensor in weights.items()})
+            saved.append({"step": step, "policy": indices[id(policy)]})
+        return {"rollouts": saved, "policies": policies}
 
     def load_state_dict(self, state: dict | None) -> None:
-        self._pending = None if state is None else (state["step"], state["policy"])
+        state = state or {"rollouts": [], "policies": []}
+        self._pending = [(rollout["step"], state["policies"][rollout["policy"]]) for rollout in state["rollouts"]]
 
     def close(self) -> None:
         """

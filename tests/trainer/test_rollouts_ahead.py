@@ -1,6 +1,6 @@
 """
-Overlapped rollouts (`overlap_rollouts`): the next rollout's episodes run while PPO trains on this one, played by the
-weights of one update before, and the run stays deterministic and resumable.
+Rollouts played ahead (`rollouts_ahead`): the next rollouts' episodes run while PPO trains on this one, each played by
+the weights of `rollouts_ahead` updates before, and the run stays deterministic and resumable.
 """
 
 import json
@@ -43,7 +43,7 @@ def make_config(tmp_path, base_url: str, **overrides) -> InstructionGenerationCo
         "max_state_length": 64,
         "disable_tqdm": True,
         "seed": 7,
-        "overlap_rollouts": True,
+        "rollouts_ahead": 1,
         "rewriter": {
             "backend": "endpoint",
             "model": "m",
@@ -115,20 +115,22 @@ def logprobs_under(trainer, weights: dict, rollout) -> torch.Tensor:
     return logprobs
 
 
-def test_each_rollout_after_the_first_is_played_by_the_weights_of_one_update_before(
-    tiny_backbone, quickstart_seeds, tmp_path
+@pytest.mark.parametrize("ahead", [1, 2])
+def test_rollout_m_is_played_by_the_weights_ppo_had_when_it_took_rollout_m_minus_ahead(
+    tiny_backbone, quickstart_seeds, tmp_path, ahead
 ):
     with OpenAIServer(responder=evolving, latency=0.01) as server:
-        trainer, recorded = train(tiny_backbone, quickstart_seeds, tmp_path, server)
+        trainer, recorded = train(tiny_backbone, quickstart_seeds, tmp_path, server, rollouts_ahead=ahead)
     rollouts, weights = recorded.rollouts, recorded.weights
     assert len(rollouts) == 3
-    # Rollout 0 by the initial weights; rollout j >= 1 by the weights PPO had when it took rollout j - 1
-    players = [weights[0], weights[0], weights[1]]
+    # weights[m]: what PPO had when it took rollout m (before its update); the first `ahead` rollouts after the first
+    # are played by the initial weights
     for index, rollout in enumerate(rollouts):
+        player = weights[max(0, index - ahead)]
         torch.testing.assert_close(
-            torch.cat(rollout.logprobs), logprobs_under(trainer, players[index], rollout), rtol=0, atol=1e-5
+            torch.cat(rollout.logprobs), logprobs_under(trainer, player, rollout), rtol=0, atol=1e-5
         )
-    # ... not by the weights PPO starts from (the update moved them): the test can tell the two apart
+    # ... not by the weights PPO starts from (the updates moved them): the test can tell the two apart
     for index in (1, 2):
         moved = (torch.cat(rollouts[index].logprobs) - logprobs_under(trainer, weights[index], rollouts[index])).abs()
         assert moved.max() > 1e-3
@@ -140,9 +142,7 @@ def test_each_rollout_after_the_first_is_played_by_the_weights_of_one_update_bef
     assert len(fills) == 3
 
 
-def test_overlapped_runs_against_servers_of_other_timings_train_the_same_policy(
-    tiny_backbone, quickstart_seeds, tmp_path
-):
+def test_runs_against_servers_of_other_timings_train_the_same_policy(tiny_backbone, quickstart_seeds, tmp_path):
     runs = []
     for latency_seed in (1, 2):
         with OpenAIServer(responder=evolving, latency=0.02, latency_sigma=1.0, latency_seed=latency_seed) as server:
@@ -159,22 +159,30 @@ def test_overlapped_runs_against_servers_of_other_timings_train_the_same_policy(
     assert_same_weights(first, second)
 
 
-def test_the_sampler_pairs_each_seed_with_its_place_in_the_next_rollout():
-    sampler = EpochSeededRepeatSampler(list(range(10)), mini_repeat_count=1, batch_size=4, repeat_count=2, seed=3,
-                                       with_next=True)  # fmt: skip
-    plain = EpochSeededRepeatSampler(list(range(10)), mini_repeat_count=1, batch_size=4, repeat_count=2, seed=3)
-    epochs = []
-    for epoch in (0, 1):
-        sampler.set_epoch(epoch)
+def test_the_sampler_names_each_seeds_places_in_the_next_rollouts_across_epochs():
+    def sampler(lookahead):
+        return EpochSeededRepeatSampler(list(range(10)), mini_repeat_count=1, batch_size=4, repeat_count=2, seed=3,
+                                        lookahead=lookahead)  # fmt: skip
+
+    ahead, plain = sampler(2), sampler(0)
+    batches, entries = [], []  # each epoch's 2 batches of 4, in order
+    for epoch in (0, 1, 2):
+        ahead.set_epoch(epoch)
         plain.set_epoch(epoch)
-        pairs = list(sampler)
-        assert [index for index, _ in pairs] == list(plain)  # the same order as without pairs
-        epochs.append(pairs)
-    for pairs in epochs:
-        batches = [pairs[start : start + 4] for start in range(0, len(pairs), 8)]  # each batch, first of 2 repeats
-        assert [next_index for _, next_index in batches[0]] == [index for index, _ in batches[1]]
-    # The last batch of epoch 0 names the first batch of epoch 1
-    assert [next_index for _, next_index in epochs[0][-4:]] == [index for index, _ in epochs[1][:4]]
+        epoch_entries = list(ahead)
+        assert [entry[0] for entry in epoch_entries] == list(plain)  # the same order as without the lookahead
+        entries.append(epoch_entries)
+        batches += [[entry[0] for entry in epoch_entries[start : start + 4]] for start in (0, 8)]
+    for epoch in (0, 1):
+        for position, start in enumerate((0, 8)):
+            batch = 2 * epoch + position
+            for repeat in (0, 4):  # both repeats of the batch name the same later batches
+                chunk = entries[epoch][start + repeat : start + repeat + 4]
+                assert [entry[1] for entry in chunk] == batches[batch + 1]
+                assert [entry[2] for entry in chunk] == batches[batch + 2]  # across the epoch's end for the last
+    # Without a seed the next epochs' order is unknown: past this epoch, nothing is named
+    unseeded = EpochSeededRepeatSampler(list(range(10)), mini_repeat_count=1, batch_size=4, lookahead=1)
+    assert {entry[1] for entry in list(unseeded)[4:]} == {None}
 
 
 @pytest.mark.parametrize(
@@ -182,43 +190,50 @@ def test_the_sampler_pairs_each_seed_with_its_place_in_the_next_rollout():
     [
         ({"query_budget": 100}, "`query_budget`"),
         ({"pipelined_rollouts": False}, "`pipelined_rollouts: true`"),
+        ({"rollouts_ahead": -1}, "`rollouts_ahead` must be 0"),
     ],
 )
-def test_settings_overlap_cannot_keep_fail_at_once(tmp_path, overrides, match):
+def test_settings_rollouts_ahead_cannot_keep_fail_at_once(tmp_path, overrides, match):
     with pytest.raises(ValueError, match=match):
         make_config(tmp_path, "http://127.0.0.1:9/v1", **overrides)
 
 
-def test_overlap_without_an_endpoint_fails_before_any_query(tiny_backbone, quickstart_seeds, tmp_path):
+def test_rollouts_ahead_without_an_endpoint_fail_before_any_query(tiny_backbone, quickstart_seeds, tmp_path):
     config = make_config(tmp_path, "http://127.0.0.1:9/v1", rewriter="rules")
     with pytest.raises(ValueError, match="neither the rewriter nor the reviewer is an endpoint"):
         InstructionGenerationTrainer(model=tiny_backbone, args=config, train_dataset=quickstart_seeds)
 
 
-@pytest.mark.parametrize("checkpoint_step", [3, 4])
-def test_a_resumed_overlapped_run_is_the_uninterrupted_one(tiny_backbone, quickstart_seeds, tmp_path, checkpoint_step):
-    # A rollout every 4 micro-steps: at step 3 the run is in the middle of rollout 0's PPO epochs, at step 4 about to
-    # take rollout 1; both times rollout 1 is in flight, played by the initial weights, which the checkpoint keeps
-    config = {"save_strategy": "steps", "save_steps": 1}
+@pytest.mark.parametrize(
+    ("ahead", "checkpoint_step", "in_flight"),
+    [
+        # A rollout every 4 micro-steps. At step 3 the run is in the middle of rollout 0's PPO epochs, at step 4
+        # about to take rollout 1: both times rollout 1 is in flight, played by the initial weights
+        (1, 3, [{"step": 4, "policy": 0}]),
+        (1, 4, [{"step": 4, "policy": 0}]),
+        # Two ahead, in rollout 1's epochs: rollout 2 played by the initial weights, rollout 3 by those PPO had at 4
+        (2, 5, [{"step": 8, "policy": 0}, {"step": 12, "policy": 1}]),
+    ],
+)
+def test_a_resumed_run_is_the_uninterrupted_one(
+    tiny_backbone, quickstart_seeds, tmp_path, ahead, checkpoint_step, in_flight
+):
+    config = {"save_strategy": "steps", "save_steps": 1, "max_steps": 16, "rollouts_ahead": ahead}
     with OpenAIServer(responder=evolving, latency=0.01) as server:
         full, _ = train(tiny_backbone, quickstart_seeds, tmp_path / "full", server, **config)
         checkpoint = tmp_path / "full" / "policy" / f"checkpoint-{checkpoint_step}"
-        assert (
-            torch.load(checkpoint / EXTRA_STATE_FILE.format(rank=0), weights_only=False)["rollout_in_flight"]["step"]
-            == 4
-        )
+        saved = torch.load(checkpoint / EXTRA_STATE_FILE.format(rank=0), weights_only=False)["rollouts_in_flight"]
+        assert saved["rollouts"] == in_flight and len(saved["policies"]) == len(in_flight)
         resumed = build(tiny_backbone, quickstart_seeds, tmp_path / "resumed", server, **config)
         resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.accounting.as_dict() == full.accounting.as_dict()
     assert_same_weights(full, resumed)
 
 
-@pytest.mark.parametrize("overlap", [True, False])
-def test_the_next_rollout_keeps_the_server_busy_while_this_one_waits(
-    tiny_backbone, quickstart_seeds, tmp_path, overlap
-):
-    # The first request holds its slot for 2 s: rollout 0 cannot end before it is answered. Overlapped, rollout 1's
-    # episodes use the other slots meanwhile; on-policy, only rollout 0's own requests can reach the server
+@pytest.mark.parametrize("ahead", [1, 0])
+def test_the_next_rollout_keeps_the_server_busy_while_this_one_waits(tiny_backbone, quickstart_seeds, tmp_path, ahead):
+    # The first request holds its slot for 2 s: rollout 0 cannot end before it is answered. One rollout ahead,
+    # rollout 1's episodes use the other slots meanwhile; on-policy, only rollout 0's own requests can reach the server
     arrived_when_answered = {}
 
     def responder(messages):
@@ -226,20 +241,18 @@ def test_the_next_rollout_keeps_the_server_busy_while_this_one_waits(
         return evolving(messages)
 
     with OpenAIServer(responder=responder, faults=["slow:2"], latency=0.02) as server:
-        _, recorded = train(tiny_backbone, quickstart_seeds, tmp_path, server, max_steps=8, overlap_rollouts=overlap)
+        _, recorded = train(tiny_backbone, quickstart_seeds, tmp_path, server, max_steps=8, rollouts_ahead=ahead)
     slow = next(request for request in server.requests if request.fault == "slow:2")
     arrived = arrived_when_answered[json.dumps(slow.body["messages"])]
     rollout_0_requests = recorded.rewrites[0]
     assert server.max_in_flight <= MAX_CONCURRENCY
-    if overlap:
+    if ahead:
         assert arrived > rollout_0_requests + 8
     else:
         assert arrived <= rollout_0_requests
 
 
-def test_a_failed_overlapped_rollout_stops_training_and_leaves_no_thread_behind(
-    tiny_backbone, quickstart_seeds, tmp_path
-):
+def test_a_failed_rollout_ahead_stops_training_and_leaves_no_thread_behind(tiny_backbone, quickstart_seeds, tmp_path):
     # Every answer after the first 20 is a 401 (not retried): a rollout in flight fails, the run stops with the
     # error, and the rollouts' threads end instead of keeping the process alive
     with OpenAIServer(responder=evolving, faults=["ok"] * 20 + ["401"] * 200, latency=0.01) as server:
@@ -248,8 +261,7 @@ def test_a_failed_overlapped_rollout_stops_training_and_leaves_no_thread_behind(
             trainer.train()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(
-        thread.name.startswith(("overlapped-rollout", "role-call", "rollout-scoring"))
-        for thread in threading.enumerate()
+        thread.name.startswith(("rollout-ahead", "role-call", "rollout-scoring")) for thread in threading.enumerate()
     ):
         time.sleep(0.1)
-    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("overlapped-rollout")]
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("rollout-ahead")]
