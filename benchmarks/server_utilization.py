@@ -334,6 +334,65 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, m
     }
 
 
+def run_training(base_url: str, slots: int, num_episodes: int, num_rollouts: int, ahead: int, models: str) -> dict:
+    """
+    `num_rollouts` rollouts of `num_episodes` episodes and their PPO updates (`InstructionGenerationTrainer.train`,
+    the defaults a user gets but for the batch: one micro-step of `num_episodes` seeds per rollout, 4 PPO epochs), with
+    `rollouts_ahead: ahead`; utilization is counted over the training's LLM phase (first request to last answer) and
+    min(C, episodes) slots.
+    """
+    from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
+
+    role = {"backend": "endpoint", "model": "bench-model", "base_url": f"{base_url}/v1", "max_concurrency": slots}
+    seeds = load_seeds(num_episodes * num_rollouts)
+    with tempfile.TemporaryDirectory() as output_dir:
+        model, embedding_model = rollout_models(models, output_dir)
+        args = InstructionGenerationConfig(
+            output_dir=output_dir,
+            per_device_train_batch_size=num_episodes,
+            steps_per_generation=1,
+            max_steps=num_rollouts * 4,  # 4 PPO epochs (`num_iterations`) per rollout
+            rewriter=role,
+            rollouts_ahead=ahead,
+            embedding_model=embedding_model,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+        )
+        trainer = InstructionGenerationTrainer(model=model, args=args, train_dataset=seeds)
+        # A short rollout first: the novelty reward loads its embedding model at its first call, once per training run
+        with trainer.run_state.reward_memories_kept():
+            trainer.collect_rollout(seeds["instruction"][:2])
+        urllib.request.urlopen(f"{base_url}/log").read()  # forget earlier runs
+        cpu, start = time.process_time(), time.monotonic()
+        trainer.train()
+        cpu, total = time.process_time() - cpu, time.monotonic() - start
+    log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
+    wall, busy = llm_phase(log)
+    used_slots = min(slots, num_episodes)
+    return {
+        "utilization": busy / (used_slots * wall),
+        "training_utilization": busy / (used_slots * total),
+        "slots": used_slots,
+        "requests": len(log),
+        "achieved": len(log) / wall,
+        "possible": used_slots / (busy / len(log)),
+        "cpu_ms": 1000 * cpu / len(log),
+        "wall": wall,
+        "total": total,
+    }
+
+
+def describe_training(label: str, slots: int, num_episodes: int, num_rollouts: int, result: dict) -> str:
+    return (
+        f"C={slots:4d} PPO training {label:26s} {num_rollouts} rollouts x {num_episodes:4d} episodes "
+        f"requests={result['requests']:6d} wall={result['wall']:6.1f}s (training {result['total']:6.1f}s) "
+        f"achieved={result['achieved']:6.1f} of {result['possible']:6.1f} req/s utilization of {result['slots']} "
+        f"slots={result['utilization']:.2f} (over the whole training {result['training_utilization']:.2f}) "
+        f"client_cpu={result['cpu_ms']:.2f} ms/request"
+    )
+
+
 def describe_rollout(label: str, slots: int, num_episodes: int, result: dict) -> str:
     return (
         f"C={slots:4d} PPO rollout {label:18s} episodes={num_episodes:5d} requests={result['requests']:6d} "
@@ -369,6 +428,17 @@ def main() -> None:
     )
     parser.add_argument("--skip_rollout", action="store_true", help="Leave the PPO rollout out.")
     parser.add_argument(
+        "--training_episodes",
+        type=int,
+        nargs="*",
+        default=[1],
+        help="Episodes per rollout of the PPO training runs, in multiples of C (none: no training runs).",
+    )
+    parser.add_argument(
+        "--rollouts_ahead", type=int, nargs="+", default=[1, 2, 3], help="`rollouts_ahead` values to train with."
+    )
+    parser.add_argument("--training_rollouts", type=int, default=8, help="Rollouts of each PPO training run.")
+    parser.add_argument(
         "--rollout_models",
         choices=["minilm", "tiny"],
         default="minilm",
@@ -393,6 +463,18 @@ def main() -> None:
                     result = run_rollout(base_url, slots, multiple * slots, pipelined_rollout, args.rollout_models)
                     label = f"{label} ({args.rollout_models})"
                     print(describe_rollout(label, slots, multiple * slots, result), flush=True)  # noqa: T201
+            for multiple in [] if args.skip_rollout else args.training_episodes:
+                episodes, utilization = multiple * slots, {}
+                for ahead in [0, *args.rollouts_ahead]:
+                    label = f"{'on-policy' if ahead == 0 else f'{ahead} rollouts ahead'} ({args.rollout_models})"
+                    result = run_training(
+                        base_url, slots, episodes, args.training_rollouts, ahead, args.rollout_models
+                    )
+                    utilization[ahead] = result["utilization"]
+                    print(describe_training(label, slots, episodes, args.training_rollouts, result), flush=True)  # noqa: T201
+                for ahead in args.rollouts_ahead:
+                    ratio = utilization[ahead] / utilization[0]
+                    print(f"C={slots:4d} PPO training, {ahead} rollouts ahead / on-policy utilization: {ratio:.2f}x")  # noqa: T201
         finally:
             server.kill()
         last = pipelined["utilization"]

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .priority_pool import PriorityPool
 from .server_load import ClientLoad, ServerLoad
 
 
@@ -148,17 +149,20 @@ class ServerPools:
     One thread pool per server, shared by the roles that send to it: `max_workers` is the largest `max_concurrency`
     among them, so that at most that many of this process's requests are in flight at the server. `loads` holds each
     server's [`ServerLoad`]: how many were, over time; `client`, the process's [`ClientLoad`] from the pools' creation
-    to their shutdown (pass it to [`dispatch_completions`]).
+    to their shutdown (pass it to [`dispatch_completions`]). With `prioritized`, each pool is a
+    [`~instrl_trl.backends.priority_pool.PriorityPool`]: several loops sharing the pools send at a priority each
+    ([`pool_for`]), and the lowest's requests go first.
     """
 
-    def __init__(self, roles: dict[str, object]):
+    def __init__(self, roles: dict[str, object], prioritized: bool = False):
         limits = {endpoint: limit for endpoint, (limit, _) in servers_of(roles).items()}
         self.limits = limits
         self.loads = {endpoint: ServerLoad(limit) for endpoint, limit in limits.items()}
         self.client = ClientLoad(loads=list(self.loads.values()))
         self._stop = threading.Event()
+        pool_class = PriorityPool if prioritized else ThreadPoolExecutor
         self._pools = {
-            endpoint: ThreadPoolExecutor(
+            endpoint: pool_class(
                 max_workers=limit,
                 thread_name_prefix="role-call",
                 initializer=_enter_pool,
@@ -167,9 +171,20 @@ class ServerPools:
             for endpoint, limit in limits.items()
         }
 
-    def pool_for(self, role) -> ThreadPoolExecutor | None:
+    def pool_for(self, role, priority: int | None = None):
+        """
+        The pool of `role`'s server (`None` for a local role); with `priority` (prioritized pools only), a view of it
+        that sends at that priority.
+        """
         found = endpoint_of(role)
-        return None if found is None else self._pools[found[0]]
+        if found is None:
+            return None
+        pool = self._pools[found[0]]
+        if priority is None:
+            return pool
+        if not isinstance(pool, PriorityPool):
+            raise TypeError("A priority needs prioritized pools: `ServerPools(roles, prioritized=True)`.")
+        return pool.at(priority)
 
     @property
     def total_concurrency(self) -> int:

@@ -374,11 +374,12 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             for _ in range(2)
         ]
         generators = episode_generators(self.args.seed, step, len(seeds), self.accelerator.process_index)
-        play = partial(self._play_rollout_ahead, seeds, generators, *act_fns)
+        play = partial(self._play_rollout_ahead, step, seeds, generators, *act_fns)
         self._rollouts_ahead.launch(step, policy, play)
 
     def _play_rollout_ahead(
         self,
+        step: int,
         seeds: list[str],
         generators: list[torch.Generator],
         act_fn: ActFn,
@@ -387,7 +388,10 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         adoption: Adoption,
         pools: ServerPools,
     ) -> RolloutBatch:
-        """A rollout played ahead (in a background thread): its own episodes and counts, its rewards once taken."""
+        """
+        A rollout played ahead (in a background thread): its own episodes and counts, its rewards once taken, its
+        requests before those of later rollouts (its micro-step is their priority).
+        """
         env = copy(self.env)
         env.accounting, env.episodes = accounting, []
 
@@ -396,7 +400,7 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             return self.score_step(result)
 
         return collect_rollouts_pipelined(
-            env, act_fn, seeds, reward_fn, generators, scoring_act_fn=scoring_act_fn, pools=pools
+            env, act_fn, seeds, reward_fn, generators, scoring_act_fn=scoring_act_fn, pools=pools, priority=step
         )
 
     def train(self, *args, **kwargs):

@@ -76,7 +76,11 @@ class _PipelinedEpisodes:
         self.scoring_act_fn = scoring_act_fn
 
     def play(
-        self, seeds: list[str], generators: list[torch.Generator], pools: ServerPools | None = None
+        self,
+        seeds: list[str],
+        generators: list[torch.Generator],
+        pools: ServerPools | None = None,
+        priority: int | None = None,
     ) -> RolloutBatch:
         env = self.env
         env.reset(seeds)
@@ -91,8 +95,12 @@ class _PipelinedEpisodes:
         self._pools = pools
         self._client = pools.client if own_pools else None
         self._callers = {
-            "rewriter": RoleCaller("rewriter", env.rewriter.rewrite, self._completions, pools.pool_for(env.rewriter)),
-            "reviewer": RoleCaller("reviewer", self._review, self._completions, pools.pool_for(env.reviewer)),
+            "rewriter": RoleCaller(
+                "rewriter", env.rewriter.rewrite, self._completions, pools.pool_for(env.rewriter, priority)
+            ),
+            "reviewer": RoleCaller(
+                "reviewer", self._review, self._completions, pools.pool_for(env.reviewer, priority)
+            ),
         }
         self._to_act = list(self._runs)
         self._unfinished = len(self._runs)
@@ -229,6 +237,7 @@ def collect_rollouts_pipelined(
     max_batch_size: int = MAX_ACT_BATCH_SIZE,
     scoring_act_fn: EpisodeActFn | None = None,
     pools: ServerPools | None = None,
+    priority: int | None = None,
 ) -> RolloutBatch:
     """
     Plays one episode per seed until all have ended, each advancing as soon as its own queries return, and returns
@@ -258,9 +267,12 @@ def collect_rollouts_pipelined(
             Server pools shared with other rollouts in flight at the same time, which bound the requests of all of them
             together (each server's `max_concurrency`); the caller shuts them down, and the batch reports no loads of
             its own (`server_loads` empty, `client_load` `None`). By default the rollout makes pools of its own.
+        priority (`int`, *optional*):
+            With prioritized shared `pools`, the priority of this rollout's requests: a lower one's go first.
     """
     if len(generators) != len(seeds):
         raise ValueError(f"Got {len(generators)} generators for {len(seeds)} seeds; pass one per episode.")
     if max_batch_size < 1:
         raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size}.")
-    return _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size, scoring_act_fn).play(seeds, generators, pools)
+    episodes = _PipelinedEpisodes(env, act_fn, reward_fn, max_batch_size, scoring_act_fn)
+    return episodes.play(seeds, generators, pools, priority)

@@ -91,7 +91,8 @@ class RolloutsAhead:
     r"""
     The rollouts a trainer has in flight (the one it takes next and up to `rollouts_ahead` later ones), keyed by the
     micro-step that takes each, with one pool per server shared by all of them, so that together they keep at most
-    each server's `max_concurrency` requests in flight.
+    each server's `max_concurrency` requests in flight. The pools are prioritized: give each rollout's requests its
+    micro-step as their priority, and the rollout PPO needs first is never held up by the bursts of later ones.
 
     Args:
         roles (`dict[str, object]`):
@@ -125,7 +126,7 @@ class RolloutsAhead:
         if step in self._in_flight:
             raise RuntimeError(f"The rollout of micro-step {step} is already in flight.")
         if self._pools is None:
-            self._pools = ServerPools(self._roles)
+            self._pools = ServerPools(self._roles, prioritized=True)
             self._threads = ThreadPoolExecutor(max_workers=self.rollouts_ahead + 1, thread_name_prefix="rollout-ahead")
         accounting, adoption = QueryAccounting(), Adoption()
         future = self._threads.submit(play, accounting, adoption, self._pools)
