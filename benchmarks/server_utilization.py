@@ -26,9 +26,17 @@ phase any schedule could reach: the longer of the longest episode's queries back
 client time between them) and the busy slot-seconds over C, and how busy the rollout kept the slots its running
 episodes could fill: busy slot-seconds over the integral of min(C, episodes not yet done) over the LLM phase (target
 >= 0.8; an episode waiting for the client or for the rest of a lock-step batch counts as a slot it could fill).
+Then PPO training runs (`--training_episodes`, in multiples of C; none with `--training_episodes` alone): `train()`
+for `--training_rollouts` (8) rollouts of that many episodes, one micro-step of them per rollout and 4 PPO epochs,
+on-policy (`rollouts_ahead: 0`) and with each `--rollouts_ahead` value (1 2 3): that many later rollouts are played
+while PPO trains on this one, by the weights that many updates older. Utilization is counted over min(C, episodes)
+slots and the training's LLM phase (first request to last answer), and over the whole `train()`; each `rollouts_ahead`
+prints its ratio against the on-policy run of the same script.
+
 Printed last: generate's pipelined utilization at the largest C (target >= 0.8).
 
     python benchmarks/server_utilization.py [--mean_latency 1.0] [--slots 64 256] [--rollout_episodes 1 8]
+        [--training_episodes 1] [--rollouts_ahead 1 2 3] [--training_rollouts 8]
 """
 
 import argparse

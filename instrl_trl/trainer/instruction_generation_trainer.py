@@ -223,7 +223,8 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
     #    4      [0, 6, 2, 4]                     roll out the next seeds ...
     #
     # Episodes have ragged lengths, so chunks split the *transitions* with `tensor_split`: every rank then does the
-    # same number of micro-steps, which DDP needs.
+    # same number of micro-steps, which DDP needs. With `rollouts_ahead: k`, each row also names the seeds at its
+    # place in the next k batches, and the rollout of step 4 (seeds [0, 6, 2, 4]) is already in flight at step 0.
     def get_train_dataloader(self):
         # Rollouts played ahead read, with each seed, its counterparts in the next rollouts (`SeedsAhead`)
         dataset = self.train_dataset

@@ -13,23 +13,32 @@ from ..backends.server_load import ClientLoad, ServerLoad, waiting_messages
 logger = get_logger(__name__)
 
 
-def idle_slot_warnings(episodes: int, roles: dict[str, object]) -> list[str]:
+def idle_slot_warnings(episodes: int, roles: dict[str, object], rollouts_ahead: int | None = None) -> list[str]:
     """
     One message per server that takes more queries at once (`max_concurrency`) than a rollout's `episodes` per process
-    can have in flight; roles that send to one server share its slots, as in
+    (with the `rollouts_ahead` later rollouts that play beside it, for the PPO trainer; `None` for a trainer without
+    them) can have in flight; roles that send to one server share its slots, as in
     [`~instrl_trl.backends.role_calls.ServerPools`]. None for local roles.
     """
+    in_flight = episodes * (1 + (rollouts_ahead or 0))
+    beside = f", with {rollouts_ahead} later rollouts beside it (`rollouts_ahead`)" if rollouts_ahead else ""
+    ahead = (
+        ""
+        if rollouts_ahead is None
+        else "play more later rollouts while PPO trains on this one (`rollouts_ahead`: 3 kept rollouts of as many "
+        "episodes as slots 0.84 busy, off-policy by 3 updates), "
+    )
     messages = []
     for endpoint, (max_concurrency, names) in servers_of(roles).items():
-        if episodes >= max_concurrency:
+        if in_flight >= max_concurrency:
             continue
         messages.append(
             f"A rollout plays {episodes} episodes per process (`per_device_train_batch_size` x "
-            f"`steps_per_generation`), and the {' and '.join(names)}'s endpoint {endpoint} takes {max_concurrency} "
-            f"queries at once (`max_concurrency`): at most {episodes} of its slots are ever busy, fewer as episodes "
-            "end, and the server you pay for idles. Give a rollout several times more episodes than `max_concurrency` "
-            "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy, see "
-            "benchmarks/server_utilization.py), or lower `max_concurrency`."
+            f"`steps_per_generation`){beside}, and the {' and '.join(names)}'s endpoint {endpoint} takes "
+            f"{max_concurrency} queries at once (`max_concurrency`): at most {in_flight} of its slots are ever busy, "
+            "fewer as episodes end, and the server you pay for idles. Give a rollout several times more episodes "
+            "than `max_concurrency` (`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy, see "
+            f"benchmarks/server_utilization.py), {ahead}or lower `max_concurrency`."
         )
     return messages
 
@@ -37,9 +46,11 @@ def idle_slot_warnings(episodes: int, roles: dict[str, object]) -> list[str]:
 def warn_if_rollouts_leave_slots_idle(args, roles: dict[str, object]) -> None:
     """
     Logs [`idle_slot_warnings`] once (main process) for a trainer's `args`: a rollout (a GRPO generation, whose
-    completions are its episodes) plays `per_device_train_batch_size * steps_per_generation` episodes per process.
+    completions are its episodes) plays `per_device_train_batch_size * steps_per_generation` episodes per process,
+    beside `rollouts_ahead` later ones in the PPO trainer.
     """
-    for message in idle_slot_warnings(args.per_device_train_batch_size * args.steps_per_generation, roles):
+    episodes = args.per_device_train_batch_size * args.steps_per_generation
+    for message in idle_slot_warnings(episodes, roles, getattr(args, "rollouts_ahead", None)):
         logger.warning(message)
 
 
@@ -62,7 +73,8 @@ def rollout_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -
         ),
         no_work_cause=(
             "episodes that ended left their slots empty. Give a rollout more episodes than `max_concurrency` "
-            "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy)."
+            "(`generation_batch_size`; 8x kept a simulated server 0.86-0.92 busy), or play later rollouts while PPO "
+            "trains on this one (`rollouts_ahead`)."
         ),
     )
 

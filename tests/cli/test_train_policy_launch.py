@@ -83,3 +83,34 @@ def test_ddp_two_cpu_processes(tiny_backbone, tmp_path):
     state = torch.load(checkpoint / "instruction_generation_state_rank0.pt", weights_only=False)
     assert state["accounting"]["rewriter"]["queries"] < json.loads((output_dir / "queries.json").read_text())["total"]
     assert state["statistics"]["num_episodes"] == 32
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(660)  # above its subprocesses' own timeouts
+def test_ddp_two_cpu_processes_with_rollouts_ahead(tiny_backbone, tmp_path):
+    # Two ranks, each playing the next rollout of its own seeds while PPO trains on this one, against one server:
+    # the lookahead comes through accelerate's sharding of the seeds, and both ranks keep their rollout in flight
+    from tests.backends.openai_server import OpenAIServer, evolving
+
+    output_dir = tmp_path / "policy"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    with OpenAIServer(responder=evolving) as server:
+        rewriter = {"backend": "endpoint", "model": "m", "base_url": server.base_url, "max_concurrency": 8}
+        options = ["--rewriter", json.dumps(rewriter), "--rollouts_ahead", "1", "--save_total_limit", "5",
+                   "--reward_funcs", "information_gain", "elimination", "query_cost",
+                   "--reward_weights", "1.0", "1.0", "0.1"]  # fmt: skip
+        command = [*launch, "-m", "instrl_trl.cli", "train-policy", *shrunken(tiny_backbone, output_dir, 6), *options]
+        result = run(command, cwd=tmp_path, ACCELERATE_USE_CPU="1")
+        requests = len(server.requests)
+    assert result.stdout.count("Policy saved to") == 1
+    # At step 2 each rank trains on rollout 0 and has rollout 1 (step 4) in flight; the checkpoint keeps its weights
+    for rank in (0, 1):
+        state = torch.load(
+            output_dir / "checkpoint-2" / f"instruction_generation_state_rank{rank}.pt", weights_only=False
+        )
+        assert state["rollouts_in_flight"]["rollouts"] == [{"step": 4, "policy": 0}]
+    # No rollout past the last (two per rank: steps 0 and 4) was played: every request was counted
+    rewriter = json.loads((output_dir / "queries.json").read_text())["per_role"]["rewriter"]
+    assert rewriter["queries"] - rewriter["cache_hits"] == requests > 0  # the response cache answered the others
+    state = torch.load(output_dir / "checkpoint-6" / "instruction_generation_state_rank0.pt", weights_only=False)
+    assert state["statistics"]["num_episodes"] == 2 * 2 * 16  # 2 rollouts, 2 ranks, 16 seeds each

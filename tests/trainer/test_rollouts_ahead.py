@@ -6,12 +6,18 @@ the weights of `rollouts_ahead` updates before, and the run stays deterministic 
 import json
 import threading
 import time
+import zlib
+from collections.abc import Callable
 from copy import deepcopy
 
 import pytest
 import torch
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
+from instrl_trl.backends.base import RewriteRequest
+from instrl_trl.backends.rules import RulesRewriter, read_features
+from instrl_trl.operations import build_operation_library
+from instrl_trl.operations.operation import INSTRUCTION_PLACEHOLDER
 from instrl_trl.policy import get_action_and_value
 from instrl_trl.trainer.sampling import EpochSeededRepeatSampler
 from instrl_trl.trainer.state import EXTRA_STATE_FILE
@@ -265,3 +271,66 @@ def test_a_failed_rollout_ahead_stops_training_and_leaves_no_thread_behind(tiny_
     ):
         time.sleep(0.1)
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("rollout-ahead")]
+
+
+def rules_world(operations) -> Callable[[list[dict]], str]:
+    """
+    A server's answers as the rules engine would rewrite: the operation is read from the prompt (the text before the
+    instruction is its template's), the instruction after it, and the rules rewriter applies one to the other.
+    """
+    rewriter = RulesRewriter()
+    prefixes = {
+        name: operation.prompt_template.split(INSTRUCTION_PLACEHOLDER)[0] for name, operation in operations.items()
+    }
+
+    def respond(messages: list[dict]) -> str:
+        text = [message["content"] for message in messages if message["role"] == "user"][-1]
+        [name] = [name for name, prefix in prefixes.items() if text.startswith(prefix)]
+        instruction = text[len(prefixes[name]) :].split("\n\n", 1)[0]
+        request = RewriteRequest(instruction, operations[name], seed=zlib.crc32(instruction.encode()))
+        return rewriter.rewrite([request])[0].instruction
+
+    return respond
+
+
+@pytest.mark.timeout(300)  # seconds alone on 2 cores
+def test_a_policy_two_rollouts_ahead_still_chooses_by_what_it_reads(tiny_backbone, quickstart_seeds, tmp_path):
+    # The rules engine's world through a server, as in test_learning: inquiries without a general term gain only from
+    # deepening, tasks with one only from concretizing (through an endpoint, add_constraints always adds the
+    # constraint it asks for, so it is left out). The policy trains on rollouts played by weights 2 updates old, and
+    # must still pick by what it reads
+    features = {seed: read_features(seed) for seed in quickstart_seeds["instruction"]}
+    inquiries = [seed for seed, f in features.items() if f.inquiry and not f.general_term]
+    tasks = [seed for seed, f in features.items() if not f.inquiry and f.general_term]
+    assert len(inquiries) >= 30 and len(tasks) >= 30
+    train_seeds = inquiries[::2] + tasks[::2]
+    operations = build_operation_library(["deepening", "concretizing"], None)
+    with OpenAIServer(responder=rules_world(operations)) as server:
+        config = make_config(
+            tmp_path,
+            server.base_url,
+            rollouts_ahead=2,
+            max_steps=100,
+            max_operations=1,
+            operations=list(operations),
+            per_device_train_batch_size=16,
+            reward_weights=[1.0, 1.0, 0.1],
+            cost_target=None,
+            logging_steps=50,
+            seed=0,
+        )
+        trainer = InstructionGenerationTrainer(
+            model=tiny_backbone,
+            args=config,
+            train_dataset=quickstart_seeds.filter(lambda row: row["instruction"] in train_seeds),
+        )
+        trainer.train()
+    act_fn = trainer.policy_act_fn(greedy=True)
+
+    def first_operations(seeds: list[str]) -> list[str]:
+        actions, _, _ = act_fn(trainer.env.reset(seeds))
+        return [trainer.action_names[action] for action in actions.tolist()]
+
+    held_out_inquiries, held_out_tasks = first_operations(inquiries[1::2]), first_operations(tasks[1::2])
+    assert held_out_inquiries.count("deepening") >= 0.8 * len(held_out_inquiries), held_out_inquiries
+    assert held_out_tasks.count("concretizing") >= 0.8 * len(held_out_tasks), held_out_tasks

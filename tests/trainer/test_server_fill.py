@@ -27,6 +27,12 @@ def test_only_an_endpoint_that_takes_more_than_the_rollouts_episodes_is_named(tm
     assert "at most 16 of its slots are ever busy" in message and "lower `max_concurrency`" in message
     assert len(idle_slot_warnings(4, roles)) == 2  # now the reviewer's 8 slots cannot fill either
     assert idle_slot_warnings(32, roles) == []
+    # The PPO trainer's advice names rollouts played ahead, and counts them: 16 episodes and one rollout ahead fill 32
+    [message] = idle_slot_warnings(8, roles, rollouts_ahead=1)
+    assert "with 1 later rollouts beside it (`rollouts_ahead`)" in message and "at most 16 of its slots" in message
+    assert "`rollouts_ahead`: 3 kept" in message
+    assert "`rollouts_ahead`" not in idle_slot_warnings(16, roles)[0]  # the instructor has no such setting
+    assert idle_slot_warnings(16, roles, rollouts_ahead=1) == []
 
 
 def test_roles_that_share_a_server_get_one_message_at_its_largest_concurrency(tmp_path):
