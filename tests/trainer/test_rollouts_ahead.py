@@ -211,29 +211,30 @@ def test_rollouts_ahead_without_an_endpoint_fail_before_any_query(tiny_backbone,
 
 
 @pytest.mark.parametrize(
-    ("ahead", "checkpoint_step", "in_flight"),
+    ("ahead", "max_steps", "checkpoints"),
     [
         # A rollout every 4 micro-steps. At step 3 the run is in the middle of rollout 0's PPO epochs, at step 4
         # about to take rollout 1: both times rollout 1 is in flight, played by the initial weights
-        (1, 3, [{"step": 4, "policy": 0}]),
-        (1, 4, [{"step": 4, "policy": 0}]),
+        (1, 8, {3: [{"step": 4, "policy": 0}], 4: [{"step": 4, "policy": 0}]}),
         # Two ahead, in rollout 1's epochs: rollout 2 played by the initial weights, rollout 3 by those PPO had at 4
-        (2, 5, [{"step": 8, "policy": 0}, {"step": 12, "policy": 1}]),
+        (2, 16, {5: [{"step": 8, "policy": 0}, {"step": 12, "policy": 1}]}),
     ],
 )
 def test_a_resumed_run_is_the_uninterrupted_one(
-    tiny_backbone, quickstart_seeds, tmp_path, ahead, checkpoint_step, in_flight
+    tiny_backbone, quickstart_seeds, tmp_path, ahead, max_steps, checkpoints
 ):
-    config = {"save_strategy": "steps", "save_steps": 1, "max_steps": 16, "rollouts_ahead": ahead}
+    config = {"save_strategy": "steps", "save_steps": 1, "max_steps": max_steps, "rollouts_ahead": ahead}
     with OpenAIServer(responder=evolving, latency=0.01) as server:
         full, _ = train(tiny_backbone, quickstart_seeds, tmp_path / "full", server, **config)
-        checkpoint = tmp_path / "full" / "policy" / f"checkpoint-{checkpoint_step}"
-        saved = torch.load(checkpoint / EXTRA_STATE_FILE.format(rank=0), weights_only=False)["rollouts_in_flight"]
-        assert saved["rollouts"] == in_flight and len(saved["policies"]) == len(in_flight)
-        resumed = build(tiny_backbone, quickstart_seeds, tmp_path / "resumed", server, **config)
-        resumed.train(resume_from_checkpoint=str(checkpoint))
-    assert resumed.accounting.as_dict() == full.accounting.as_dict()
-    assert_same_weights(full, resumed)
+        for checkpoint_step, in_flight in checkpoints.items():
+            checkpoint = tmp_path / "full" / "policy" / f"checkpoint-{checkpoint_step}"
+            state = torch.load(checkpoint / EXTRA_STATE_FILE.format(rank=0), weights_only=False)
+            saved = state["rollouts_in_flight"]
+            assert saved["rollouts"] == in_flight and len(saved["policies"]) == len(in_flight)
+            resumed = build(tiny_backbone, quickstart_seeds, tmp_path / f"resumed-{checkpoint_step}", server, **config)
+            resumed.train(resume_from_checkpoint=str(checkpoint))
+            assert resumed.accounting.as_dict() == full.accounting.as_dict()
+            assert_same_weights(full, resumed)
 
 
 @pytest.mark.parametrize("ahead", [1, 0])
