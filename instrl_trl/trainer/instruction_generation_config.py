@@ -64,8 +64,10 @@ class InstructionGenerationConfig(
             updates, as asynchronous PPO and GRPO trainers allow (TRL's async GRPO keeps samples up to 4 updates old);
             PPO's ratio uses the log-probabilities of the policy that played the rollout. Runs stay deterministic and
             resumable. `0` plays each rollout on-policy, when PPO needs it. A rollout with no more episodes than
-            `max_concurrency` ends at its longest episode and fills a fraction of the slots: 2 or 3 rollouts ahead
-            keep such a server busy (see `benchmarks/server_utilization.py`). Cannot be combined with `query_budget`
+            `max_concurrency` ends at its longest episode and fills a fraction of the slots: 3 rollouts ahead kept
+            such a server 0.82-0.84 busy where the policy's compute was not the limit (see
+            `benchmarks/server_utilization.py`; with MiniLM training on a 2-core CPU, the PPO update is the limit and
+            rollouts ahead do not help). Cannot be combined with `query_budget`
             (the budget would stop training with later rollouts' queries spent) nor with DeepSpeed ZeRO-3 or FSDP
             (a rollout ahead plays a full copy of the policy).
 
