@@ -294,11 +294,17 @@ def running_episode_slots(episodes: list[list], slots: int) -> float:
     return total
 
 
-def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, models: str) -> dict:
+def measure_trainer(base_url: str, slots: int, num_episodes: int, seeds, models: str, run, **config) -> tuple:
+    """
+    Builds an `InstructionGenerationTrainer` with the rewriter on the server (`max_concurrency: slots`), one
+    micro-step of `num_episodes` seeds per rollout and `config`, warms the novelty reward's embedder up, then measures
+    `run(trainer)` alone in the server's log. Returns what `run` returned, the log, and the measures both PPO
+    measurements print: utilization of min(C, episodes) slots over the LLM phase and over `run`, requests, achieved and
+    possible requests per second, the client's CPU per request, and the two times.
+    """
     from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 
     role = {"backend": "endpoint", "model": "bench-model", "base_url": f"{base_url}/v1", "max_concurrency": slots}
-    seeds = load_seeds(num_episodes)
     with tempfile.TemporaryDirectory() as output_dir:
         model, embedding_model = rollout_models(models, output_dir)
         args = InstructionGenerationConfig(
@@ -306,27 +312,25 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, m
             per_device_train_batch_size=num_episodes,
             steps_per_generation=1,
             rewriter=role,
-            pipelined_rollouts=pipelined,
             embedding_model=embedding_model,
             report_to="none",
             disable_tqdm=True,
+            **config,
         )
         trainer = InstructionGenerationTrainer(model=model, args=args, train_dataset=seeds)
         # A short rollout first: the novelty reward loads its embedding model at its first call, once per training run
-        trainer.collect_rollout(seeds["instruction"][:2])
+        with trainer.run_state.reward_memories_kept():
+            trainer.collect_rollout(seeds["instruction"][:2])
         urllib.request.urlopen(f"{base_url}/log").read()  # forget earlier runs
         cpu, start = time.process_time(), time.monotonic()
-        rollout = trainer.collect_rollout(seeds["instruction"])
+        result = run(trainer)
         cpu, total = time.process_time() - cpu, time.monotonic() - start
     log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
     wall, busy = llm_phase(log)
     used_slots = min(slots, num_episodes)
-    episodes = requests_by_episode(log, seeds["instruction"])
-    shortest, longest_chain, spread = shortest_llm_phase(episodes, slots)
-    return {
+    measures = {
         "utilization": busy / (used_slots * wall),
-        "running_utilization": busy / running_episode_slots(episodes, slots),
-        "rollout_utilization": busy / (used_slots * total),
+        "run_utilization": busy / (used_slots * total),
         "slots": used_slots,
         "requests": len(log),
         "achieved": len(log) / wall,
@@ -334,6 +338,28 @@ def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, m
         "cpu_ms": 1000 * cpu / len(log),
         "wall": wall,
         "total": total,
+    }
+    return result, log, measures
+
+
+def run_rollout(base_url: str, slots: int, num_episodes: int, pipelined: bool, models: str) -> dict:
+    seeds = load_seeds(num_episodes)
+    rollout, log, measures = measure_trainer(
+        base_url,
+        slots,
+        num_episodes,
+        seeds,
+        models,
+        lambda trainer: trainer.collect_rollout(seeds["instruction"]),
+        pipelined_rollouts=pipelined,
+    )
+    episodes = requests_by_episode(log, seeds["instruction"])
+    shortest, longest_chain, spread = shortest_llm_phase(episodes, slots)
+    _, busy = llm_phase(log)
+    return {
+        **measures,
+        "running_utilization": busy / running_episode_slots(episodes, slots),
+        "rollout_utilization": measures["run_utilization"],
         "shortest": shortest,
         "longest_chain": longest_chain,
         "spread": spread,
@@ -349,46 +375,19 @@ def run_training(base_url: str, slots: int, num_episodes: int, num_rollouts: int
     `rollouts_ahead: ahead`; utilization is counted over the training's LLM phase (first request to last answer) and
     min(C, episodes) slots.
     """
-    from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
-
-    role = {"backend": "endpoint", "model": "bench-model", "base_url": f"{base_url}/v1", "max_concurrency": slots}
     seeds = load_seeds(num_episodes * num_rollouts)
-    with tempfile.TemporaryDirectory() as output_dir:
-        model, embedding_model = rollout_models(models, output_dir)
-        args = InstructionGenerationConfig(
-            output_dir=output_dir,
-            per_device_train_batch_size=num_episodes,
-            steps_per_generation=1,
-            max_steps=num_rollouts * 4,  # 4 PPO epochs (`num_iterations`) per rollout
-            rewriter=role,
-            rollouts_ahead=ahead,
-            embedding_model=embedding_model,
-            save_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-        )
-        trainer = InstructionGenerationTrainer(model=model, args=args, train_dataset=seeds)
-        # A short rollout first: the novelty reward loads its embedding model at its first call, once per training run
-        with trainer.run_state.reward_memories_kept():
-            trainer.collect_rollout(seeds["instruction"][:2])
-        urllib.request.urlopen(f"{base_url}/log").read()  # forget earlier runs
-        cpu, start = time.process_time(), time.monotonic()
-        trainer.train()
-        cpu, total = time.process_time() - cpu, time.monotonic() - start
-    log = json.loads(urllib.request.urlopen(f"{base_url}/log").read())
-    wall, busy = llm_phase(log)
-    used_slots = min(slots, num_episodes)
-    return {
-        "utilization": busy / (used_slots * wall),
-        "training_utilization": busy / (used_slots * total),
-        "slots": used_slots,
-        "requests": len(log),
-        "achieved": len(log) / wall,
-        "possible": used_slots / (busy / len(log)),
-        "cpu_ms": 1000 * cpu / len(log),
-        "wall": wall,
-        "total": total,
-    }
+    _, _, measures = measure_trainer(
+        base_url,
+        slots,
+        num_episodes,
+        seeds,
+        models,
+        lambda trainer: trainer.train(),
+        max_steps=num_rollouts * 4,  # 4 PPO epochs (`num_iterations`) per rollout
+        rollouts_ahead=ahead,
+        save_strategy="no",
+    )
+    return {**measures, "training_utilization": measures["run_utilization"]}
 
 
 def describe_training(label: str, slots: int, num_episodes: int, num_rollouts: int, result: dict) -> str:
