@@ -43,7 +43,7 @@ from .reward_funcs import build_reward_funcs
 from .rollout import RolloutBatch, collect_rollouts, episode_generators
 from .rollout_buffer import RolloutBuffer
 from .rollout_metrics import rollout_metrics, rollout_statistics
-from .rollouts_ahead import Adoption, RolloutsAhead, frozen_copy
+from .rollouts_ahead import Adoption, RolloutsAhead
 from .run_outputs import RunOutputsMixin
 from .sampling import NEXT_SEEDS_KEY, EpochSeededRepeatSampler, SeedsAhead
 from .server_fill import warn_if_rollouts_leave_slots_idle, warn_why_rollout_kept_servers_waiting
@@ -173,7 +173,8 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             optimizers=optimizers,
         )
         self.add_callback(QueryBudgetCallback(self))
-        warn_if_rollouts_leave_slots_idle(args, {"rewriter": self.env.rewriter, "reviewer": self.env.reviewer})
+        roles = {"rewriter": self.env.rewriter, "reviewer": self.env.reviewer}
+        warn_if_rollouts_leave_slots_idle(args, roles)
         # `compute_loss` returns a minibatch mean; the Trainer divides by the accumulation steps itself
         self.loss_is_scaled_for_ga = False
         if self.ref_model is not None:
@@ -199,7 +200,6 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         self._rollouts_ahead = None
         if args.rollouts_ahead:
             self._check_rollouts_ahead_supported()
-            roles = {"rewriter": self.env.rewriter, "reviewer": self.env.reviewer}
             self._rollouts_ahead = RolloutsAhead(roles, args.rollouts_ahead)
 
     @property
@@ -292,8 +292,7 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         local roles only (the rules engine, transformers models), lock-step steps draw from the run's rollout stream.
         """
         model = self.accelerator.unwrap_model(self.model)
-        act_fn = partial(act, model, self.processing_class, max_length=self.args.max_state_length,
-                         temperature=self.args.rollout_temperature)  # fmt: skip
+        act_fn = self._rollout_act_fn(model, self.processing_class)
         if not uses_endpoint(self.env):
             # Local roles: lock-step steps, each step's actions drawn together from the run's rollout stream
             with eval_mode(model):
@@ -307,11 +306,16 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             # tokenizer is not thread-safe, so that thread tokenizes with a copy of its own
             if self._scoring_tokenizer is None:
                 self._scoring_tokenizer = deepcopy(self.processing_class)
-            scoring_act_fn = partial(act, model, self._scoring_tokenizer, max_length=self.args.max_state_length,
-                                     temperature=self.args.rollout_temperature)  # fmt: skip
+            scoring_act_fn = self._rollout_act_fn(model, self._scoring_tokenizer)
             return collect_rollouts_pipelined(
                 self.env, act_fn, seeds, self.score_step, generators, scoring_act_fn=scoring_act_fn
             )
+
+    def _rollout_act_fn(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> ActFn:
+        """`model` as a rollout's policy (sampling at `rollout_temperature`), tokenizing with `tokenizer`."""
+        return partial(
+            act, model, tokenizer, max_length=self.args.max_state_length, temperature=self.args.rollout_temperature
+        )
 
     # Rollouts played ahead (`rollouts_ahead`; the schedule is in `rollouts_ahead.py`)
     def _check_rollouts_ahead_supported(self) -> None:
@@ -332,10 +336,9 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
 
     def _keep_rollouts_in_flight(self, generation_batch: list[dict]) -> None:
         """
-        Keeps this rollout and the next `rollouts_ahead` ones in flight. After a resume, first the rollouts that were
-        in flight at the checkpoint, played by the weights saved with them; at a rollout's first micro-step, every one
-        of them not yet in flight (all of them at the run's first), played by the weights as they are now. No rollout
-        past the run's last micro-step is launched, nor one whose seeds are not known.
+        Keeps this rollout and the next `rollouts_ahead` ones in flight (see
+        [`~instrl_trl.trainer.rollouts_ahead.RolloutsAhead.keep_in_flight`]), their seeds read from this micro-step's
+        rows.
         """
         state, args = self.run_state, self.args
         steps_per_rollout = args.steps_per_generation * args.num_iterations
@@ -343,37 +346,21 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         seeds = {this_step: [row[args.instruction_column] for row in generation_batch]}
         for ahead in range(1, args.rollouts_ahead + 1):
             seeds[this_step + ahead * steps_per_rollout] = [row[NEXT_SEEDS_KEY][ahead - 1] for row in generation_batch]
-        model = self.accelerator.unwrap_model(self.model)
-        for step, policy in self._rollouts_ahead.pending_launches(model):
-            if step not in seeds:
-                raise RuntimeError(
-                    f"The checkpoint had the rollout of micro-step {step} in flight, but the run resumed at "
-                    f"micro-step {state.step}: resume from the checkpoint's own step."
-                )
-            self._launch_rollout_ahead(step, seeds[step], policy)
-        if state.step != this_step and state.buffer is not None:
-            return
-        last_step = self.state.max_steps * args.gradient_accumulation_steps
-        policy = None
-        for step, step_seeds in seeds.items():
-            if self._rollouts_ahead.in_flight(step) or (step != this_step and step >= last_step):
-                continue
-            if None in step_seeds:
-                continue
-            if policy is None:
-                policy = frozen_copy(model)
-            self._launch_rollout_ahead(step, step_seeds, policy)
+        self._rollouts_ahead.keep_in_flight(
+            state.step,
+            seeds,
+            at_boundary=state.step == this_step or state.buffer is None,
+            last_step=self.state.max_steps * args.gradient_accumulation_steps,
+            model=self.accelerator.unwrap_model(self.model),
+            launch=self._launch_rollout_ahead,
+        )
 
     def _launch_rollout_ahead(self, step: int, seeds: list[str], policy: PreTrainedModel) -> None:
         """
         Launches the rollout taken at micro-step `step`, played by `policy`. Its tokenizers are copied here, in the
         thread that owns the tokenizer (a fast tokenizer is not thread-safe).
         """
-        max_length, temperature = self.args.max_state_length, self.args.rollout_temperature
-        act_fns = [
-            partial(act, policy, deepcopy(self.processing_class), max_length=max_length, temperature=temperature)
-            for _ in range(2)
-        ]
+        act_fns = [self._rollout_act_fn(policy, deepcopy(self.processing_class)) for _ in range(2)]
         generators = episode_generators(self.args.seed, step, len(seeds), self.accelerator.process_index)
         play = partial(self._play_rollout_ahead, step, seeds, generators, *act_fns)
         self._rollouts_ahead.launch(step, policy, play)

@@ -80,7 +80,6 @@ def frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
 
 @dataclass
 class _InFlight:
-    step: int
     policy: PreTrainedModel
     accounting: QueryAccounting
     adoption: Adoption
@@ -115,8 +114,42 @@ class RolloutsAhead:
         """Each server's load since the first rollout (see [`~instrl_trl.backends.server_load.ServerLoad`])."""
         return {} if self._pools is None else self._pools.loads
 
-    def in_flight(self, step: int) -> bool:
-        return step in self._in_flight
+    def keep_in_flight(
+        self,
+        step: int,
+        seeds: dict[int, list[str | None]],
+        at_boundary: bool,
+        last_step: int,
+        model: PreTrainedModel,
+        launch: Callable[[int, list[str], PreTrainedModel], None],
+    ) -> None:
+        """
+        At micro-step `step`, keeps the rollouts of `seeds` (micro-step -> seeds: the rollout PPO takes next, first,
+        then the next `rollouts_ahead` ones) in flight, each started by `launch(micro_step, seeds, policy)`. After a
+        resume, first the rollouts that were in flight at the checkpoint, played by the weights saved with them; at a
+        rollout's first micro-step (`at_boundary`), every one of them not yet in flight (all of them at the run's
+        first), played by a [`frozen_copy`] of `model` as it is now. No rollout at or past `last_step` (the run's last
+        micro-step) is launched, nor one whose seeds are not known (`None`).
+        """
+        this_step = min(seeds)
+        for pending_step, policy in self._pending_launches(model):
+            if pending_step not in seeds:
+                raise RuntimeError(
+                    f"The checkpoint had the rollout of micro-step {pending_step} in flight, but the run resumed at "
+                    f"micro-step {step}: resume from the checkpoint's own step."
+                )
+            launch(pending_step, seeds[pending_step], policy)
+        if not at_boundary:
+            return
+        policy = None
+        for rollout_step, rollout_seeds in seeds.items():
+            if rollout_step in self._in_flight or (rollout_step != this_step and rollout_step >= last_step):
+                continue
+            if None in rollout_seeds:
+                continue
+            if policy is None:
+                policy = frozen_copy(model)
+            launch(rollout_step, rollout_seeds, policy)
 
     def launch(self, step: int, policy: PreTrainedModel, play: PlayFn) -> None:
         """
@@ -130,7 +163,7 @@ class RolloutsAhead:
             self._threads = ThreadPoolExecutor(max_workers=self.rollouts_ahead + 1, thread_name_prefix="rollout-ahead")
         accounting, adoption = QueryAccounting(), Adoption()
         future = self._threads.submit(play, accounting, adoption, self._pools)
-        self._in_flight[step] = _InFlight(step, policy, accounting, adoption, future)
+        self._in_flight[step] = _InFlight(policy, accounting, adoption, future)
 
     def take(self, step: int, accounting: QueryAccounting) -> RolloutBatch:
         """
@@ -143,7 +176,7 @@ class RolloutsAhead:
         accounting.add(rollout.accounting)
         return batch
 
-    def pending_launches(self, model: PreTrainedModel) -> list[tuple[int, PreTrainedModel]]:
+    def _pending_launches(self, model: PreTrainedModel) -> list[tuple[int, PreTrainedModel]]:
         """
         After a resume: the rollouts that were in flight at the checkpoint, each as its micro-step and the policy that
         plays it (a copy of `model` with the saved weights), once; empty otherwise.
