@@ -6,23 +6,20 @@ the weights of `rollouts_ahead` updates before, and the run stays deterministic 
 import json
 import threading
 import time
-import zlib
-from collections.abc import Callable
 from copy import deepcopy
 
 import pytest
 import torch
 
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
-from instrl_trl.backends.base import RewriteRequest
-from instrl_trl.backends.rules import RulesRewriter, read_features
+from instrl_trl.backends.rules import read_features
 from instrl_trl.operations import build_operation_library
-from instrl_trl.operations.operation import INSTRUCTION_PLACEHOLDER
 from instrl_trl.policy import get_action_and_value
 from instrl_trl.trainer.sampling import EpochSeededRepeatSampler
 from instrl_trl.trainer.state import EXTRA_STATE_FILE
 from tests.backends.openai_server import OpenAIServer, evolving
 from tests.trainer.order_dependent_reward import OperationMemoryReward
+from tests.trainer.rules_world import rules_world
 
 
 MAX_CONCURRENCY = 8
@@ -272,26 +269,6 @@ def test_a_failed_rollout_ahead_stops_training_and_leaves_no_thread_behind(tiny_
     ):
         time.sleep(0.1)
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("rollout-ahead")]
-
-
-def rules_world(operations) -> Callable[[list[dict]], str]:
-    """
-    A server's answers as the rules engine would rewrite: the operation is read from the prompt (the text before the
-    instruction is its template's), the instruction after it, and the rules rewriter applies one to the other.
-    """
-    rewriter = RulesRewriter()
-    prefixes = {
-        name: operation.prompt_template.split(INSTRUCTION_PLACEHOLDER)[0] for name, operation in operations.items()
-    }
-
-    def respond(messages: list[dict]) -> str:
-        text = [message["content"] for message in messages if message["role"] == "user"][-1]
-        [name] = [name for name, prefix in prefixes.items() if text.startswith(prefix)]
-        instruction = text[len(prefixes[name]) :].split("\n\n", 1)[0]
-        request = RewriteRequest(instruction, operations[name], seed=zlib.crc32(instruction.encode()))
-        return rewriter.rewrite([request])[0].instruction
-
-    return respond
 
 
 @pytest.mark.timeout(300)  # seconds alone on 2 cores

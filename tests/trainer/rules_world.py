@@ -1,0 +1,28 @@
+"""The rules engine's world behind a server: a chat-completions responder that rewrites as the rules rewriter would."""
+
+import zlib
+from collections.abc import Callable
+
+from instrl_trl.backends.base import RewriteRequest
+from instrl_trl.backends.rules import RulesRewriter
+from instrl_trl.operations.operation import INSTRUCTION_PLACEHOLDER
+
+
+def rules_world(operations) -> Callable[[list[dict]], str]:
+    """
+    A server's answers as the rules engine would rewrite: the operation is read from the prompt (the text before the
+    instruction is its template's), the instruction after it, and the rules rewriter applies one to the other.
+    """
+    rewriter = RulesRewriter()
+    prefixes = {
+        name: operation.prompt_template.split(INSTRUCTION_PLACEHOLDER)[0] for name, operation in operations.items()
+    }
+
+    def respond(messages: list[dict]) -> str:
+        text = [message["content"] for message in messages if message["role"] == "user"][-1]
+        [name] = [name for name, prefix in prefixes.items() if text.startswith(prefix)]
+        instruction = text[len(prefixes[name]) :].split("\n\n", 1)[0]
+        request = RewriteRequest(instruction, operations[name], seed=zlib.crc32(instruction.encode()))
+        return rewriter.rewrite([request])[0].instruction
+
+    return respond
