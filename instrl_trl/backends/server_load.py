@@ -20,6 +20,8 @@ MIN_REQUESTS_PER_SLOT = 4
 # A server whose free slot-time passed at least this much while the loop worked (see `ServerLoad.held_back`) waited on
 # the client's own work, not on a lack of work to send
 CLIENT_HELD_BACK = 0.5
+# A process whose threads kept this share of its cores busy had no CPU to spare for work beside its loop
+BUSY_CORES = 0.8
 
 
 class ServerLoad:
@@ -229,6 +231,13 @@ class ClientLoad:
     def cores_busy(self) -> float:
         """The process's CPU seconds per second (2.0: two cores busy all along); 0 before [`stop`]."""
         return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    def cores_busy_so_far(self) -> float:
+        """[`cores_busy`] of a loop that still runs: from the start to now (to [`stop`] once stopped)."""
+        if self._stopped:
+            return self.cores_busy
+        seconds = self._clock() - self._start
+        return (self._cpu_clock() - self._cpu_start) / seconds if seconds > 0 else 0.0
 
     @property
     def waiting_share(self) -> float:

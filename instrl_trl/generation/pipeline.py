@@ -25,7 +25,7 @@ import torch
 from ..backends.base import Expert
 from ..backends.failure_budget import FailureBudget
 from ..backends.role_calls import BatchingWorker, Completion, RoleCaller, ServerPools, dispatch_completions
-from ..backends.server_load import ClientLoad, ServerLoad, waiting_messages
+from ..backends.server_load import BUSY_CORES, ClientLoad, ServerLoad, waiting_messages
 from ..environment import STOP_ACTION, Episode, StepResult, format_state
 from .evolve import Candidate, episode_candidates
 from .filters import Deduplicator
@@ -41,8 +41,6 @@ EPISODES_PER_SLOT = 2
 # How far past the oldest unfinished seed new episodes may start (in windows): bounds the reorder buffer when one
 # seed is slow (retries, a long tail of latencies)
 MAX_WINDOWS_AHEAD = 4
-# A process whose threads kept this share of its cores busy had no CPU to spare for work beside its loop
-BUSY_CORES = 0.8
 
 logger = logging.getLogger(__name__)
 

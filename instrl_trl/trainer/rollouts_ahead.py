@@ -35,7 +35,7 @@ from transformers import PreTrainedModel
 
 from ..backends.accounting import QueryAccounting
 from ..backends.role_calls import ServerPools
-from ..backends.server_load import ServerLoad
+from ..backends.server_load import ClientLoad, ServerLoad
 from .rollout import RolloutBatch
 
 
@@ -113,6 +113,11 @@ class RolloutsAhead:
     def server_loads(self) -> dict[str, ServerLoad]:
         """Each server's load since the first rollout (see [`~instrl_trl.backends.server_load.ServerLoad`])."""
         return {} if self._pools is None else self._pools.loads
+
+    @property
+    def client_load(self) -> ClientLoad | None:
+        """What this process did since the first rollout (see [`~instrl_trl.backends.server_load.ClientLoad`])."""
+        return None if self._pools is None else self._pools.client
 
     def keep_in_flight(
         self,

@@ -1,13 +1,14 @@
 """
 Whether a rollout can keep its servers busy: a rollout with fewer episodes per process than an endpoint takes at once
 never fills the slots past them, and the server the user pays for idles. Both trainers warn with the fix. Once a
-pipelined rollout ran, what it measured says why a server waited (`rollout_waiting_messages`).
+pipelined rollout ran, what it measured says why a server waited (`rollout_waiting_messages`; with rollouts played
+ahead, `rollouts_ahead_waiting_messages`).
 """
 
 from accelerate.logging import get_logger
 
 from ..backends.role_calls import servers_of
-from ..backends.server_load import ClientLoad, ServerLoad, waiting_messages
+from ..backends.server_load import BUSY_CORES, ClientLoad, ServerLoad, servers_kept_waiting, waiting_messages
 
 
 logger = get_logger(__name__)
@@ -82,6 +83,46 @@ def rollout_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -
 def warn_why_rollout_kept_servers_waiting(loads: dict[str, ServerLoad], client: ClientLoad) -> bool:
     """Logs [`rollout_waiting_messages`] (main process); returns whether there were any."""
     messages = rollout_waiting_messages(loads, client)
+    for message in messages:
+        logger.warning(message)
+    return bool(messages)
+
+
+def rollouts_ahead_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -> list[str]:
+    """
+    One message per server that the rollouts played ahead (`rollouts_ahead`) kept waiting since the first rollout (see
+    [`~instrl_trl.backends.server_load.servers_kept_waiting`]), with its cause. Several rollouts' loops and PPO's
+    update share the servers and the cores there, so the free slot-time is not split by what one loop did; the
+    process's CPU tells the cause: cores kept busy (`BUSY_CORES`), its own compute held the calls back (more rollouts
+    ahead would only compete with the update for them); cores to spare, its rollouts had no more queries to send.
+    """
+    cores_busy = client.cores_busy_so_far()
+    messages = []
+    for endpoint, load in servers_kept_waiting(loads).items():
+        message = (
+            f"Rollouts played ahead kept the server waiting on this process: {endpoint}: {load.describe()}; this "
+            f"process kept {cores_busy:.1f} of its {client.cores} CPU cores busy since the first rollout. "
+        )
+        if cores_busy >= BUSY_CORES * client.cores:
+            message += (
+                "Its own compute held the calls back: PPO's update, the rollouts' forward passes and the novelty "
+                "reward's embeddings share these cores, and more rollouts ahead would only compete with the update "
+                "for them (the MiniLM policy on a 2-core CPU kept a simulated server 0.07 busy on-policy and 0.12 "
+                "with 3 rollouts ahead). A GPU takes them off this CPU: benchmarks/server_utilization.py measures "
+                "both on your machine."
+            )
+        else:
+            message += (
+                "Its rollouts had no more queries to send: play more rollouts ahead (`rollouts_ahead`) or give a "
+                "rollout more episodes (`generation_batch_size`)."
+            )
+        messages.append(message)
+    return messages
+
+
+def warn_why_rollouts_ahead_kept_servers_waiting(loads: dict[str, ServerLoad], client: ClientLoad) -> bool:
+    """Logs [`rollouts_ahead_waiting_messages`] (main process); returns whether there were any."""
+    messages = rollouts_ahead_waiting_messages(loads, client)
     for message in messages:
         logger.warning(message)
     return bool(messages)

@@ -31,6 +31,17 @@ def test_client_load_measures_the_process_cpu_and_the_loops_waiting():
     )
 
 
+def test_cores_busy_so_far_reads_a_running_loop_and_stops_with_it():
+    now, cpu = [100.0], [5.0]
+    client = ClientLoad(clock=lambda: now[0], cpu_clock=lambda: cpu[0], cores=2)
+    assert client.cores_busy_so_far() == 0.0  # no time passed yet
+    now[0], cpu[0] = 104.0, 11.0
+    assert client.cores_busy_so_far() == 1.5 and client.cores_busy == 0.0  # `cores_busy` waits for the stop
+    client.stop()
+    now[0], cpu[0] = 200.0, 11.0
+    assert client.cores_busy_so_far() == client.cores_busy == 1.5  # fixed at the stop
+
+
 def test_free_slots_are_split_by_what_the_loop_was_doing():
     # A server of 4 slots, one call from t=0 to t=10. The loop works (acts) from 0 to 2 and from 6 to 10, and waits
     # for answers from 2 to 6: 3 slots free all along, 30 slot-seconds, of which 3 x 6 = 18 passed while it worked.

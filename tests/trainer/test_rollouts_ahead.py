@@ -4,6 +4,7 @@ the weights of `rollouts_ahead` updates before, and the run stays deterministic 
 """
 
 import json
+import logging
 import threading
 import time
 from copy import deepcopy
@@ -254,6 +255,27 @@ def test_the_next_rollout_keeps_the_server_busy_while_this_one_waits(tiny_backbo
         assert arrived > rollout_0_requests + 8
     else:
         assert arrived <= rollout_0_requests
+
+
+def test_rollouts_ahead_that_keep_a_server_waiting_say_why_once(tiny_backbone, quickstart_seeds, tmp_path, caplog):
+    # 4 episodes a rollout and one ahead: at most 8 of the server's 16 slots are ever busy, and the process, waiting
+    # on a 0.1 s server with a tiny policy, has cores to spare. The run says so once, not at every rollout
+    with OpenAIServer(responder=evolving, latency=0.1) as server:
+        rewriter = {"backend": "endpoint", "model": "m", "base_url": server.base_url, "max_concurrency": 16}
+        trainer = build(
+            tiny_backbone, quickstart_seeds, tmp_path, server, rewriter=rewriter, per_device_train_batch_size=2,
+            num_iterations=1, max_steps=40,
+        )  # fmt: skip
+        with caplog.at_level(logging.WARNING, logger="instrl_trl.trainer.server_fill"):
+            trainer.train()
+        base_url = server.base_url
+        assert len(server.requests) >= 4 * 16  # enough for the run to tell
+    warnings = [record.getMessage() for record in caplog.records if "kept the server waiting" in record.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert f"Rollouts played ahead kept the server waiting on this process: {base_url}: " in warnings[0]
+    assert "Its rollouts had no more queries to send: play more rollouts ahead" in warnings[0], warnings[0]
+    fills = [log["server/fill"] for log in trainer.state.log_history if "server/fill" in log]
+    assert fills and all(fill < 0.5 for fill in fills)
 
 
 def test_a_failed_rollout_ahead_stops_training_and_leaves_no_thread_behind(tiny_backbone, quickstart_seeds, tmp_path):

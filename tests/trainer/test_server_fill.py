@@ -2,7 +2,11 @@ import pytest
 
 from instrl_trl.backends.roles import build_role
 from instrl_trl.backends.server_load import ClientLoad
-from instrl_trl.trainer.server_fill import idle_slot_warnings, rollout_waiting_messages
+from instrl_trl.trainer.server_fill import (
+    idle_slot_warnings,
+    rollout_waiting_messages,
+    rollouts_ahead_waiting_messages,
+)
 from tests.backends.steady_loads import steady_load
 
 
@@ -77,3 +81,31 @@ def test_a_rollout_that_kept_a_server_waiting_names_the_cause(cause):
 
 def test_a_rollout_that_kept_its_servers_busy_says_nothing():
     assert rollout_waiting_messages({"http://a/v1": steady_load(4, loop_works=True)}, client()) == []
+
+
+def running_client(cores_busy: float) -> ClientLoad:
+    """A client still running after 10 s on 2 cores, `cores_busy` of them busy on average."""
+    now, cpu = [0.0], [0.0]
+    client = ClientLoad(clock=lambda: now[0], cpu_clock=lambda: cpu[0], cores=2)
+    now[0], cpu[0] = 10.0, 10.0 * cores_busy
+    return client
+
+
+@pytest.mark.parametrize("cores_busy", [1.8, 0.4])
+def test_rollouts_ahead_that_kept_a_server_waiting_name_the_cause_the_cpu_shows(cores_busy):
+    # Rollouts ahead share the servers: the cause is read from the process's cores (busy: its compute; to spare: too
+    # few queries), not from what one loop was doing
+    loads = {"http://a/v1": steady_load(1, loop_works=True), "http://b/v1": steady_load(4)}
+    [message] = rollouts_ahead_waiting_messages(loads, running_client(cores_busy))
+    assert message.startswith(
+        "Rollouts played ahead kept the server waiting on this process: http://a/v1: 16 requests, on average 1.0 of "
+        f"its 4 (`max_concurrency`) in flight over 16.0 s (0.25 full); this process kept {cores_busy:.1f} of its 2 "
+        "CPU cores busy since the first rollout. "
+    )
+    compute = "Its own compute held the calls back: PPO's update"
+    too_few = "Its rollouts had no more queries to send: play more rollouts ahead (`rollouts_ahead`)"
+    assert (compute in message, too_few in message) == ((True, False) if cores_busy > 1.6 else (False, True))
+
+
+def test_rollouts_ahead_that_kept_their_servers_busy_say_nothing():
+    assert rollouts_ahead_waiting_messages({"http://a/v1": steady_load(4)}, running_client(1.8)) == []
