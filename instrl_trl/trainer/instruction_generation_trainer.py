@@ -12,6 +12,7 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
+from ..backends.process_memory import release_freed_memory
 from ..backends.review_statistics import ReviewStatistics
 from ..backends.role_calls import ServerPools
 from ..backends.roles import build_role
@@ -259,7 +260,8 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         steps_per_rollout = args.steps_per_generation * args.num_iterations
         if args.rollouts_ahead:
             self._keep_rollouts_in_flight(generation_batch)
-        if state.step % steps_per_rollout == 0 or state.buffer is None:
+        new_rollout = state.step % steps_per_rollout == 0 or state.buffer is None
+        if new_rollout:
             if args.rollouts_ahead:
                 rollout = self._rollouts_ahead.take(state.step - state.step % steps_per_rollout, self.accounting)
             else:
@@ -269,6 +271,10 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             self._metrics["value/explained_variance"].append(state.buffer.explained_variance)
         if state.step % args.steps_per_generation == 0 or state.buffered_inputs is None:
             state.buffered_inputs = state.buffer.minibatches(args.steps_per_generation, state.rollout_generator)
+        if new_rollout:
+            # Nothing holds the last rollout now: what its threads freed goes back to the system, or a long run at a
+            # server grows by GBs (see `backends/process_memory.py`)
+            release_freed_memory()
         return state.buffered_inputs[state.step % args.steps_per_generation]
 
     def training_step(self, model, inputs, num_items_in_batch=None):

@@ -331,6 +331,25 @@ def test_a_rollout_smaller_than_an_endpoints_concurrency_is_warned_about(
     assert build(max_concurrency=16) == []  # as many episodes as slots: nothing to say
 
 
+def test_each_rollout_hands_what_the_last_one_freed_back(tiny_backbone, quickstart_seeds, tmp_path, monkeypatch):
+    # Once a new rollout replaced the last one (its buffer and minibatches), and only then: a long run at a server
+    # would otherwise keep GBs its threads freed (benchmarks/rollout_memory.py)
+    from instrl_trl.trainer import instruction_generation_trainer
+
+    released_at = []
+
+    def count_release():
+        released_at.append(trainer.run_state.step)
+        return True
+
+    monkeypatch.setattr(instruction_generation_trainer, "release_freed_memory", count_release)
+    trainer = InstructionGenerationTrainer(
+        model=tiny_backbone, args=make_config(tmp_path, max_steps=12), train_dataset=quickstart_seeds
+    )
+    trainer.train()
+    assert released_at == [0, 4, 8]  # three rollouts of 2 micro-steps x 2 epochs
+
+
 def test_a_rollout_paced_by_its_policy_says_so_once(tiny_backbone, quickstart_seeds, tmp_path, caplog, monkeypatch):
     # A policy that takes 0.1 s per forward pass while the server answers in 0.01 s: pipelined rollouts keep the
     # server's 4 slots mostly idle while the loop acts, and the run says so once, not at every rollout, naming the
