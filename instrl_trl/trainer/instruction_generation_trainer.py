@@ -47,11 +47,7 @@ from .rollout_metrics import rollout_metrics, rollout_statistics
 from .rollouts_ahead import Adoption, RolloutsAhead
 from .run_outputs import RunOutputsMixin
 from .sampling import NEXT_SEEDS_KEY, EpochSeededRepeatSampler, SeedsAhead
-from .server_fill import (
-    warn_if_rollouts_leave_slots_idle,
-    warn_why_rollout_kept_servers_waiting,
-    warn_why_rollouts_ahead_kept_servers_waiting,
-)
+from .server_fill import warn_if_rollouts_leave_slots_idle, warn_why_servers_waited
 from .state import EXTRA_STATE_FILE, InstructionGenerationState
 
 
@@ -421,15 +417,13 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         return rewards, components
 
     def _log_rollout(self, rollout: RolloutBatch) -> None:
-        if rollout.client_load is not None and not self._said_why_servers_waited:
-            self._said_why_servers_waited = warn_why_rollout_kept_servers_waiting(
-                rollout.server_loads, rollout.client_load
-            )
+        # A rollout's own servers, or those the rollouts played ahead share since the first
         ahead = self._rollouts_ahead
-        if ahead is not None and ahead.client_load is not None and not self._said_why_servers_waited:
-            self._said_why_servers_waited = warn_why_rollouts_ahead_kept_servers_waiting(
-                ahead.server_loads, ahead.client_load
-            )
+        loads, client = (
+            (rollout.server_loads, rollout.client_load) if ahead is None else (ahead.server_loads, ahead.client_load)
+        )
+        if client is not None and not self._said_why_servers_waited:
+            self._said_why_servers_waited = warn_why_servers_waited(loads, client, rollouts_ahead=ahead is not None)
         state = self.run_state
         totals = rollout_statistics(rollout, self.action_names).reduce(self.accelerator)
         state.statistics.add(totals)

@@ -80,14 +80,6 @@ def rollout_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -
     )
 
 
-def warn_why_rollout_kept_servers_waiting(loads: dict[str, ServerLoad], client: ClientLoad) -> bool:
-    """Logs [`rollout_waiting_messages`] (main process); returns whether there were any."""
-    messages = rollout_waiting_messages(loads, client)
-    for message in messages:
-        logger.warning(message)
-    return bool(messages)
-
-
 def rollouts_ahead_waiting_messages(loads: dict[str, ServerLoad], client: ClientLoad) -> list[str]:
     """
     One message per server that the rollouts played ahead (`rollouts_ahead`) kept waiting since the first rollout (see
@@ -120,9 +112,14 @@ def rollouts_ahead_waiting_messages(loads: dict[str, ServerLoad], client: Client
     return messages
 
 
-def warn_why_rollouts_ahead_kept_servers_waiting(loads: dict[str, ServerLoad], client: ClientLoad) -> bool:
-    """Logs [`rollouts_ahead_waiting_messages`] (main process); returns whether there were any."""
-    messages = rollouts_ahead_waiting_messages(loads, client)
+def warn_why_servers_waited(loads: dict[str, ServerLoad], client: ClientLoad, rollouts_ahead: bool) -> bool:
+    """
+    Logs (main process) why pipelined rollouts kept servers waiting: [`rollout_waiting_messages`] for one rollout,
+    [`rollouts_ahead_waiting_messages`] for rollouts played ahead since the first; returns whether there was anything
+    to say.
+    """
+    explain = rollouts_ahead_waiting_messages if rollouts_ahead else rollout_waiting_messages
+    messages = explain(loads, client)
     for message in messages:
         logger.warning(message)
     return bool(messages)
