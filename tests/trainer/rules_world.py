@@ -1,4 +1,7 @@
-"""The rules engine's world behind a server: a chat-completions responder that rewrites as the rules rewriter would."""
+"""
+The rules engine's world for the learning tests: behind a server (a chat-completions responder that rewrites as the
+rules rewriter would), and what a policy trained in it picks first for each seed.
+"""
 
 import zlib
 from collections.abc import Callable
@@ -26,3 +29,9 @@ def rules_world(operations) -> Callable[[list[dict]], str]:
         return rewriter.rewrite([request])[0].instruction
 
     return respond
+
+
+def greedy_first_operations(trainer, seeds: list[str]) -> list[str]:
+    """The operation the trainer's policy picks first, greedily, for each of `seeds`."""
+    actions, _, _ = trainer.policy_act_fn(greedy=True)(trainer.env.reset(seeds))
+    return [trainer.action_names[action] for action in actions.tolist()]

@@ -9,6 +9,7 @@ import pytest
 from instrl_trl import InstructionGenerationConfig, InstructionGenerationTrainer
 from instrl_trl.backends.rules import read_features
 from instrl_trl.generation.policy_evaluation import evaluate_trainer_policy
+from tests.trainer.rules_world import greedy_first_operations
 
 
 def _config(tmp_path, **overrides) -> InstructionGenerationConfig:
@@ -51,15 +52,9 @@ def test_policy_chooses_by_what_it_reads(tiny_backbone, quickstart_seeds, tmp_pa
     )
     trainer.train()
 
-    act_fn = trainer.policy_act_fn(greedy=True)
-    names = trainer.action_names
-
-    def first_operations(seeds: list[str]) -> list[str]:
-        actions, _, _ = act_fn(trainer.env.reset(seeds))
-        return [names[action] for action in actions.tolist()]
-
     # on seeds it never trained on
-    held_out_inquiries, held_out_tasks = first_operations(inquiries[1::2]), first_operations(tasks[1::2])
+    held_out_inquiries = greedy_first_operations(trainer, inquiries[1::2])
+    held_out_tasks = greedy_first_operations(trainer, tasks[1::2])
     assert held_out_inquiries.count("deepening") >= 0.8 * len(held_out_inquiries), held_out_inquiries
     assert held_out_tasks.count("add_constraints") >= 0.8 * len(held_out_tasks), held_out_tasks
 

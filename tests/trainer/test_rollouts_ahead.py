@@ -20,7 +20,7 @@ from instrl_trl.trainer.sampling import EpochSeededRepeatSampler
 from instrl_trl.trainer.state import EXTRA_STATE_FILE
 from tests.backends.openai_server import OpenAIServer, evolving
 from tests.trainer.order_dependent_reward import OperationMemoryReward
-from tests.trainer.rules_world import rules_world
+from tests.trainer.rules_world import greedy_first_operations, rules_world
 
 
 MAX_CONCURRENCY = 8
@@ -325,12 +325,7 @@ def test_a_policy_two_rollouts_ahead_still_chooses_by_what_it_reads(tiny_backbon
             train_dataset=quickstart_seeds.filter(lambda row: row["instruction"] in train_seeds),
         )
         trainer.train()
-    act_fn = trainer.policy_act_fn(greedy=True)
-
-    def first_operations(seeds: list[str]) -> list[str]:
-        actions, _, _ = act_fn(trainer.env.reset(seeds))
-        return [trainer.action_names[action] for action in actions.tolist()]
-
-    held_out_inquiries, held_out_tasks = first_operations(inquiries[1::2]), first_operations(tasks[1::2])
+    held_out_inquiries = greedy_first_operations(trainer, inquiries[1::2])
+    held_out_tasks = greedy_first_operations(trainer, tasks[1::2])
     assert held_out_inquiries.count("deepening") >= 0.8 * len(held_out_inquiries), held_out_inquiries
     assert held_out_tasks.count("concretizing") >= 0.8 * len(held_out_tasks), held_out_tasks
