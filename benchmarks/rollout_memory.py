@@ -79,7 +79,7 @@ def train_and_measure(max_steps: int, release: bool, minilm: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--max_steps", type=int, default=200, help="PPO micro-steps (4 a rollout).")
-    parser.add_argument("--minilm", action="store_true", help="The default MiniLM policy and rewards.")
+    parser.add_argument("--minilm", action="store_true", help="The default MiniLM policy instead of the tiny one.")
     parser.add_argument("--side", choices=["release", "keep"], default=None, help=argparse.SUPPRESS)
     cli = parser.parse_args()
     if cli.max_steps < 2 * STEPS_PER_ROLLOUT:
