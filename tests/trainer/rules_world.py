@@ -15,6 +15,12 @@ def rules_world(operations) -> Callable[[list[dict]], str]:
     """
     A server's answers as the rules engine would rewrite: the operation is read from the prompt (the text before the
     instruction is its template's), the instruction after it, and the rules rewriter applies one to the other.
+
+    A server sees one prompt, not the episode: the rewrite has no history (so `breadth` never leaks its marker, which
+    the in-process engine does after a first evolution), no constraints carried (the LLM rewriter draws and checks
+    its own), and only the instruction's first paragraph (the prompt's next one is its label; `complicate_input`'s
+    block is lost). Its episodes are longer and more often accepted than the in-process engine's: a world of its own,
+    for comparing runs within it.
     """
     rewriter = RulesRewriter()
     prefixes = {
