@@ -1,7 +1,7 @@
 import math
 import os
 from collections import defaultdict
-from copy import copy, deepcopy
+from copy import deepcopy
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -14,7 +14,6 @@ from ..backends.accounting import QueryAccounting
 from ..backends.base import Reviewer, Rewriter
 from ..backends.process_memory import release_freed_memory
 from ..backends.review_statistics import ReviewStatistics
-from ..backends.role_calls import ServerPools
 from ..backends.roles import build_role
 from ..backends.run_statistics import RunStatistics, reduce_review_statistics, reduce_usage
 from ..backends.server_load import least_fill
@@ -23,12 +22,9 @@ from ..environment import STOP_ACTION, InstructionEnv, StepResult, format_state
 from ..operations import OperationLibrary, build_operation_library
 from ..policy import (
     UPDATE_TOKENS_PER_PASS,
-    ActFn,
-    act,
     add_value_head,
     build_policy,
     check_policy_labels,
-    eval_mode,
     get_action_and_value,
     load_value_head,
     save_value_head,
@@ -37,16 +33,16 @@ from ..rewards.scoring import weighted_rewards
 from ._trl import _BaseTrainer, disable_dropout_in_model, identity
 from .cards import TRAINING_CURVE_FILE, build_operation_card, plot_training_curve
 from .instruction_generation_config import InstructionGenerationConfig
-from .pipelined_rollout import collect_rollouts_pipelined, uses_endpoint
 from .ppo_loss import ppo_loss
 from .query_budget import QueryBudgetCallback
 from .reward_funcs import build_reward_funcs
-from .rollout import RolloutBatch, collect_rollouts, episode_generators
+from .rollout import RolloutBatch
 from .rollout_buffer import RolloutBuffer
 from .rollout_metrics import rollout_metrics, rollout_statistics
-from .rollouts_ahead import Adoption, RolloutsAhead
+from .rollout_playing import RolloutPlayingMixin
+from .rollouts_ahead import RolloutsAhead
 from .run_outputs import RunOutputsMixin
-from .sampling import NEXT_SEEDS_KEY, EpochSeededRepeatSampler, SeedsAhead
+from .sampling import EpochSeededRepeatSampler, SeedsAhead
 from .server_fill import warn_if_rollouts_leave_slots_idle, warn_why_servers_waited
 from .state import EXTRA_STATE_FILE, InstructionGenerationState
 
@@ -56,7 +52,7 @@ def _is_running_total(key: str) -> bool:
     return key == "cost/multiplier" or (key.startswith("queries/") and not key.startswith("queries/per_"))
 
 
-class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
+class InstructionGenerationTrainer(RolloutPlayingMixin, RunOutputsMixin, _BaseTrainer):
     r"""
     Trainer for the TeaMs-RL method: PPO learns which sequence of textual operations (add constraints, deepening,
     concretizing, ...) turns a seed instruction into a better one. Paper: [TeaMs-RL: Teaching LLMs to Teach Themselves
@@ -194,8 +190,6 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
             reviewer_statistics=getattr(self.env.reviewer, "review_statistics", None),
         )
         self._logged_review_totals = ReviewStatistics()
-        # The tokenizer of the pipelined rollouts' scoring thread (a copy, made at the first such rollout)
-        self._scoring_tokenizer: PreTrainedTokenizerBase | None = None
         # A run says once why a rollout kept a server waiting, not at every rollout
         self._said_why_servers_waited = False
         self._rollouts_ahead = None
@@ -277,125 +271,6 @@ class InstructionGenerationTrainer(RunOutputsMixin, _BaseTrainer):
         output = super().training_step(model, inputs, num_items_in_batch)
         self.run_state.step += 1
         return output
-
-    def policy_act_fn(self, greedy: bool = False) -> ActFn:
-        """The current policy as an [`~instrl_trl.policy.ActFn`], sampling at `rollout_temperature`."""
-        return partial(
-            act,
-            self.accelerator.unwrap_model(self.model),
-            self.processing_class,
-            max_length=self.args.max_state_length,
-            greedy=greedy,
-            generator=self.run_state.rollout_generator,
-            temperature=self.args.rollout_temperature,
-        )
-
-    def collect_rollout(self, seeds: list[str]) -> RolloutBatch:
-        """
-        Plays one episode per seed with the current policy (sampling) and scores every step. When a role is an
-        endpoint, each episode samples from its own stream, seeded by the run seed, the rank, the micro-step and its
-        index, and the rollout is pipelined (`pipelined_rollouts`) or lock-step, the same rollout either way; with
-        local roles only (the rules engine, transformers models), lock-step steps draw from the run's rollout stream.
-        """
-        model = self.accelerator.unwrap_model(self.model)
-        act_fn = self._rollout_act_fn(model, self.processing_class)
-        if not uses_endpoint(self.env):
-            # Local roles: lock-step steps, each step's actions drawn together from the run's rollout stream
-            with eval_mode(model):
-                return collect_rollouts(self.env, act_fn, seeds, self.score_step, self.run_state.rollout_generator)
-        rank = self.accelerator.process_index
-        generators = episode_generators(self.args.seed, self.run_state.step, len(seeds), rank)
-        with eval_mode(model):
-            if not self.args.pipelined_rollouts:
-                return collect_rollouts(self.env, act_fn, seeds, self.score_step, generators)
-            # Complete steps are scored in a background thread while this one keeps the queries going; a fast
-            # tokenizer is not thread-safe, so that thread tokenizes with a copy of its own
-            if self._scoring_tokenizer is None:
-                self._scoring_tokenizer = deepcopy(self.processing_class)
-            scoring_act_fn = self._rollout_act_fn(model, self._scoring_tokenizer)
-            return collect_rollouts_pipelined(
-                self.env, act_fn, seeds, self.score_step, generators, scoring_act_fn=scoring_act_fn
-            )
-
-    def _rollout_act_fn(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> ActFn:
-        """`model` as a rollout's policy (sampling at `rollout_temperature`), tokenizing with `tokenizer`."""
-        return partial(
-            act, model, tokenizer, max_length=self.args.max_state_length, temperature=self.args.rollout_temperature
-        )
-
-    # Rollouts played ahead (`rollouts_ahead`; the schedule is in `rollouts_ahead.py`)
-    def _check_rollouts_ahead_supported(self) -> None:
-        if not uses_endpoint(self.env):
-            raise ValueError(
-                f"`rollouts_ahead` is {self.args.rollouts_ahead}, which keeps an inference server busy between "
-                "rollouts, but neither the rewriter nor the reviewer is an endpoint (the rules engine and local "
-                "models play lock-step steps): set `rollouts_ahead: 0`, or point a role at a server "
-                "(`backend: endpoint`)."
-            )
-        if self.is_fsdp_enabled or (
-            self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
-        ):
-            raise ValueError(
-                "`rollouts_ahead` plays rollouts with full copies of the policy's weights, which FSDP and DeepSpeed "
-                "ZeRO-3 shard across processes: use ZeRO-2 or DDP, or set `rollouts_ahead: 0`."
-            )
-
-    def _keep_rollouts_in_flight(self, generation_batch: list[dict]) -> None:
-        """
-        Keeps this rollout and the next `rollouts_ahead` ones in flight (see
-        [`~instrl_trl.trainer.rollouts_ahead.RolloutsAhead.keep_in_flight`]), their seeds read from this micro-step's
-        rows.
-        """
-        state, args = self.run_state, self.args
-        steps_per_rollout = args.steps_per_generation * args.num_iterations
-        this_step = state.step - state.step % steps_per_rollout
-        seeds = {this_step: [row[args.instruction_column] for row in generation_batch]}
-        for ahead in range(1, args.rollouts_ahead + 1):
-            seeds[this_step + ahead * steps_per_rollout] = [row[NEXT_SEEDS_KEY][ahead - 1] for row in generation_batch]
-        self._rollouts_ahead.keep_in_flight(
-            state.step,
-            seeds,
-            at_boundary=state.step == this_step or state.buffer is None,
-            last_step=self.state.max_steps * args.gradient_accumulation_steps,
-            model=self.accelerator.unwrap_model(self.model),
-            launch=self._launch_rollout_ahead,
-        )
-
-    def _launch_rollout_ahead(self, step: int, seeds: list[str], policy: PreTrainedModel) -> None:
-        """
-        Launches the rollout taken at micro-step `step`, played by `policy`. Its tokenizers are copied here, in the
-        thread that owns the tokenizer (a fast tokenizer is not thread-safe).
-        """
-        act_fns = [self._rollout_act_fn(policy, deepcopy(self.processing_class)) for _ in range(2)]
-        generators = episode_generators(self.args.seed, step, len(seeds), self.accelerator.process_index)
-        play = partial(self._play_rollout_ahead, step, seeds, generators, *act_fns)
-        self._rollouts_ahead.launch(step, policy, play)
-
-    def _play_rollout_ahead(
-        self,
-        step: int,
-        seeds: list[str],
-        generators: list[torch.Generator],
-        act_fn: ActFn,
-        scoring_act_fn: ActFn,
-        accounting: QueryAccounting,
-        adoption: Adoption,
-        pools: ServerPools,
-    ) -> RolloutBatch:
-        """
-        A rollout played ahead (in a background thread): its own episodes and counts, its rewards once taken, its
-        requests before those of later rollouts (its micro-step is their priority).
-        """
-        env = copy(self.env)
-        env.accounting, env.episodes = accounting, []
-
-        def reward_fn(result: StepResult):
-            adoption.wait()
-            return self.score_step(result)
-
-        return collect_rollouts_pipelined(
-            env, act_fn, seeds, reward_fn, generators, scoring_act_fn=scoring_act_fn, pools=pools, priority=step
-        )
 
     def train(self, *args, **kwargs):
         try:

@@ -354,16 +354,16 @@ def test_a_rollout_paced_by_its_policy_says_so_once(tiny_backbone, quickstart_se
     # A policy that takes 0.1 s per forward pass while the server answers in 0.01 s: pipelined rollouts keep the
     # server's 4 slots mostly idle while the loop acts, and the run says so once, not at every rollout, naming the
     # policy
-    from instrl_trl.trainer import instruction_generation_trainer
+    from instrl_trl.trainer import rollout_playing
     from tests.backends.openai_server import OpenAIServer
 
-    act = instruction_generation_trainer.act
+    act = rollout_playing.act
 
     def slow_act(*args, **kwargs):
         time.sleep(0.1)
         return act(*args, **kwargs)
 
-    monkeypatch.setattr(instruction_generation_trainer, "act", slow_act)
+    monkeypatch.setattr(rollout_playing, "act", slow_act)
     with OpenAIServer(responder=_scripted_llm, latency=0.01) as server:
         rewriter = {"backend": "endpoint", "model": "served", "base_url": server.base_url, "max_retries": 0,
                     "max_concurrency": 4}  # fmt: skip
