@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 import yaml
 from query_efficiency import POLICY_RECIPE, load_ppo_policy, print_tables, train  # benchmarks/ is on sys.path
 
-from instrl_trl.backends.costs import format_number, ratio_label
+from instrl_trl.backends.costs import cost_per, format_number, ratio_label
 from instrl_trl.backends.roles import build_role
 from instrl_trl.backends.rules import RulesReviewer
 from instrl_trl.data import load_heldout_seeds
@@ -74,7 +74,7 @@ def policy_name(key: tuple[int, int] | str) -> str:
 def pooled_queries_per_deep_instruction(evaluations: list[PolicyEvaluation]) -> float:
     queries = sum(evaluation.costs.num_queries for evaluation in evaluations)
     deep = sum(evaluation.costs.num_deep_instructions for evaluation in evaluations)
-    return queries / deep if deep else math.inf
+    return cost_per(queries, deep)
 
 
 def ratio(value: float, reference: float) -> float:
