@@ -25,7 +25,8 @@ class RolloutPlayingMixin:
     Mixed into [`InstructionGenerationTrainer`], before the Trainer in its bases. The trainer provides `args` (its
     [`InstructionGenerationConfig`]), `env` (the [`~instrl_trl.environment.InstructionEnv`]), `run_state`,
     `score_step(result)` (a step's rewards), `processing_class`, and `_rollouts_ahead`: a [`RolloutsAhead`] when
-    `args.rollouts_ahead` > 0, else `None`; the Trainer itself its `accelerator`, `model` and `state`.
+    `args.rollouts_ahead` > 0, else `None`; the Trainer itself its `accelerator`, `model`, `state`,
+    `is_fsdp_enabled` and `is_deepspeed_enabled`.
     """
 
     _rollouts_ahead: RolloutsAhead | None
